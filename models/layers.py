@@ -1,0 +1,56 @@
+"""The few layers the zoo needs that Keras 2 does not have as layers.
+
+Each is a plain Layer (never a Lambda or an op-lambda), so it serialises by name, converts to a single TFLite or
+ONNX op pattern, and can be given a QuantizeConfig for quantization-aware training. They are registered under the
+`edgebb` package so `tf_keras.models.load_model` finds them once edgebb.models is imported.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+
+@keras.saving.register_keras_serializable(package="edgebb")
+class HardSigmoid(keras.layers.Layer):
+    """relu6(x + 3) / 6, the piecewise-linear sigmoid of MobileNetV3 (Howard et al. 2019)."""
+
+    def call(self, x):
+        return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="edgebb")
+class HardSwish(keras.layers.Layer):
+    """x * relu6(x + 3) / 6; TFLite's converter fuses this pattern into its HARD_SWISH op."""
+
+    def call(self, x):
+        return x * (tf.nn.relu6(x + 3.0) * (1.0 / 6.0))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="edgebb")
+class ChannelSplit(keras.layers.Layer):
+    """Split the channel axis into `num_splits` equal parts (ShuffleNetV2's channel split)."""
+
+    def __init__(self, num_splits: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.num_splits = num_splits
+
+    def call(self, x):
+        return tf.split(x, self.num_splits, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        shape = tf.TensorShape(input_shape).as_list()
+        shape[-1] //= self.num_splits
+        return [tf.TensorShape(shape)] * self.num_splits
+
+    def get_config(self):
+        return {**super().get_config(), "num_splits": self.num_splits}
+
+
+CUSTOM_OBJECTS = {cls.__name__: cls for cls in (HardSigmoid, HardSwish, ChannelSplit)}

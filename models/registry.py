@@ -1,0 +1,136 @@
+"""The backbone registry: every backbone is a `BackboneSpec` registered by name.
+
+This module imports no TensorFlow, so listing names, validating options and reading preprocessing configs are
+instant. A family module registers its variants at import time; `create_model` builds one on demand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import InputError, unknown_name
+
+FEATURE_STRIDES = (4, 8, 16, 32)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an RGB image in 0..255 becomes the model's input tensor, outside the model.
+
+    Resize the shorter side to `size / crop_fraction`, centre-crop `size` x `size`, reorder channels to
+    `channel_order`, then `(x - mean) / std` per channel (mean and std in the model's channel order).
+    """
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    crop_fraction: float = 0.875
+    channel_order: str = "rgb"
+    resize: str = "bilinear"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
+
+
+# Normalizations used by the families below (each expects RGB 0..255 input before normalization).
+SIGNED_UNIT = ((127.5, 127.5, 127.5), (127.5, 127.5, 127.5))  # to [-1, 1]: MobileNet V1/V2/V3
+IMAGENET = ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))  # torchvision / EfficientNet
+CAFFE_BGR = ((103.939, 116.779, 123.68), (1.0, 1.0, 1.0))  # Keras ResNet50 ("caffe" mode, BGR)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """The validated options one build uses; passed to a family's trunk and head builders."""
+
+    name: str
+    width: float
+    input_size: int
+    num_classes: int
+    include_top: bool
+    pooling: str | None
+    features: bool
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A registered backbone.
+
+    `trunk(inputs, cfg) -> (x, taps)` builds the body and returns its last tensor and a dict of the last tensor
+    at each stride; `head(x, cfg) -> y` builds the classifier. `params` carries family-specific data
+    (a stage table, a variant flag) into both.
+    """
+
+    name: str
+    family: str
+    trunk: Callable[..., Any]
+    head: Callable[..., Any]
+    widths: tuple[float, ...]
+    norm: tuple[tuple[float, float, float], tuple[float, float, float]]
+    channel_order: str = "rgb"
+    params: dict[str, Any] = field(default_factory=dict)
+    feature_strides: tuple[int, ...] = FEATURE_STRIDES
+    keras_application: str | None = None  # keras.applications constructor with the same architecture
+    published_top1: dict[float, float] = field(default_factory=dict)  # width -> ImageNet top-1 (%)
+    top1_source: str = ""
+    paper: str = ""
+    min_size: int = 32
+    size_multiple: int = 32
+
+    @property
+    def has_imagenet(self) -> bool:
+        return self.keras_application is not None
+
+    def preprocessing(self, input_size: int = 224) -> Preprocessing:
+        mean, std = self.norm
+        return Preprocessing(size=input_size, mean=mean, std=std, channel_order=self.channel_order)
+
+    def check_width(self, width: float) -> float:
+        for allowed in self.widths:
+            if math.isclose(float(width), allowed):
+                return allowed
+        allowed_text = ", ".join(f"{w:g}" for w in self.widths)
+        raise InputError(f"width for {self.name} must be one of {allowed_text}; received {width:g}")
+
+    def check_size(self, size: int) -> int:
+        if int(size) != size or size < self.min_size or size % self.size_multiple:
+            raise InputError(
+                f"input size for {self.name} must be a multiple of {self.size_multiple} "
+                f"and at least {self.min_size}; received {size}"
+            )
+        return int(size)
+
+
+_REGISTRY: dict[str, BackboneSpec] = {}
+
+
+def register(spec: BackboneSpec) -> BackboneSpec:
+    """Add `spec` to the registry; a name may be registered once."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"backbone {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Registered backbone names, sorted; `pattern` filters with shell-style wildcards (``"mobilenet*"``)."""
+    import fnmatch
+
+    names = sorted(_REGISTRY)
+    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+
+def get_spec(name: str) -> BackboneSpec:
+    """The spec registered as `name`; an unknown name raises InputError listing close matches."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise unknown_name("backbone", name, list(_REGISTRY)) from None
+
+
+def variants() -> list[tuple[str, float]]:
+    """Every (name, width) pair the zoo offers."""
+    return [(name, w) for name in list_models() for w in _REGISTRY[name].widths]

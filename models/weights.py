@@ -1,0 +1,86 @@
+"""keras.applications' models of the same architecture, and copying their weights into ours.
+
+Our builders create weighted layers in the same order and with the same shapes as keras.applications, so weights
+copy by position. keras.applications puts input rescaling and normalization inside MobileNetV3 and EfficientNet;
+ours applies them outside the model (`preprocessing_for`), so those layers are skipped.
+"""
+
+from __future__ import annotations
+
+import tf_keras as keras
+
+from ..errors import InputError
+from .registry import BackboneSpec, BuildConfig
+
+# Options of each keras.applications constructor that our BuildConfig decides.
+_APP_OPTIONS = {
+    "MobileNet": lambda cfg: {"alpha": cfg.width},
+    "MobileNetV2": lambda cfg: {"alpha": cfg.width},
+    "MobileNetV3Small": lambda cfg: _v3_options(cfg),
+    "MobileNetV3Large": lambda cfg: _v3_options(cfg),
+    "EfficientNetB0": lambda cfg: {},
+    "ResNet50": lambda cfg: {},
+}
+# Input sizes keras.applications has separate ImageNet weights for; other sizes use the 224 weights.
+_WEIGHT_SIZES = {"MobileNet": (128, 160, 192, 224), "MobileNetV2": (96, 128, 160, 192, 224)}
+_PREPROCESSING_LAYERS = (keras.layers.Rescaling, keras.layers.Normalization)
+
+
+def _v3_options(cfg: BuildConfig) -> dict:
+    return {"alpha": cfg.width, "minimalistic": cfg.params["minimalistic"], "include_preprocessing": False}
+
+
+def reference_model(spec: BackboneSpec, cfg: BuildConfig, weights: str | None = None,
+                    include_top: bool | None = None, input_size: int | None = None):
+    """The keras.applications model with the architecture of `spec` built as `cfg` (1000 classes with a top)."""
+    if spec.keras_application is None:
+        raise InputError(f"{spec.name} has no keras.applications counterpart")
+    constructor = getattr(keras.applications, spec.keras_application)
+    top = cfg.include_top and not cfg.features if include_top is None else include_top
+    size = input_size or cfg.input_size
+    return constructor(input_shape=(size, size, 3), include_top=top, weights=weights,
+                       classes=1000 if top else cfg.num_classes, **_APP_OPTIONS[spec.keras_application](cfg))
+
+
+def weighted_layers(model) -> list:
+    """Layers that carry weights, in model order, without keras.applications' in-model preprocessing."""
+    return [layer for layer in model.layers if layer.weights and not isinstance(layer, _PREPROCESSING_LAYERS)]
+
+
+def copy_weights(source, target, *, allow_head_mismatch: bool = False) -> int:
+    """Copy `source`'s weights into `target` layer by layer; returns how many layers were copied.
+
+    `target` may have more layers at the end (a head `source` lacks). With `allow_head_mismatch`, the last
+    weighted layer may differ in shape (a classifier for another number of classes) and is left as it is.
+    Raises InputError when the architectures do not line up.
+    """
+    src, dst = weighted_layers(source), weighted_layers(target)
+    if len(src) > len(dst):
+        raise InputError(f"{source.name} has {len(src)} weighted layers, {target.name} only {len(dst)}")
+    copied = 0
+    for i, (a, b) in enumerate(zip(src, dst)):
+        a_w, b_w = a.get_weights(), b.get_weights()
+        if [w.shape for w in a_w] != [w.shape for w in b_w]:
+            if allow_head_mismatch and i == len(src) - 1:
+                break
+            raise InputError(f"weights of {a.name} {[w.shape for w in a_w]} do not fit {b.name} "
+                             f"{[w.shape for w in b_w]}")
+        b.set_weights(a_w)
+        copied += 1
+    return copied
+
+
+def load_imagenet(model, spec: BackboneSpec, cfg: BuildConfig) -> None:
+    """Load keras.applications' ImageNet weights into `model` (downloaded once, then read from ~/.keras)."""
+    top = cfg.include_top and not cfg.features
+    sizes = _WEIGHT_SIZES.get(spec.keras_application, ())
+    size = cfg.input_size if cfg.input_size in sizes else 224
+    try:
+        reference = reference_model(spec, cfg, weights="imagenet", include_top=top, input_size=size)
+    except InputError:
+        raise
+    except Exception as exc:  # no network and no cached file, a truncated download, ...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot load ImageNet weights for {spec.name} (offline and not in ~/.keras/models?): "
+                         f"{reason}") from exc
+    copy_weights(reference, model, allow_head_mismatch=cfg.num_classes != 1000)

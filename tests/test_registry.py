@@ -1,0 +1,71 @@
+"""The registry answers without TensorFlow and rejects bad options with messages that say what is allowed."""
+
+import subprocess
+import sys
+
+import pytest
+
+from edgebb import InputError
+from edgebb.models import create_model, get_spec, list_models, preprocessing_for, variants
+
+EXPECTED = {
+    "mobilenet_v1": (0.25, 0.5, 0.75, 1.0),
+    "mobilenet_v2": (0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+    "mobilenet_v3_small": (0.75, 1.0),
+    "mobilenet_v3_large": (0.75, 1.0),
+    "mobilenet_v3_small_minimalistic": (0.75, 1.0),
+    "mobilenet_v3_large_minimalistic": (0.75, 1.0),
+    "shufflenet_v2": (0.5, 1.0, 1.5, 2.0),
+    "squeezenet_1_0": (1.0,),
+    "squeezenet_1_1": (1.0,),
+    "efficientnet_b0": (1.0,),
+    "efficientnet_lite0": (1.0,),
+    "resnet50": (1.0,),
+}
+
+
+def test_zoo_offers_the_design_card():
+    assert sorted(list_models()) == sorted(EXPECTED)
+    for name, widths in EXPECTED.items():
+        assert get_spec(name).widths == widths
+    assert len(variants()) == sum(len(w) for w in EXPECTED.values())
+
+
+def test_pattern_filter():
+    assert list_models("squeezenet*") == ["squeezenet_1_0", "squeezenet_1_1"]
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(InputError, match="did you mean: mobilenet_v2"):
+        get_spec("mobilenetv2")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"width": 0.7}, "width for mobilenet_v2 must be one of 0.35, 0.5, 0.75, 1, 1.3, 1.4; received 0.7"),
+    ({"input_size": 100}, "multiple of 32 and at least 32; received 100"),
+    ({"input_size": 0}, "received 0"),
+    ({"num_classes": 0}, "num_classes must be a positive integer"),
+    ({"pooling": "mean"}, "pooling must be one of"),
+    ({"weights": "/nonexistent/w.h5"}, "weights file not found"),
+])
+def test_bad_options_fail_before_building(kwargs, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        create_model("mobilenet_v2", **kwargs)
+
+
+@pytest.mark.parametrize("name", ["shufflenet_v2", "squeezenet_1_0", "squeezenet_1_1", "efficientnet_lite0"])
+def test_imagenet_is_a_clear_error_where_no_weights_exist(name):
+    with pytest.raises(InputError, match=f"no ImageNet weights exist for {name}"):
+        create_model(name, weights="imagenet")
+
+
+def test_preprocessing_lives_outside_the_model():
+    assert preprocessing_for("mobilenet_v2").mean == (127.5, 127.5, 127.5)
+    assert preprocessing_for("resnet50").channel_order == "bgr"
+    assert preprocessing_for("efficientnet_b0", 160).size == 160
+
+
+def test_registry_imports_no_tensorflow():
+    code = "import sys, edgebb.models as m; m.list_models(); m.get_spec('resnet50'); print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,3 @@
+from edgebb.cli import main
+
+main()

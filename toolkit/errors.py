@@ -1,0 +1,35 @@
+"""Errors that end a command with a one-line message.
+
+`InputError` is a usage or input problem (exit 2); `CheckFailed` is a verification budget broken (exit 1).
+Both subclass ValueError so library callers can catch them the usual way.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+
+class EdgebbError(Exception):
+    """Base class for errors the CLI turns into one line and an exit code."""
+
+    exit_code = 1
+
+
+class InputError(EdgebbError, ValueError):
+    """Bad input from the user: an unknown name, a bad option, a missing or corrupt file."""
+
+    exit_code = 2
+
+
+class CheckFailed(EdgebbError):
+    """An artifact or measurement failed a check the user asked for (accuracy budget, failed rows)."""
+
+    exit_code = 1
+
+
+def unknown_name(kind: str, name: str, known: list[str]) -> InputError:
+    """An InputError for an unknown `name`, listing the close matches (or everything, if none are close)."""
+    close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
+    if close:
+        return InputError(f"unknown {kind} {name!r}; did you mean: {', '.join(close)}?")
+    return InputError(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
