@@ -54,6 +54,9 @@ def create_model(name: str, width: float = 1.0, input_size: int = 224, num_class
     if weights not in (None, "imagenet") and not os.path.exists(weights):
         raise InputError(f"weights file not found: {weights}")
 
+    from .._tf import load_tensorflow
+
+    load_tensorflow()
     import tf_keras as keras
 
     inputs = keras.Input((cfg.input_size, cfg.input_size, 3), name="input")
@@ -89,6 +92,9 @@ def load_model(path: str, compile: bool = False) -> Any:
 
     Raises InputError naming the file when it is missing or cannot be read as a model.
     """
+    from .._tf import load_tensorflow
+
+    load_tensorflow()
     import tf_keras as keras
 
     from .layers import CUSTOM_OBJECTS

@@ -1,0 +1,100 @@
+"""The command line as a user runs it: real subprocesses, real exit codes, real files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def edgebb(*args, env=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "edgebb", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, **kwargs)
+
+
+def test_help_starts_without_tensorflow():
+    code = "import sys; from edgebb.cli import cli; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    result = edgebb("--help")
+    assert result.returncode == 0 and "info" in result.stdout
+
+
+def test_info_json_with_layers():
+    result = edgebb("info", "mobilenet_v2", "--width", "0.5", "--size", "96", "--classes", "10", "--layers", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("name", "width", "input_size", "params_total", "params_trainable", "macs", "weights_fp32_bytes",
+                "weights_int8_bytes", "peak_activation_bytes", "layers"):
+        assert key in data
+    assert data["name"] == "mobilenet_v2" and data["width"] == 0.5 and data["input_size"] == 96
+    assert sum(layer["macs"] for layer in data["layers"]) == data["macs"]
+    assert sum(layer["params"] for layer in data["layers"]) == data["params_total"]
+    assert data["layers"][-1]["output_shape"] == [10]
+    assert data["weights_int8_bytes"] < data["weights_fp32_bytes"]
+    assert result.stderr == ""  # TensorFlow's start-up chatter is kept off the terminal
+
+
+def test_info_table():
+    result = edgebb("info", "squeezenet_1_1", "--size", "64", "--layers")
+    assert result.returncode == 0, result.stderr
+    assert "peak activations" in result.stdout and "fire9_concat" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["info", "mobilenetv2"], "did you mean: mobilenet_v2"),
+    (["info", "mobilenet_v2", "--width", "0.7"], "width for mobilenet_v2 must be one of"),
+    (["info", "resnet50", "--size", "100"], "must be a multiple of 32"),
+    (["info", "resnet50", "--classes", "0"], "must be at least 1"),
+    (["build", "squeezenet_1_0", "-o", "x.onnx"], "must end in .keras or .h5"),
+    (["build", "shufflenet_v2", "-o", "x.keras", "--weights", "imagenet"], "no ImageNet weights exist"),
+    (["build", "mobilenet_v2", "-o", "x.keras", "--weights", "missing.h5"], "weights file not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    result = edgebb(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert message in lines[-1]
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_build_writes_a_loadable_model(tmp_path):
+    out = tmp_path / "sub" / "m.keras"
+    result = edgebb("build", "mobilenet_v3_small", "-o", str(out), "--width", "0.75", "--size", "96", "-c", "4")
+    assert result.returncode == 0, result.stderr
+    assert out.exists() and [p.name for p in out.parent.iterdir()] == ["m.keras"]
+    from edgebb.models import load_model
+
+    assert load_model(str(out)).output.shape[-1] == 4
+
+
+def test_build_features(tmp_path):
+    out = tmp_path / "f.keras"
+    result = edgebb("build", "efficientnet_lite0", "-o", str(out), "--size", "64", "--features")
+    assert result.returncode == 0, result.stderr
+    from edgebb.models import load_model
+
+    assert [o.shape[1] for o in load_model(str(out)).outputs] == [16, 8, 4, 2]
+
+
+def test_build_keeps_existing_file_when_it_fails(tmp_path):
+    out = tmp_path / "m.keras"
+    out.write_bytes(b"precious")
+    result = edgebb("build", "mobilenet_v2", "-o", str(out), "--weights", str(tmp_path / "nope.h5"))
+    assert result.returncode == 2
+    assert out.read_bytes() == b"precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
+
+
+def test_list_json(tmp_path):
+    result = edgebb("list", "--json", env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    names = {(r["name"], r["width"]) for r in rows}
+    assert ("shufflenet_v2", 2.0) in names and ("mobilenet_v2", 0.35) in names and len(rows) == 27
+    resnet = next(r for r in rows if r["name"] == "resnet50")
+    assert resnet["params_total"] == 25636712 and resnet["top1"] == 76.71
+    again = edgebb("list", "--json", env={"XDG_CACHE_HOME": str(tmp_path)})  # cached: same figures, no rebuild
+    assert json.loads(again.stdout) == rows and "profiling" not in again.stderr

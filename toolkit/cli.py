@@ -1,0 +1,161 @@
+"""The `edgebb` command line. Commands parse options, call the library, and print what it returns.
+
+TensorFlow is imported only inside commands that build or convert a model, so `edgebb --help` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .errors import EdgebbError, InputError
+from .report import table, to_json
+
+
+class _Group(click.Group):
+    """Turns edgebb's errors into one line on stderr and their exit code (2 for bad input)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgebbError as exc:
+            click.echo(f"edgebb: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("edgebb: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="edgebb")
+def cli():
+    """edgebb: build, quantize, export, verify and benchmark mobile CNN backbones for edge devices."""
+
+
+def _progress(i: int, n: int, what: str) -> None:
+    if sys.stderr.isatty():  # one line rewritten in place on a terminal, one line per step in a log
+        click.echo(f"\r[{i}/{n}] profiling {what:<40}", err=True, nl=i == n)
+    else:
+        click.echo(f"[{i}/{n}] profiling {what}", err=True)
+
+
+def _check_positive(ctx, param, value):
+    if value is not None and value < 1:
+        raise click.BadParameter(f"must be at least 1; received {value}")
+    return value
+
+
+model_options = [
+    click.option("--width", "-w", type=float, default=1.0, show_default=True, help="Width multiplier."),
+    click.option("--size", "-s", type=int, default=224, show_default=True, help="Input size (square)."),
+    click.option("--classes", "-c", type=int, default=1000, show_default=True, callback=_check_positive,
+                 help="Number of output classes."),
+]
+
+
+def _with(options):
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_cmd(as_json):
+    """Every backbone and width: parameters, MACs at 224x224, published ImageNet top-1."""
+    from .zoo import zoo_rows
+
+    rows = zoo_rows(progress=_progress)
+    if as_json:
+        click.echo(to_json(rows), nl=False)
+        return
+    for row in rows:
+        row["params_m"] = row["params_total"] / 1e6
+        row["mmacs"] = row["macs"] / 1e6
+        row["imagenet"] = "yes" if row["imagenet_weights"] else "-"
+    click.echo(table(rows, [("name", "backbone"), ("width", "width"), ("params_m", "params (M)"),
+                            ("mmacs", "MMACs@224"), ("top1", "top-1 %"), ("imagenet", "ImageNet weights")]))
+
+
+@cli.command()
+@click.argument("name")
+@_with(model_options)
+@click.option("--layers", "with_layers", is_flag=True, help="Add a per-layer table.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(name, width, size, classes, with_layers, as_json):
+    """Parameters, MACs, weight bytes and peak activation memory of backbone NAME."""
+    from .models import get_spec, preprocessing_for
+    from .zoo import profile
+
+    spec = get_spec(name)
+    spec.check_width(width)
+    spec.check_size(size)
+    p = profile(name, width, size, classes)
+    data = {"name": name, "width": width, "input_size": size, "num_classes": classes, "family": spec.family,
+            **p.to_dict(with_layers=with_layers), "preprocessing": preprocessing_for(name, size).to_dict(),
+            "feature_strides": list(spec.feature_strides), "imagenet_weights": spec.has_imagenet,
+            "top1": spec.published_top1.get(width), "paper": spec.paper}
+    data.pop("name", None)
+    data = {"name": name, **data}
+    if as_json:
+        click.echo(to_json(data), nl=False)
+        return
+    summary = [
+        ("backbone", f"{name} (width {width:g}, {size}x{size}, {classes} classes)"),
+        ("parameters", f"{p.params_total:,} total, {p.params_trainable:,} trainable"),
+        ("MACs", f"{p.macs / 1e6:,.1f} M"),
+        ("weights", f"{p.weights_fp32_bytes / 1e6:,.2f} MB float32, {p.weights_int8_bytes / 1e6:,.2f} MB int8 "
+                    "(BatchNorm folded)"),
+        ("peak activations", f"{p.peak_activation_bytes / 1e6:,.2f} MB float32 at batch 1"),
+        ("preprocessing", _describe_pp(preprocessing_for(name, size))),
+        ("published top-1", f"{spec.published_top1[width]}% ({spec.top1_source})"
+         if width in spec.published_top1 else "-"),
+    ]
+    click.echo("\n".join(f"{k:>17}: {v}" for k, v in summary))
+    if with_layers:
+        rows = [{"name": r.name, "type": r.type, "shape": r.output_shape, "kb": r.activation_bytes / 1024,
+                 "params": r.params, "mmacs": r.macs / 1e6} for r in p.layers]
+        click.echo()
+        click.echo(table(rows, [("name", "layer"), ("type", "type"), ("shape", "output"), ("kb", "act. KB"),
+                                ("params", "params"), ("mmacs", "MMACs")]))
+
+
+def _describe_pp(pp) -> str:
+    mean = ", ".join(f"{m:g}" for m in pp.mean)
+    std = ", ".join(f"{s:g}" for s in pp.std)
+    return f"{pp.channel_order.upper()}, (x - [{mean}]) / [{std}], centre crop {pp.crop_fraction:g}"
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file (.keras or .h5).")
+@_with(model_options)
+@click.option("--weights", default=None, help='"imagenet" or a weights file; random when omitted.')
+@click.option("--features", is_flag=True, help="Output the stride 4/8/16/32 feature maps instead of a head.")
+@click.option("--no-top", is_flag=True, help="Leave out the classifier.")
+def build(name, output, width, size, classes, weights, features, no_top):
+    """Build backbone NAME and write it as a Keras model file."""
+    from .fsutil import atomic_path
+    from .models import create_model
+
+    if not output.endswith((".keras", ".h5")):
+        raise InputError(f"output must end in .keras or .h5; received {output}")
+    model = create_model(name, width=width, input_size=size, num_classes=classes, weights=weights,
+                         features=features, include_top=not no_top)
+    with atomic_path(output) as tmp:
+        model.save(tmp)
+    click.echo(f"wrote {output} ({model.count_params():,} parameters, inputs {size}x{size}x3)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `edgebb` console script and `python -m edgebb`."""
+    cli.main(args=argv, prog_name="edgebb", standalone_mode=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
