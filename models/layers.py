@@ -7,8 +7,37 @@ ONNX op pattern, and can be given a QuantizeConfig for quantization-aware traini
 
 from __future__ import annotations
 
+import contextlib
+
 import tensorflow as tf
 import tf_keras as keras
+
+
+_RANK1_CONSTANTS = False
+
+
+@contextlib.contextmanager
+def onnx_export_mode():
+    """Trace edgebb's layers with rank-1 constants instead of scalars, for tf2onnx.
+
+    Two upstream bugs pull opposite ways: tf2onnx's transpose optimizer fails on a scalar Add operand and then
+    leaves NHWC<->NCHW transposes around every hard-swish (106 Transpose nodes in MobileNetV3-Small instead of
+    1), while TensorFlow's oneDNN graph rewrite fuses a rank-1 Add into the preceding Conv2D and fails at run
+    time. Scalars everywhere else, rank-1 while tf2onnx traces. TFLite fuses either form into HARD_SWISH.
+    """
+    global _RANK1_CONSTANTS
+    saved, _RANK1_CONSTANTS = _RANK1_CONSTANTS, True
+    try:
+        yield
+    finally:
+        _RANK1_CONSTANTS = saved
+
+
+def _relu6_shifted(x):
+    """relu6(x + 3) / 6."""
+    if _RANK1_CONSTANTS:
+        return tf.nn.relu6(x + tf.constant([3.0])) * tf.constant([1.0 / 6.0])
+    return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
 
 
 @keras.saving.register_keras_serializable(package="edgebb")
@@ -16,7 +45,7 @@ class HardSigmoid(keras.layers.Layer):
     """relu6(x + 3) / 6, the piecewise-linear sigmoid of MobileNetV3 (Howard et al. 2019)."""
 
     def call(self, x):
-        return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+        return _relu6_shifted(x)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -27,7 +56,7 @@ class HardSwish(keras.layers.Layer):
     """x * relu6(x + 3) / 6; TFLite's converter fuses this pattern into its HARD_SWISH op."""
 
     def call(self, x):
-        return x * (tf.nn.relu6(x + 3.0) * (1.0 / 6.0))
+        return x * _relu6_shifted(x)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -84,3 +84,23 @@ def load_imagenet(model, spec: BackboneSpec, cfg: BuildConfig) -> None:
         raise InputError(f"cannot load ImageNet weights for {spec.name} (offline and not in ~/.keras/models?): "
                          f"{reason}") from exc
     copy_weights(reference, model, allow_head_mismatch=cfg.num_classes != 1000)
+
+
+def reestimate_batchnorm(model, x, batch_size: int = 64) -> int:
+    """Set every BatchNorm layer's moving mean and variance to the statistics of its input on `x`.
+
+    A backbone with random weights and BatchNorm at its initial statistics (mean 0, variance 1) shrinks its
+    activations layer after layer until the softmax is flat (about 1e-10 at MobileNetV2's pooled features), so
+    comparing an exported copy with it proves nothing. One forward pass in training mode with momentum 0 gives
+    each BatchNorm the statistics of its actual input, as a trained network has. Returns the layers updated.
+    """
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for layer in layers:
+            layer.momentum = 0.0
+        model(x[:batch_size], training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    return len(layers)
