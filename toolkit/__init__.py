@@ -14,4 +14,13 @@ __version__ = "0.1.0"
 
 from edgebb.errors import CheckFailed, EdgebbError, InputError  # noqa: E402
 
-__all__ = ["__version__", "EdgebbError", "InputError", "CheckFailed"]
+__all__ = ["__version__", "EdgebbError", "InputError", "CheckFailed", "convert"]
+
+
+def __getattr__(name):
+    # The Python API mirrors the CLI (edgebb.convert(...)) without importing its modules until first use.
+    if name == "convert":
+        from edgebb.conversion import convert
+
+        return convert
+    raise AttributeError(f"module 'edgebb' has no attribute {name!r}")

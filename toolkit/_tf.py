@@ -42,3 +42,23 @@ def load_tensorflow():
 
         tf.config.list_physical_devices()  # the CUDA probe happens here, under the silenced descriptor
     return tf
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence the converters' own chatter (C++ notices on fd 2, Python warnings, root-logger warnings from
+    ONNX Runtime's quantizer) for the duration of a conversion; exceptions still propagate."""
+    import logging
+    import warnings
+
+    root = logging.getLogger()
+    level = root.level
+    with warnings.catch_warnings():
+        if not os.environ.get("EDGEBB_DEBUG"):
+            warnings.simplefilter("ignore")
+            root.setLevel(logging.ERROR)
+        try:
+            with _native_stderr_silenced():
+                yield
+        finally:
+            root.setLevel(level)

@@ -5,6 +5,7 @@ TensorFlow is imported only inside commands that build or convert a model, so `e
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -150,6 +151,91 @@ def build(name, output, width, size, classes, weights, features, no_top):
     with atomic_path(output) as tmp:
         model.save(tmp)
     click.echo(f"wrote {output} ({model.count_params():,} parameters, inputs {size}x{size}x3)")
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the artifacts and manifest.json.")
+@click.option("--data", "-d", type=click.Path(), default=None,
+              help="Image folder, one subfolder per class: calibration and held-out evaluation.")
+@click.option("--recipe", "-r", "recipes", default="fp32,int8", show_default=True,
+              help="Comma-separated: fp32, fp16, dynamic, int8, int16x8.")
+@click.option("--format", "-f", "formats", default="tflite", show_default=True, help="Comma-separated: tflite, onnx.")
+@_with(model_options[:2])
+@click.option("--classes", "-c", type=int, default=None, callback=_check_positive,
+              help="Output classes of a backbone [default: the data's classes, else 1000].")
+@click.option("--weights", default=None, help='Backbone weights: "imagenet" or a weights file; random if omitted.')
+@click.option("--io-dtype", default="int8", show_default=True, help="int8 TFLite input/output: int8, uint8, float32.")
+@click.option("--calib-samples", type=int, default=200, show_default=True, help="Calibration images.")
+@click.option("--calib-method", default="minmax", show_default=True, help="ONNX int8: minmax, entropy, percentile.")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights, data split and calibration.")
+@click.option("--max-drop", type=float, default=1.0, show_default=True,
+              help="Top-1 points an artifact may lose against the float model.")
+@click.option("--auto-fallback", is_flag=True, help="Keep the worst int8 layers in float until --max-drop holds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of a table.")
+def convert(source, out_dir, data, recipes, formats, width, size, classes, weights, io_dtype, calib_samples,
+            calib_method, opset, seed, max_drop, auto_fallback, as_json):
+    """Convert SOURCE (a backbone name or a .keras/.h5/SavedModel) to verified .tflite/.onnx artifacts."""
+    from .conversion import convert as run
+    from .errors import CheckFailed
+
+    result = run(source, out_dir, data, recipes=recipes, formats=formats, width=width, size=size, classes=classes,
+                 weights=weights, io_dtype=io_dtype, calib_samples=calib_samples, calib_method=calib_method,
+                 opset=opset, seed=seed, max_drop=max_drop, auto_fallback=auto_fallback, progress=_say)
+    if as_json:
+        click.echo(to_json(result.manifest), nl=False)
+    else:
+        click.echo(convert_table(result))
+    if result.failed:
+        names = ", ".join(f"{os.path.basename(a.path)} (lost {a.verification.drop:.2f} points, "
+                          f"top-1 agreement {a.verification.top1_agreement:.1f}%)" for a in result.failed)
+        raise CheckFailed(f"over the --max-drop budget of {max_drop:g} points: {names}")
+
+
+def convert_table(result) -> str:
+    """The terminal table of a ConvertResult, with its notes and the manifest's path."""
+    rows = []
+    for a in result.artifacts:
+        v = a.verification
+        rows.append({"artifact": os.path.basename(a.path), "size": a.size_bytes / 1e6, "agree": v.top1_agreement,
+                     "acc": v.accuracy, "ref": v.reference_accuracy, "err": f"{v.max_abs_error:.2e}",
+                     "cos": f"{v.cosine:.5f}", "status": {True: "ok", False: "OVER BUDGET", None: "-"}[v.passed]
+                     + (f" ({len(a.float_layers)} float layers)" if a.float_layers else "")})
+    text = table(rows, [("artifact", "artifact"), ("size", "MB"), ("agree", "top-1 agree %"), ("acc", "acc %"),
+                        ("ref", "float acc %"), ("err", "max abs err"), ("cos", "cosine"), ("status", "budget")])
+    data = result.data
+    lines = [text, "", f"verified on {data['evaluation_images']} held-out images "
+             f"({data['kind']}{': ' + data['path'] if data.get('path') else ''}) and {data['random_inputs']} random "
+             "inputs"]
+    lines += [f"note: {n}" for n in result.notes]
+    lines.append(f"manifest: {result.manifest_path}")
+    return "\n".join(lines)
+
+
+@cli.group()
+def data():
+    """Image data: generate a learnable stand-in set."""
+
+
+@data.command("synth")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--classes", type=int, default=4, show_default=True, help="Number of shape classes.")
+@click.option("--per-class", type=int, default=50, show_default=True, help="Images per class.")
+@click.option("--size", type=int, default=64, show_default=True, help="Image size in pixels.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def data_synth(out_dir, classes, per_class, size, seed):
+    """Write a procedurally generated shapes set (one subfolder per class) that a small CNN can learn."""
+    from .synth import generate
+
+    summary = generate(out_dir, classes=classes, per_class=per_class, size=size, seed=seed)
+    click.echo(f"wrote {summary.n_images} images of {len(summary.classes)} classes "
+               f"({', '.join(summary.classes)}) at {size}x{size} to {out_dir}")
 
 
 def main(argv: list[str] | None = None) -> None:

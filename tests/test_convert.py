@@ -1,0 +1,289 @@
+"""edgebb convert, end to end: real conversions, real runtimes, real images, real failures."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgebb import InputError
+from edgebb.conversion import convert
+
+SIZE = 32
+
+
+def edgebb(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "edgebb", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    """A generated 4-class image folder, as a user's data would be laid out."""
+    from edgebb.synth import generate
+
+    root = tmp_path_factory.mktemp("data") / "shapes"
+    generate(str(root), classes=4, per_class=12, size=40, seed=1)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shapes):
+    """A small MobileNetV2 fitted to the image folder and saved with its edgebb metadata, as `edgebb train` would:
+    quantization is only worth judging on a network whose outputs mean something."""
+    import tf_keras as keras
+
+    from edgebb.data import load_images, scan_folder
+    from edgebb.modelmeta import write_meta
+    from edgebb.models import create_model, preprocessing_for
+    from edgebb.models.weights import reestimate_batchnorm
+
+    keras.utils.set_random_seed(0)
+    pp = preprocessing_for("mobilenet_v2", SIZE)
+    folder = scan_folder(shapes)
+    images = load_images(folder.items, pp)
+    model = create_model("mobilenet_v2", width=0.35, input_size=SIZE, num_classes=len(folder.classes))
+    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(images.x, images.labels, epochs=30, batch_size=16, verbose=0)
+    reestimate_batchnorm(model, images.x)
+    path = str(tmp_path_factory.mktemp("model") / "shapes_mnv2.keras")
+    model.save(path)
+    write_meta(path, {"backbone": {"name": "mobilenet_v2", "width": 0.35}, "preprocessing": pp.to_dict(),
+                      "labels": folder.classes})
+    return path
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory, shapes, trained):
+    """fp32 and int8 of the trained model in both formats, calibrated and verified on the image folder."""
+    out = tmp_path_factory.mktemp("out")
+    return convert(trained, str(out), shapes, recipes="fp32,int8", formats="tflite,onnx", calib_samples=16, seed=3)
+
+
+def test_every_artifact_is_written_and_described(converted):
+    names = sorted(os.path.basename(a.path) for a in converted.artifacts)
+    assert names == sorted(f"shapes_mnv2_{r}.{f}" for r in ("fp32", "int8") for f in ("onnx", "tflite"))
+    manifest = json.loads(open(converted.manifest_path).read())
+    assert manifest["source"]["kind"] == "file" and manifest["source"]["backbone"]["name"] == "mobilenet_v2"
+    assert manifest["seed"] == 3
+    assert manifest["labels"] == sorted(os.listdir(converted.data["path"])) or manifest["labels"] == \
+        sorted(d for d in os.listdir(converted.data["path"]) if os.path.isdir(os.path.join(converted.data["path"], d)))
+    assert open(os.path.join(converted.out_dir, "labels.txt")).read().split() == manifest["labels"]
+    for tool in ("tensorflow", "tf2onnx", "onnxruntime", "ai-edge-litert"):
+        assert tool in manifest["versions"]
+    for entry in manifest["artifacts"]:
+        for key in ("path", "format", "recipe", "sha256", "size_bytes", "inputs", "outputs", "preprocessing",
+                    "labels", "macs", "verification"):
+            assert key in entry, key
+        path = os.path.join(converted.out_dir, entry["path"])
+        assert hashlib.sha256(open(path, "rb").read()).hexdigest() == entry["sha256"]
+        assert os.path.getsize(path) == entry["size_bytes"]
+        assert entry["preprocessing"]["size"] == SIZE and entry["preprocessing"]["mean"] == [127.5] * 3
+        for key in ("top1_agreement", "accuracy", "reference_accuracy", "max_abs_error", "cosine"):
+            assert entry["verification"][key] is not None
+    assert not [p for p in os.listdir(converted.out_dir) if p.startswith(".")]  # no temporary files left
+
+
+def test_float_artifacts_compute_what_keras_computes(converted):
+    for a in converted.artifacts:
+        if a.recipe.name == "fp32":
+            assert a.verification.top1_agreement == 100.0
+            assert a.verification.max_abs_error < 1e-4
+            assert a.verification.cosine > 0.99999
+
+
+def test_int8_artifacts_are_quantized_and_close(converted):
+    tflite = next(a for a in converted.artifacts if a.recipe.name == "int8" and a.format == "tflite")
+    assert tflite.inputs[0].dtype == "int8" and tflite.inputs[0].scale > 0
+    assert tflite.outputs[0].dtype == "int8"
+    assert tflite.size_bytes < 0.4 * next(a for a in converted.artifacts if a.recipe.name == "fp32").size_bytes
+    for a in converted.artifacts:
+        if a.recipe.name == "int8":
+            v = a.verification
+            assert v.cosine > 0.97 and v.top1_agreement >= 85.0, (a.path, v)
+            assert v.accuracy is not None and v.reference_accuracy is not None
+
+
+def test_same_inputs_and_seed_give_byte_identical_int8_tflite(tmp_path, shapes):
+    digests = []
+    for run in ("a", "b"):
+        result = convert("squeezenet_1_1", str(tmp_path / run), shapes, recipes="int8", formats="tflite",
+                         size=SIZE, calib_samples=8, seed=5)
+        digests.append(result.artifacts[0].sha256)
+    assert digests[0] == digests[1]
+    other = convert("squeezenet_1_1", str(tmp_path / "c"), shapes, recipes="int8", formats="tflite", size=SIZE,
+                    calib_samples=8, seed=6)
+    assert other.artifacts[0].sha256 != digests[0]
+
+
+def test_other_recipes_and_io_dtypes(tmp_path):
+    result = convert("shufflenet_v2", str(tmp_path), None, recipes="fp16,dynamic,int16x8,int8",
+                     formats="tflite,onnx", width=0.5, size=SIZE, calib_samples=8, eval_samples=8,
+                     io_dtype="uint8")
+    by_name = {(a.recipe.name, a.format): a for a in result.artifacts}
+    assert set(by_name) == {("fp16", "tflite"), ("dynamic", "tflite"), ("dynamic", "onnx"), ("int16x8", "tflite"),
+                            ("int8", "tflite"), ("int8", "onnx")}
+    assert by_name["int8", "tflite"].inputs[0].dtype == "uint8"
+    assert by_name["int16x8", "tflite"].inputs[0].dtype == "float32"
+    assert by_name["fp16", "tflite"].outputs[0].dtype == "float32"
+    assert any("fp16 has no onnx form" in n for n in result.notes)
+    assert result.data["kind"] == "synthetic" and "not your task" in result.data["note"]
+
+
+def test_converts_a_saved_keras_model_with_its_metadata(tmp_path, shapes):
+    from edgebb.models import create_model, preprocessing_for
+    from edgebb.modelmeta import write_meta
+
+    model = create_model("mobilenet_v1", width=0.25, input_size=SIZE, num_classes=4)
+    path = str(tmp_path / "mine.keras")
+    model.save(path)
+    write_meta(path, {"backbone": {"name": "mobilenet_v1", "width": 0.25},
+                      "preprocessing": preprocessing_for("mobilenet_v1", SIZE).to_dict(),
+                      "labels": ["circle", "cross", "square", "triangle"]})
+    result = convert(path, str(tmp_path / "out"), shapes, recipes="fp32", formats="tflite", calib_samples=4)
+    assert result.source.config["kind"] == "file" and result.artifacts[0].path.endswith("mine_fp32.tflite")
+    assert result.artifacts[0].verification.top1_agreement == 100.0
+
+
+def test_budget_failure_names_the_artifact_and_exits_1(tmp_path, shapes):
+    # max-drop 0 with random weights on 4 classes: any int8 accuracy loss fails; a gain or tie passes.
+    result = edgebb("convert", "mobilenet_v2", "-o", str(tmp_path), "--data", shapes, "--recipe", "int8",
+                    "--width", "0.35", "--size", str(SIZE), "--calib-samples", "8", "--max-drop", "0")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    verification = manifest["artifacts"][0]["verification"]
+    if verification["drop"] > 0:
+        assert result.returncode == 1
+        assert f"mobilenet_v2_0.35_{SIZE}_int8.tflite" in result.stderr.strip().splitlines()[-1]
+    else:
+        assert result.returncode == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["mobilenetv2"], "unknown backbone 'mobilenetv2'"),
+    (["mobilenet_v2", "--data", "/nonexistent"], "data folder not found: /nonexistent"),
+    (["mobilenet_v2", "--recipe", "int4"], "unknown recipe 'int4'"),
+    (["mobilenet_v2", "--format", "tflite,coreml"], "unknown format 'coreml'"),
+    (["mobilenet_v2", "--recipe", "fp16", "--format", "onnx"], "recipe fp16 is not available for onnx"),
+    (["mobilenet_v2", "--io-dtype", "int4"], "--io-dtype must be one of"),
+    (["mobilenet_v2", "--calib-method", "mse"], "--calib-method must be one of"),
+    (["mobilenet_v2", "--width", "0.6"], "width for mobilenet_v2 must be one of"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    out = tmp_path / "out"
+    result = edgebb("convert", *args, "-o", str(out), "--size", str(SIZE))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_empty_data_folder(tmp_path):
+    (tmp_path / "data").mkdir()
+    result = edgebb("convert", "mobilenet_v2", "-o", str(tmp_path / "out"), "--data", str(tmp_path / "data"))
+    assert result.returncode == 2 and str(tmp_path / "data") in result.stderr
+
+
+def test_corrupt_model_file(tmp_path):
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(os.urandom(2048))
+    result = edgebb("convert", str(bad), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "model.keras" in result.stderr.strip().splitlines()[-1]
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = edgebb("convert", "mobilenet_v2", "-o", str(blocker / "out"))
+    assert result.returncode == 2 and "cannot create output folder" in result.stderr
+
+
+def test_a_layer_the_converter_cannot_handle_is_named():
+    """An op with no TFLite kernel (erf) fails the conversion with one line naming the op and the layer."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from edgebb.conversion import export_tflite
+    from edgebb.recipes import RECIPES
+
+    class Wave(keras.layers.Layer):
+        def call(self, x):
+            return tf.math.erf(x)
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = Wave(name="wave")(keras.layers.Conv2D(4, 3, name="conv")(inputs))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name="odd")
+    with pytest.raises(InputError) as err:
+        export_tflite(model, RECIPES["int8"], np.zeros((2, SIZE, SIZE, 3), np.float32), "int8")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "in layer wave" in message and "Erf" in message and "int8" in message
+
+
+def test_interrupt_leaves_no_partial_files_and_keeps_old_ones(tmp_path, shapes, monkeypatch):
+    import edgebb.conversion as conv
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"old": true}')
+    calls = {"n": 0}
+    real = conv._export
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(conv, "_export", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        convert("squeezenet_1_1", str(out), shapes, recipes="fp32,int8", size=SIZE, calib_samples=4)
+    assert sorted(os.listdir(out)) == ["manifest.json", f"squeezenet_1_1_{SIZE}_fp32.tflite"]
+    assert json.loads((out / "manifest.json").read_text()) == {"old": True}
+
+
+def test_auto_fallback_keeps_an_outlier_layer_in_float(tmp_path, shapes):
+    """The classic PTQ failure: one channel with a range 3000x the others. Per-tensor int8 activations then lose
+    every other channel of that layer; --auto-fallback must find the layer, keep it in float and meet the budget."""
+    import tf_keras as keras
+
+    from edgebb.data import load_images, scan_folder
+    from edgebb.modelmeta import write_meta
+    from edgebb.models import preprocessing_for
+
+    L = keras.layers
+    keras.utils.set_random_seed(0)
+    pp = preprocessing_for("mobilenet_v2", SIZE)
+    folder = scan_folder(shapes)
+    data = load_images(folder.items, pp)
+    inputs = keras.Input((SIZE, SIZE, 3), name="input")
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="c1")(inputs)
+    x = L.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="c2")(x)
+    x = L.Conv2D(32, 1, name="mix")(x)  # linear, so a channel can be scaled here and unscaled in the next layer
+    x = L.Conv2D(32, 1, activation="relu", name="after")(x)
+    outputs = L.Dense(4, activation="softmax", name="fc")(L.GlobalAveragePooling2D(name="pool")(x))
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.x, data.labels, epochs=40, batch_size=16, verbose=0)
+    kernel, bias = model.get_layer("mix").get_weights()
+    kernel[..., 0] *= 3000.0
+    bias[0] *= 3000.0
+    model.get_layer("mix").set_weights([kernel, bias])
+    kernel, bias = model.get_layer("after").get_weights()
+    kernel[:, :, 0, :] /= 3000.0
+    model.get_layer("after").set_weights([kernel, bias])
+    path = str(tmp_path / "outlier.keras")
+    model.save(path)
+    write_meta(path, {"preprocessing": pp.to_dict(), "labels": folder.classes})
+
+    plain = convert(path, str(tmp_path / "plain"), shapes, recipes="int8", calib_samples=16, max_drop=5.0)
+    assert plain.failed, plain.artifacts[0].verification  # the outlier really breaks int8
+    fixed = convert(path, str(tmp_path / "fixed"), shapes, recipes="int8", calib_samples=16, max_drop=5.0,
+                    auto_fallback=True)
+    artifact = fixed.artifacts[0]
+    assert not fixed.failed, artifact.verification
+    assert "mix" in artifact.float_layers and len(artifact.float_layers) <= 4
+    manifest = json.loads(open(fixed.manifest_path).read())
+    assert manifest["artifacts"][0]["float_layers"] == artifact.float_layers
