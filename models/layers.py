@@ -12,7 +12,6 @@ import contextlib
 import tensorflow as tf
 import tf_keras as keras
 
-
 _RANK1_CONSTANTS = False
 
 

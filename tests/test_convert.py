@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from edgebb import InputError
 from edgebb.conversion import convert
 
@@ -34,7 +33,6 @@ def trained(tmp_path_factory, shapes):
     """A small MobileNetV2 fitted to the image folder and saved with its edgebb metadata, as `edgebb train` would:
     quantization is only worth judging on a network whose outputs mean something."""
     import tf_keras as keras
-
     from edgebb.data import load_images, scan_folder
     from edgebb.modelmeta import write_meta
     from edgebb.models import create_model, preprocessing_for
@@ -133,8 +131,8 @@ def test_other_recipes_and_io_dtypes(tmp_path):
 
 
 def test_converts_a_saved_keras_model_with_its_metadata(tmp_path, shapes):
-    from edgebb.models import create_model, preprocessing_for
     from edgebb.modelmeta import write_meta
+    from edgebb.models import create_model, preprocessing_for
 
     model = create_model("mobilenet_v1", width=0.25, input_size=SIZE, num_classes=4)
     path = str(tmp_path / "mine.keras")
@@ -204,7 +202,6 @@ def test_a_layer_the_converter_cannot_handle_is_named():
     """An op with no TFLite kernel (erf) fails the conversion with one line naming the op and the layer."""
     import tensorflow as tf
     import tf_keras as keras
-
     from edgebb.conversion import export_tflite
     from edgebb.recipes import RECIPES
 
@@ -248,7 +245,6 @@ def test_auto_fallback_keeps_an_outlier_layer_in_float(tmp_path, shapes):
     """The classic PTQ failure: one channel with a range 3000x the others. Per-tensor int8 activations then lose
     every other channel of that layer; --auto-fallback must find the layer, keep it in float and meet the budget."""
     import tf_keras as keras
-
     from edgebb.data import load_images, scan_folder
     from edgebb.modelmeta import write_meta
     from edgebb.models import preprocessing_for
