@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgebb-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint ci clean bench-zoo
+.PHONY: install demo test test-slow lint ci clean bench bench-zoo bench-convert bench-latency bench-harness
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install edgebb with its TensorFlow side and test tools
 
-demo: install  ## the main job on the built-in default: build MobileNetV2 and print its profile
-	$(BIN)/edgebb list
+demo: install  ## the main job on a built-in default: MobileNetV2 vs ResNet-50, fp32 and int8, converted and benched
 	$(BIN)/edgebb info mobilenet_v2
-	$(BIN)/edgebb build mobilenet_v2 -o demo/mobilenet_v2.keras
+	$(BIN)/edgebb bench mobilenet_v2 --recipe fp32,int8 --runtime litert,onnxruntime,litert-gpu \
+		--json demo/bench.json --csv demo/bench.csv
 
 test: install  ## the fast test suite (small inputs and widths)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -31,8 +31,20 @@ lint: install
 
 ci: lint test
 
+bench: bench-harness bench-convert bench-latency  ## every benchmark script; JSON in benchmarks/results/
+
 bench-zoo: install  ## build time and profile of every backbone at 224, as JSON
 	$(BIN)/python benchmarks/zoo_build.py --out benchmarks/results/zoo_build.json
+
+bench-convert: install  ## conversion time and peak memory, every backbone x fp32/int8 x TFLite/ONNX
+	$(BIN)/python benchmarks/convert_zoo.py --out benchmarks/results/convert_zoo.json
+
+bench-latency: install  ## every backbone fp32/int8 on LiteRT and ONNX Runtime, 1 and 2 threads, vs ResNet-50
+	$(BIN)/python benchmarks/zoo_latency.py --out benchmarks/results/zoo_latency.json
+
+bench-harness: install  ## harness overhead vs a bare invoke loop, and run-to-run repeatability
+	$(BIN)/python benchmarks/harness_overhead.py --out benchmarks/results/harness_overhead.json
+	$(BIN)/python benchmarks/repeatability.py --out benchmarks/results/repeatability.json
 
 clean:
 	rm -rf $(VENV) demo build dist *.egg-info .ruff_cache .pytest_cache

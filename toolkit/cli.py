@@ -218,6 +218,81 @@ def convert_table(result) -> str:
     return "\n".join(lines)
 
 
+@cli.command()
+@click.argument("items", nargs=-1, required=True)
+@click.option("--runtime", "runtimes", default="litert", show_default=True,
+              help="Comma-separated: litert, litert-gpu, tflite-runtime, onnxruntime, keras.")
+@click.option("--threads", "-t", default="1", show_default=True, help="Comma-separated thread counts.")
+@click.option("--recipe", "-r", "recipes", default="fp32", show_default=True,
+              help="Comma-separated recipes for backbone names (converted on the fly, cached).")
+@click.option("--size", "-s", type=int, default=224, show_default=True, help="Input size for backbone names.")
+@click.option("--data", "-d", type=click.Path(), default=None, help="Image folder to feed instead of random inputs.")
+@click.option("--runs", type=int, default=50, show_default=True, help="Steady-state runs (at least).")
+@click.option("--min-seconds", type=float, default=2.0, show_default=True, help="Steady-state time (at least).")
+@click.option("--warmup", type=int, default=5, show_default=True, help="Warm-up runs after the first.")
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds before a row is killed.")
+@click.option("--memory-limit", type=float, default=None, help="Address-space limit per row, in MB.")
+@click.option("--baseline", default="resnet50", show_default=True, help='Baseline backbone, or "none".')
+@click.option("--profile", is_flag=True, help="Per-op time table where the runtime offers one.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write results as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Write results as CSV.")
+def bench(items, runtimes, threads, recipes, size, data, runs, min_seconds, warmup, timeout, memory_limit, baseline,
+          profile, json_path, csv_path):
+    """Latency and memory of ITEMS (.tflite/.onnx artifacts, manifest.json files or folders, backbone names)."""
+    from .bench import bench as run
+    from .bench import flat_row
+    from .errors import CheckFailed
+    from .fsutil import write_atomic
+    from .report import to_csv
+
+    try:
+        thread_list = [int(t) for t in threads.split(",") if t.strip()]
+    except ValueError:
+        raise InputError(f"--threads must be comma-separated integers; received {threads}") from None
+    report = run(list(items), runtimes=[r.strip() for r in runtimes.split(",") if r.strip()], threads=thread_list,
+                 recipes=recipes, size=size, data=data, runs=runs, min_seconds=min_seconds, warmup=warmup,
+                 timeout=timeout, baseline=baseline, memory_limit_mb=memory_limit, profile=profile, progress=_say)
+    click.echo(bench_table(report))
+    for r in report.results:
+        if r.get("profile"):
+            click.echo(f"\nper-op time, {r['artifact']} on {r['runtime']} ({r['threads']} thread(s)):")
+            click.echo(table(r["profile"][:15], [("op", "op"), ("count", "nodes"), ("ms", "ms / inference"),
+                                                 ("share", "share")]))
+        elif r.get("profile_note"):
+            click.echo(f"\nno per-op profile for {r['artifact']}: {r['profile_note']}")
+    if json_path:
+        write_atomic(json_path, to_json(report.to_dict()))
+        click.echo(f"wrote {json_path}", err=True)
+    if csv_path:
+        rows = [flat_row(r) for r in report.results]
+        write_atomic(csv_path, to_csv(rows, list(rows[0]) if rows else []))
+        click.echo(f"wrote {csv_path}", err=True)
+    if report.failed:
+        raise CheckFailed(f"{len(report.failed)} of {len(report.results)} rows failed: "
+                          + "; ".join(f"{r['artifact']} on {r['runtime']}: {r['error']}" for r in report.failed))
+
+
+def bench_table(report) -> str:
+    """The terminal table of a BenchReport, with the environment line and the notes."""
+    rows = []
+    for r in report.results:
+        lat = r.get("latency_ms") or {}
+        rows.append({"model": r["model"] + (" *" if r.get("baseline") else ""), "recipe": r["recipe"],
+                     "runtime": r["runtime"], "threads": r["threads"], "p50": lat.get("p50"), "p90": lat.get("p90"),
+                     "ips": r.get("throughput_ips"), "rss": r.get("peak_rss_mb"), "size": r.get("size_mb"),
+                     "speedup": r.get("speedup_vs_baseline"), "mem": r.get("memory_ratio_vs_baseline"),
+                     "status": r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}"})
+    text = table(rows, [("model", "model"), ("recipe", "recipe"), ("runtime", "runtime"), ("threads", "thr"),
+                        ("p50", "p50 ms"), ("p90", "p90 ms"), ("ips", "img/s"), ("rss", "peak MB"),
+                        ("size", "file MB"), ("speedup", "x vs R50"), ("mem", "mem vs R50"), ("status", "status")])
+    env = report.env
+    lines = [text, "", f"{env.get('cpu_model')} ({env.get('cores')} cores; {' '.join(env.get('cpu_flags', []))}), "
+             f"Python {env.get('python')}" + (f", {env['board']}" if env.get("board") else ""),
+             "* baseline; x vs R50 = ResNet-50 p50 / this p50 (same recipe, runtime, threads)"]
+    lines += [f"note: {n}" for n in report.notes]
+    return "\n".join(lines)
+
+
 @cli.group()
 def data():
     """Image data: generate a learnable stand-in set."""

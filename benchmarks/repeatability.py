@@ -1,0 +1,47 @@
+"""Do three runs of `edgebb bench` on the same artifact agree?
+
+    python benchmarks/repeatability.py --out benchmarks/results/repeatability.json
+
+MobileNetV2 fp32 and int8 at 224 on LiteRT, 1 thread, three separate bench runs each. Goal (issue 4): the p50s of
+the three runs within 5% of each other (max/min - 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from _common import say, write_report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="benchmarks/results/repeatability.json")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--min-seconds", type=float, default=3.0)
+    args = parser.parse_args(argv)
+
+    from edgebb.bench import bench
+    from edgebb.envinfo import environment
+
+    results, summary = [], {}
+    for recipe in ("fp32", "int8"):
+        p50s = []
+        for i in range(args.repeats):
+            report = bench(["mobilenet_v2"], recipes=[recipe], runtimes=["litert"], threads=[1], runs=args.runs,
+                           min_seconds=args.min_seconds, baseline="none", progress=say)
+            row = report.results[0]
+            p50s.append(row["latency_ms"]["p50"])
+            results.append({"recipe": recipe, "repeat": i, "p50_ms": row["latency_ms"]["p50"], "cv": row["cv"],
+                            "runs": row["runs"]})
+            say(f"{recipe} run {i}: p50 {p50s[-1]:.3f} ms (cv {row['cv']:.3f})")
+        spread = max(p50s) / min(p50s) - 1
+        summary[recipe] = {"p50s_ms": p50s, "spread": spread, "goal": 0.05, "goal_met": spread < 0.05}
+        say(f"{recipe}: spread {100 * spread:.2f}% (goal < 5%)")
+    write_report(args.out, environment(), summary, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""edgebb bench as a user runs it: real artifacts, real runtimes in real subprocesses, real crashes."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from edgebb.bench import diagnose, latency_stats
+
+SIZE = 32
+FAST = ["--runs", "5", "--min-seconds", "0", "--warmup", "1"]
+
+
+def edgebb(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "edgebb", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    from edgebb.conversion import convert
+
+    out = tmp_path_factory.mktemp("artifacts")
+    convert("mobilenet_v2", str(out), None, recipes="fp32,int8", formats="tflite,onnx", width=0.35, size=SIZE,
+            calib_samples=8, eval_samples=8)
+    return out
+
+
+def test_manifest_on_cpu_runtimes(artifacts, tmp_path):
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    result = edgebb("bench", str(artifacts / "manifest.json"), "--runtime", "litert,onnxruntime,tflite-runtime",
+                    "--threads", "1,2", "--baseline", "none", "--json", str(out_json), "--csv", str(out_csv), *FAST)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out_json.read_text())
+    env = report["env"]
+    for key in ("cpu_model", "cpu_flags", "cores", "os", "python", "versions"):
+        assert key in env
+    rows = report["results"]
+    assert len(rows) == 2 * 3 * 2  # recipes x runtimes x threads
+    for r in rows:
+        for key in ("model", "artifact", "format", "recipe", "runtime", "target", "threads", "status", "init_ms",
+                    "first_ms", "latency_ms", "throughput_ips", "peak_rss_mb", "rss_delta_mb", "size_mb", "macs",
+                    "gmacs_per_s", "speedup_vs_baseline", "memory_ratio_vs_baseline"):
+            assert key in r, key
+        if r["runtime"] == "tflite-runtime":
+            assert r["status"] == "skipped" and "tflite-runtime" in r["error"]
+            continue
+        assert r["status"] == "ok", r
+        lat = r["latency_ms"]
+        assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+        assert r["runs"] >= 5 and r["peak_rss_mb"] > 10 and r["macs"] > 0 and r["gmacs_per_s"] > 0
+        assert r["throughput_ips"] == pytest.approx(1e3 / lat["mean"])
+    with open(out_csv) as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(rows) and "latency_p50_ms" in table[0]
+    assert "p50 ms" in result.stdout and "tflite-runtime is not installed" in result.stdout
+
+
+def test_baseline_row_and_ratios(tmp_path):
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    out_json = tmp_path / "r.json"
+    result = edgebb("bench", "squeezenet_1_1", "--size", str(SIZE), "--json", str(out_json), *FAST, env=cache)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out_json.read_text())["results"]
+    base = next(r for r in rows if r["model"] == "resnet50")
+    other = next(r for r in rows if r["model"] == "squeezenet_1_1")
+    assert base["baseline"] and base["speedup_vs_baseline"] == pytest.approx(1.0)
+    assert other["speedup_vs_baseline"] == pytest.approx(base["latency_ms"]["p50"] / other["latency_ms"]["p50"])
+    assert other["memory_ratio_vs_baseline"] == pytest.approx(other["peak_rss_mb"] / base["peak_rss_mb"])
+    # converted once: a second run reuses the cached artifacts
+    again = edgebb("bench", "squeezenet_1_1", "--size", str(SIZE), *FAST, env=cache)
+    assert again.returncode == 0 and "converting" not in again.stderr
+
+
+@pytest.mark.parametrize("fault, timeout, cause", [
+    ("segfault", "60", "crashed (SIGSEGV)"),
+    ("hang", "3", "timed out after 3 s"),
+    ("oom", "60", "out of memory"),
+])
+def test_a_failing_row_is_contained(artifacts, fault, timeout, cause):
+    result = edgebb("bench", str(artifacts / "mobilenet_v2_0.35_32_fp32.tflite"),
+                    str(artifacts / "mobilenet_v2_0.35_32_int8.tflite"), "--baseline", "none", "--timeout", timeout,
+                    "--memory-limit", "1500", *FAST, env={"EDGEBB_BENCH_FAULT": f"{fault}:int8"})
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert any("fp32" in ln and " ok" in ln for ln in lines)  # the other row completed
+    assert any("int8" in ln and cause in ln for ln in lines), result.stdout
+    assert cause in result.stderr.strip().splitlines()[-1]
+
+
+def test_bad_artifacts_one_line_each(tmp_path, artifacts):
+    truncated = tmp_path / "cut.tflite"
+    truncated.write_bytes((artifacts / "mobilenet_v2_0.35_32_fp32.tflite").read_bytes()[:5000])
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(os.urandom(4096))
+    wrong = tmp_path / "model.pb"
+    wrong.write_bytes(b"x" * 100)
+    result = edgebb("bench", str(junk), str(wrong), str(tmp_path / "missing.onnx"), "--baseline", "none", *FAST)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3 and "Traceback" not in result.stderr
+    assert "junk.tflite: not a TFLite model" in lines[0]
+    assert "model.pb: not a .tflite or .onnx artifact" in lines[1]
+    assert "missing.onnx: artifact not found" in lines[2]
+    cut = edgebb("bench", str(truncated), "--baseline", "none", *FAST)  # looks like a model: fails its own row
+    assert cut.returncode == 1 and "cut.tflite" in cut.stderr.strip().splitlines()[-1]
+
+
+def test_bad_options(artifacts):
+    for args, message in [(["--runtime", "litrt"], "did you mean: litert"), (["--threads", "0"], "--threads"),
+                          (["--threads", "two"], "--threads must be"), (["--runs", "0"], "--runs must be")]:
+        result = edgebb("bench", str(artifacts), "--baseline", "none", *args)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+
+
+def test_bench_path_imports_no_tensorflow():
+    code = ("import sys, edgebb.bench, edgebb.bench_worker, edgebb.runtimes, edgebb.envinfo, edgebb.cli; "
+            "print(sorted(m for m in ('tensorflow', 'tf_keras', 'onnxruntime') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_latency_stats():
+    stats = latency_stats([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert stats["min"] == 1.0 and stats["max"] == 100.0 and stats["p50"] == 3.0 and stats["mean"] == 22.0
+
+
+def _row(recipe, p50, runtime="litert", **extra):
+    return {"model": "m", "runtime": runtime, "threads": 1, "recipe": recipe, "status": "ok",
+            "latency_ms": {"p50": p50}, "artifact": f"m_{recipe}.tflite", **extra}
+
+
+@pytest.mark.parametrize("machine, flags, expected", [
+    ("x86_64", ["avx2", "fma"], "no VNNI"),
+    ("x86_64", ["avx2", "avx512_vnni"], "has VNNI"),
+    ("aarch64", ["asimd"], "no dotprod"),
+])
+def test_diagnosis_names_the_likely_cause(machine, flags, expected):
+    notes = diagnose([_row("fp32", 1.0), _row("int8", 1.5)], {"machine": machine, "cpu_flags": flags})
+    assert len(notes) == 1 and "1.50x slower" in notes[0] and expected in notes[0]
+    assert diagnose([_row("fp32", 2.0), _row("int8", 1.0)], {"machine": machine, "cpu_flags": flags}) == []
+
+
+def test_diagnosis_of_a_gpu_fallback_and_software_adapter():
+    rows = [_row("fp32", 1.0, "litert-gpu"), _row("int8", 3.0, "litert-gpu", fully_accelerated=False,
+                                                   software=True, adapter="llvmpipe")]
+    notes = diagnose(rows, {"machine": "x86_64", "cpu_flags": []})
+    assert any("fell back to CPU" in n for n in notes) and any("software adapter (llvmpipe)" in n for n in notes)
