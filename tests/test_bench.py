@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from edgebb.bench import diagnose, latency_stats
 
 SIZE = 32
