@@ -21,14 +21,15 @@ import tempfile
 import time
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
+from edgebb.bench_worker import _peak_rss_mb as peak_rss_mb
 from edgebb.conversion import convert
 name, recipe, fmt, out, calib, evals = sys.argv[1:7]
 start = time.perf_counter()
 result = convert(name, out, None, recipes=recipe, formats=fmt, calib_samples=int(calib), eval_samples=int(evals))
 a = result.artifacts[0]
 print(json.dumps({"convert_s": a.convert_seconds, "size_bytes": a.size_bytes,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_rss_mb": peak_rss_mb(),
                   "verification": a.verification.to_dict(), "wall_in_process_s": time.perf_counter() - start}))
 """
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from edgebb.bench import diagnose, latency_stats
 
 SIZE = 32
@@ -148,3 +149,17 @@ def test_diagnosis_of_a_gpu_fallback_and_software_adapter():
                                                    software=True, adapter="llvmpipe")]
     notes = diagnose(rows, {"machine": "x86_64", "cpu_flags": []})
     assert any("fell back to CPU" in n for n in notes) and any("software adapter (llvmpipe)" in n for n in notes)
+
+
+def test_peak_memory_is_the_workers_own(artifacts):
+    """A worker started by a process that holds a lot of memory reports its own peak, not its parent's (Linux
+    carries ru_maxrss across fork and exec; edgebb reads VmHWM)."""
+    import numpy as np
+
+    from edgebb.bench import bench
+
+    ballast = np.ones(800 * 1024 * 1024, np.uint8)  # 800 MB resident in this (parent) process
+    report = bench([str(artifacts / "mobilenet_v2_0.35_32_fp32.tflite")], baseline="none", runs=3, min_seconds=0)
+    assert ballast[-1] == 1
+    row = report.results[0]
+    assert row["status"] == "ok" and 10 < row["peak_rss_mb"] < 600, row["peak_rss_mb"]

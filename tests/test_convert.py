@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from edgebb import InputError
 from edgebb.conversion import convert
 
@@ -33,6 +34,7 @@ def trained(tmp_path_factory, shapes):
     """A small MobileNetV2 fitted to the image folder and saved with its edgebb metadata, as `edgebb train` would:
     quantization is only worth judging on a network whose outputs mean something."""
     import tf_keras as keras
+
     from edgebb.data import load_images, scan_folder
     from edgebb.modelmeta import write_meta
     from edgebb.models import create_model, preprocessing_for
@@ -202,6 +204,7 @@ def test_a_layer_the_converter_cannot_handle_is_named():
     """An op with no TFLite kernel (erf) fails the conversion with one line naming the op and the layer."""
     import tensorflow as tf
     import tf_keras as keras
+
     from edgebb.conversion import export_tflite
     from edgebb.recipes import RECIPES
 
@@ -245,6 +248,7 @@ def test_auto_fallback_keeps_an_outlier_layer_in_float(tmp_path, shapes):
     """The classic PTQ failure: one channel with a range 3000x the others. Per-tensor int8 activations then lose
     every other channel of that layer; --auto-fallback must find the layer, keep it in float and meet the budget."""
     import tf_keras as keras
+
     from edgebb.data import load_images, scan_folder
     from edgebb.modelmeta import write_meta
     from edgebb.models import preprocessing_for

@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 import tf_keras as keras
+
 from edgebb.models import create_model, get_spec, list_models
 from edgebb.models.registry import BuildConfig
 from edgebb.models.weights import copy_weights, reference_model, weighted_layers

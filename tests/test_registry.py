@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+
 from edgebb import InputError
 from edgebb.models import create_model, get_spec, list_models, preprocessing_for, variants
 

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from edgebb import InputError, runtimes
 from edgebb.models import create_model
 from edgebb.runtimes import RuntimeUnavailable, TensorInfo, available, get_runtime, load_artifact, runtime_for

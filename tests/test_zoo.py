@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+
 from edgebb.models import create_model, get_spec, list_models, load_model, variants
 
 SIZE = 64  # small input keeps the whole zoo fast; full-size checks are in test_reference.py

@@ -29,8 +29,17 @@ def _rss_mb() -> float:
 
 
 def _peak_rss_mb() -> float:
-    # ru_maxrss is in kilobytes on Linux: the high-water mark of this process, load and runs included.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+    """This process's resident high-water mark. VmHWM belongs to the address space exec() made; ru_maxrss does
+    not: Linux carries it over from the parent, so a worker started by a process that had converted ResNet-50
+    would report the parent's 8 GB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # kilobytes on Linux
 
 
 def _fault(setting: str, path: str) -> None:

@@ -10,18 +10,25 @@ so a benchmark times the runtime and nothing else.
 >>> with load_artifact("mnv2_int8.tflite", threads=4) as session:
 ...     probs = session.run(batch)          # float32 in, float32 out, batch of any size
 
-Runtimes live in `RUNTIMES` (name -> instance); `register` adds one (edgebb bench adds litert-gpu there). No
-runtime library is imported by this module: each is imported by the runtime that needs it, when it is first
-checked or loaded, so `edgebb bench` on a device never imports TensorFlow.
+Runtimes live in `RUNTIMES` (name -> instance): litert, litert-gpu (LiteRT's GPU accelerator), tflite-runtime,
+onnxruntime and keras; `register` adds one. No runtime library is imported by this module: each is imported by the
+runtime that needs it, when it is first checked or loaded, so `edgebb bench` on a device never imports TensorFlow.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
 import os
-from dataclasses import asdict, dataclass
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -322,6 +329,432 @@ class TFLiteRuntime(InterpreterRuntime):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# LiteRT's GPU accelerator: a CompiledModel on WebGPU (Google's Dawn) over Vulkan on Linux, with XNNPACK taking
+# whatever op the GPU cannot. Without a GPU, Mesa's lavapipe (software Vulkan, Mesa >= 25) is the device: it runs
+# the same GPU kernels, so parity and labelling can be tested on any machine, but its latency is CPU emulation.
+
+# Adapter names of software rasterizers: Mesa's llvmpipe/lavapipe and softpipe, Google's SwiftShader.
+_SOFTWARE_ADAPTER = re.compile(r"llvmpipe|lavapipe|softpipe|swiftshader", re.IGNORECASE)
+
+# What LiteRT logs when it creates its WebGPU environment, naming the adapter Dawn picked: "Selected adapter:
+# llvmpipe (LLVM 15.0.6, 256 bits), arch=software, vendor=mesa, backend=Vulkan, adapterType=CPU / Software".
+_SELECTED_ADAPTER = re.compile(r"Selected adapter: (?P<name>.*?), arch=(?P<arch>[^,\n]*), vendor=(?P<vendor>[^,\n]*), "
+                               r"backend=(?P<backend>[^,\n]*), adapterType=(?P<type>[^\n]*)")
+
+# The GPU accelerator libraries LiteRT's registry looks for beside libLiteRt.so on Linux.
+_GPU_ACCELERATOR_LIBRARIES = ("libLiteRtWebGpuAccelerator.so", "libLiteRtGpuAccelerator.so")
+
+# VkPhysicalDeviceFeatures members (by position in the struct) that Dawn refuses an adapter without. Mesa 22's
+# lavapipe (Debian bookworm) fails here: Dawn logs "Vulkan shaderUniform*ArrayDynamicIndexing required.".
+_DAWN_REQUIRED_FEATURES = {33: "shaderUniformBufferArrayDynamicIndexing", 34: "shaderSampledImageArrayDynamicIndexing",
+                           35: "shaderStorageBufferArrayDynamicIndexing", 36: "shaderStorageImageArrayDynamicIndexing"}
+
+# VkPhysicalDeviceType -> name, and the order in which Dawn (asked for high performance, as LiteRT does) prefers them.
+_VK_DEVICE_TYPES = {0: "other", 1: "integrated", 2: "discrete", 3: "virtual", 4: "cpu"}
+_VK_PREFERENCE = ("discrete", "integrated", "virtual", "other", "cpu")
+
+# Element types LiteRT's TensorBuffer can be written and read as.
+_TENSOR_BUFFER_DTYPES = ("float32", "float16", "int32", "int8", "uint8", "bool")
+
+_INSTALL_HINT = "a GPU-less Debian machine needs mesa-vulkan-drivers >= 25 (bookworm: bash .ci/gpu-setup.sh)"
+
+# Why LiteRT could not create its GPU environment in this process, once a load has found out: the environment is
+# not per model, so later checks answer with it instead of paying for another failed start.
+_GPU_FAILURE: list[str] = []
+
+
+@dataclass(frozen=True)
+class VulkanDevice:
+    """A Vulkan physical device as the Vulkan loader lists it.
+
+    `kind` is "discrete", "integrated", "virtual", "cpu" (a software rasterizer) or "other"; `driver` is the driver's
+    own description (e.g. "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"), "" when the device predates Vulkan 1.2; `missing`
+    lists the Vulkan features Dawn requires that the device lacks.
+    """
+
+    name: str
+    kind: str
+    api_version: str
+    driver: str
+    missing: tuple[str, ...]
+
+    @property
+    def software(self) -> bool:
+        """True for a CPU implementation of Vulkan (lavapipe, SwiftShader)."""
+        return self.kind == "cpu" or bool(_SOFTWARE_ADAPTER.search(self.name))
+
+
+@functools.lru_cache(maxsize=1)
+def vulkan_devices() -> tuple[tuple[VulkanDevice, ...], str]:
+    """The Vulkan devices of this machine, asked of the Vulkan loader itself (libvulkan.so.1, through ctypes).
+
+    Returns (devices, "") or ((), one-line reason) when there is no loader, no driver or no device. Cached: the
+    answer does not change while the process runs. This is what Dawn, under LiteRT, enumerates too; asking first
+    turns "No adapters found" into a reason, and needs neither vulkan-tools nor a GPU context.
+    """
+    import ctypes
+
+    try:
+        vk = ctypes.CDLL("libvulkan.so.1")
+    except OSError:
+        return (), f"no Vulkan loader (libvulkan.so.1 is not installed); {_INSTALL_HINT}"
+
+    c_u32, c_ptr = ctypes.c_uint32, ctypes.c_void_p
+
+    class InstanceCreateInfo(ctypes.Structure):
+        _fields_ = [("sType", c_u32), ("pNext", c_ptr), ("flags", c_u32), ("pApplicationInfo", c_ptr),
+                    ("enabledLayerCount", c_u32), ("ppEnabledLayerNames", c_ptr),
+                    ("enabledExtensionCount", c_u32), ("ppEnabledExtensionNames", c_ptr)]
+
+    class ApplicationInfo(ctypes.Structure):
+        _fields_ = [("sType", c_u32), ("pNext", c_ptr), ("pApplicationName", ctypes.c_char_p),
+                    ("applicationVersion", c_u32), ("pEngineName", ctypes.c_char_p), ("engineVersion", c_u32),
+                    ("apiVersion", c_u32)]
+
+    class DeviceProperties(ctypes.Structure):
+        # The members read here, then room for the rest of VkPhysicalDeviceProperties (824 bytes in all).
+        _fields_ = [("apiVersion", c_u32), ("driverVersion", c_u32), ("vendorID", c_u32), ("deviceID", c_u32),
+                    ("deviceType", c_u32), ("deviceName", ctypes.c_char * 256), ("rest", ctypes.c_ubyte * 1024)]
+
+    class DriverProperties(ctypes.Structure):
+        _fields_ = [("sType", c_u32), ("pNext", c_ptr), ("driverID", c_u32), ("driverName", ctypes.c_char * 256),
+                    ("driverInfo", ctypes.c_char * 256), ("conformanceVersion", ctypes.c_ubyte * 4)]
+
+    class DeviceProperties2(ctypes.Structure):
+        _fields_ = [("sType", c_u32), ("pNext", c_ptr), ("properties", DeviceProperties)]
+
+    def version(v: int) -> str:
+        return f"{(v >> 22) & 0x7F}.{(v >> 12) & 0x3FF}.{v & 0xFFF}"
+
+    # Vulkan 1.1 for vkGetPhysicalDeviceProperties2 (the driver's description), when the loader has it.
+    api = 1 << 22
+    loader_version = c_u32(api)
+    if hasattr(vk, "vkEnumerateInstanceVersion") and vk.vkEnumerateInstanceVersion(ctypes.byref(loader_version)) == 0:
+        api = min(loader_version.value, (1 << 22) | (1 << 12))
+    app = ApplicationInfo(sType=0, pApplicationName=b"edgebb", pEngineName=b"edgebb", apiVersion=api)
+    info = InstanceCreateInfo(sType=1, pApplicationInfo=ctypes.cast(ctypes.pointer(app), c_ptr))
+    instance = c_ptr()
+    result = vk.vkCreateInstance(ctypes.byref(info), None, ctypes.byref(instance))
+    if result == -9:  # VK_ERROR_INCOMPATIBLE_DRIVER: the loader found no driver (ICD) at all
+        return (), f"no Vulkan driver: the Vulkan loader finds no ICD; {_INSTALL_HINT}"
+    if result != 0:
+        return (), f"Vulkan instance creation failed (VkResult {result})"
+    try:
+        count = c_u32(0)
+        vk.vkEnumeratePhysicalDevices(instance, ctypes.byref(count), None)
+        handles = (c_ptr * count.value)()
+        if count.value:
+            vk.vkEnumeratePhysicalDevices(instance, ctypes.byref(count), handles)
+        properties2 = getattr(vk, "vkGetPhysicalDeviceProperties2", None) if api > 1 << 22 else None
+        devices = []
+        for handle in handles[: count.value]:
+            props = DeviceProperties()
+            vk.vkGetPhysicalDeviceProperties(c_ptr(handle), ctypes.byref(props))
+            features = (c_u32 * 64)()  # VkPhysicalDeviceFeatures: 55 VkBool32
+            vk.vkGetPhysicalDeviceFeatures(c_ptr(handle), ctypes.byref(features))
+            driver = ""
+            if properties2 is not None and props.apiVersion >= (1 << 22) | (2 << 12):
+                # VkPhysicalDeviceDriverProperties is core from Vulkan 1.2; asking an older device is invalid.
+                drv = DriverProperties(sType=1000196000)
+                props2 = DeviceProperties2(sType=1000059001, pNext=ctypes.cast(ctypes.pointer(drv), c_ptr))
+                properties2(c_ptr(handle), ctypes.byref(props2))
+                driver = drv.driverInfo.decode(errors="replace")
+            devices.append(VulkanDevice(
+                name=props.deviceName.decode(errors="replace"), kind=_VK_DEVICE_TYPES.get(props.deviceType, "other"),
+                api_version=version(props.apiVersion), driver=driver,
+                missing=tuple(name for index, name in _DAWN_REQUIRED_FEATURES.items() if not features[index])))
+    finally:
+        vk.vkDestroyInstance(instance, None)
+    if not devices:
+        return (), f"no Vulkan device: the Vulkan loader lists none; {_INSTALL_HINT}"
+    return tuple(devices), ""
+
+
+def _usable_vulkan_device() -> VulkanDevice:
+    """The device Dawn would pick: the first, in its order of preference, that has what Dawn requires.
+    Raises RuntimeUnavailable saying why there is none."""
+    devices, reason = vulkan_devices()
+    if not devices:
+        raise RuntimeUnavailable(reason)
+    usable = [d for d in devices if not d.missing]
+    if not usable:
+        d = devices[0]
+        described = f"{d.name}, {d.driver}" if d.driver else d.name
+        raise RuntimeUnavailable(f"Vulkan device {described} lacks {', '.join(d.missing)}, which LiteRT's WebGPU "
+                                 f"(Dawn) requires; {_INSTALL_HINT}")
+    return min(usable, key=lambda d: _VK_PREFERENCE.index(d.kind))
+
+
+def _gpu_environment_failure(log: str) -> str | None:
+    """A one-line reason when LiteRT's native log says its GPU (WebGPU) environment could not start, else None."""
+    if "WebGPU environment" not in log or not re.search(r"No adapters found|No supported adapters|Failed to init", log):
+        return None
+    # Dawn says why it passed over each adapter on a "Warning:" line ("Couldn't load Vulkan: libvulkan.so.1: ...",
+    # "Vulkan shaderUniform*ArrayDynamicIndexing required."); limits it merely lowers are not reasons.
+    reasons = [line.removeprefix("Warning:").strip() for line in log.splitlines()
+               if line.startswith("Warning:") and "artificially reduced" not in line]
+    detail = "; ".join(dict.fromkeys(reasons)) or "no adapters found"
+    return f"LiteRT's GPU accelerator found no usable WebGPU adapter: {detail}"
+
+
+def _load_error(log: str) -> str:
+    """The most telling line of LiteRT's native log after a failed load (its exception names only source lines)."""
+    lines = [line.strip().lstrip("└").strip() for line in log.splitlines()]
+    errors = [line for line in lines if re.match(r"(ERROR|E\d{4}|Error)", line) and "compiler_plugin" not in line]
+    return errors[-1] if errors else ""
+
+
+@contextlib.contextmanager
+def _native_output_captured(log: list[str]):
+    """Point descriptors 1 and 2 at a temporary file for the block and append what native code wrote to `log`.
+
+    LiteRT reports which adapter it picked, and why a GPU start failed, only in its native log (its exceptions name
+    source lines), and it prints some notices ("Failed to load OpenCL library") on stdout, where they would corrupt
+    a command's output. EDGEBB_DEBUG=1 passes the text on to stderr as well."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 1)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            libc.fflush(None)  # C stdio buffers stdout when it is not a terminal: empty it into the capture
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+            capture.seek(0)
+            text = capture.read().decode(errors="replace")
+            log.append(text)
+            if os.environ.get("EDGEBB_DEBUG"):
+                sys.stderr.write(text)
+
+
+def _ensure_xdg_runtime_dir() -> None:
+    """Set XDG_RUNTIME_DIR to a private directory when it is unset (CI jobs, containers, cron: no login session).
+
+    The design notes for LiteRT's WebGPU on lavapipe call for it. Of the libraries the GPU path loads, only
+    libwayland-client (pulled in by Mesa's Vulkan window-system code) reads it, to find a compositor's socket, and
+    it prints "error: XDG_RUNTIME_DIR is invalid or not set" when it must look and cannot. An empty directory,
+    mode 0700 as the XDG spec requires, answers that lookup; it is removed at exit. A set value is left alone."""
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    path = tempfile.mkdtemp(prefix="edgebb-xdg-")  # mkdtemp creates it 0700, owned by this user
+    os.environ["XDG_RUNTIME_DIR"] = path
+    atexit.register(shutil.rmtree, path, True)
+
+
+class LiteRTGpuSession(Session):
+    """A session on a LiteRT `CompiledModel` with the GPU accelerator (and the CPU for ops the GPU cannot run).
+
+    Besides inputs and outputs it records what a measurement on it is worth:
+      adapter: the GPU adapter LiteRT selected, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"; None if unknown.
+      software: True when that adapter is a software rasterizer (llvmpipe/lavapipe, SwiftShader): its latency is
+        CPU emulation, not GPU speed. None if unknown.
+      fully_accelerated: whether every op runs on the GPU (CompiledModel.is_fully_accelerated); None if this
+        ai-edge-litert cannot say.
+      enforce_f32: whether the GPU computes in float32 (else LiteRT lets it use float16, as on a phone).
+      adapter_info: what is known of the adapter: name, arch, vendor, backend, type, driver, and source ("litert":
+        LiteRT's own log of its choice; "vulkan": the Vulkan device Dawn prefers, when LiteRT did not say).
+      unknown: for each of adapter, software and fully_accelerated that is None, why.
+
+    `invoke_raw` writes the input, runs, and reads every output back: LiteRT's GPU runs are asynchronous, and the
+    read waits for the result, so a timer around `invoke_raw` measures finished work.
+    """
+
+    runtime = "litert-gpu"
+
+    def __init__(self, path: str, model: Any, buffers: tuple[list, list], inputs: list[TensorInfo],
+                 outputs: list[TensorInfo], adapter_info: dict[str, str], enforce_f32: bool):
+        self._model = model
+        self._input_buffers, self._output_buffers = buffers
+        self.enforce_f32 = enforce_f32
+        self.adapter_info = adapter_info
+        self.unknown: dict[str, str] = {}
+        self.adapter: str | None = adapter_info.get("name")
+        self.software: bool | None = _is_software(adapter_info) if self.adapter else None
+        if self.adapter is None:
+            self.unknown["adapter"] = self.unknown["software"] = ("LiteRT logged no adapter and the Vulkan loader "
+                                                                  "lists no usable device")
+        self.fully_accelerated: bool | None = None
+        if hasattr(model, "is_fully_accelerated"):
+            self.fully_accelerated = bool(model.is_fully_accelerated())
+        else:
+            self.unknown["fully_accelerated"] = "this ai-edge-litert has no CompiledModel.is_fully_accelerated"
+        super().__init__(path, inputs, outputs)
+
+    def invoke_raw(self, x: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        self._check_open()
+        info = self.inputs[0]
+        x = np.ascontiguousarray(x)
+        # A TensorBuffer takes a shorter array without complaint and leaves the rest of the tensor stale.
+        if x.dtype.name != info.dtype or x.size != int(np.prod(info.shape)):
+            raise InputError(f"{self.path} takes one {info.dtype} input of shape {info.shape}; received "
+                             f"{x.dtype.name} {tuple(x.shape)}")
+        self._input_buffers[0].write(x)
+        self._model.run_by_index(0, self._input_buffers, self._output_buffers)
+        outputs = [buffer.read(int(np.prod(out.shape)), np.dtype(out.dtype)).reshape(out.shape)
+                   for buffer, out in zip(self._output_buffers, self.outputs)]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def close(self) -> None:
+        if self._model is not None:
+            from ._tf import _native_stderr_silenced
+
+            with _native_stderr_silenced():  # LiteRT logs every accelerator it tears down
+                for buffer in self._input_buffers + self._output_buffers:
+                    buffer.destroy()
+                environment = self._model.environment
+                self._model.close()
+                environment.close()
+        self._model = None
+        self._input_buffers = self._output_buffers = []
+        super().close()
+
+
+class LiteRTGpuRuntime(Runtime):
+    """LiteRT's CompiledModel with the GPU accelerator (WebGPU over Vulkan on Linux), CPU (XNNPACK) for the ops the
+    GPU cannot run. `threads` sets the CPU part's threads.
+
+    Options: `enforce_f32` (default False): make the GPU compute in float32. LiteRT's default lets it use float16,
+    as a phone's GPU does: on a MobileNetV2 that moves softmax outputs by a few 1e-2, against about 1e-5 in float32.
+
+    Quantized (int8/uint8) models load: their inputs and outputs are quantized and dequantized as on the CPU
+    runtimes, but the GPU computes them in floating point after dequantizing the weights, so their outputs differ
+    from the CPU's integer kernels by more than one quantization step.
+    """
+
+    name = "litert-gpu"
+    formats = (".tflite",)
+    options = {"enforce_f32": False}
+
+    def check(self) -> None:
+        if _GPU_FAILURE:
+            raise RuntimeUnavailable(_GPU_FAILURE[0])
+        _import_module("ai_edge_litert", "ai-edge-litert")
+        version = versions().get("ai-edge-litert", "?")
+        if importlib.util.find_spec("ai_edge_litert.compiled_model") is None:
+            raise RuntimeUnavailable(f"ai-edge-litert {version} has no CompiledModel, LiteRT's GPU API "
+                                     "(pip install -U ai-edge-litert)")
+        mod = _import_module("ai_edge_litert.compiled_model", "ai-edge-litert")
+        accelerator = getattr(mod, "HardwareAccelerator", None)
+        if not hasattr(mod, "CompiledModel") or not hasattr(accelerator, "GPU"):
+            raise RuntimeUnavailable(f"ai-edge-litert {version} has no CompiledModel with a GPU accelerator "
+                                     "(pip install -U ai-edge-litert)")
+        if sys.platform != "linux":
+            return  # elsewhere LiteRT has other GPU back ends; the load itself tells
+        folder = os.path.dirname(os.path.abspath(mod.__file__))
+        if not any(os.path.exists(os.path.join(folder, lib)) for lib in _GPU_ACCELERATOR_LIBRARIES):
+            raise RuntimeUnavailable(f"ai-edge-litert {version} ships no GPU accelerator library "
+                                     f"({_GPU_ACCELERATOR_LIBRARIES[0]}) for this platform")
+        _usable_vulkan_device()
+
+    def _open(self, path: str, threads: int | None, options: dict[str, Any]) -> Session:
+        from ._tf import _native_stderr_silenced
+
+        enforce_f32 = options["enforce_f32"]
+        if not isinstance(enforce_f32, bool):
+            raise InputError(f"litert-gpu option enforce_f32 must be True or False; received {enforce_f32!r}")
+        interpreter_mod = _import_module("ai_edge_litert.interpreter", "ai-edge-litert")
+        mod = _import_module("ai_edge_litert.compiled_model", "ai-edge-litert")
+        # The Interpreter verifies the flatbuffer (CompiledModel crashes the process on a truncated file) and
+        # knows each tensor's quantization, which CompiledModel's tensor details leave out.
+        with _native_stderr_silenced():
+            interpreter = interpreter_mod.Interpreter(model_path=path)
+        details = {d["index"]: d for d in interpreter.get_input_details() + interpreter.get_output_details()}
+        names = _signature_names(interpreter)
+        for d in details.values():
+            dtype = np.dtype(d["dtype"]).name
+            if dtype not in _TENSOR_BUFFER_DTYPES:
+                raise InputError(f"{path} has a {dtype} tensor ({d['name']}); litert-gpu moves only "
+                                 f"{', '.join(_TENSOR_BUFFER_DTYPES)} tensors in and out of the GPU")
+        del interpreter
+
+        _ensure_xdg_runtime_dir()
+        accelerators = mod.HardwareAccelerator.GPU | mod.HardwareAccelerator.CPU
+        if hasattr(mod, "Options"):
+            kwargs: dict[str, Any] = {"options": mod.Options(
+                hardware_accelerators=accelerators,
+                cpu_options=mod.CpuOptions(num_threads=threads or 0),  # 0: LiteRT's choice
+                gpu_options=mod.GpuOptions(enforce_f32=enforce_f32))}
+        elif enforce_f32:
+            raise InputError("this ai-edge-litert has no GpuOptions, so litert-gpu cannot enforce float32")
+        else:
+            kwargs = {"hardware_accel": accelerators}
+
+        log: list[str] = []
+        try:
+            with _native_output_captured(log):
+                model = mod.CompiledModel.from_file(path, **kwargs)
+                key = model.get_signature_by_index(0)["key"]
+                signature = model.get_signature_list()[key]
+                in_details = model.get_input_tensor_details(key)
+                out_details = model.get_output_tensor_details(key)
+                buffers = (model.create_input_buffers(0), model.create_output_buffers(0))
+                # The first write in a process starts LiteRT's buffer environment, which logs; do it here, not in
+                # the first timed invoke_raw.
+                for buffer, name in zip(buffers[0], signature["inputs"]):
+                    buffer.write(np.zeros(in_details[name]["shape"], np.dtype(in_details[name]["dtype"])))
+        except Exception as exc:
+            text = "".join(log)
+            reason = _gpu_environment_failure(text)
+            if reason:
+                _GPU_FAILURE[:] = [reason]
+                raise RuntimeUnavailable(reason) from exc
+            detail = _load_error(text) or _first_line(exc)
+            raise InputError(f"cannot load {path} with {self.name}: {detail}") from exc
+        # In signature order, the order of the buffers (the Interpreter orders outputs its own way).
+        inputs = [_gpu_info(name, in_details[name], details, names) for name in signature["inputs"]]
+        outputs = [_gpu_info(name, out_details[name], details, names) for name in signature["outputs"]]
+        return LiteRTGpuSession(path, model, buffers, inputs, outputs, _adapter_info("".join(log)), enforce_f32)
+
+
+def _gpu_info(name: str, compiled: dict[str, Any], details: dict[int, dict], names: dict[int, str]) -> TensorInfo:
+    """TensorInfo for one CompiledModel tensor, with the quantization the Interpreter reads for the same index."""
+    shape = tuple(int(d) for d in compiled["shape"])
+    found = details.get(compiled["index"])
+    if found is None:  # a signature other than the Interpreter's first subgraph: no quantization to be had
+        return TensorInfo(name=name, shape=shape, dtype=np.dtype(compiled["dtype"]).name)
+    return replace(_tflite_info(found, names), name=name, shape=shape)
+
+
+def _adapter_info(log: str) -> dict[str, str]:
+    """The adapter LiteRT selected, from its log; else the Vulkan device Dawn would prefer; {} when neither says.
+    The Vulkan driver's description ("Mesa 25.0.7 (LLVM 15.0.6)") is added when the loader lists the adapter."""
+    matches = list(_SELECTED_ADAPTER.finditer(log))
+    if matches:
+        match = matches[-1]  # the last one: the environment this model was compiled in
+        info = {key: value.strip() for key, value in match.groupdict().items()}
+        info["source"] = "litert"
+    elif sys.platform == "linux":
+        try:
+            device = _usable_vulkan_device()
+        except RuntimeUnavailable:
+            return {}
+        info = {"name": device.name, "type": device.kind, "backend": "Vulkan", "source": "vulkan"}
+    else:
+        return {}
+    devices = vulkan_devices()[0] if sys.platform == "linux" else ()
+    for device in devices:
+        if device.name == info["name"] and device.driver:
+            info["driver"] = device.driver
+    return info
+
+
+def _is_software(info: dict[str, str]) -> bool:
+    """Whether an adapter is a software rasterizer: LiteRT says arch=software or adapterType=CPU, Vulkan says its
+    type is cpu, or the name is one of the known software drivers."""
+    return (info.get("arch", "").lower() == "software" or "cpu" in info.get("type", "").lower()
+            or bool(_SOFTWARE_ADAPTER.search(info.get("name", ""))))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # ONNX Runtime
 
 _ONNX_DTYPES = {
@@ -479,7 +912,7 @@ def register(runtime: Runtime) -> Runtime:
     return runtime
 
 
-for _runtime in (LiteRTRuntime(), TFLiteRuntime(), OnnxRuntime(), KerasRuntime()):
+for _runtime in (LiteRTRuntime(), LiteRTGpuRuntime(), TFLiteRuntime(), OnnxRuntime(), KerasRuntime()):
     register(_runtime)
 
 
