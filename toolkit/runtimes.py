@@ -349,7 +349,8 @@ _GPU_ACCELERATOR_LIBRARIES = ("libLiteRtWebGpuAccelerator.so", "libLiteRtGpuAcce
 _DAWN_REQUIRED_FEATURES = {33: "shaderUniformBufferArrayDynamicIndexing", 34: "shaderSampledImageArrayDynamicIndexing",
                            35: "shaderStorageBufferArrayDynamicIndexing", 36: "shaderStorageImageArrayDynamicIndexing"}
 
-# VkPhysicalDeviceType -> name, and the order in which Dawn (asked for high performance, as LiteRT does) prefers them.
+# VkPhysicalDeviceType -> name, and the order of preference assumed for Dawn (LiteRT asks it for high performance);
+# used only to name the adapter when LiteRT's log does not.
 _VK_DEVICE_TYPES = {0: "other", 1: "integrated", 2: "discrete", 3: "virtual", 4: "cpu"}
 _VK_PREFERENCE = ("discrete", "integrated", "virtual", "other", "cpu")
 
@@ -394,6 +395,7 @@ def vulkan_devices() -> tuple[tuple[VulkanDevice, ...], str]:
     """
     import ctypes
 
+    _preload_lavapipe()  # before the loader opens the drivers: see there
     try:
         vk = ctypes.CDLL("libvulkan.so.1")
     except OSError:
@@ -470,6 +472,61 @@ def vulkan_devices() -> tuple[tuple[VulkanDevice, ...], str]:
     return tuple(devices), ""
 
 
+def _vulkan_icd_manifests() -> list[str]:
+    """The Vulkan driver manifests (ICD .json files) the Vulkan loader reads, in the loader's search order."""
+    env = os.environ
+    listed = env.get("VK_DRIVER_FILES") or env.get("VK_ICD_FILENAMES")
+    if listed:
+        places = listed.split(os.pathsep)
+    else:
+        home = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        places = [os.path.join(d, "vulkan", "icd.d") for d in
+                  [*(env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep), "/etc", home,
+                   *(env.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(os.pathsep)]]
+    places += [p for p in env.get("VK_ADD_DRIVER_FILES", "").split(os.pathsep) if p]
+    found = []
+    for place in places:
+        if os.path.isdir(place):
+            found += sorted(os.path.join(place, f) for f in os.listdir(place) if f.endswith(".json"))
+        elif place.endswith(".json") and os.path.isfile(place):
+            found.append(place)
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _preload_lavapipe() -> list[str]:
+    """Load Mesa's lavapipe driver with RTLD_DEEPBIND before the Vulkan loader opens it; returns what was loaded.
+
+    TensorFlow loads its libraries RTLD_GLOBAL and exports the LLVM it embeds (libtensorflow_framework.so.2 defines
+    12,000 llvm:: symbols). Lavapipe compiles shaders with the system's libLLVM; opened the usual way in a process
+    that has imported TensorFlow, its LLVM calls bind to TensorFlow's LLVM of another version, and LiteRT's first
+    vkCreateDevice crashes the process (seen with TensorFlow 2.21 and Mesa 25.0.7). Bound deep, lavapipe and the
+    libLLVM it brings resolve their symbols in their own dependencies first, whatever the process loads before or
+    after; the loader's own dlopen of the same library later returns this copy. Other drivers are left alone."""
+    import ctypes
+    import json
+
+    loaded: list[str] = []
+    if not hasattr(os, "RTLD_DEEPBIND"):  # glibc's; lavapipe elsewhere is not this module's business
+        return loaded
+    for manifest in _vulkan_icd_manifests():
+        try:
+            with open(manifest) as f:
+                library = json.load(f)["ICD"]["library_path"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not os.path.basename(library).startswith("libvulkan_lvp"):
+            continue
+        if "/" in library and not os.path.isabs(library):  # relative paths are relative to the manifest
+            library = os.path.join(os.path.dirname(manifest), library)
+        try:
+            ctypes.CDLL(library, mode=os.RTLD_LAZY | os.RTLD_DEEPBIND)
+            loaded.append(library)
+        except OSError:
+            continue  # a stale manifest: the loader will skip it as well
+    return loaded
+
+
 def _usable_vulkan_device() -> VulkanDevice:
     """The device Dawn would pick: the first, in its order of preference, that has what Dawn requires.
     Raises RuntimeUnavailable saying why there is none."""
@@ -516,6 +573,7 @@ def _native_output_captured(log: list[str]):
     libc = ctypes.CDLL(None)
     sys.stdout.flush()
     sys.stderr.flush()
+    libc.fflush(None)  # what native code printed before the block belongs to the terminal, not to `log`
     saved = [os.dup(1), os.dup(2)]
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 1)
@@ -539,10 +597,11 @@ def _native_output_captured(log: list[str]):
 def _ensure_xdg_runtime_dir() -> None:
     """Set XDG_RUNTIME_DIR to a private directory when it is unset (CI jobs, containers, cron: no login session).
 
-    The design notes for LiteRT's WebGPU on lavapipe call for it. Of the libraries the GPU path loads, only
-    libwayland-client (pulled in by Mesa's Vulkan window-system code) reads it, to find a compositor's socket, and
-    it prints "error: XDG_RUNTIME_DIR is invalid or not set" when it must look and cannot. An empty directory,
-    mode 0700 as the XDG spec requires, answers that lookup; it is removed at exit. A set value is left alone."""
+    LiteRT 2.3.0 on Mesa 25.0.7's lavapipe was seen to run without it, but setups of LiteRT's WebGPU on lavapipe
+    call for it: of the libraries the GPU path loads, libwayland-client (pulled in by Mesa's Vulkan window-system
+    code) reads it to find a compositor's socket, and prints "error: XDG_RUNTIME_DIR is invalid or not set" when it
+    must look and cannot. An empty directory, mode 0700 as the XDG spec requires, answers that lookup at no cost;
+    it is removed at exit. A value that is set is left alone."""
     if os.environ.get("XDG_RUNTIME_DIR"):
         return
     path = tempfile.mkdtemp(prefix="edgebb-xdg-")  # mkdtemp creates it 0700, owned by this user
@@ -610,9 +669,10 @@ class LiteRTGpuSession(Session):
             with _native_stderr_silenced():  # LiteRT logs every accelerator it tears down
                 for buffer in self._input_buffers + self._output_buffers:
                     buffer.destroy()
-                environment = self._model.environment
+                environment = getattr(self._model, "environment", None)  # the model's own; none before 2.x
                 self._model.close()
-                environment.close()
+                if environment is not None:
+                    environment.close()
         self._model = None
         self._input_buffers = self._output_buffers = []
         super().close()
@@ -674,7 +734,7 @@ class LiteRTGpuRuntime(Runtime):
             if dtype not in _TENSOR_BUFFER_DTYPES:
                 raise InputError(f"{path} has a {dtype} tensor ({d['name']}); litert-gpu moves only "
                                  f"{', '.join(_TENSOR_BUFFER_DTYPES)} tensors in and out of the GPU")
-        del interpreter
+        del interpreter  # it holds a copy of the model; the CompiledModel below loads its own
 
         _ensure_xdg_runtime_dir()
         accelerators = mod.HardwareAccelerator.GPU | mod.HardwareAccelerator.CPU
