@@ -133,6 +133,7 @@ def test_other_recipes_and_io_dtypes(tmp_path):
 
 
 def test_converts_a_saved_keras_model_with_its_metadata(tmp_path, shapes):
+    from edgebb.data import scan_folder
     from edgebb.modelmeta import write_meta
     from edgebb.models import create_model, preprocessing_for
 
@@ -141,7 +142,7 @@ def test_converts_a_saved_keras_model_with_its_metadata(tmp_path, shapes):
     model.save(path)
     write_meta(path, {"backbone": {"name": "mobilenet_v1", "width": 0.25},
                       "preprocessing": preprocessing_for("mobilenet_v1", SIZE).to_dict(),
-                      "labels": ["circle", "cross", "square", "triangle"]})
+                      "labels": scan_folder(shapes).classes})
     result = convert(path, str(tmp_path / "out"), shapes, recipes="fp32", formats="tflite", calib_samples=4)
     assert result.source.config["kind"] == "file" and result.artifacts[0].path.endswith("mine_fp32.tflite")
     assert result.artifacts[0].verification.top1_agreement == 100.0

@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InputError
-from .models.registry import Preprocessing
+
+if TYPE_CHECKING:  # only for annotations: reading images needs none of the model zoo
+    from .models.registry import Preprocessing
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
@@ -225,7 +228,7 @@ def split(items: Iterable[ImageItem], fraction: float, seed: int) -> tuple[list[
     `second` takes round(fraction * n) of each class's n items, but at least 1 when the class has 2 or more,
     and `first` always keeps at least 1. Each class is shuffled by its own generator seeded with (seed, label),
     so one class's split does not change when other classes gain or lose images. Both lists keep the input order.
-    Raises InputError unless 0 < fraction < 1.
+    Raises InputError unless 0 < fraction < 1 and seed >= 0.
     """
     if not 0 < fraction < 1:
         raise InputError(f"split fraction must be between 0 and 1 (exclusive), got {fraction}")
