@@ -1,0 +1,128 @@
+"""edgebb train and quantization-aware training: the pipeline, its checkpoints and logs, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgebb import InputError
+from edgebb.train import train
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    from edgebb.synth import generate
+
+    root = tmp_path_factory.mktemp("train") / "shapes"
+    generate(str(root), classes=4, per_class=16, size=40, seed=2)
+    return str(root)
+
+
+def test_trains_saves_logs_and_converts(tmp_path, shapes):
+    out = str(tmp_path / "m.keras")
+    result = train("mobilenet_v3_small", shapes, out, width=0.75, size=SIZE, epochs=2, batch_size=16,
+                   weights=None, augment=("flip", "crop", "rotate", "color"))
+    assert os.path.exists(out) and result.epochs_run == 2 and result.weights == "random"
+    from edgebb.modelmeta import read_meta
+
+    meta = read_meta(out)
+    assert meta["backbone"]["name"] == "mobilenet_v3_small" and meta["labels"] == result.labels
+    assert meta["preprocessing"]["size"] == SIZE
+    log = json.loads(open(str(tmp_path / "m.log.json")).read())
+    assert [r["epoch"] for r in log] == [1, 2] and all("val_accuracy" in r for r in log)
+    assert open(str(tmp_path / "m.log.csv")).readline().startswith("epoch,phase,loss")
+    from edgebb.conversion import convert
+
+    converted = convert(out, str(tmp_path / "out"), shapes, recipes="fp32", calib_samples=4)
+    assert converted.source.labels == result.labels
+    assert converted.artifacts[0].verification.top1_agreement == 100.0
+
+
+def test_resume_continues_and_refuses_another_backbone(tmp_path, shapes):
+    out = str(tmp_path / "m.keras")
+    train("squeezenet_1_1", shapes, out, size=SIZE, epochs=1, batch_size=16, weights=None, augment=())
+    resumed = train("squeezenet_1_1", shapes, out, size=SIZE, epochs=2, batch_size=16, weights=None, augment=(),
+                    resume=True)
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    with pytest.raises(InputError, match="cannot resume from .*: it is squeezenet_1_1"):
+        train("squeezenet_1_0", shapes, out, size=SIZE, epochs=2, weights=None, resume=True)
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("one_class", "training needs at least 2"),
+    ("too_few", "needs at least 2 per class"),
+    ("other_val", "--val-data classes"),
+])
+def test_bad_data(tmp_path, shapes, setup, message):
+    from PIL import Image
+
+    data = tmp_path / "data"
+    img = Image.new("RGB", (40, 40), (200, 30, 30))
+    if setup == "one_class":
+        (data / "only").mkdir(parents=True)
+        for i in range(4):
+            img.save(data / "only" / f"{i}.png")
+    else:
+        for cls, n in (("a", 3), ("b", 1 if setup == "too_few" else 3)):
+            (data / cls).mkdir(parents=True)
+            for i in range(n):
+                img.save(data / cls / f"{i}.png")
+    val = shapes if setup == "other_val" else None
+    with pytest.raises(InputError, match=message):
+        train("squeezenet_1_1", str(data), str(tmp_path / "m.keras"), size=SIZE, epochs=1, val_data=val)
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_cli_errors_are_one_line(tmp_path, shapes):
+    for args, message in [(["mobilenetv3", "--data", shapes], "unknown backbone"),
+                          (["mobilenet_v2", "--data", shapes, "--augment", "blur"], "unknown augmentation 'blur'"),
+                          (["mobilenet_v2", "--data", str(tmp_path / "none")], "not found")]:
+        result = subprocess.run([sys.executable, "-m", "edgebb", "train", *args, "-o", str(tmp_path / "m.keras")],
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and message in result.stderr.strip().splitlines()[-1], result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def _qat_int8(name, width):
+    import tensorflow as tf
+
+    from edgebb._tf import quiet
+    from edgebb.models import create_model
+    from edgebb.qat import quantize_model
+
+    model = create_model(name, width=width, input_size=SIZE, num_classes=4)
+    qat = quantize_model(model)
+    x = np.random.default_rng(0).normal(size=(4, SIZE, SIZE, 3)).astype(np.float32)
+    assert qat(x, training=False).shape == (4, 4)
+    converter = tf.lite.TFLiteConverter.from_keras_model(qat)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([x[i:i + 1]] for i in range(len(x)))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    with quiet():
+        return converter.convert()
+
+
+@pytest.mark.parametrize("name, width", [("mobilenet_v3_small", 0.75), ("shufflenet_v2", 0.5)])
+def test_qat_takes_the_layers_the_default_registry_rejects(name, width):
+    """Hard-swish, squeeze-excite's Multiply and the channel split get edgebb's QuantizeConfigs; the QAT model
+    converts to a full-integer TFLite model."""
+    content = _qat_int8(name, width)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_lite0", "mobilenet_v1", "mobilenet_v2",
+                                  "mobilenet_v3_large", "resnet50", "squeezenet_1_0", "squeezenet_1_1"])
+def test_qat_every_other_backbone(name):
+    from edgebb.models import get_spec
+
+    assert len(_qat_int8(name, get_spec(name).widths[0])) > 0
