@@ -17,3 +17,15 @@ REFERENCE = pathlib.Path(__file__).resolve().parent / "data" / "backbones.json"
 def reference():
     """Published figures (parameters, MACs, accuracy) from shared/reference/backbones.json."""
     return json.loads(REFERENCE.read_text())["backbones"]
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory):
+    """MobileNetV2 0.35 at 32x32 as fp32 and int8 .tflite with its manifest.json: converted once per session (it
+    takes most of a minute) for the tests that need real artifacts but not their accuracy."""
+    from edgebb.conversion import convert
+
+    out = tmp_path_factory.mktemp("tiny_tflite")
+    convert("mobilenet_v2", str(out), None, recipes="fp32,int8", formats="tflite", width=0.35, size=32,
+            calib_samples=8, eval_samples=8)
+    return out

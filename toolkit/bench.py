@@ -51,13 +51,16 @@ class BenchReport:
     env: dict
     results: list[dict]
     notes: list[str]
+    # Conditions that make the figures not comparable to a clean run (a device that throttled during it).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[dict]:
         return [r for r in self.results if r["status"] == "failed"]
 
     def to_dict(self) -> dict:
-        return {"schema": "edgebb.bench/1", "env": self.env, "results": self.results, "notes": self.notes}
+        return {"schema": "edgebb.bench/1", "env": self.env, "results": self.results, "notes": self.notes,
+                "warnings": self.warnings}
 
 
 # -------------------------------------------------------------------------------------------------- targets
@@ -291,7 +294,7 @@ def bench(items: list[str], *, runtimes=("litert",), threads=(1,), recipes=("fp3
 
     Raises InputError for bad input (unknown names, bad artifacts, bad options); runtime failures are rows.
     """
-    from .envinfo import environment
+    from .envinfo import device_state, environment, throttled, throttled_between
     from .runtimes import RUNTIMES, available
 
     for r in runtimes:
@@ -305,15 +308,16 @@ def bench(items: list[str], *, runtimes=("litert",), threads=(1,), recipes=("fp3
         raise InputError(f"--threads must be positive; received {','.join(map(str, threads))}")
     if data is not None and not os.path.isdir(data):
         raise InputError(f"data folder not found: {data}")
+    runtimes, notes = _tflite_fallback(list(runtimes))
     formats = sorted({RUNTIME_FORMAT[r] for r in runtimes})
     say = progress or (lambda message: None)
     env = environment()
     env["temperature_before_c"] = env.pop("temperature_c")
+    env["throttled_before"] = env.pop("throttled")
     from .recipes import RECIPES, parse_list
 
     recipes = parse_list(recipes if isinstance(recipes, str) else ",".join(recipes), RECIPES, "recipe")
     targets = collect_targets(list(items), recipes=recipes, formats=formats, size=size, progress=progress)
-    notes: list[str] = []
     if baseline != "none" and not any(t.model == baseline for t in targets):
         recipes = sorted({t.recipe for t in targets})
         for rec in recipes:
@@ -323,6 +327,10 @@ def bench(items: list[str], *, runtimes=("litert",), threads=(1,), recipes=("fp3
                 notes.append(f"baseline {baseline} not measured: converting it needs the TensorFlow side "
                              f"({exc.name} is not installed); bench a {baseline} artifact alongside instead")
     results = []
+    before = device_state()  # again, now that converting (which heats a device) is done
+    env.update(temperature_before_c=before["temperature_c"], throttled_before=before["throttled"])
+    if before["cpu_freq_mhz"]:
+        env["cpu_freq_mhz"] = before["cpu_freq_mhz"]
     with tempfile.TemporaryDirectory(prefix="edgebb-bench-") as folder:
         jobs = [(t, r, n) for t in targets for r in runtimes for n in threads
                 if not (r == "keras" and t.recipe != "fp32")]
@@ -331,6 +339,7 @@ def bench(items: list[str], *, runtimes=("litert",), threads=(1,), recipes=("fp3
             row = _row(t, runtime, n, fmt)
             row["baseline"] = t.is_baseline or t.model == baseline
             row["target"] = "gpu" if runtime == "litert-gpu" else target_name
+            row["emulated"] = env["emulated"]
             ok, reason = available(runtime)
             if fmt not in t.artifacts:
                 row["error"] = f"no {fmt} artifact for {t.model} {t.recipe}"
@@ -342,21 +351,61 @@ def bench(items: list[str], *, runtimes=("litert",), threads=(1,), recipes=("fp3
                         "min_seconds": min_seconds, "warmup": warmup, "memory_limit_mb": memory_limit_mb,
                         "inputs": _inputs_for(t, data, 8, 0, folder), "profile": profile,
                         "outputs": os.path.join(folder, f"out_{i}.npy")}
+                # Read per row where the device reports throttling, so the rows it spoiled can be named.
+                row_before = throttled() if env["throttled_before"] is not None else None
                 _finish(row, run_worker(spec, timeout, folder), spec["outputs"])
+                if row_before is not None:
+                    row["throttled"] = throttled_between(row_before, throttled())
             results.append(row)
         _parity(results)
-    env["temperature_after_c"] = _temperature()
+    after = device_state()
+    env.update(temperature_after_c=after["temperature_c"], throttled_after=after["throttled"],
+               cpu_freq_after_mhz=after["cpu_freq_mhz"])
     _compare_to_baseline(results, baseline)
     notes += diagnose(results, env)
+    if env["emulated"]:
+        notes.append(f"emulated ({env['emulation']}): these figures measure an emulator on another CPU, not the "
+                     "target's speed; they prove the device path runs, nothing more")
     for r in results:
         r.pop("_outputs", None)
-    return BenchReport(env=env, results=results, notes=notes)
+    return BenchReport(env=env, results=results, notes=notes, warnings=device_warnings(env, results))
 
 
-def _temperature():
-    from .envinfo import temperature_c
+def _tflite_fallback(runtimes: list[str]) -> tuple[list[str], list[str]]:
+    """Where ai-edge-litert has no wheel (32-bit armv7 Raspberry Pi OS) a device has only the legacy tflite-runtime:
+    a request for `litert` then runs on tflite-runtime, the rows name the runtime that ran, and a note says why."""
+    from .runtimes import available
 
-    return temperature_c()
+    if "litert" not in runtimes or "tflite-runtime" in runtimes or available("litert")[0] \
+            or not available("tflite-runtime")[0]:
+        return runtimes, []
+    return (["tflite-runtime" if r == "litert" else r for r in runtimes],
+            ["ai-edge-litert is not installed here; the .tflite artifacts ran on tflite-runtime instead"])
+
+
+def device_warnings(env: dict, results: list[dict]) -> list[str]:
+    """Why the figures of a run are not comparable to a clean run on the same device: throttling during it (from
+    the before/after readings of `vcgencmd get_throttled`), or sticky flags from earlier that hide a new throttle."""
+    from .envinfo import THROTTLE_SINCE_BOOT, throttled_between
+
+    out = []
+    during = throttled_between(env.get("throttled_before"), env.get("throttled_after"))
+    if during:
+        spoiled = [f"{r['artifact']} on {r['runtime']} ({r['threads']} thread(s))" for r in results
+                   if r.get("throttled")]
+        out.append(f"the device throttled during this run ({', '.join(during)}; vcgencmd get_throttled "
+                   f"{env.get('throttled_before')} -> {env.get('throttled_after')}): these figures are not comparable "
+                   "to an unthrottled run; cool the board (heatsink, fan), use the official power supply and run again"
+                   + (f"; rows affected: {'; '.join(spoiled)}" if spoiled else ""))
+    try:
+        sticky = int(env.get("throttled_before") or "0", 16) & sum(1 << bit for bit in THROTTLE_SINCE_BOOT)
+    except ValueError:
+        sticky = 0
+    if sticky and not during:
+        out.append(f"the device had throttled before this run (vcgencmd get_throttled {env['throttled_before']}; "
+                   "the since-boot flags stay set until a reboot), so a new throttle during this run that is over "
+                   "by its end would not show; reboot before benchmarking to start from 0x0")
+    return out
 
 
 def _mark_baseline(target: Target) -> Target:
@@ -435,4 +484,6 @@ def flat_row(r: dict) -> dict:
         out[f"latency_{k}_ms"] = (r.get("latency_ms") or {}).get(k)
     for k in ("max_abs_error", "top1_agreement"):
         out[f"parity_{k}"] = (r.get("parity") or {}).get(k)
+    if isinstance(r.get("throttled"), list):
+        out["throttled"] = "; ".join(r["throttled"])
     return out

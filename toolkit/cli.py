@@ -236,8 +236,14 @@ def convert_table(result) -> str:
 @click.option("--profile", is_flag=True, help="Per-op time table where the runtime offers one.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write results as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Write results as CSV.")
+@click.option("--remote", default=None, metavar="USER@HOST[:PORT]",
+              help="Run the bench on this device over SSH (it needs pip install 'edgebb[device]').")
+@click.option("--remote-python", default="python3", show_default=True, metavar="PATH",
+              help="The device's Python that has edgebb, e.g. '~/edgebb/bin/python'.")
+@click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
+              help="Passed to ssh/scp as -o (repeatable); overrides edgebb's defaults.")
 def bench(items, runtimes, threads, recipes, size, data, runs, min_seconds, warmup, timeout, memory_limit, baseline,
-          profile, json_path, csv_path):
+          profile, json_path, csv_path, remote, remote_python, ssh_options):
     """Latency and memory of ITEMS (.tflite/.onnx artifacts, manifest.json files or folders, backbone names)."""
     from .bench import bench as run
     from .bench import flat_row
@@ -249,9 +255,15 @@ def bench(items, runtimes, threads, recipes, size, data, runs, min_seconds, warm
         thread_list = [int(t) for t in threads.split(",") if t.strip()]
     except ValueError:
         raise InputError(f"--threads must be comma-separated integers; received {threads}") from None
-    report = run(list(items), runtimes=[r.strip() for r in runtimes.split(",") if r.strip()], threads=thread_list,
-                 recipes=recipes, size=size, data=data, runs=runs, min_seconds=min_seconds, warmup=warmup,
-                 timeout=timeout, baseline=baseline, memory_limit_mb=memory_limit, profile=profile, progress=_say)
+    options = dict(runtimes=[r.strip() for r in runtimes.split(",") if r.strip()], threads=thread_list,
+                   recipes=recipes, size=size, data=data, runs=runs, min_seconds=min_seconds, warmup=warmup,
+                   timeout=timeout, baseline=baseline, memory_limit_mb=memory_limit, profile=profile, progress=_say)
+    if remote:
+        from .remote import remote_bench
+
+        report = remote_bench(list(items), remote, python=remote_python, ssh_options=ssh_options, **options)
+    else:
+        report = run(list(items), **options)
     click.echo(bench_table(report))
     for r in report.results:
         if r.get("profile"):
@@ -281,16 +293,77 @@ def bench_table(report) -> str:
                      "runtime": r["runtime"], "threads": r["threads"], "p50": lat.get("p50"), "p90": lat.get("p90"),
                      "ips": r.get("throughput_ips"), "rss": r.get("peak_rss_mb"), "size": r.get("size_mb"),
                      "speedup": r.get("speedup_vs_baseline"), "mem": r.get("memory_ratio_vs_baseline"),
-                     "status": r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}"})
+                     "status": (r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}")
+                     + (" (emulated)" if r.get("emulated") else "") + (" (throttled)" if r.get("throttled") else "")})
     text = table(rows, [("model", "model"), ("recipe", "recipe"), ("runtime", "runtime"), ("threads", "thr"),
                         ("p50", "p50 ms"), ("p90", "p90 ms"), ("ips", "img/s"), ("rss", "peak MB"),
                         ("size", "file MB"), ("speedup", "x vs R50"), ("mem", "mem vs R50"), ("status", "status")])
     env = report.env
     lines = [text, "", f"{env.get('cpu_model')} ({env.get('cores')} cores; {' '.join(env.get('cpu_flags', []))}), "
-             f"Python {env.get('python')}" + (f", {env['board']}" if env.get("board") else ""),
+             f"Python {env.get('python')}" + (f", {env['board']}" if env.get("board") else "")
+             + (f", EMULATED ({env.get('emulation')})" if env.get("emulated") else "")
+             + (f"; {env['remote']['destination']}" if env.get("remote") else ""),
              "* baseline; x vs R50 = ResNet-50 p50 / this p50 (same recipe, runtime, threads)"]
+    state = _device_state_line(env)
+    if state:
+        lines.insert(2, state)
     lines += [f"note: {n}" for n in report.notes]
+    lines += [f"warning: {w}" for w in getattr(report, "warnings", [])]
     return "\n".join(lines)
+
+
+def _device_state_line(env: dict) -> str | None:
+    """Governor, clock, temperature and throttling before -> after the run, where the machine reports them."""
+    parts = []
+    if env.get("cpu_governor"):
+        parts.append(f"governor {env['cpu_governor']}")
+    if env.get("cpu_freq_mhz"):
+        parts.append(f"{env['cpu_freq_mhz']:.0f} -> {env.get('cpu_freq_after_mhz') or 0:.0f} MHz"
+                     + (f" (max {env['cpu_freq_max_mhz']:.0f})" if env.get("cpu_freq_max_mhz") else ""))
+    if env.get("temperature_before_c") is not None:
+        after = env.get("temperature_after_c")
+        parts.append(f"{env['temperature_before_c']:.1f} -> {'?' if after is None else f'{after:.1f}'} C")
+    if env.get("throttled_before") is not None:
+        parts.append(f"throttled {env['throttled_before']} -> {env.get('throttled_after')}")
+    return ("device: " + ", ".join(parts)) if parts else None
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--data", "-d", required=True, type=click.Path(), help="Image folder, one subfolder per class.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file (.keras).")
+@_with(model_options[:2])
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate (fine-tuning uses a tenth).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--val-split", type=float, default=0.2, show_default=True, help="Stratified validation fraction.")
+@click.option("--val-data", type=click.Path(), default=None, help="A separate validation folder.")
+@click.option("--fine-tune-blocks", type=int, default=2, show_default=True,
+              help="Top trunk blocks trained in the fine-tuning phase (pretrained weights only).")
+@click.option("--augment", default="flip,crop,rotate,color", show_default=True,
+              help='Comma-separated: flip, crop, rotate, color; "none" for no augmentation.')
+@click.option("--weights", default="auto", show_default=True,
+              help='"auto" (ImageNet where the family has it), "imagenet", or a weights file.')
+@click.option("--patience", type=int, default=5, show_default=True, help="Early-stopping patience in epochs.")
+@click.option("--qat", is_flag=True, help="Then fine-tune with fake quantization; writes NAME_qat.keras too.")
+@click.option("--qat-epochs", type=int, default=3, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint at --output.")
+def train(name, data, output, width, size, epochs, batch_size, lr, seed, val_split, val_data, fine_tune_blocks,
+          augment, weights, patience, qat, qat_epochs, resume):
+    """Train backbone NAME on an image folder (transfer learning; --qat for quantization-aware training)."""
+    from .train import train as run
+
+    kinds = () if augment.strip() == "none" else tuple(a.strip() for a in augment.split(",") if a.strip())
+    result = run(name, data, output, width=width, size=size, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                 val_split=val_split, val_data=val_data, fine_tune_blocks=fine_tune_blocks, augment=kinds,
+                 weights=None if weights == "none" else weights, patience=patience, qat=qat, qat_epochs=qat_epochs,
+                 resume=resume, progress=_say)
+    click.echo(f"saved {result.path}: best validation accuracy {100 * result.best_val_accuracy:.1f}% after "
+               f"{result.epochs_run} epoch(s), from {result.weights} weights; log in "
+               f"{os.path.splitext(result.path)[0]}.log.csv")
+    for note in result.notes:
+        click.echo(f"note: {note}")
 
 
 @cli.group()

@@ -1,0 +1,245 @@
+"""edgebb bench --remote against a real OpenSSH server on loopback.
+
+The "device" is this machine: the test starts its own sshd on 127.0.0.1 (a free port, its own host key, one
+authorized key, no PAM, no passwords) and the remote Python is this virtual environment's, so `python -m edgebb`
+works there; a Python without edgebb, a refused port and an unknown key give the one-line errors a user sees.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from edgebb.errors import InputError
+from edgebb.remote import Remote, RemoteError, _ssh_failure, parse_destination
+
+SIZE = 32
+FAST = ["--runs", "3", "--min-seconds", "0", "--warmup", "1", "--baseline", "none"]
+SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
+SFTP_SERVER = next((p for p in ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
+                                "/usr/libexec/sftp-server") if os.path.exists(p)), None)
+
+needs_sshd = pytest.mark.skipif(
+    not (SSHD and shutil.which("ssh") and shutil.which("scp") and shutil.which("ssh-keygen") and SFTP_SERVER),
+    reason="needs OpenSSH's sshd, sftp-server, ssh, scp and ssh-keygen (Debian: apt-get install openssh-server "
+           "openssh-client; .ci/run installs them)")
+
+
+def edgebb(*args):
+    return subprocess.run([sys.executable, "-m", "edgebb", *args], capture_output=True, text=True, timeout=600)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _keygen(path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """A real sshd on 127.0.0.1:PORT accepting one key for the current user; yields the client's ssh options."""
+    if os.geteuid() != 0:
+        pytest.skip("the loopback sshd runs as root (sshd needs root to switch to the logged-in user)")
+    home = tmp_path_factory.mktemp("ssh")
+    _keygen(home / "host_key")
+    _keygen(home / "client_key")
+    _keygen(home / "stranger_key")  # a key the server does not know
+    (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
+    port = _free_port()
+    (home / "sshd_config").write_text(f"""
+ListenAddress 127.0.0.1:{port}
+HostKey {home / "host_key"}
+PidFile {home / "sshd.pid"}
+AuthorizedKeysFile {home / "authorized_keys"}
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+Subsystem sftp {SFTP_SERVER}
+LogLevel VERBOSE
+""")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation folder, which it requires
+    proc = subprocess.Popen([SSHD, "-D", "-f", str(home / "sshd_config"), "-E", str(home / "sshd.log")])
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = (home / "sshd.log").read_text() if (home / "sshd.log").exists() else ""
+                proc.kill()
+                pytest.fail(f"sshd did not start: {log[-500:]}")
+            time.sleep(0.1)
+    options = ["--ssh-option", f"IdentityFile={home / 'client_key'}", "--ssh-option", "IdentitiesOnly=yes",
+               "--ssh-option", f"UserKnownHostsFile={home / 'known_hosts'}"]
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    yield {"destination": f"{user}@127.0.0.1:{port}", "options": options, "home": home, "port": port}
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def artifacts(tiny_tflite):
+    return tiny_tflite  # conftest: mobilenet_v2 0.35 at 32x32, fp32 and int8 .tflite with manifest.json
+
+
+@needs_sshd
+def test_remote_bench_round_trip(sshd, artifacts, tmp_path):
+    out = tmp_path / "remote.json"
+    result = edgebb("bench", str(artifacts / "manifest.json"), "--remote", sshd["destination"], "--remote-python",
+                    sys.executable, *sshd["options"], *FAST, "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    env, rows = report["env"], report["results"]
+    assert {r["recipe"] for r in rows} == {"fp32", "int8"}
+    for r in rows:
+        assert r["status"] == "ok", r
+        assert r["target"] == "remote:127.0.0.1"
+        assert r["path"] == str(artifacts / r["artifact"])  # the local artifact; the device's copy is remote_path
+        assert r["remote_path"].endswith("/" + r["artifact"]) and r["remote_path"] != r["path"]
+        assert r["latency_ms"]["p50"] > 0 and r["runs"] >= 3 and r["macs"] > 0  # the manifest went along
+    # the device's own environment comes back, with how it was reached
+    for key in ("cpu_model", "machine", "python", "versions", "temperature_before_c", "throttled_before", "emulated"):
+        assert key in env, key
+    remote = env["remote"]
+    assert remote["host"] == "127.0.0.1" and remote["python"] == sys.executable
+    assert remote["edgebb_version"] == "0.1.0" and remote["copied_files"] == 3  # 2 artifacts and the manifest
+    assert not os.path.exists(remote["folder"])  # the device's working folder is removed afterwards
+    assert "127.0.0.1: [1/2]" in result.stderr and "remote:" not in result.stdout.split("\n")[0]
+    assert f"{sshd['destination'].rpartition(':')[0]}" in result.stdout  # the table says where it ran
+
+
+@needs_sshd
+def test_remote_data_sample_and_single_artifact(sshd, artifacts, tmp_path):
+    """--data copies only the images bench feeds; a single artifact takes its manifest along."""
+    from edgebb.synth import generate
+
+    generate(str(tmp_path / "shapes"), classes=2, per_class=6, size=SIZE, seed=0)
+    out = tmp_path / "r.json"
+    result = edgebb("bench", str(artifacts / "mobilenet_v2_0.35_32_int8.tflite"), "--data", str(tmp_path / "shapes"),
+                    "--remote", sshd["destination"], "--remote-python", sys.executable, *sshd["options"], *FAST,
+                    "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    assert row["status"] == "ok" and row["model"] == "mobilenet_v2" and row["macs"] > 0
+    assert report["env"]["remote"]["copied_files"] == 2 + 8  # artifact, manifest and the 8 images bench reads
+
+
+@needs_sshd
+def test_device_without_edgebb(sshd, artifacts):
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if not python or subprocess.run([python, "-c", "import edgebb"], capture_output=True).returncode == 0:
+        pytest.skip("needs a Python without edgebb at /usr/bin/python3")
+    result = edgebb("bench", str(artifacts), "--remote", sshd["destination"], "--remote-python", python,
+                    *sshd["options"], *FAST)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"edgebb: error: edgebb is not installed for {python} on 127.0.0.1: "
+                                "pip install 'edgebb[device]'"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@needs_sshd
+def test_device_without_that_python(sshd, artifacts):
+    result = edgebb("bench", str(artifacts), "--remote", sshd["destination"], "--remote-python", "/nowhere/python3",
+                    *sshd["options"], *FAST)
+    assert result.returncode == 2
+    assert "/nowhere/python3 not found on 127.0.0.1" in result.stderr.strip().splitlines()[-1]
+
+
+@needs_sshd
+def test_refused_connection(sshd, artifacts):
+    port = _free_port()  # nothing listens there
+    result = edgebb("bench", str(artifacts), "--remote", f"pi@127.0.0.1:{port}", *sshd["options"], *FAST)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (f"edgebb: error: cannot connect to 127.0.0.1 port {port}: connection refused (is the SSH server "
+                    "running there, and on that port?)"), result.stderr
+
+
+@needs_sshd
+def test_key_not_accepted(sshd, artifacts):
+    options = ["--ssh-option", f"IdentityFile={sshd['home'] / 'stranger_key'}", *sshd["options"][2:]]
+    result = edgebb("bench", str(artifacts), "--remote", sshd["destination"], "--remote-python", sys.executable,
+                    *options, *FAST)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "did not accept this machine's SSH keys" in last and "ssh-copy-id" in last, result.stderr
+
+
+@needs_sshd
+def test_remote_bench_failure_is_one_line(sshd, artifacts, tmp_path):
+    """A bench that fails on the device as a whole is one line with the device's own message: here a stand-in
+    Python whose edgebb starts but whose bench stops with an error, as a full disk would."""
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\n[ "$3" = --version ] && { echo "edgebb, version 0.1.0"; exit 0; }\n'
+                      'echo "edgebb: error: No space left on device" >&2; exit 2\n')
+    python.chmod(0o755)
+    result = edgebb("bench", str(artifacts), "--remote", sshd["destination"], "--remote-python", str(python),
+                    *sshd["options"], *FAST)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == ("edgebb: error: edgebb bench failed on 127.0.0.1 (exit 2): "
+                                                      "No space left on device")
+
+
+def test_remote_imports_no_tensorflow():
+    code = "import sys, edgebb.remote, edgebb.cli; print([m for m in ('tensorflow', 'tf_keras') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_bad_remote_options_fail_before_connecting(artifacts):
+    for args, message in [(["--remote", "pi@"], "expected user@host"), (["--remote", "pi@pi:http"], "port must be"),
+                          (["--remote", "pi@pi", "--runtime", "keras"], "needs TensorFlow"),
+                          (["--remote", "pi@pi", "--ssh-option", "BatchMode"], "Key=value")]:
+        result = edgebb("bench", str(artifacts), *args, *FAST)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("pi", ("pi", "pi", None)),
+    ("pi@raspberrypi.local", ("pi@raspberrypi.local", "raspberrypi.local", None)),
+    ("pi@10.0.0.7:2222", ("pi@10.0.0.7", "10.0.0.7", 2222)),
+    ("ssh://pi@pi5:22/", ("pi@pi5", "pi5", 22)),
+    ("pi@[fe80::1]:2200", ("pi@fe80::1", "fe80::1", 2200)),
+    ("pi@fe80::1", ("pi@fe80::1", "fe80::1", None)),
+])
+def test_parse_destination(text, expected):
+    assert parse_destination(text) == expected
+
+
+def test_scp_and_ssh_argv():
+    remote = Remote("pi@fe80::1", "fe80::1", 2200, "~/edgebb/bin/python", ("IdentityFile=k", "BatchMode=yes"))
+    argv = remote.scp(["a.tflite"], ":/tmp/x/")
+    assert argv[-1] == "pi@[fe80::1]:/tmp/x/" and argv[-2] == "a.tflite"
+    assert argv.index("IdentityFile=k") < argv.index("BatchMode=yes") and "Port=2200" in argv
+    assert remote.python_word() == "\"$HOME\"/edgebb/bin/python"
+    assert remote.ssh("true")[-2:] == ["pi@fe80::1", "true"]
+
+
+@pytest.mark.parametrize("stderr, kind", [
+    ("ssh: connect to host 10.0.0.9 port 22: Connection timed out", "unreachable"),
+    ("ssh: connect to host 10.0.0.9 port 22: No route to host", "unreachable"),
+    ("ssh: Could not resolve hostname nopi: Name or service not known", "unknown-host"),
+    ("pi@pi: Permission denied (publickey,password).", "auth"),
+    ("Host key verification failed.", "host-key"),
+    ("ssh: connect to host 127.0.0.1 port 9: Connection refused", "refused"),
+    ("Connection closed by 10.0.0.9 port 22", "lost"),
+])
+def test_ssh_failures_are_named(stderr, kind):
+    error = _ssh_failure(Remote("pi@pi", "pi"), stderr)
+    assert isinstance(error, InputError) and isinstance(error, RemoteError) and error.kind == kind
+    assert "\n" not in str(error)
