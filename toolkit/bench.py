@@ -287,7 +287,8 @@ def _row(target: Target, runtime: str, threads: int, fmt: str) -> dict:
 
 
 def bench(items: list[str], *, runtimes=("litert",), threads=(1,), recipes=("fp32",), size: int = 224,
-          data: str | None = None, runs: int = 50, min_seconds: float = 2.0, warmup: int = 5,
+          data: str | None = None, runs: int = 50, min_seconds: float = 2.0, max_seconds: float | None = None,
+          warmup: int = 5,
           timeout: float = 600.0, baseline: str = BASELINE, memory_limit_mb: float | None = None,
           profile: bool = False, target_name: str = "cpu", progress: Progress | None = None) -> BenchReport:
     """Measure every (artifact, runtime, threads) and return a BenchReport.
@@ -348,7 +349,8 @@ def bench(items: list[str], *, runtimes=("litert",), threads=(1,), recipes=("fp3
             else:
                 say(f"[{i}/{len(jobs)}] {row['artifact']} on {runtime}, {n} thread(s)")
                 spec = {"path": t.artifacts[fmt], "runtime": runtime, "threads": n, "runs": runs,
-                        "min_seconds": min_seconds, "warmup": warmup, "memory_limit_mb": memory_limit_mb,
+                        "min_seconds": min_seconds, "max_seconds": max_seconds, "warmup": warmup,
+                        "memory_limit_mb": memory_limit_mb,
                         "inputs": _inputs_for(t, data, 8, 0, folder), "profile": profile,
                         "outputs": os.path.join(folder, f"out_{i}.npy")}
                 # Read per row where the device reports throttling, so the rows it spoiled can be named.
@@ -467,8 +469,11 @@ def diagnose(results: list[dict], env: dict) -> list[str]:
         ratio = r["latency_ms"]["p50"] / fp32["latency_ms"]["p50"]
         if ratio > 1.0:
             cause = int8_speed_hint(env)
-            if runtime == "litert-gpu" and r.get("fully_accelerated") is False:
-                cause = "the GPU delegate did not take the whole int8 model and fell back to CPU for part of it"
+            if runtime == "litert-gpu":
+                cause = ("the GPU delegate did not take the whole int8 model and fell back to CPU for part of it"
+                         if r.get("fully_accelerated") is False else
+                         "LiteRT's GPU accelerator computes int8 models in float (it dequantizes them), so int8 "
+                         "saves size there, not time")
             notes.append(f"{model} int8 is {ratio:.2f}x slower than fp32 on {runtime} ({threads} thread(s)): {cause}")
     for r in results:
         if r.get("software"):

@@ -121,9 +121,14 @@ def measure(spec: dict) -> dict:
         times: list[float] = []
         start = time.perf_counter()
 
+        cap = spec.get("max_seconds")
+
         def more() -> bool:
-            enough = len(times) >= spec["runs"] and time.perf_counter() - start >= spec["min_seconds"]
-            return not enough and len(times) < MAX_RUNS
+            elapsed = time.perf_counter() - start
+            enough = len(times) >= spec["runs"] and elapsed >= spec["min_seconds"]
+            # --max-seconds bounds a slow row (a software GPU at 3 s per inference), as benchmark_model's max_secs
+            capped = cap is not None and elapsed >= cap and len(times) >= 3
+            return not enough and not capped and len(times) < MAX_RUNS
 
         while more():
             x = typed[len(times) % len(typed)]

@@ -229,6 +229,8 @@ def convert_table(result) -> str:
 @click.option("--data", "-d", type=click.Path(), default=None, help="Image folder to feed instead of random inputs.")
 @click.option("--runs", type=int, default=50, show_default=True, help="Steady-state runs (at least).")
 @click.option("--min-seconds", type=float, default=2.0, show_default=True, help="Steady-state time (at least).")
+@click.option("--max-seconds", type=float, default=None,
+              help="Stop a row's steady state after this long even short of --runs (at least 3 runs).")
 @click.option("--warmup", type=int, default=5, show_default=True, help="Warm-up runs after the first.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds before a row is killed.")
 @click.option("--memory-limit", type=float, default=None, help="Address-space limit per row, in MB.")
@@ -242,8 +244,8 @@ def convert_table(result) -> str:
               help="The device's Python that has edgebb, e.g. '~/edgebb/bin/python'.")
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
               help="Passed to ssh/scp as -o (repeatable); overrides edgebb's defaults.")
-def bench(items, runtimes, threads, recipes, size, data, runs, min_seconds, warmup, timeout, memory_limit, baseline,
-          profile, json_path, csv_path, remote, remote_python, ssh_options):
+def bench(items, runtimes, threads, recipes, size, data, runs, min_seconds, max_seconds, warmup, timeout, memory_limit,
+          baseline, profile, json_path, csv_path, remote, remote_python, ssh_options):
     """Latency and memory of ITEMS (.tflite/.onnx artifacts, manifest.json files or folders, backbone names)."""
     from .bench import bench as run
     from .bench import flat_row
@@ -256,7 +258,8 @@ def bench(items, runtimes, threads, recipes, size, data, runs, min_seconds, warm
     except ValueError:
         raise InputError(f"--threads must be comma-separated integers; received {threads}") from None
     options = dict(runtimes=[r.strip() for r in runtimes.split(",") if r.strip()], threads=thread_list,
-                   recipes=recipes, size=size, data=data, runs=runs, min_seconds=min_seconds, warmup=warmup,
+                   recipes=recipes, size=size, data=data, runs=runs, min_seconds=min_seconds,
+                   max_seconds=max_seconds, warmup=warmup,
                    timeout=timeout, baseline=baseline, memory_limit_mb=memory_limit, profile=profile, progress=_say)
     if remote:
         from .remote import remote_bench

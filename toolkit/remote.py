@@ -131,9 +131,9 @@ def parse_destination(text: str) -> tuple[str, str, int | None]:
 
 def remote_bench(items: list[str], remote: str, *, python: str = "python3", ssh_options: tuple[str, ...] = (),
                  runtimes=("litert",), threads=(1,), recipes=("fp32",), size: int = 224, data: str | None = None,
-                 runs: int = 50, min_seconds: float = 2.0, warmup: int = 5, timeout: float = 600.0,
-                 baseline: str = BASELINE, memory_limit_mb: float | None = None, profile: bool = False,
-                 progress: Progress | None = None) -> BenchReport:
+                 runs: int = 50, min_seconds: float = 2.0, max_seconds: float | None = None, warmup: int = 5,
+                 timeout: float = 600.0, baseline: str = BASELINE, memory_limit_mb: float | None = None,
+                 profile: bool = False, progress: Progress | None = None) -> BenchReport:
     """Run `edgebb bench` on the device at `remote` (see parse_destination) with its Python `python`, on `items`
     (artifacts, manifests or folders, backbone names: resolved and converted here) and return its BenchReport.
 
@@ -195,6 +195,8 @@ def remote_bench(items: list[str], remote: str, *, python: str = "python3", ssh_
                  "--baseline", baseline, "--json", f"{folder}/results.json"]
         if memory_limit_mb:
             args += ["--memory-limit", repr(memory_limit_mb)]
+        if max_seconds is not None:
+            args += ["--max-seconds", repr(max_seconds)]
         if profile:
             args.append("--profile")
         if data_files:
