@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgebb-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint ci clean bench bench-zoo bench-convert bench-latency bench-harness
+.PHONY: install demo test test-slow lint ci clean bench bench-zoo bench-convert bench-latency bench-harness pi-smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(STAMP)  ## create .venv and install edgebb with its TensorFlow side a
 
 demo: install  ## the main job on a built-in default: MobileNetV2 vs ResNet-50, fp32 and int8, converted and benched
 	$(BIN)/edgebb info mobilenet_v2
-	$(BIN)/edgebb bench mobilenet_v2 --recipe fp32,int8 --runtime litert,onnxruntime,litert-gpu \
+	$(BIN)/edgebb bench mobilenet_v2 --recipe fp32,int8 --runtime litert,onnxruntime,litert-gpu --max-seconds 15 \
 		--json demo/bench.json --csv demo/bench.csv
 
 test: install  ## the fast test suite (small inputs and widths)
@@ -27,9 +27,12 @@ test-slow: install  ## full-size tests only
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check toolkit models tests benchmarks
+	$(BIN)/ruff check toolkit models tests benchmarks device android_demo/tools
 
 ci: lint test
+
+pi-smoke: install  ## edgebb bench on fp32/int8 .tflite in an emulated Raspberry Pi 4 (aarch64 under qemu, cortex-a72)
+	HOST_PYTHON=$(abspath $(BIN))/python bash device/pi-smoke.sh
 
 bench: bench-harness bench-convert bench-latency  ## every benchmark script; JSON in benchmarks/results/
 
@@ -45,6 +48,21 @@ bench-latency: install  ## every backbone fp32/int8 on LiteRT and ONNX Runtime, 
 bench-harness: install  ## harness overhead vs a bare invoke loop, and run-to-run repeatability
 	$(BIN)/python benchmarks/harness_overhead.py --out benchmarks/results/harness_overhead.json
 	$(BIN)/python benchmarks/repeatability.py --out benchmarks/results/repeatability.json
+
+.PHONY: android-test android-vectors android-assets
+
+# The Android demo (android_demo/README.md). The app itself builds with Gradle in Android Studio; these targets need
+# no Android SDK.
+android-test:  ## the app's pure-Kotlin core and its tests on the JVM (kotlinc + JUnit 4, installed on first use)
+	bash android_demo/tools/android-test.sh
+
+android-vectors: install  ## rewrite the core's test vectors with the Python toolkit (after a preprocessing change)
+	$(BIN)/python android_demo/tools/write_vectors.py
+
+android-assets: install  ## convert BACKBONE (RECIPE, WIDTH, SIZE, WEIGHTS, DATA, IO_DTYPE, CALIB) into the app's assets
+	$(BIN)/python android_demo/tools/make_assets.py --backbone '$(BACKBONE)' --recipe '$(RECIPE)' \
+		--width '$(WIDTH)' --size '$(SIZE)' --weights '$(WEIGHTS)' --data '$(DATA)' --io-dtype '$(IO_DTYPE)' \
+		--calib-samples '$(CALIB)'
 
 clean:
 	rm -rf $(VENV) demo build dist *.egg-info .ruff_cache .pytest_cache
