@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from . import efficientnet, mobilenet, resnet, shufflenet, squeezenet  # noqa: F401  (they register themselves)
 from .registry import BackboneSpec, BuildConfig, Preprocessing, get_spec, list_models, register, variants
 
@@ -104,7 +104,7 @@ def load_model(path: str, compile: bool = False) -> Any:
     try:
         return keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=compile)
     except Exception as exc:  # Keras raises many types for a damaged file; all mean "not a model we can read"
-        raise InputError(f"cannot read {path} as a Keras model: {_first_line(exc)}") from exc
+        raise InputError(f"cannot read {path} as a Keras model: {first_line(exc)}") from exc
 
 
 def _model_name(cfg: BuildConfig) -> str:
@@ -127,9 +127,5 @@ def _load_weights_file(model, path: str) -> None:
     try:
         model.load_weights(path)
     except Exception as exc:
-        raise InputError(f"cannot load weights from {path} into {model.name}: {_first_line(exc)}") from exc
+        raise InputError(f"cannot load weights from {path} into {model.name}: {first_line(exc)}") from exc
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tf_keras as keras
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .registry import BackboneSpec, BuildConfig
 
 # Options of each keras.applications constructor that our BuildConfig decides.
@@ -80,9 +80,8 @@ def load_imagenet(model, spec: BackboneSpec, cfg: BuildConfig) -> None:
     except InputError:
         raise
     except Exception as exc:  # no network and no cached file, a truncated download, ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot load ImageNet weights for {spec.name} (offline and not in ~/.keras/models?): "
-                         f"{reason}") from exc
+                         f"{first_line(exc)}") from exc
     copy_weights(reference, model, allow_head_mismatch=cfg.num_classes != 1000)
 
 

@@ -43,7 +43,6 @@ class Target:
     macs: int | None = None
     preprocessing: dict | None = None
     input_size: int | None = None
-    is_baseline: bool = False
 
 
 @dataclass
@@ -323,7 +322,7 @@ def bench(items: list[str], *, runtimes=("litert",), threads=(1,), recipes=("fp3
         recipes = sorted({t.recipe for t in targets})
         for rec in recipes:
             try:
-                targets.append(_mark_baseline(convert_backbone(baseline, rec, formats, size, progress)))
+                targets.append(convert_backbone(baseline, rec, formats, size, progress))
             except ImportError as exc:
                 notes.append(f"baseline {baseline} not measured: converting it needs the TensorFlow side "
                              f"({exc.name} is not installed); bench a {baseline} artifact alongside instead")
@@ -338,7 +337,7 @@ def bench(items: list[str], *, runtimes=("litert",), threads=(1,), recipes=("fp3
         for i, (t, runtime, n) in enumerate(jobs, start=1):
             fmt = RUNTIME_FORMAT[runtime]
             row = _row(t, runtime, n, fmt)
-            row["baseline"] = t.is_baseline or t.model == baseline
+            row["baseline"] = t.model == baseline
             row["target"] = "gpu" if runtime == "litert-gpu" else target_name
             row["emulated"] = env["emulated"]
             ok, reason = available(runtime)
@@ -408,11 +407,6 @@ def device_warnings(env: dict, results: list[dict]) -> list[str]:
                    "the since-boot flags stay set until a reboot), so a new throttle during this run that is over "
                    "by its end would not show; reboot before benchmarking to start from 0x0")
     return out
-
-
-def _mark_baseline(target: Target) -> Target:
-    target.is_baseline = True
-    return target
 
 
 def _finish(row: dict, result: dict, outputs_path: str) -> None:

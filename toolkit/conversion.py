@@ -21,7 +21,7 @@ import numpy as np
 from . import __version__
 from ._tf import quiet
 from .errors import InputError
-from .fsutil import check_writable_dir, write_atomic
+from .fsutil import check_can_create_dir, write_atomic
 from .recipes import CALIB_METHODS, FORMATS, IO_DTYPES, RECIPES, Recipe, parse_list, plan
 from .verify import Verification, compare
 
@@ -225,7 +225,9 @@ def _tflite_setup_dynamic(converter, tf, calib, io_dtype):
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
 
-def _representative(calib):
+def representative(calib):
+    """The calibration images one at a time, as the TFLite converter and its QuantizationDebugger take them."""
+
     def dataset():
         for i in range(len(calib)):
             yield [calib[i:i + 1]]
@@ -235,7 +237,7 @@ def _representative(calib):
 
 def _tflite_setup_int8(converter, tf, calib, io_dtype):
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = _representative(calib)
+    converter.representative_dataset = representative(calib)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = getattr(tf, io_dtype)
     converter.inference_output_type = getattr(tf, io_dtype)
@@ -243,7 +245,7 @@ def _tflite_setup_int8(converter, tf, calib, io_dtype):
 
 def _tflite_setup_int16x8(converter, tf, calib, io_dtype):
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = _representative(calib)
+    converter.representative_dataset = representative(calib)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
 
 
@@ -387,7 +389,7 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
     formats = parse_list(",".join(formats) if not isinstance(formats, str) else formats, FORMATS, "format")
     _check_options(io_dtype, calib_samples, calib_method, opset, max_drop, eval_samples)
     pairs, notes = plan(recipes, formats)
-    check_writable_dir(out_dir)
+    check_can_create_dir(out_dir)  # created by the first artifact written, so bad input leaves nothing
     if data is not None and not os.path.isdir(data):
         raise InputError(f"data folder not found: {data}" if not os.path.exists(data)
                          else f"--data must be a folder of class subfolders: {data}")
@@ -438,7 +440,7 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
             if recipe.calibrated:
                 options["calib_method"] = calib_method
         _say(progress, f"[{i}/{len(pairs)}] {fmt} {recipe.name}: verifying against the float model")
-        verification, inputs, outputs = _verify_bytes(content, fmt, ev, reference, random_reference, max_drop)
+        verification, inputs, outputs = verify_content(content, fmt, ev, reference, random_reference, max_drop)
         if (auto_fallback and fmt == "tflite" and recipe.name == "int8" and verification.passed is False):
             from .fallback import selective_int8
 
@@ -476,10 +478,6 @@ def _export(src: Source, recipe: Recipe, fmt: str, calib, io_dtype: str, opset: 
 def verify_content(content: bytes, fmt: str, ev: EvalData, reference: np.ndarray, random_reference: np.ndarray,
                    max_drop: float):
     """Run artifact bytes in their runtime on the evaluation and random inputs; (Verification, inputs, outputs)."""
-    return _verify_bytes(content, fmt, ev, reference, random_reference, max_drop)
-
-
-def _verify_bytes(content, fmt, ev, reference, random_reference, max_drop):
     from .runtimes import load_artifact
 
     with tempfile.TemporaryDirectory(prefix="edgebb-verify-") as tmp:
@@ -496,6 +494,7 @@ def _verify_bytes(content, fmt, ev, reference, random_reference, max_drop):
 
 def build_manifest(src: Source, ev: EvalData, artifacts: list[Artifact], out_dir: str, seed: int,
                    notes: list[str]) -> dict:
+    from .envinfo import package_versions
     from .runtimes import versions
 
     return {
@@ -503,7 +502,7 @@ def build_manifest(src: Source, ev: EvalData, artifacts: list[Artifact], out_dir
         "edgebb": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seed": seed,
-        "versions": _tool_versions() | versions(),
+        "versions": package_versions(("tensorflow", "tf_keras", "tf2onnx", "onnx", "numpy")) | versions(),
         "source": src.config,
         "preprocessing": src.preprocessing.to_dict(),
         "labels": src.labels,
@@ -512,18 +511,6 @@ def build_manifest(src: Source, ev: EvalData, artifacts: list[Artifact], out_dir
         "notes": notes,
         "artifacts": [a.to_dict(src, out_dir) for a in artifacts],
     }
-
-
-def _tool_versions() -> dict:
-    from importlib import metadata
-
-    out = {}
-    for package in ("tensorflow", "tf_keras", "tf2onnx", "onnx", "numpy"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def _check_options(io_dtype, calib_samples, calib_method, opset, max_drop, eval_samples):

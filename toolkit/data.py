@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, first_line
 
 if TYPE_CHECKING:  # only for annotations: reading images needs none of the model zoo
     from .models.registry import Preprocessing
@@ -138,14 +138,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     except UnidentifiedImageError as exc:
         raise UnreadableImage(path, "not a recognised image format") from exc
     except OSError as exc:
-        raise UnreadableImage(path, exc.strerror or _first_line(exc)) from exc
+        raise UnreadableImage(path, exc.strerror or first_line(exc, 200)) from exc
     except Exception as exc:  # PIL's decoders raise many types (SyntaxError, ValueError, ...) for a damaged file
-        raise UnreadableImage(path, _first_line(exc)) from exc
+        raise UnreadableImage(path, first_line(exc, 200)) from exc
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else type(exc).__name__
 
 
 _RESAMPLE = {"bilinear": "BILINEAR", "bicubic": "BICUBIC", "nearest": "NEAREST", "lanczos": "LANCZOS"}

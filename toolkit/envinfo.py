@@ -142,10 +142,21 @@ def device_state() -> dict:
     return {"cpu_freq_mhz": cpu_freq_mhz(), "temperature_c": temperature_c(), "throttled": throttled()}
 
 
-def environment() -> dict:
-    """Everything about this machine that a benchmark figure depends on."""
+def package_versions(packages) -> dict[str, str]:
+    """Installed versions of `packages`, read from package metadata without importing them; missing ones left out."""
     from importlib import metadata
 
+    found = {}
+    for package in packages:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def environment() -> dict:
+    """Everything about this machine that a benchmark figure depends on."""
     from . import __version__
 
     env = {"edgebb": __version__, **cpu_info(), "os": platform.platform(), "python": platform.python_version()}
@@ -167,13 +178,7 @@ def environment() -> dict:
     env["emulated"] = label is not None
     if label:
         env["emulation"] = label
-    versions = {}
-    for package in ("ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow", "numpy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    env["versions"] = versions
+    env["versions"] = package_versions(("ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow", "numpy"))
     return env
 
 

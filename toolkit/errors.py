@@ -27,6 +27,12 @@ class CheckFailed(EdgebbError):
     exit_code = 1
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-blank line of an exception's message (its type name when it has none), for one-line errors."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:limit]
+
+
 def unknown_name(kind: str, name: str, known: list[str]) -> InputError:
     """An InputError for an unknown `name`, listing the close matches (or everything, if none are close)."""
     close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)

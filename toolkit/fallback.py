@@ -39,14 +39,12 @@ def layer_errors(converter, calib) -> list[dict]:
     """Per-layer quantization error rows, worst first: op, tensor name, Keras layer, channel noise, rmse/scale."""
     import tensorflow as tf
 
-    def dataset():
-        for i in range(len(calib)):
-            yield [calib[i:i + 1]]
+    from .conversion import representative
 
     options = tf.lite.experimental.QuantizationDebugOptions(
         layer_direct_compare_metrics={"channel_noise": channel_noise})
     with quiet():
-        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset,
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=representative(calib),
                                                              debug_options=options)
         debugger.run()
     buffer = io.StringIO()
@@ -77,7 +75,7 @@ def selective_int8(model, ev, reference, random_reference, max_drop: float, prog
     """
     import tensorflow as tf
 
-    from .conversion import tflite_converter, verify_content
+    from .conversion import representative, tflite_converter, verify_content
     from .recipes import RECIPES
 
     recipe = RECIPES["int8"]
@@ -92,13 +90,9 @@ def selective_int8(model, ev, reference, random_reference, max_drop: float, prog
         chosen = ranking[:count]
         options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=[r["tensor_name"] for r in chosen])
 
-        def dataset():
-            for i in range(len(ev.calib)):
-                yield [ev.calib[i:i + 1]]
-
         with quiet():
             debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=tflite_converter(model, recipe, ev.calib, "float32"), debug_dataset=dataset,
+                converter=tflite_converter(model, recipe, ev.calib, "float32"), debug_dataset=representative(ev.calib),
                 debug_options=options)
             content = debugger.get_nondebug_quantized_model()
         verification, inputs, outputs = verify_content(content, "tflite", ev, reference, random_reference, max_drop)

@@ -11,6 +11,20 @@ from collections.abc import Iterator
 from .errors import InputError
 
 
+def check_can_create_dir(path: str) -> str:
+    """Raise InputError unless `path` is a writable folder or could be created as one, creating nothing: a command
+    that later fails on its input must not leave an empty output folder behind."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise InputError(f"cannot create output folder {path}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"output folder is not writable: {probe}" if probe == os.path.abspath(path)
+                         else f"cannot create output folder {path}: {probe} is not writable")
+    return path
+
+
 def check_writable_dir(path: str) -> str:
     """Create `path` if needed and make sure files can be written there; raise InputError naming it if not."""
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import InputError
+from .errors import InputError, first_line
 
 
 def _tfmot():
@@ -100,6 +100,4 @@ def quantize_model(model):
         with scope():
             return qk.quantize_apply(annotated)
     except (RuntimeError, ValueError) as exc:
-        text = str(exc).strip().splitlines()
-        raise InputError(f"quantization-aware training cannot quantize {model.name}: {text[0] if text else exc}") \
-            from exc
+        raise InputError(f"quantization-aware training cannot quantize {model.name}: {first_line(exc)}") from exc

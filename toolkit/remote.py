@@ -167,7 +167,6 @@ def remote_bench(items: list[str], remote: str, *, python: str = "python3", ssh_
                 run.notes.append(f"baseline {baseline} not converted here ({exc.name} is not installed); the device "
                                  "measures it only if it is among the artifacts")
                 break
-            base.is_baseline = True
             targets.append(base)
     bundles, remote_items = _bundles(targets, formats)
     if not remote_items:

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import EdgebbError, InputError, unknown_name
+from .errors import EdgebbError, InputError, first_line, unknown_name
 
 __all__ = [
     "RUNTIMES", "Runtime", "RuntimeUnavailable", "Session", "TensorInfo", "available", "get_runtime",
@@ -197,7 +197,7 @@ class Runtime:
         except (EdgebbError, RuntimeUnavailable):
             raise
         except Exception as exc:  # runtimes raise many types for a damaged file; all mean "cannot load it"
-            raise InputError(f"cannot load {path} with {self.name}: {_first_line(exc)}") from exc
+            raise InputError(f"cannot load {path} with {self.name}: {first_line(exc)}") from exc
 
     def _open(self, path: str, threads: int | None, options: dict[str, Any]) -> Session:
         raise NotImplementedError
@@ -767,7 +767,7 @@ class LiteRTGpuRuntime(Runtime):
             if reason:
                 _GPU_FAILURE[:] = [reason]
                 raise RuntimeUnavailable(reason) from exc
-            detail = _load_error(text) or _first_line(exc)
+            detail = _load_error(text) or first_line(exc)
             raise InputError(f"cannot load {path} with {self.name}: {detail}") from exc
         # In signature order, the order of the buffers (the Interpreter orders outputs its own way).
         inputs = [_gpu_info(name, in_details[name], details, names) for name in signature["inputs"]]
@@ -1063,7 +1063,7 @@ def _import_module(module: str, package: str) -> Any:
         with _native_stderr_silenced():
             return importlib.import_module(module)
     except Exception as exc:
-        reason = f"{package} fails to import under numpy {np.__version__}: {_first_line(exc)}"
+        reason = f"{package} fails to import under numpy {np.__version__}: {first_line(exc)}"
         _IMPORT_FAILURES[module] = reason
         raise RuntimeUnavailable(reason) from exc
 
@@ -1075,7 +1075,3 @@ def _check_threads(threads: int | None) -> int | None:
         raise InputError(f"threads must be a positive integer; received {threads!r}")
     return threads
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
