@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgebb-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint ci clean bench bench-zoo bench-convert bench-latency bench-harness pi-smoke
+.PHONY: install demo test test-slow lint ci clean bench bench-zoo bench-convert bench-latency bench-harness bench-quant pi-smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ ci: lint test
 pi-smoke: install  ## edgebb bench on fp32/int8 .tflite in an emulated Raspberry Pi 4 (aarch64 under qemu, cortex-a72)
 	HOST_PYTHON=$(abspath $(BIN))/python bash device/pi-smoke.sh
 
-bench: bench-harness bench-convert bench-latency  ## every benchmark script; JSON in benchmarks/results/
+bench: bench-harness bench-convert bench-latency bench-quant  ## every benchmark script; JSON in benchmarks/results/
 
 bench-zoo: install  ## build time and profile of every backbone at 224, as JSON
 	$(BIN)/python benchmarks/zoo_build.py --out benchmarks/results/zoo_build.json
@@ -44,6 +44,9 @@ bench-convert: install  ## conversion time and peak memory, every backbone x fp3
 
 bench-latency: install  ## every backbone fp32/int8 on LiteRT and ONNX Runtime, 1 and 2 threads, vs ResNet-50
 	$(BIN)/python benchmarks/zoo_latency.py --out benchmarks/results/zoo_latency.json
+
+bench-quant: install  ## float vs int8 PTQ vs int8 QAT accuracy, every backbone at 64 px, as JSON and Markdown
+	$(BIN)/python benchmarks/quant_accuracy.py --out benchmarks/results/quant_accuracy.json
 
 bench-harness: install  ## harness overhead vs a bare invoke loop, and run-to-run repeatability
 	$(BIN)/python benchmarks/harness_overhead.py --out benchmarks/results/harness_overhead.json

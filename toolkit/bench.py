@@ -187,6 +187,14 @@ def collect_targets(items: list[str], *, recipes: list[str], formats: list[str],
                 get_spec(item)
             except InputError as exc:
                 problems.append(str(exc))
+    if None in targets:
+        from .recipes import get_recipe
+
+        trained = [r for r in recipes if get_recipe(r).qat]
+        if trained:
+            problems.append(f"recipe {trained[0]} needs a trained model, and backbone names are benched with random "
+                            "weights: make it with edgebb convert MODEL --recipe int8-qat --data DIR and bench the "
+                            "manifest.json it writes")
     if problems:
         raise InputError("\n".join(problems))
     names = iter(item for item in items if item in list_models())
@@ -458,7 +466,7 @@ def diagnose(results: list[dict], env: dict) -> list[str]:
     notes = []
     for (model, runtime, threads, recipe), r in ok.items():
         fp32 = ok.get((model, runtime, threads, "fp32"))
-        if recipe != "int8" or not fp32:
+        if recipe not in ("int8", "int8-qat") or not fp32:
             continue
         ratio = r["latency_ms"]["p50"] / fp32["latency_ms"]["p50"]
         if ratio > 1.0:

@@ -164,7 +164,7 @@ def _say(message: str) -> None:
 @click.option("--data", "-d", type=click.Path(), default=None,
               help="Image folder, one subfolder per class: calibration and held-out evaluation.")
 @click.option("--recipe", "-r", "recipes", default="fp32,int8", show_default=True,
-              help="Comma-separated: fp32, fp16, dynamic, int8, int16x8.")
+              help="Comma-separated: fp32, fp16, dynamic, int8, int16x8, int8-qat.")
 @click.option("--format", "-f", "formats", default="tflite", show_default=True, help="Comma-separated: tflite, onnx.")
 @_with(model_options[:2])
 @click.option("--classes", "-c", type=int, default=None, callback=_check_positive,
@@ -178,16 +178,20 @@ def _say(message: str) -> None:
 @click.option("--max-drop", type=float, default=1.0, show_default=True,
               help="Top-1 points an artifact may lose against the float model.")
 @click.option("--auto-fallback", is_flag=True, help="Keep the worst int8 layers in float until --max-drop holds.")
+@click.option("--qat-epochs", type=int, default=3, show_default=True,
+              help="int8-qat from a float model: epochs of quantization-aware fine-tuning on --data.")
+@click.option("--qat-lr", type=float, default=1e-4, show_default=True, help="int8-qat: fine-tuning learning rate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of a table.")
 def convert(source, out_dir, data, recipes, formats, width, size, classes, weights, io_dtype, calib_samples,
-            calib_method, opset, seed, max_drop, auto_fallback, as_json):
+            calib_method, opset, seed, max_drop, auto_fallback, qat_epochs, qat_lr, as_json):
     """Convert SOURCE (a backbone name or a .keras/.h5/SavedModel) to verified .tflite/.onnx artifacts."""
     from .conversion import convert as run
     from .errors import CheckFailed
 
     result = run(source, out_dir, data, recipes=recipes, formats=formats, width=width, size=size, classes=classes,
                  weights=weights, io_dtype=io_dtype, calib_samples=calib_samples, calib_method=calib_method,
-                 opset=opset, seed=seed, max_drop=max_drop, auto_fallback=auto_fallback, progress=_say)
+                 opset=opset, seed=seed, max_drop=max_drop, auto_fallback=auto_fallback, qat_epochs=qat_epochs,
+                 qat_lr=qat_lr, progress=_say)
     if as_json:
         click.echo(to_json(result.manifest), nl=False)
     else:
@@ -349,7 +353,7 @@ def _device_state_line(env: dict) -> str | None:
 @click.option("--weights", default="auto", show_default=True,
               help='"auto" (ImageNet where the family has it), "imagenet", or a weights file.')
 @click.option("--patience", type=int, default=5, show_default=True, help="Early-stopping patience in epochs.")
-@click.option("--qat", is_flag=True, help="Then fine-tune with fake quantization; writes NAME_qat.keras too.")
+@click.option("--qat", is_flag=True, help="Then fine-tune with fake quantization; writes NAME_qat.h5 too.")
 @click.option("--qat-epochs", type=int, default=3, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint at --output.")
 def train(name, data, output, width, size, epochs, batch_size, lr, seed, val_split, val_data, fine_tune_blocks,

@@ -41,6 +41,7 @@ class Source:
     labels: list[str] | None
     macs: int
     params: int
+    qat: bool = False  # a quantization-aware model (fake quantization inside): only int8-qat can be made from it
 
 
 @dataclass
@@ -52,6 +53,8 @@ class EvalData:
     eval_labels: np.ndarray | None
     random_x: np.ndarray
     description: dict
+    train_x: np.ndarray | None = None  # every non-evaluation image, for QAT fine-tuning (only when asked for)
+    train_labels: np.ndarray | None = None
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Artifact:
     convert_seconds: float
     float_layers: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)
+    qat: dict | None = None  # int8-qat: how the QAT model came about, and the artifact against it in Keras
 
     def to_dict(self, source: Source, root: str) -> dict:
         return {
@@ -76,7 +80,7 @@ class Artifact:
             "outputs": [t.to_dict() for t in self.outputs], "preprocessing": source.preprocessing.to_dict(),
             "labels": source.labels, "macs": source.macs, "params": source.params,
             "verification": self.verification.to_dict(), "float_layers": self.float_layers,
-            "convert_seconds": round(self.convert_seconds, 3),
+            "convert_seconds": round(self.convert_seconds, 3), **({"qat": self.qat} if self.qat else {}),
         }
 
 
@@ -126,8 +130,14 @@ def resolve_source(source: str, *, width: float = 1.0, size: int = 224, classes:
         name = "_".join([source] + ([f"{width:g}"] if width != 1.0 else []) + ([str(size)] if size != 224 else []))
         labels = labels if labels and len(labels) == num_classes else None
     else:
-        model = load_model(source)
         meta = read_meta(source) or {}
+        if meta.get("qat"):
+            from .qat import scope
+
+            with scope():
+                model = load_model(source)
+        else:
+            model = load_model(source)
         if len(model.inputs) != 1:
             raise InputError(f"{source}: edgebb converts single-input image models; this one has "
                              f"{len(model.inputs)} inputs")
@@ -150,21 +160,29 @@ def resolve_source(source: str, *, width: float = 1.0, size: int = 224, classes:
                              "convert a backbone by name")
         labels = meta.get("labels") or labels
         config = {"kind": "file", "path": os.path.abspath(source), "sha256": _sha256_file(source),
-                  "backbone": meta.get("backbone"), "input_size": shape[0]}
+                  "backbone": meta.get("backbone"), "input_size": shape[0], "qat": bool(meta.get("qat"))}
         name = os.path.splitext(os.path.basename(source.rstrip(os.sep)))[0]
+        if meta.get("qat") and name.endswith("_qat"):
+            name = name[:-4]  # model_qat.h5 -> model_int8-qat.tflite, beside model_int8.tflite from model.keras
         n_out = int(np.prod(model.output.shape[1:]))
         labels = labels if labels and len(labels) == n_out else None
     profile = profile_model(model)
     return Source(name=name, model=model, config=config, preprocessing=pp, labels=labels,
-                  macs=profile.macs, params=profile.params_total)
+                  macs=profile.macs, params=profile.params_total, qat=bool(config.get("qat")))
 
 
 # ----------------------------------------------------------------------------------------------------- data
 
 
 def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_samples: int, seed: int,
-                 eval_fraction: float = 0.3, eval_samples: int = 100, progress: Progress | None = None) -> EvalData:
-    """Calibration and evaluation inputs from the user's image folder, or from a generated set without one."""
+                 eval_fraction: float = 0.3, eval_samples: int = 100, train: bool = False,
+                 progress: Progress | None = None) -> EvalData:
+    """Calibration and evaluation inputs from the user's image folder, or from a generated set without one.
+
+    The folder is split per class into a held-out evaluation part (`eval_fraction`) and the rest, from which
+    `calib_samples` images are drawn for calibration; with `train`, all of the rest is loaded too, for
+    quantization-aware fine-tuning (never the evaluation images).
+    """
     from .data import load_images, scan_folder, split
 
     rng = np.random.default_rng(seed)
@@ -183,13 +201,15 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
         else:
             synthetic = False
         folder = scan_folder(data_dir)
-        calib_items, eval_items = split(folder.items, eval_fraction, seed)
-        order = rng.permutation(len(calib_items))[:calib_samples]
-        calib_items = [calib_items[i] for i in sorted(order)]
+        rest, eval_items = split(folder.items, eval_fraction, seed)
+        order = rng.permutation(len(rest))[:calib_samples]
+        calib_items = [rest[i] for i in sorted(order)]
         _say(progress, f"reading {len(calib_items)} calibration and {len(eval_items)} evaluation images "
-                       f"from {'a generated set' if synthetic else data_dir}")
+                       + (f"({len(rest)} for fine-tuning) " if train else "")
+                       + f"from {'a generated set' if synthetic else data_dir}")
         calib = load_images(calib_items, pp)
         held = load_images(eval_items, pp)
+        tuning = load_images(rest, pp) if train else None
     aligned = labels is not None and list(folder.classes) == list(labels)
     description = {
         "kind": "synthetic" if synthetic else "folder", "path": None if synthetic else os.path.abspath(data_dir),
@@ -200,8 +220,11 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
     }
     if synthetic:
         description["note"] = ("no --data given: figures describe a generated shapes set, not your task")
+    if tuning is not None:
+        description["fine_tuning_images"] = len(tuning.labels)
     return EvalData(calib=calib.x, eval_x=held.x, eval_labels=held.labels if aligned else None, random_x=random_x,
-                    description=description)
+                    description=description, train_x=tuning.x if tuning else None,
+                    train_labels=tuning.labels if tuning and aligned else None)
 
 
 def _normalize(pixels: np.ndarray, pp) -> np.ndarray:
@@ -249,8 +272,10 @@ def _tflite_setup_int16x8(converter, tf, calib, io_dtype):
     converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
 
 
+# int8-qat converts a model with fake quantization inside: the converter takes its trained ranges and calibrates
+# only what training left without one (the input, and tensors no quantizer follows).
 TFLITE_SETUP = {"fp32": _tflite_setup_fp32, "fp16": _tflite_setup_fp16, "dynamic": _tflite_setup_dynamic,
-                "int8": _tflite_setup_int8, "int16x8": _tflite_setup_int16x8}
+                "int8": _tflite_setup_int8, "int16x8": _tflite_setup_int16x8, "int8-qat": _tflite_setup_int8}
 
 
 def tflite_converter(model, recipe: Recipe, calib: np.ndarray, io_dtype: str = "float32"):
@@ -264,7 +289,7 @@ def tflite_converter(model, recipe: Recipe, calib: np.ndarray, io_dtype: str = "
 
 def export_tflite(model, recipe: Recipe, calib: np.ndarray, io_dtype: str) -> bytes:
     """The .tflite bytes of `model` under `recipe`. Raises InputError when the converter refuses a layer."""
-    converter = tflite_converter(model, recipe, calib, io_dtype if recipe.name == "int8" else "float32")
+    converter = tflite_converter(model, recipe, calib, io_dtype if _integer_io(recipe) else "float32")
     try:
         return converter.convert()
     except Exception as exc:
@@ -273,6 +298,11 @@ def export_tflite(model, recipe: Recipe, calib: np.ndarray, io_dtype: str) -> by
         layers = _layers_with_op(model, op.group(1)) if op else []
         where = f" in layer {', '.join(layers)}" if layers else ""
         raise InputError(f"the TFLite converter cannot make {recipe.name} from {model.name}{where}: {reason}") from exc
+
+
+def _integer_io(recipe: Recipe) -> bool:
+    """Whether --io-dtype applies: full-integer recipes can take and give int8/uint8 tensors."""
+    return recipe.activations == "int8"
 
 
 def _converter_reason(exc: BaseException) -> str:
@@ -369,7 +399,7 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
             width: float = 1.0, size: int = 224, classes: int | None = None, weights: str | None = None,
             io_dtype: str = "int8", calib_samples: int = 200, calib_method: str = "minmax", opset: int = 17,
             seed: int = 0, max_drop: float = 1.0, auto_fallback: bool = False, eval_samples: int = 100,
-            progress: Progress | None = None) -> ConvertResult:
+            qat_epochs: int = 3, qat_lr: float = 1e-4, progress: Progress | None = None) -> ConvertResult:
     """Convert `source` (a backbone name or a saved Keras model) into verified artifacts in `out_dir`.
 
     Args:
@@ -380,6 +410,9 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
       max_drop: top-1 points an artifact may lose against the float model (checked when labels exist).
       auto_fallback: when int8 TFLite breaks the budget, keep the layers with the largest quantization error
         in float, a few at a time, until it holds.
+      qat_epochs, qat_lr: for int8-qat from a float model, the epochs and Adam learning rate of fine-tuning with
+        fake quantization on the non-evaluation part of `data` (a model saved by `edgebb train --qat` is
+        converted as it is).
 
     Returns a ConvertResult; artifacts that broke the budget are in `result.failed` (the CLI exits 1).
     Raises InputError for bad input: unknown names, bad options, missing or unreadable data, a corrupt model,
@@ -387,12 +420,13 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
     """
     recipes = parse_list(",".join(recipes) if not isinstance(recipes, str) else recipes, RECIPES, "recipe")
     formats = parse_list(",".join(formats) if not isinstance(formats, str) else formats, FORMATS, "format")
-    _check_options(io_dtype, calib_samples, calib_method, opset, max_drop, eval_samples)
+    _check_options(io_dtype, calib_samples, calib_method, opset, max_drop, eval_samples, qat_epochs, qat_lr)
     pairs, notes = plan(recipes, formats)
     check_can_create_dir(out_dir)  # created by the first artifact written, so bad input leaves nothing
     if data is not None and not os.path.isdir(data):
         raise InputError(f"data folder not found: {data}" if not os.path.exists(data)
                          else f"--data must be a folder of class subfolders: {data}")
+    tune = _check_qat_plan(source, pairs, data)
     labels = None
     if data is not None:
         from .data import scan_folder
@@ -404,7 +438,7 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
     needs_calib = any(r.calibrated for r, _ in pairs)
     ev = prepare_data(data, src.preprocessing, labels=src.labels,
                       calib_samples=calib_samples if needs_calib else min(calib_samples, 64), seed=seed,
-                      eval_samples=eval_samples, progress=progress)
+                      eval_samples=eval_samples, train=tune, progress=progress)
     if ev.description.get("note"):
         notes.append(ev.description["note"])
     if src.config.get("weights") == "random":
@@ -414,12 +448,18 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
             src.config["batchnorm_statistics"] = f"re-estimated on {min(len(ev.calib), 64)} calibration images"
             notes.append("random weights: BatchNorm statistics were re-estimated on the calibration images so the "
                          "float model's outputs are not flat (a random network's activations vanish otherwise)")
+    if src.qat:
+        notes.append("the source is a quantization-aware model: the int8 model is compared with it (fake-quantized, "
+                     "in Keras), so 'float acc' is that model's accuracy")
     if ev.eval_labels is None and ev.description["kind"] == "folder":
         notes.append("the data's classes are not the model's outputs: accuracy and the --max-drop budget are not "
                      "checked; top-1 agreement with the float model is reported")
     _say(progress, f"float reference on {len(ev.eval_x)} evaluation and {len(ev.random_x)} random inputs")
     reference = src.model.predict(ev.eval_x, batch_size=32, verbose=0)
     random_reference = src.model.predict(ev.random_x, batch_size=32, verbose=0)
+    qat = None
+    if any(r.qat for r, _ in pairs):
+        qat = _quantization_aware(src, ev, reference, tune, qat_epochs, qat_lr, seed, progress)
 
     artifacts: list[Artifact] = []
     cache: dict[str, bytes] = {}  # the float ONNX model, converted once and quantized per recipe
@@ -430,9 +470,11 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
         start = time.perf_counter()
         float_layers: list[str] = []
         with quiet():
-            content = _export(src, recipe, fmt, ev.calib, io_dtype, opset, calib_method, cache)
+            model = qat.model if recipe.qat else src.model
+            content = _export(model, src.preprocessing.size, recipe, fmt, ev.calib, io_dtype, opset, calib_method,
+                              cache)
         seconds = time.perf_counter() - start
-        options = {"io_dtype": io_dtype if (fmt, recipe.name) == ("tflite", "int8") else "float32"}
+        options = {"io_dtype": io_dtype if fmt == "tflite" and _integer_io(recipe) else "float32"}
         if recipe.calibrated:
             options["calibration_images"] = len(ev.calib)
         if fmt == "onnx":
@@ -440,7 +482,8 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
             if recipe.calibrated:
                 options["calib_method"] = calib_method
         _say(progress, f"[{i}/{len(pairs)}] {fmt} {recipe.name}: verifying against the float model")
-        verification, inputs, outputs = verify_content(content, fmt, ev, reference, random_reference, max_drop)
+        verification, inputs, outputs, got = verify_content(content, fmt, ev, reference, random_reference,
+                                                            max_drop)
         if (auto_fallback and fmt == "tflite" and recipe.name == "int8" and verification.passed is False):
             from .fallback import selective_int8
 
@@ -452,6 +495,7 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
             path=target, format=fmt, recipe=recipe, sha256=hashlib.sha256(content).hexdigest(),
             size_bytes=len(content), inputs=inputs, outputs=outputs, verification=verification,
             convert_seconds=seconds, float_layers=float_layers, options=options,
+            qat=qat.describe(got, ev, max_drop) if recipe.qat else None,
         ))
     manifest = build_manifest(src, ev, artifacts, out_dir, seed, notes)
     manifest_path = os.path.join(out_dir, "manifest.json")
@@ -464,12 +508,12 @@ def convert(source: str, out_dir: str, data: str | None = None, *, recipes=("fp3
                          artifacts=artifacts, notes=notes, manifest=manifest)
 
 
-def _export(src: Source, recipe: Recipe, fmt: str, calib, io_dtype: str, opset: int, calib_method: str,
+def _export(model, size: int, recipe: Recipe, fmt: str, calib, io_dtype: str, opset: int, calib_method: str,
             cache: dict[str, bytes]) -> bytes:
     if fmt == "tflite":
-        return export_tflite(src.model, recipe, calib, io_dtype)
+        return export_tflite(model, recipe, calib, io_dtype)
     if "onnx_fp32" not in cache:
-        cache["onnx_fp32"] = export_onnx_fp32(src.model, src.preprocessing.size, opset)
+        cache["onnx_fp32"] = export_onnx_fp32(model, size, opset)
     if recipe.name == "fp32":
         return cache["onnx_fp32"]
     return export_onnx_quantized(cache["onnx_fp32"], recipe, calib, calib_method)
@@ -477,7 +521,8 @@ def _export(src: Source, recipe: Recipe, fmt: str, calib, io_dtype: str, opset: 
 
 def verify_content(content: bytes, fmt: str, ev: EvalData, reference: np.ndarray, random_reference: np.ndarray,
                    max_drop: float):
-    """Run artifact bytes in their runtime on the evaluation and random inputs; (Verification, inputs, outputs)."""
+    """Run artifact bytes in their runtime on the evaluation and random inputs; (Verification, inputs, outputs,
+    the artifact's outputs on the evaluation inputs)."""
     from .runtimes import load_artifact
 
     with tempfile.TemporaryDirectory(prefix="edgebb-verify-") as tmp:
@@ -489,7 +534,74 @@ def verify_content(content: bytes, fmt: str, ev: EvalData, reference: np.ndarray
             random_got = session.run(ev.random_x)
             inputs, outputs = session.inputs, session.outputs
     verification = compare(reference, got, ev.eval_labels, max_drop, random_reference, random_got)
-    return verification, inputs, outputs
+    return verification, inputs, outputs, got
+
+
+# ---------------------------------------------------------------------------------------- quantization-aware
+
+
+@dataclass
+class QuantizationAware:
+    """The quantization-aware Keras model int8-qat converts, how it came about, and its evaluation outputs."""
+
+    model: Any
+    origin: dict
+    outputs: np.ndarray
+
+    def describe(self, got: np.ndarray, ev: EvalData, max_drop: float) -> dict:
+        """The artifact against the QAT Keras model it was converted from: what QAT promised, what int8 kept."""
+        keras_vs_tflite = compare(self.outputs, got, ev.eval_labels, max_drop)
+        return {**self.origin, "keras_accuracy": keras_vs_tflite.reference_accuracy,
+                "tflite_accuracy": keras_vs_tflite.accuracy,
+                "top1_agreement_with_keras": keras_vs_tflite.top1_agreement,
+                "max_abs_error_vs_keras": keras_vs_tflite.max_abs_error}
+
+
+def _check_qat_plan(source: str, pairs: list[tuple[Recipe, str]], data: str | None) -> bool:
+    """Whether int8-qat must fine-tune `source` first; InputError for a plan that cannot work, before any work."""
+    from .modelmeta import read_meta
+
+    is_qat = os.path.exists(source) and bool((read_meta(source) or {}).get("qat"))
+    wants_qat = any(r.qat for r, _ in pairs)
+    if is_qat:
+        others = sorted({r.name for r, _ in pairs if not r.qat})
+        if others:
+            raise InputError(f"{source} is a quantization-aware model, which converts only with --recipe int8-qat; "
+                             f"convert its float model for {', '.join(others)}")
+        return False
+    if wants_qat and data is None:
+        raise InputError("--recipe int8-qat fine-tunes the float model with fake quantization first, which needs "
+                         "labelled images: give --data (or convert a model saved by edgebb train --qat)")
+    return wants_qat
+
+
+def _quantization_aware(src: Source, ev: EvalData, reference: np.ndarray, tune: bool, epochs: int, lr: float,
+                        seed: int, progress: Progress | None) -> QuantizationAware:
+    """The source itself when it is a QAT model (`reference` holds its outputs); otherwise its QAT copy
+    fine-tuned on the non-evaluation images."""
+    if not tune:
+        return QuantizationAware(src.model, {"from": "quantization-aware model"}, reference)
+    if ev.train_labels is None:
+        raise InputError(f"int8-qat fine-tunes {src.name} on --data, but the folder's classes "
+                         f"({', '.join(ev.description['classes'])}) are not the model's outputs")
+    import tf_keras as keras
+
+    from .train import AUGMENTATIONS, fit_quantization_aware, make_dataset
+
+    _say(progress, f"quantization-aware fine-tuning: {epochs} epoch(s) at lr {lr:g} on {len(ev.train_x)} images")
+    log: list[dict] = []
+
+    def on_epoch_end(epoch, logs):
+        log.append({"epoch": epoch + 1, "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"])})
+        _say(progress, f"QAT epoch {epoch + 1}/{epochs}: loss {logs['loss']:.3f}, acc {logs['accuracy']:.3f}")
+
+    keras.utils.set_random_seed(seed)
+    with quiet():
+        model = fit_quantization_aware(
+            src.model, make_dataset(ev.train_x, ev.train_labels, 32, seed=seed, augment=AUGMENTATIONS), None,
+            epochs=epochs, lr=lr, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])
+    origin = {"from": "fine-tuned here", "epochs": epochs, "lr": lr, "images": len(ev.train_x), "log": log}
+    return QuantizationAware(model, origin, model.predict(ev.eval_x, batch_size=32, verbose=0))
 
 
 def build_manifest(src: Source, ev: EvalData, artifacts: list[Artifact], out_dir: str, seed: int,
@@ -513,7 +625,7 @@ def build_manifest(src: Source, ev: EvalData, artifacts: list[Artifact], out_dir
     }
 
 
-def _check_options(io_dtype, calib_samples, calib_method, opset, max_drop, eval_samples):
+def _check_options(io_dtype, calib_samples, calib_method, opset, max_drop, eval_samples, qat_epochs, qat_lr):
     if io_dtype not in IO_DTYPES:
         raise InputError(f"--io-dtype must be one of {', '.join(IO_DTYPES)}; received {io_dtype}")
     if calib_method not in CALIB_METHODS:
@@ -526,6 +638,10 @@ def _check_options(io_dtype, calib_samples, calib_method, opset, max_drop, eval_
         raise InputError(f"--opset must be between 11 and 21; received {opset}")
     if max_drop < 0:
         raise InputError(f"--max-drop must be at least 0; received {max_drop}")
+    if qat_epochs < 1:
+        raise InputError(f"--qat-epochs must be at least 1; received {qat_epochs}")
+    if not qat_lr > 0:
+        raise InputError(f"--qat-lr must be positive; received {qat_lr}")
 
 
 def _sha256_file(path: str) -> str | None:

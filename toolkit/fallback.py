@@ -95,7 +95,7 @@ def selective_int8(model, ev, reference, random_reference, max_drop: float, prog
                 converter=tflite_converter(model, recipe, ev.calib, "float32"), debug_dataset=representative(ev.calib),
                 debug_options=options)
             content = debugger.get_nondebug_quantized_model()
-        verification, inputs, outputs = verify_content(content, "tflite", ev, reference, random_reference, max_drop)
+        verification, inputs, outputs, _ = verify_content(content, "tflite", ev, reference, random_reference, max_drop)
         layers = list(dict.fromkeys(r["layer"] for r in chosen))
         say(f"auto-fallback: {len(layers)} layer(s) in float -> lost {verification.drop:.2f} points "
             f"(top-1 agreement {verification.top1_agreement:.1f}%)")

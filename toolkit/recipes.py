@@ -8,6 +8,11 @@ artifact they produced.
 | dynamic   | int8     | float32     | no          | tflite, onnx  |
 | int8      | int8/ch  | int8/tensor | yes         | tflite, onnx  |
 | int16x8   | int8/ch  | int16       | yes         | tflite        |
+| int8-qat  | int8/ch  | int8/tensor | QAT ranges  | tflite        |
+
+int8-qat is full-integer int8 from a quantization-aware model: either one `edgebb train --qat` saved, or one
+`edgebb convert` fine-tunes with fake quantization on --data first (--qat-epochs). Its ranges come from
+training, not from calibration alone.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("dynamic", "int8 weights, activations quantized on the fly", "int8", "float32", False, FORMATS),
     Recipe("int8", "full-integer post-training quantization", "int8", "int8", True, FORMATS),
     Recipe("int16x8", "int16 activations, int8 weights", "int8", "int16", True, ("tflite",)),
+    Recipe("int8-qat", "full-integer int8 after quantization-aware training", "int8", "int8", True, ("tflite",),
+           qat=True),
 )}
 
 

@@ -23,6 +23,7 @@ from .errors import InputError
 
 Progress = Callable[[str], None]
 AUGMENTATIONS = ("flip", "crop", "rotate", "color")
+CALIBRATION_BATCHES = 8  # batches that set a QAT model's activation ranges before fine-tuning
 TRAIN_BN_MOMENTUM = 0.9  # Keras MobileNet's 0.999 needs thousands of steps before its moving statistics are usable
 
 
@@ -176,7 +177,9 @@ def build_for_training(name: str, *, width: float, size: int, classes: int, weig
 
 
 def save_checkpoint(model, path: str, meta: dict, qat: bool = False) -> None:
-    """Save `model` with its edgebb metadata atomically: the old file stays until the new one is complete."""
+    """Save `model` with its edgebb metadata atomically: the old file stays until the new one is complete.
+    A QAT model is saved as HDF5 (see `quantization_aware`)."""
+    from ._tf import quiet
     from .fsutil import atomic_path
     from .modelmeta import write_meta
 
@@ -184,8 +187,8 @@ def save_checkpoint(model, path: str, meta: dict, qat: bool = False) -> None:
         if qat:
             from .qat import scope
 
-            with scope():
-                model.save(tmp)
+            with scope(), quiet():  # quiet: Keras warns that HDF5 is a legacy format on every save
+                model.save(tmp, save_format="h5")
         else:
             model.save(tmp)
         write_meta(tmp, meta)
@@ -263,7 +266,7 @@ def train(name: str, data: str, output: str, *, width: float = 1.0, size: int = 
     _check(output, epochs, batch_size, lr, val_split, fine_tune_blocks, augment, patience, qat_epochs)
     from ._tf import load_tensorflow
 
-    tf = load_tensorflow()
+    load_tensorflow()
     import tf_keras as keras
 
     pp = preprocessing_for(name, size)
@@ -284,16 +287,8 @@ def train(name: str, data: str, output: str, *, width: float = 1.0, size: int = 
             "edgebb_train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
                              "augment": list(augment)}}
     _set_bn_momentum(model, TRAIN_BN_MOMENTUM)
-
-    def dataset(images, training):
-        ds = tf.data.Dataset.from_tensor_slices((images.x, images.labels))
-        if training:
-            ds = ds.shuffle(len(images.x), seed=seed, reshuffle_each_iteration=True)
-            if augment:
-                ds = ds.map(augmenter(tuple(augment), seed), num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-    train_ds, val_ds = dataset(train_set, True), dataset(val_set, False)
+    train_ds = make_dataset(train_set.x, train_set.labels, batch_size, seed=seed, augment=augment)
+    val_ds = make_dataset(val_set.x, val_set.labels, batch_size)
     best = [max((r["val_accuracy"] for r in history), default=-1.0)]
     trunk = _trunk_layer_names(name, width, size)
     phases = []
@@ -325,28 +320,58 @@ def train(name: str, data: str, output: str, *, width: float = 1.0, size: int = 
     return result
 
 
+def make_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int, *, seed: int | None = None,
+                 augment: tuple[str, ...] = ()):
+    """A batched tf.data pipeline over preprocessed images; with a `seed` it is a training pipeline: shuffled
+    every epoch and augmented with `augment`."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, labels))
+    if seed is not None:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        if augment:
+            ds = ds.map(augmenter(tuple(augment), seed), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def fit_quantization_aware(float_model, train_ds, val_ds, *, epochs: int, lr: float, callbacks=()):
+    """The QAT copy of `float_model` (fake quantization inserted, weights carried over, activation ranges
+    calibrated on the first batches of `train_ds`) after `epochs` of fine-tuning on `train_ds` with Adam at `lr`.
+    Validation (if any) runs in inference mode, as deployed."""
+    import tf_keras as keras
+
+    from .qat import calibrate_ranges, quantize_model, scope
+
+    qat_model = quantize_model(float_model)
+    calibrate_ranges(qat_model, (x for x, _ in train_ds.take(CALIBRATION_BATCHES)))
+    with scope():
+        qat_model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        qat_model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, callbacks=list(callbacks))
+    return qat_model
+
+
 def quantization_aware(path: str, train_ds, val_ds, meta: dict, *, epochs: int, lr: float, patience: int,
                        history: list[dict], progress: Progress | None, result: TrainResult) -> TrainResult:
-    """Fine-tune the float model at `path` with fake quantization and save it beside it as *_qat.keras."""
+    """Fine-tune the float model at `path` with fake quantization and save the best epoch (by validation
+    accuracy) beside it as *_qat.h5.
+
+    HDF5, not .keras: tensorflow-model-optimization's QuantizeLayer saves in the .keras format but does not load
+    back from it (it expects 5 variables and finds 3); HDF5 round-trips exactly.
+    """
     import tf_keras as keras
 
     from .models import load_model
-    from .qat import quantize_model, scope
 
-    float_model = load_model(path)
-    qat_model = quantize_model(float_model)
-    qat_path = os.path.splitext(path)[0] + "_qat.keras"
+    qat_path = os.path.splitext(path)[0] + "_qat.h5"
     _say(progress, f"quantization-aware training: {epochs} epoch(s) at lr {lr:g} -> {qat_path}")
-    with scope():
-        qat_model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        best = [-1.0]
-        callbacks = [checkpoint_callback(qat_path, {**meta, "qat": True}, history, "qat", True, progress, best,
-                                 len(history)),
-                     keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, mode="max")]
-        try:
-            qat_model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, callbacks=callbacks)
-        finally:
-            write_logs(path, history)
+    best = [-1.0]
+    callbacks = [checkpoint_callback(qat_path, {**meta, "qat": True}, history, "qat", True, progress, best,
+                                     len(history)),
+                 keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, mode="max")]
+    try:
+        fit_quantization_aware(load_model(path), train_ds, val_ds, epochs=epochs, lr=lr, callbacks=callbacks)
+    finally:
+        write_logs(path, history)
     result.qat = True
     result.notes.append(f"quantization-aware model: {qat_path} (val accuracy {best[0]:.3f}); convert it with "
                         f"--recipe int8-qat")

@@ -1,0 +1,153 @@
+"""Float vs int8 PTQ vs int8 QAT top-1 accuracy for every backbone on the generated shapes set, as JSON and Markdown.
+
+    python benchmarks/quant_accuracy.py [--only 'mobilenet*'] [--size 64] [--epochs 15] [--qat-epochs 3]
+
+Per backbone (its smallest width, at --size, from random weights, each in its own process):
+  1. `edgebb train NAME --qat`: float training on a generated training set, then quantization-aware fine-tuning;
+  2. `edgebb convert model.keras --recipe fp32,int8` and `edgebb convert model_qat.h5 --recipe int8-qat`, both
+     verified on the same held-out images of a second generated set (another seed, never trained on).
+Recorded: float accuracy (Keras), int8 PTQ accuracy (LiteRT), QAT accuracy in Keras and of its int8 TFLite model,
+and the drops. Goals (issue 5): int8 within 1 point of float for every backbone, QAT closing what PTQ loses, and
+QAT's Keras accuracy carried over to its int8 model within 0.5 points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import say, write_report  # noqa: E402
+
+CHILD = r"""
+import json, os, sys, time
+from edgebb.conversion import convert
+from edgebb.train import train
+name, width, size, epochs, qat_epochs, train_dir, eval_dir, out = sys.argv[1:9]
+width, size, epochs, qat_epochs = float(width), int(size), int(epochs), int(qat_epochs)
+t0 = time.perf_counter()
+model = os.path.join(out, "m.keras")
+result = train(name, train_dir, model, width=width, size=size, epochs=epochs, weights=None, qat=True,
+               qat_epochs=qat_epochs)
+t1 = time.perf_counter()
+ptq = convert(model, os.path.join(out, "ptq"), eval_dir, recipes="fp32,int8", calib_samples=200)
+qat = convert(os.path.join(out, "m_qat.h5"), os.path.join(out, "qat"), eval_dir, recipes="int8-qat",
+              calib_samples=200)
+t2 = time.perf_counter()
+fp32, int8 = ptq.artifacts
+q = qat.artifacts[0]
+print(json.dumps({
+    "float": fp32.verification.reference_accuracy, "float_tflite": fp32.verification.accuracy,
+    "int8_ptq": int8.verification.accuracy, "qat_keras": q.qat["keras_accuracy"], "int8_qat": q.verification.accuracy,
+    "ptq_top1_agreement": int8.verification.top1_agreement, "qat_top1_agreement": q.verification.top1_agreement,
+    "eval_images": int8.verification.samples, "epochs_run": result.epochs_run,
+    "best_val_accuracy": result.best_val_accuracy, "train_s": round(t1 - t0, 1), "convert_s": round(t2 - t1, 1),
+}))
+"""
+
+COLUMNS = [("backbone", "backbone"), ("width", "width"), ("float", "float"), ("int8_ptq", "int8 PTQ"),
+           ("ptq_drop", "PTQ drop"), ("qat_keras", "QAT (Keras)"), ("int8_qat", "int8 QAT"), ("qat_drop", "QAT drop"),
+           ("carry_over", "QAT Keras - int8")]
+
+
+def markdown(rows: list[dict], summary: dict, env: dict) -> str:
+    def cell(key, value):
+        if key == "width":
+            return f"{value:g}"
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    lines = [f"# int8 accuracy: float vs PTQ vs QAT ({env['input_size']} px, {env['classes']}-class shapes set, "
+             f"{env['eval_images']} held-out images)", "",
+             "Top-1 accuracy in %; drops are float minus int8 (negative: int8 did better). Random initial weights,",
+             f"{env['epochs']} float epochs and {env['qat_epochs']} QAT epochs; written by "
+             "benchmarks/quant_accuracy.py.",
+             "", "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        if r["status"] == "ok":
+            flag = "" if r["learned"] else " (did not learn: chance level)"
+            lines.append("| " + " | ".join(cell(k, r.get(k)) for k, _ in COLUMNS) + flag + " |")
+        else:
+            lines.append(f"| {r['backbone']} | {r['width']} | failed: {r['error']} |" + " |" * (len(COLUMNS) - 3))
+    lines += ["", f"- int8 within 1 point of float (best of PTQ and QAT) for every backbone: "
+                  f"{summary['int8_within_1_point_all']} ({summary['int8_within_1_point']}/{summary['ok']})",
+              f"- QAT at least as accurate as PTQ: {summary['qat_not_worse_than_ptq']}/{summary['ok']}",
+              f"- QAT Keras accuracy carried over to int8 within 0.5 points: {summary['carry_over_within_0_5']}/"
+              f"{summary['ok']}",
+              f"- did not learn (float accuracy under twice chance, so its row says nothing about int8): "
+              f"{', '.join(summary['did_not_learn']) or 'none'}",
+              f"- total {summary['total_s']:.0f} s on {env['cpu_count']} cores"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="benchmarks/results/quant_accuracy.json", help="JSON; Markdown beside it")
+    parser.add_argument("--only", default=None, help="shell pattern of backbone names")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--classes", type=int, default=4)
+    parser.add_argument("--train-per-class", type=int, default=400)
+    parser.add_argument("--eval-per-class", type=int, default=500)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--qat-epochs", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    from edgebb import __version__
+    from edgebb.fsutil import write_atomic
+    from edgebb.models import get_spec, list_models
+    from edgebb.synth import generate
+
+    names = list_models(args.only)
+    rows, started = [], time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="edgebb-quant-") as tmp:
+        train_dir, eval_dir = os.path.join(tmp, "train"), os.path.join(tmp, "eval")
+        generate(train_dir, classes=args.classes, per_class=args.train_per_class, size=args.size, seed=0)
+        generate(eval_dir, classes=args.classes, per_class=args.eval_per_class, size=args.size, seed=1)
+        for i, name in enumerate(names, start=1):
+            width = get_spec(name).widths[0]
+            out = os.path.join(tmp, name)
+            os.mkdir(out)
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", CHILD, name, str(width), str(args.size), str(args.epochs),
+                                   str(args.qat_epochs), train_dir, eval_dir, out], capture_output=True, text=True)
+            row = {"backbone": name, "width": width, "process_s": round(time.perf_counter() - t0, 1)}
+            if proc.returncode == 0:
+                row.update(json.loads(proc.stdout.strip().splitlines()[-1]), status="ok")
+                row["ptq_drop"] = row["float"] - row["int8_ptq"]
+                row["qat_drop"] = row["float"] - row["int8_qat"]
+                row["carry_over"] = row["qat_keras"] - row["int8_qat"]
+                row["learned"] = row["float"] >= 2 * 100 / args.classes  # else every comparison is about noise
+                say(f"[{i}/{len(names)}] {name:20s} float {row['float']:6.2f}  PTQ {row['int8_ptq']:6.2f}  "
+                    f"QAT {row['qat_keras']:6.2f} -> int8 {row['int8_qat']:6.2f}  [{row['process_s']:.0f} s]")
+            else:
+                lines = proc.stderr.strip().splitlines()
+                row.update(status="failed", error=lines[-1] if lines else f"exit {proc.returncode}")
+                say(f"[{i}/{len(names)}] {name:20s} failed: {row['error']}")
+            rows.append(row)
+    ok = [r for r in rows if r["status"] == "ok"]
+    within = [r for r in ok if min(r["ptq_drop"], r["qat_drop"]) <= 1.0]
+    summary = {"ok": len(ok), "failed": len(rows) - len(ok),
+               "did_not_learn": [r["backbone"] for r in ok if not r["learned"]],
+               "total_s": round(time.perf_counter() - started, 1),
+               "int8_within_1_point": len(within), "int8_within_1_point_all": len(within) == len(rows),
+               "qat_not_worse_than_ptq": sum(r["int8_qat"] >= r["int8_ptq"] for r in ok),
+               "carry_over_within_0_5": sum(abs(r["carry_over"]) <= 0.5 for r in ok),
+               "max_abs_carry_over": max((abs(r["carry_over"]) for r in ok), default=None)}
+    env = {"edgebb": __version__, "python": platform.python_version(), "machine": platform.machine(),
+           "cpu_count": os.cpu_count(), "input_size": args.size, "classes": args.classes,
+           "train_images": args.classes * args.train_per_class, "eval_images": ok[0]["eval_images"] if ok else None,
+           "epochs": args.epochs, "qat_epochs": args.qat_epochs, "weights": "random"}
+    write_report(args.out, env, summary, rows)
+    md = os.path.splitext(args.out)[0] + ".md"
+    write_atomic(md, markdown(rows, summary, env))
+    say(f"wrote {md}")
+    return 0 if not summary["failed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
