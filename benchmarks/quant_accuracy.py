@@ -85,6 +85,31 @@ def markdown(rows: list[dict], summary: dict, env: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def report(args, rows: list[dict], started: float) -> dict:
+    """Write the JSON and Markdown reports for the rows so far (after every backbone, so an interrupted run
+    keeps what it measured); returns the summary."""
+    from edgebb import __version__
+    from edgebb.fsutil import write_atomic
+
+    ok = [r for r in rows if r["status"] == "ok"]
+    within = [r for r in ok if min(r["ptq_drop"], r["qat_drop"]) <= 1.0]
+    summary = {"ok": len(ok), "failed": len(rows) - len(ok),
+               "did_not_learn": [r["backbone"] for r in ok if not r["learned"]],
+               "total_s": round(time.perf_counter() - started, 1),
+               "int8_within_1_point": len(within), "int8_within_1_point_all": len(within) == len(rows),
+               "qat_not_worse_than_ptq": sum(r["int8_qat"] >= r["int8_ptq"] for r in ok),
+               "carry_over_within_0_5": sum(abs(r["carry_over"]) <= 0.5 for r in ok),
+               "max_abs_carry_over": max((abs(r["carry_over"]) for r in ok), default=None)}
+    env = {"edgebb": __version__, "python": platform.python_version(), "machine": platform.machine(),
+           "cpu_count": os.cpu_count(), "input_size": args.size, "classes": args.classes,
+           "train_images": args.classes * args.train_per_class, "eval_images": ok[0]["eval_images"] if ok else None,
+           "epochs": args.epochs, "qat_epochs": args.qat_epochs, "weights": "random"}
+    write_report(args.out, env, summary, rows)
+    md = os.path.splitext(args.out)[0] + ".md"
+    write_atomic(md, markdown(rows, summary, env))
+    return summary
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/results/quant_accuracy.json", help="JSON; Markdown beside it")
@@ -97,8 +122,6 @@ def main(argv=None) -> int:
     parser.add_argument("--qat-epochs", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from edgebb import __version__
-    from edgebb.fsutil import write_atomic
     from edgebb.models import get_spec, list_models
     from edgebb.synth import generate
 
@@ -129,23 +152,8 @@ def main(argv=None) -> int:
                 row.update(status="failed", error=lines[-1] if lines else f"exit {proc.returncode}")
                 say(f"[{i}/{len(names)}] {name:20s} failed: {row['error']}")
             rows.append(row)
-    ok = [r for r in rows if r["status"] == "ok"]
-    within = [r for r in ok if min(r["ptq_drop"], r["qat_drop"]) <= 1.0]
-    summary = {"ok": len(ok), "failed": len(rows) - len(ok),
-               "did_not_learn": [r["backbone"] for r in ok if not r["learned"]],
-               "total_s": round(time.perf_counter() - started, 1),
-               "int8_within_1_point": len(within), "int8_within_1_point_all": len(within) == len(rows),
-               "qat_not_worse_than_ptq": sum(r["int8_qat"] >= r["int8_ptq"] for r in ok),
-               "carry_over_within_0_5": sum(abs(r["carry_over"]) <= 0.5 for r in ok),
-               "max_abs_carry_over": max((abs(r["carry_over"]) for r in ok), default=None)}
-    env = {"edgebb": __version__, "python": platform.python_version(), "machine": platform.machine(),
-           "cpu_count": os.cpu_count(), "input_size": args.size, "classes": args.classes,
-           "train_images": args.classes * args.train_per_class, "eval_images": ok[0]["eval_images"] if ok else None,
-           "epochs": args.epochs, "qat_epochs": args.qat_epochs, "weights": "random"}
-    write_report(args.out, env, summary, rows)
-    md = os.path.splitext(args.out)[0] + ".md"
-    write_atomic(md, markdown(rows, summary, env))
-    say(f"wrote {md}")
+            report(args, rows, started)
+    summary = report(args, rows, started)
     return 0 if not summary["failed"] else 1
 
 
