@@ -8,7 +8,7 @@ import sys
 
 
 def write_report(path: str, env: dict, summary: dict, results) -> None:
-    from edgebb.fsutil import write_atomic
+    from edgebb.core.files import write_atomic
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     write_atomic(path, json.dumps({"env": env, "summary": summary, "results": results}, indent=2) + "\n")

@@ -22,7 +22,7 @@ import time
 
 CHILD = r"""
 import json, sys, time
-from edgebb.bench_worker import _peak_rss_mb as peak_rss_mb
+from edgebb.benchmark.worker import _peak_rss_mb as peak_rss_mb
 from edgebb.conversion import convert
 name, recipe, fmt, out, calib, evals = sys.argv[1:7]
 start = time.perf_counter()
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from edgebb import __version__
-    from edgebb.fsutil import write_atomic
+    from edgebb.core.files import write_atomic
     from edgebb.models import list_models
 
     rows, started = [], time.perf_counter()

@@ -39,7 +39,7 @@ def bare_p50(path: str, runs: int, threads: int) -> float:
 
 
 def import_seconds() -> float:
-    code = "import time; t = time.perf_counter(); import edgebb.cli, edgebb.bench, edgebb.bench_worker; " \
+    code = "import time; t = time.perf_counter(); import edgebb.cli, edgebb.benchmark, edgebb.benchmark.worker; " \
            "print(time.perf_counter() - t)"
     samples = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
                for _ in range(5)]
@@ -53,8 +53,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternate bare and edgebb this many times")
     args = parser.parse_args(argv)
 
-    from edgebb.bench import bench, convert_backbone
-    from edgebb.envinfo import environment
+    from edgebb.benchmark import bench
+    from edgebb.benchmark.environment import environment
+    from edgebb.benchmark.targets import convert_backbone
 
     target = convert_backbone("mobilenet_v2", "fp32", ["tflite"], 224, say)
     path = target.artifacts["tflite"]

@@ -28,7 +28,7 @@ from _common import say, write_report  # noqa: E402
 CHILD = r"""
 import json, os, sys, time
 from edgebb.conversion import convert
-from edgebb.train import train
+from edgebb.training import train
 name, width, size, epochs, qat_epochs, train_dir, eval_dir, out = sys.argv[1:9]
 width, size, epochs, qat_epochs = float(width), int(size), int(epochs), int(qat_epochs)
 t0 = time.perf_counter()
@@ -89,7 +89,7 @@ def report(args, rows: list[dict], started: float) -> dict:
     """Write the JSON and Markdown reports for the rows so far (after every backbone, so an interrupted run
     keeps what it measured); returns the summary."""
     from edgebb import __version__
-    from edgebb.fsutil import write_atomic
+    from edgebb.core.files import write_atomic
 
     ok = [r for r in rows if r["status"] == "ok"]
     within = [r for r in ok if min(r["ptq_drop"], r["qat_drop"]) <= 1.0]
@@ -122,8 +122,8 @@ def main(argv=None) -> int:
     parser.add_argument("--qat-epochs", type=int, default=3)
     args = parser.parse_args(argv)
 
+    from edgebb.data.synth import generate
     from edgebb.models import get_spec, list_models
-    from edgebb.synth import generate
 
     names = list_models(args.only)
     rows, started = [], time.perf_counter()

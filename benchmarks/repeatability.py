@@ -22,8 +22,8 @@ def main(argv=None) -> int:
     parser.add_argument("--min-seconds", type=float, default=3.0)
     args = parser.parse_args(argv)
 
-    from edgebb.bench import bench
-    from edgebb.envinfo import environment
+    from edgebb.benchmark import bench
+    from edgebb.benchmark.environment import environment
 
     results, summary = [], {}
     for recipe in ("fp32", "int8"):

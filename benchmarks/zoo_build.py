@@ -24,10 +24,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from edgebb import __version__
-    from edgebb._tf import load_tensorflow
-    from edgebb.fsutil import write_atomic
+    from edgebb.build.profile import profile_model
+    from edgebb.core.files import write_atomic
+    from edgebb.core.tf import load_tensorflow
     from edgebb.models import create_model, get_spec, list_models
-    from edgebb.profile import profile_model
 
     tf = load_tensorflow()
     rows = []

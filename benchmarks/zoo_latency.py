@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     parser.add_argument("--min-seconds", type=float, default=1.0)
     args = parser.parse_args(argv)
 
-    from edgebb.bench import bench
+    from edgebb.benchmark import bench
     from edgebb.models import list_models
 
     names = [n for n in list_models(args.only) if not n.endswith("minimalistic")]

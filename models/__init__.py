@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import InputError, first_line
+from ..core.errors import InputError, first_line
 from . import efficientnet, mobilenet, resnet, shufflenet, squeezenet  # noqa: F401  (they register themselves)
 from .registry import BackboneSpec, BuildConfig, Preprocessing, get_spec, list_models, register, variants
 
@@ -54,7 +54,7 @@ def create_model(name: str, width: float = 1.0, input_size: int = 224, num_class
     if weights not in (None, "imagenet") and not os.path.exists(weights):
         raise InputError(f"weights file not found: {weights}")
 
-    from .._tf import load_tensorflow
+    from ..core.tf import load_tensorflow
 
     load_tensorflow()
     import tf_keras as keras
@@ -92,7 +92,7 @@ def load_model(path: str, compile: bool = False) -> Any:
 
     Raises InputError naming the file when it is missing or cannot be read as a model.
     """
-    from .._tf import load_tensorflow
+    from ..core.tf import load_tensorflow
 
     load_tensorflow()
     import tf_keras as keras

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import InputError, unknown_name
+from ..core.errors import InputError
+from ..core.registry import Registry
 
 FEATURE_STRIDES = (4, 8, 16, 32)
 
@@ -33,6 +34,17 @@ class Preprocessing:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], size: int | None = None) -> Preprocessing:
+        """The Preprocessing a manifest or a saved model's metadata describes (`size` overrides its size).
+        Raises InputError naming the missing field."""
+        try:
+            return cls(size=int(size or data["size"]), mean=tuple(data["mean"]), std=tuple(data["std"]),
+                       crop_fraction=data.get("crop_fraction", 0.875), channel_order=data.get("channel_order", "rgb"),
+                       resize=data.get("resize", "bilinear"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"preprocessing is missing or malformed ({type(exc).__name__}: {exc})") from exc
 
 
 # Normalizations used by the families below (each expects RGB 0..255 input before normalization).
@@ -104,33 +116,24 @@ class BackboneSpec:
         return int(size)
 
 
-_REGISTRY: dict[str, BackboneSpec] = {}
+BACKBONES: Registry[BackboneSpec] = Registry("backbone")
 
 
 def register(spec: BackboneSpec) -> BackboneSpec:
     """Add `spec` to the registry; a name may be registered once."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"backbone {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return BACKBONES.register(spec)
 
 
 def list_models(pattern: str | None = None) -> list[str]:
     """Registered backbone names, sorted; `pattern` filters with shell-style wildcards (``"mobilenet*"``)."""
-    import fnmatch
-
-    names = sorted(_REGISTRY)
-    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+    return BACKBONES.names(pattern, sort=True)
 
 
 def get_spec(name: str) -> BackboneSpec:
     """The spec registered as `name`; an unknown name raises InputError listing close matches."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise unknown_name("backbone", name, list(_REGISTRY)) from None
+    return BACKBONES.get(name)
 
 
 def variants() -> list[tuple[str, float]]:
     """Every (name, width) pair the zoo offers."""
-    return [(name, w) for name in list_models() for w in _REGISTRY[name].widths]
+    return [(name, w) for name in list_models() for w in BACKBONES[name].widths]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tf_keras as keras
 
-from ..errors import InputError, first_line
+from ..core.errors import InputError, first_line
 from .registry import BackboneSpec, BuildConfig
 
 # Options of each keras.applications constructor that our BuildConfig decides.

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from edgebb.bench import diagnose, latency_stats
+from edgebb.benchmark.analysis import diagnose
+from edgebb.benchmark.rows import latency_stats
 
 SIZE = 32
 FAST = ["--runs", "5", "--min-seconds", "0", "--warmup", "1"]
@@ -117,10 +118,60 @@ def test_bad_options(artifacts):
 
 
 def test_bench_path_imports_no_tensorflow():
-    code = ("import sys, edgebb.bench, edgebb.bench_worker, edgebb.runtimes, edgebb.envinfo, edgebb.cli; "
+    code = ("import sys, edgebb.benchmark, edgebb.benchmark.worker, edgebb.runtimes, edgebb.benchmark.environment, "
+            "edgebb.cli, edgebb.reporting.terminal; "
             "print(sorted(m for m in ('tensorflow', 'tf_keras', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_bare_artifact_runs_at_its_own_size_without_a_baseline_guess(artifacts, tmp_path):
+    """my_model.tflite without a manifest: its input shape comes from the model, "model" is not taken for a recipe,
+    and no ResNet-50 row is invented for a recipe nobody knows."""
+    bare = tmp_path / "my_model.tflite"
+    bare.write_bytes((artifacts / "mobilenet_v2_0.35_32_fp32.tflite").read_bytes())
+    out = tmp_path / "r.json"
+    result = edgebb("bench", str(bare), "--json", str(out), *FAST, env={"XDG_CACHE_HOME": str(tmp_path / "c")})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    assert row["status"] == "ok" and row["model"] == "my_model" and row["recipe"] == "unknown"
+    assert row["input_size"] == 32
+    assert any("no resnet50 row to compare with" in n for n in report["notes"])
+
+
+def test_a_qat_manifest_is_compared_with_int8_resnet50_at_its_size(artifacts, tmp_path):
+    folder = tmp_path / "qat"
+    folder.mkdir()
+    manifest = json.loads((artifacts / "manifest.json").read_text())
+    entry = next(a for a in manifest["artifacts"] if a["recipe"] == "int8" and a["format"] == "tflite")
+    entry = {**entry, "recipe": "int8-qat", "path": "m_int8-qat.tflite"}
+    (folder / "m_int8-qat.tflite").write_bytes((artifacts / "mobilenet_v2_0.35_32_int8.tflite").read_bytes())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "artifacts": [entry]}))
+    out = tmp_path / "r.json"
+    result = edgebb("bench", str(folder), "--json", str(out), *FAST, env={"XDG_CACHE_HOME": str(tmp_path / "c")})
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["results"]
+    base = next(r for r in rows if r["baseline"])
+    mine = next(r for r in rows if not r["baseline"])
+    assert (base["recipe"], base["input_size"], mine["input_size"]) == ("int8", 32, 32)
+    assert mine["speedup_vs_baseline"] == pytest.approx(base["latency_ms"]["p50"] / mine["latency_ms"]["p50"])
+    assert " px " in result.stdout.splitlines()[0] + " "
+
+
+def test_noise_is_not_explained_with_confidence():
+    from edgebb.benchmark.harness import noise_warnings
+    from edgebb.benchmark.rows import BenchRow
+
+    noisy = [_row("fp32", 1.0, cv=0.6), _row("int8", 1.5, cv=0.7)]
+    assert diagnose(noisy, {"machine": "x86_64", "cpu_flags": ["avx2"]}) == []  # within twice the noise
+    assert diagnose([_row("fp32", 1.0), _row("int8", 1.04)], {"machine": "x86_64", "cpu_flags": []}) == []
+    rows = [BenchRow.from_dict({**r, "format": "tflite", "path": "p", "runtime": "litert"}) for r in noisy]
+    warnings = noise_warnings({"cores": 2, "load_average_before": [3.5, 2, 1], "load_average_after": [2.8, 2, 1],
+                               "cpu_busy_before": 0.6, "cpu_busy_after": 0.1}, rows)
+    assert any("this machine was busy: other work used 60%" in w and "3.5 -> 2.8" in w for w in warnings)
+    assert any("2 row(s) varied" in w for w in warnings)
+    assert noise_warnings({"cores": 2, "load_average_before": [2.0, 0, 0], "cpu_busy_before": 0.02}, []) == []
 
 
 def test_latency_stats():
@@ -156,10 +207,10 @@ def test_peak_memory_is_the_workers_own(artifacts):
     carries ru_maxrss across fork and exec; edgebb reads VmHWM)."""
     import numpy as np
 
-    from edgebb.bench import bench
+    from edgebb.benchmark import bench
 
     ballast = np.ones(800 * 1024 * 1024, np.uint8)  # 800 MB resident in this (parent) process
     report = bench([str(artifacts / "mobilenet_v2_0.35_32_fp32.tflite")], baseline="none", runs=3, min_seconds=0)
     assert ballast[-1] == 1
-    row = report.results[0]
+    row = report.results[0].to_dict()
     assert row["status"] == "ok" and 10 < row["peak_rss_mb"] < 600, row["peak_rss_mb"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgebb.core.errors import InputError
 from edgebb.data import (
     IMAGE_EXTENSIONS,
     ImageItem,
@@ -20,7 +21,6 @@ from edgebb.data import (
     scan_folder,
     split,
 )
-from edgebb.errors import InputError
 from edgebb.models import preprocessing_for
 from edgebb.models.registry import Preprocessing
 

@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from edgebb import envinfo
-from edgebb.bench import _tflite_fallback, device_warnings
+from edgebb.benchmark import environment as envinfo
+from edgebb.benchmark.analysis import device_warnings
+from edgebb.benchmark.harness import _tflite_fallback
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FAST = ["--runs", "3", "--min-seconds", "0", "--warmup", "1", "--baseline", "none"]
@@ -106,7 +107,7 @@ def test_bench_records_throttling_during_the_run(tiny_tflite, tmp_path):
     assert env_out["throttled_before"] == "0x0" and env_out["throttled_after"] == "0x50005"
     assert "temperature_before_c" in env_out and "temperature_after_c" in env_out
     assert row["throttled"] == ["under-voltage", "throttled"]
-    (warning,) = report["warnings"]
+    (warning,) = [w for w in report["warnings"] if "throttl" in w]  # a busy machine adds its own warning
     assert "the device throttled during this run" in warning
     assert "warning: the device throttled during this run" in result.stdout
     assert "ok (throttled)" in result.stdout and "throttled 0x0 -> 0x50005" in result.stdout
@@ -118,7 +119,7 @@ def test_bench_on_a_cool_device_has_no_warning(tiny_tflite, tmp_path):
                     env=fake_vcgencmd(tmp_path, ["0x0"]))
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert report["warnings"] == [] and report["results"][0]["throttled"] == []
+    assert not [w for w in report["warnings"] if "throttl" in w] and report["results"][0]["throttled"] == []
     assert "warning:" not in result.stdout
 
 

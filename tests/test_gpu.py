@@ -16,9 +16,18 @@ import warnings
 import numpy as np
 import pytest
 
-from edgebb import InputError, runtimes
+from edgebb import InputError
 from edgebb.models import create_model
-from edgebb.runtimes import RuntimeUnavailable, VulkanDevice, available, load_artifact
+from edgebb.runtimes import (
+    RuntimeUnavailable,
+    VulkanDevice,
+    _vulkan,
+    available,
+    base,
+    litert_gpu,
+    load_artifact,
+    quantize,
+)
 
 SIZE = 64
 CLASSES = 10
@@ -42,7 +51,7 @@ def _images(n, seed):
 
 def _expect_software() -> bool:
     """Whether the adapter must be a software one here: every Vulkan device Dawn accepts is a CPU implementation."""
-    devices, _ = runtimes.vulkan_devices()
+    devices, _ = _vulkan.vulkan_devices()
     return all(d.software for d in devices if not d.missing)
 
 
@@ -56,7 +65,7 @@ def gpu():
 @pytest.fixture(scope="module")
 def mobilenet(gpu, tmp_path_factory):
     """A MobileNetV2 (width 0.35, 64x64, 10 classes) as fp32 .tflite, test inputs, and litert's outputs for them."""
-    from edgebb._tf import load_tensorflow
+    from edgebb.core.tf import load_tensorflow
     from edgebb.models.weights import reestimate_batchnorm
 
     tf = load_tensorflow()
@@ -136,7 +145,7 @@ def test_default_precision_is_close(mobilenet):
 def test_int8_model_quantizes_its_io(gpu, tmp_path):
     """An int8-in, int8-out model: `run` quantizes and dequantizes as on the CPU; the GPU computes it in float, so
     it agrees with litert's integer kernels to a few output steps, not to the bit."""
-    from edgebb._tf import load_tensorflow
+    from edgebb.core.tf import load_tensorflow
 
     tf = load_tensorflow()
     import tf_keras as keras
@@ -166,7 +175,7 @@ def test_int8_model_quantizes_its_io(gpu, tmp_path):
         assert info == cpu.inputs[0] and out_info == cpu.outputs[0]
         assert info.dtype == "int8" and info.quantized and out_info.quantized
         expected, out = cpu.run(x), gpu_session.run(x)
-        raw = gpu_session.invoke_raw(runtimes.quantize(x[:1], info))
+        raw = gpu_session.invoke_raw(quantize(x[:1], info))
     assert out.dtype == np.float32 and raw.dtype == np.int8
     np.testing.assert_allclose(out, expected, atol=4 * out_info.scale)
 
@@ -176,7 +185,7 @@ def test_gpu_after_tensorflow_in_a_fresh_process(mobilenet, tmp_path):
     # own LLVM calls there and LiteRT's first vkCreateDevice crashes. The runtime opens lavapipe bound to its own.
     np.save(tmp_path / "x.npy", mobilenet["x"][:2])
     code = ("import sys, numpy as np\n"
-            "from edgebb._tf import load_tensorflow\n"
+            "from edgebb.core.tf import load_tensorflow\n"
             "load_tensorflow()\n"
             "from edgebb.runtimes import load_artifact\n"
             "with load_artifact(sys.argv[1], runtime='litert-gpu', enforce_f32=True) as session:\n"
@@ -213,10 +222,10 @@ def litert_with_gpu_api(monkeypatch):
     if sys.platform != "linux":
         pytest.skip("the Vulkan checks are Linux's")
     try:
-        runtimes._import_module("ai_edge_litert.compiled_model", "ai-edge-litert")
+        base.import_module("ai_edge_litert.compiled_model", "ai-edge-litert")
     except RuntimeUnavailable as exc:
         pytest.skip(str(exc))
-    monkeypatch.setattr(runtimes, "_GPU_FAILURE", [])
+    monkeypatch.setattr(litert_gpu, "_GPU_FAILURE", [])
 
 
 def test_unavailable_reason_is_one_line():
@@ -228,13 +237,13 @@ def test_reason_names_what_dawn_needs(litert_with_gpu_api, monkeypatch):
     mesa22 = VulkanDevice(name="llvmpipe (LLVM 15.0.6, 256 bits)", kind="cpu", api_version="1.3.230",
                           driver="Mesa 22.3.6 (LLVM 15.0.6)",
                           missing=("shaderSampledImageArrayDynamicIndexing", "shaderStorageImageArrayDynamicIndexing"))
-    monkeypatch.setattr(runtimes, "vulkan_devices", lambda: ((mesa22,), ""))
+    monkeypatch.setattr(_vulkan, "vulkan_devices", lambda: ((mesa22,), ""))
     ok, reason = available("litert-gpu")
     assert not ok and "\n" not in reason
     assert "Mesa 22.3.6" in reason and "shaderSampledImageArrayDynamicIndexing" in reason and "Dawn" in reason
 
     reason = "no Vulkan driver: the Vulkan loader finds no ICD"
-    monkeypatch.setattr(runtimes, "vulkan_devices", lambda: ((), reason))
+    monkeypatch.setattr(_vulkan, "vulkan_devices", lambda: ((), reason))
     assert available("litert-gpu") == (False, reason)
 
 
@@ -243,32 +252,32 @@ def test_dawn_refusal_in_litert_log():
            "Warning: Vulkan shaderUniform*ArrayDynamicIndexing required.\n"
            " - While initializing adapter (backend=BackendType::Vulkan)\n"
            "ERROR: [delegate_webgpu.cc:359] Failed to initialize WebGPU environment: INTERNAL: No adapters found\n")
-    assert runtimes._gpu_environment_failure(log) == (
+    assert litert_gpu._gpu_environment_failure(log) == (
         "LiteRT's GPU accelerator found no usable WebGPU adapter: Vulkan shaderUniform*ArrayDynamicIndexing required.")
     no_loader = log.replace("Vulkan shaderUniform*ArrayDynamicIndexing required.",
                             "Couldn't load Vulkan: libvulkan.so.1: cannot open shared object file")
-    assert "libvulkan.so.1" in runtimes._gpu_environment_failure(no_loader)
-    assert runtimes._gpu_environment_failure("INFO: [delegate_webgpu.cc:363] Created a WebGPU environment.") is None
+    assert "libvulkan.so.1" in litert_gpu._gpu_environment_failure(no_loader)
+    assert litert_gpu._gpu_environment_failure("INFO: [delegate_webgpu.cc:363] Created a WebGPU environment.") is None
 
 
 def test_adapter_from_litert_log(monkeypatch):
-    monkeypatch.setattr(runtimes, "vulkan_devices", lambda: ((), "none"))
+    monkeypatch.setattr(_vulkan, "vulkan_devices", lambda: ((), "none"))
     log = ("Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from 1000000 to 16\n"
            "I0000 00:00:1795307960.246141   15183 environment.cc:532] Selected adapter: llvmpipe (LLVM 15.0.6, 256 "
            "bits), arch=software, vendor=mesa, backend=Vulkan, adapterType=CPU / Software\n")
-    info = runtimes._adapter_info(log)
+    info = litert_gpu._adapter_info(log)
     assert info == {"name": "llvmpipe (LLVM 15.0.6, 256 bits)", "arch": "software", "vendor": "mesa",
                     "backend": "Vulkan", "type": "CPU / Software", "source": "litert"}
-    assert runtimes._is_software(info)
-    assert not runtimes._is_software({"name": "NVIDIA GeForce RTX 4090", "arch": "ada", "type": "Discrete GPU"})
-    assert runtimes._is_software({"name": "SwiftShader Device (Subzero)", "type": "cpu"})
+    assert litert_gpu._is_software(info)
+    assert not litert_gpu._is_software({"name": "NVIDIA GeForce RTX 4090", "arch": "ada", "type": "Discrete GPU"})
+    assert litert_gpu._is_software({"name": "SwiftShader Device (Subzero)", "type": "cpu"})
 
 
 def test_xdg_runtime_dir_is_made_private(monkeypatch):
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    runtimes._ensure_xdg_runtime_dir()
+    _vulkan.ensure_xdg_runtime_dir()
     path = os.environ["XDG_RUNTIME_DIR"]
     assert os.path.isdir(path) and stat.S_IMODE(os.stat(path).st_mode) == 0o700
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
-    runtimes._ensure_xdg_runtime_dir()
+    _vulkan.ensure_xdg_runtime_dir()
     assert os.environ["XDG_RUNTIME_DIR"] == "/run/user/1000"

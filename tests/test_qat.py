@@ -20,8 +20,8 @@ def trained(tmp_path_factory):
     Trained to about 99%: integer kernels round a few values differently from fake quantization, which moves
     logits by a few LSB, and a model left at 90% has enough near-ties for that to flip 1-2% of predictions. The
     carry-over claim is about a model worth deploying."""
-    from edgebb.synth import generate
-    from edgebb.train import train
+    from edgebb.data.synth import generate
+    from edgebb.training import train
 
     root = tmp_path_factory.mktemp("qat")
     generate(str(root / "train"), classes=CLASSES, per_class=400, size=SIZE, seed=0)
@@ -39,8 +39,8 @@ def test_qat_accuracy_carries_over_to_int8_tflite(tmp_path, trained):
     from edgebb.conversion import convert
     from edgebb.data import load_images, scan_folder
     from edgebb.models import load_model
-    from edgebb.qat import scope
     from edgebb.runtimes import load_artifact
+    from edgebb.training.qat import scope
 
     root, result = trained
     qat_path = str(root / "m_qat.h5")
@@ -106,7 +106,7 @@ def test_bench_refuses_int8_qat_for_a_backbone_name(tmp_path):
 @pytest.fixture(scope="module")
 def small_qat():
     from edgebb.models import create_model
-    from edgebb.qat import quantize_model
+    from edgebb.training.qat import quantize_model
 
     model = create_model("mobilenet_v3_small", width=0.75, input_size=32, num_classes=4)
     return model, quantize_model(model)
@@ -128,7 +128,7 @@ def test_hard_sigmoid_quantizes_the_tensor_the_converter_makes(small_qat):
 
 
 def test_calibrated_ranges_replace_the_library_default_and_leave_batchnorm_alone(small_qat):
-    from edgebb.qat import _is_activation_range, calibrate_ranges
+    from edgebb.training.qat.quantize import _is_activation_range, calibrate_ranges
 
     _, qat = small_qat
     ranges = {v.name: v for v in qat.non_trainable_weights if _is_activation_range(v.name)}

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
+from edgebb.build.profile import profile_model
 from edgebb.models import create_model, get_spec, list_models
 from edgebb.models.registry import BuildConfig
 from edgebb.models.weights import copy_weights, reference_model, weighted_layers
-from edgebb.profile import profile_model
 
 KERAS_BACKED = [(n, w) for n in list_models() if get_spec(n).has_imagenet for w in get_spec(n).widths]
 SIZE = 96

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from edgebb.errors import InputError
-from edgebb.remote import Remote, RemoteError, _ssh_failure, parse_destination
+from edgebb.benchmark.remote import Remote, RemoteError, _ssh_failure, parse_destination
+from edgebb.core.errors import InputError
 
 SIZE = 32
 FAST = ["--runs", "3", "--min-seconds", "0", "--warmup", "1", "--baseline", "none"]
@@ -124,7 +124,7 @@ def test_remote_bench_round_trip(sshd, artifacts, tmp_path):
 @needs_sshd
 def test_remote_data_sample_and_single_artifact(sshd, artifacts, tmp_path):
     """--data copies only the images bench feeds; a single artifact takes its manifest along."""
-    from edgebb.synth import generate
+    from edgebb.data.synth import generate
 
     generate(str(tmp_path / "shapes"), classes=2, per_class=6, size=SIZE, seed=0)
     out = tmp_path / "r.json"
@@ -196,7 +196,8 @@ def test_remote_bench_failure_is_one_line(sshd, artifacts, tmp_path):
 
 
 def test_remote_imports_no_tensorflow():
-    code = "import sys, edgebb.remote, edgebb.cli; print([m for m in ('tensorflow', 'tf_keras') if m in sys.modules])"
+    code = ("import sys, edgebb.benchmark.remote, edgebb.cli; "
+            "print([m for m in ('tensorflow', 'tf_keras') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -62,7 +62,7 @@ def _tflite_int8(tf, model, io_type):
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
     """The Keras model and its exports, built once for the module: {"model", "keras", "fp32", "int8", "onnx"}."""
-    from edgebb._tf import load_tensorflow
+    from edgebb.core.tf import load_tensorflow
 
     tf = load_tensorflow()
     import tf2onnx
@@ -91,7 +91,7 @@ def tiny_int8(tmp_path_factory):
 
     A random MobileNetV2 is too deep to quantize well (its int8 softmax is off by up to 0.4 on the random inputs
     here); this one quantizes within 0.01, so it can show that `run` feeds and reads integer tensors right."""
-    from edgebb._tf import load_tensorflow
+    from edgebb.core.tf import load_tensorflow
 
     tf = load_tensorflow()
     import tf_keras as keras
@@ -179,7 +179,7 @@ def test_int8_tflite_matches_keras(tiny_int8):
 def test_multi_output_matches_keras_by_name(tmp_path):
     # TFLite orders a multi-output model's outputs its own way (a MobileNetV2 feature model comes out as strides
     # 4, 16, 8, 32) and names them "StatefulPartitionedCall:N"; the session names them as Keras does.
-    from edgebb._tf import load_tensorflow
+    from edgebb.core.tf import load_tensorflow
 
     tf = load_tensorflow()
     import tf_keras as keras
@@ -296,7 +296,7 @@ def test_runtime_that_fails_to_import(tmp_path, monkeypatch):
         "import sys\nsys.stderr.write('A module that was compiled using NumPy 1.x cannot be run in NumPy 2\\n')\n"
         "raise ImportError('numpy.core.multiarray failed to import\\nsecond line')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(runtimes, "_IMPORT_FAILURES", {})
+    monkeypatch.setattr(runtimes.base, "IMPORT_FAILURES", {})
     try:
         ok, reason = available("tflite-runtime")
     finally:

@@ -8,11 +8,10 @@ import os
 import numpy as np
 import pytest
 
-from edgebb import synth
-from edgebb.data import load_image, load_images, scan_folder, split
-from edgebb.errors import InputError
+from edgebb.core.errors import InputError
+from edgebb.data import load_image, load_images, scan_folder, split, synth
+from edgebb.data.synth import SHAPES, generate
 from edgebb.models.registry import Preprocessing
-from edgebb.synth import SHAPES, generate
 
 
 def _files(root):
@@ -143,3 +142,29 @@ def test_learnable_without_a_network(tmp_path):
     predicted = np.argmin(((fb[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
     assert len(b.labels) == 60
     assert (predicted == b.labels).mean() > 0.8  # chance is 0.25
+
+
+def test_textures_are_deterministic_and_every_class_is_drawn(tmp_path):
+    from edgebb.data.textures import TEXTURES, render
+
+    a = _files(generate(tmp_path / "a", classes=len(TEXTURES), per_class=2, size=48, seed=1, kind="textures").out_dir)
+    b = _files(generate(tmp_path / "b", classes=len(TEXTURES), per_class=2, size=48, seed=1, kind="textures").out_dir)
+    assert a == b and json.loads((tmp_path / "a" / "synth.json").read_text())["kind"] == "textures"
+    for k, name in enumerate(TEXTURES):  # a texture, not a flat field, under whatever lighting it got
+        image = render(name, 64, np.random.default_rng([0, k, 0])).astype(float).mean(axis=2)
+        assert image.std() > 5, name
+    with pytest.raises(InputError, match="unknown kind of generated set 'noise'"):
+        generate(tmp_path / "c", kind="noise")
+
+
+def test_digits_are_real_scans_split_without_overlap(tmp_path):
+    pytest.importorskip("sklearn")
+    from edgebb.data.scans import write_digits
+
+    train = write_digits(str(tmp_path / "train"), size=32, split="train")
+    held = write_digits(str(tmp_path / "eval"), size=32, split="eval")
+    assert train["n_images"] == 1258 and held["n_images"] == 539 and train["classes"] == [str(d) for d in range(10)]
+    assert "UCI" in train["source"] and load_image(tmp_path / "eval" / "7" / "00000.png").shape == (32, 32, 3)
+    pixels = {(tmp_path / s / c / f).read_bytes() for s in ("train", "eval") for c in train["classes"]
+              for f in os.listdir(tmp_path / s / c)}
+    assert len(pixels) > 1700  # (near-)duplicate scans aside, the two parts are different images

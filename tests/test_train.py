@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from edgebb import InputError
-from edgebb.train import train
+from edgebb.training import train
 
 SIZE = 32
 
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory):
-    from edgebb.synth import generate
+    from edgebb.data.synth import generate
 
     root = tmp_path_factory.mktemp("train") / "shapes"
     generate(str(root), classes=4, per_class=16, size=40, seed=2)
@@ -28,7 +28,7 @@ def test_trains_saves_logs_and_converts(tmp_path, shapes):
     result = train("mobilenet_v3_small", shapes, out, width=0.75, size=SIZE, epochs=2, batch_size=16,
                    weights=None, augment=("flip", "crop", "rotate", "color"))
     assert os.path.exists(out) and result.epochs_run == 2 and result.weights == "random"
-    from edgebb.modelmeta import read_meta
+    from edgebb.build.meta import read_meta
 
     meta = read_meta(out)
     assert meta["backbone"]["name"] == "mobilenet_v3_small" and meta["labels"] == result.labels
@@ -41,6 +41,12 @@ def test_trains_saves_logs_and_converts(tmp_path, shapes):
     converted = convert(out, str(tmp_path / "out"), shapes, recipes="fp32", calib_samples=4)
     assert converted.source.labels == result.labels
     assert converted.artifacts[0].verification.top1_agreement == 100.0
+    # held out means held out: convert evaluates on the images training did not see (its validation split)
+    trained_on = meta["training_images"]["count"]
+    assert trained_on == 48 and len(meta["training_images"]["fingerprints"]) == 48  # 64 images, 20% validation
+    assert converted.data["evaluation_images"] == 64 - trained_on
+    assert converted.data["training_images_excluded"] == trained_on
+    assert any("did not train on" in n for n in converted.notes)
 
 
 def test_resume_continues_and_refuses_another_backbone(tmp_path, shapes):
@@ -91,9 +97,9 @@ def test_cli_errors_are_one_line(tmp_path, shapes):
 def _qat_int8(name, width):
     import tensorflow as tf
 
-    from edgebb._tf import quiet
+    from edgebb.core.tf import quiet
     from edgebb.models import create_model
-    from edgebb.qat import quantize_model
+    from edgebb.training.qat import quantize_model
 
     model = create_model(name, width=width, input_size=SIZE, num_classes=4)
     qat = quantize_model(model)

@@ -1,6 +1,14 @@
 """edgebb: take a mobile CNN backbone from a Keras definition to a measured, verified artifact on an edge device.
 
-Importing edgebb is cheap: TensorFlow is imported only by the modules that build, train or convert models.
+The verbs are the Python API, each the same as its command:
+
+>>> import edgebb
+>>> edgebb.train("mobilenet_v2", "my_images/", "model.keras", width=0.5, size=160, epochs=15)
+>>> result = edgebb.convert("model.keras", "out/", "my_images/", recipes="fp32,int8", formats="tflite,onnx")
+>>> report = edgebb.bench(["out/"], runtimes=("litert", "onnxruntime"), threads=(1, 2))
+
+Importing edgebb is cheap: TensorFlow is imported only by the stages that build, train or convert models. See
+toolkit/README.md for the packages and the line the data travels through them.
 """
 
 import os as _os
@@ -12,15 +20,18 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from edgebb.errors import CheckFailed, EdgebbError, InputError  # noqa: E402
+from edgebb.core.errors import CheckFailed, EdgebbError, InputError  # noqa: E402
 
-__all__ = ["__version__", "EdgebbError", "InputError", "CheckFailed", "convert"]
+__all__ = ["__version__", "EdgebbError", "InputError", "CheckFailed", "bench", "convert", "train"]
+
+# verb -> the module that defines it; imported on first use
+_VERBS = {"convert": "edgebb.conversion.pipeline", "bench": "edgebb.benchmark.harness",
+          "train": "edgebb.training.loop"}
 
 
 def __getattr__(name):
-    # The Python API mirrors the CLI (edgebb.convert(...)) without importing its modules until first use.
-    if name == "convert":
-        from edgebb.conversion import convert
+    if name in _VERBS:
+        import importlib
 
-        return convert
+        return getattr(importlib.import_module(_VERBS[name]), name)
     raise AttributeError(f"module 'edgebb' has no attribute {name!r}")

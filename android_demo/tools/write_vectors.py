@@ -1,11 +1,11 @@
 """Write the test vectors that tie the Android app's Kotlin core to edgebb's Python preprocessing.
 
 Everything here is computed by edgebb's own functions (edgebb.data.preprocess_uint8 / preprocess, edgebb.runtimes
-quantize / dequantize / load_artifact, edgebb.conversion.convert, edgebb.bench's row and statistics code,
-edgebb.envinfo), so the Kotlin tests in android_demo/core prove that the app computes what `edgebb convert`
-calibrated and verified, and `edgebb bench` reports:
+quantize / dequantize / load_artifact, edgebb.conversion.convert, edgebb.benchmark's row and statistics code,
+edgebb.benchmark.environment), so the Kotlin tests in android_demo/core prove that the app computes what
+`edgebb convert` calibrated and verified, and `edgebb bench` reports:
 
-    images/          PNG inputs: shapes from edgebb.synth at odd sizes and integer-generated photo-like scenes
+    images/          PNG inputs: shapes from edgebb.data.synth at odd sizes and integer-generated photo-like scenes
     pixels/          resized + centre-cropped + channel-ordered uint8 bytes (H, W, 3) per (image, preprocessing)
     floats/          the normalized float32 tensor (little-endian) per (image, preprocessing)
     models/<name>/   manifest.json and labels.txt of a tiny converted MobileNetV2, and per image the exact input
@@ -107,7 +107,7 @@ def photo_like(width: int, height: int, seed: int) -> np.ndarray:
 def make_images() -> dict[str, np.ndarray]:
     """The images stored as PNG: odd sizes, portrait and landscape, down- and upscaled, and one not resized at all
     (37 is round(32 / 0.875), so a 37-pixel short side is only cropped for the model's preprocessing)."""
-    from edgebb.synth import render
+    from edgebb.data.synth import render
 
     return {
         "star_45": render("star", 45, np.random.default_rng([0, 45])),
@@ -207,7 +207,7 @@ def convert_models(work: str) -> dict[str, str]:
     """The tiny MobileNetV2 (width 0.35, 32x32, 6 shape classes) converted by `edgebb convert` twice: fp32 + int8
     with int8 input/output, and int8 with uint8 input/output. Returns {name: output folder}."""
     from edgebb.conversion import convert
-    from edgebb.synth import generate
+    from edgebb.data.synth import generate
 
     data = os.path.join(work, "shapes")
     generate(data, classes=6, per_class=6, size=48, seed=0)
@@ -330,8 +330,10 @@ def full_size_cases(manifests: dict) -> tuple[list[dict], dict]:
 
 
 def latency_cases() -> list[dict]:
-    """Latency lists through edgebb.bench's own row code (`_row` + `_finish`): statistics, cv, throughput, GMAC/s."""
-    from edgebb.bench import Target, _finish, _row
+    """Latency lists through edgebb.benchmark's own row code (`new_row` + `finish`): statistics, cv, throughput,
+    GMAC/s."""
+    from edgebb.benchmark.harness import finish, new_row
+    from edgebb.benchmark.targets import Target
 
     rng = np.random.default_rng(11)
     lists = [rng.lognormal(1.5, 0.4, n).round(6).tolist() for n in
@@ -346,21 +348,22 @@ def latency_cases() -> list[dict]:
         target = Target(model="mobilenet_v2", recipe=["fp32", "int8"][i % 2],
                         artifacts={"tflite": f"assets/mobilenet_v2_{['fp32', 'int8'][i % 2]}.tflite"}, macs=macs)
         runtime = runtimes[i % 3]
-        row = _row(target, runtime, 1 + i % 4, "tflite")
-        row["target"] = "android"
+        row = new_row(target, runtime, 1 + i % 4, "tflite")
+        row.target = "android"
         measured = {"status": "ok", "init_ms": 12.5 + i, "first_ms": 30.25 + i, "latencies_ms": times,
                     "peak_rss_mb": 150.0 + i, "rss_before_mb": 120.5, "rss_after_mb": 131.0 + i / 8}
-        _finish(row, measured, os.path.join(tempfile.gettempdir(), "edgebb-no-such-outputs.npy"))
-        cases.append({"runtime": runtime, "threads": row["threads"], "recipe": target.recipe, "macs": macs,
-                      "path": row["path"], "measured": measured, "row": row})
+        finish(row, measured, os.path.join(tempfile.gettempdir(), "edgebb-no-such-outputs.npy"))
+        cases.append({"runtime": runtime, "threads": row.threads, "recipe": target.recipe, "macs": macs,
+                      "path": row.path, "measured": measured, "row": row.to_dict()})
     return cases
 
 
 def bench_schema(artifact: str) -> dict:
-    """The shape of `edgebb bench --json` as a real run writes it: `edgebb.bench.bench` on the tiny fp32 model (a few
-    timed runs in a worker process). Env keys that only some machines have are left out of the required list."""
-    from edgebb import envinfo
-    from edgebb.bench import LATENCY_KEYS, bench
+    """The shape of `edgebb bench --json` as a real run writes it: `edgebb.benchmark.bench` on the tiny fp32 model (a
+    few timed runs in a worker process). Env keys that only some machines have are left out of the required list."""
+    from edgebb.benchmark import bench
+    from edgebb.benchmark import environment as envinfo
+    from edgebb.benchmark.rows import LATENCY_KEYS
 
     report = bench([artifact], runtimes=("litert",), threads=(1,), runs=3, min_seconds=0.0, warmup=1,
                    baseline="none").to_dict()
@@ -395,8 +398,8 @@ CPUINFO_SAMPLES = {
 
 
 def cpuinfo_cases() -> list[dict]:
-    """edgebb.envinfo.cpu_info on sample /proc/cpuinfo texts (its file reader pointed at each text)."""
-    from edgebb import envinfo
+    """edgebb.benchmark.environment.cpu_info on sample /proc/cpuinfo texts (its file reader pointed at each text)."""
+    from edgebb.benchmark import environment as envinfo
 
     cases = []
     original = envinfo._read
@@ -412,8 +415,9 @@ def cpuinfo_cases() -> list[dict]:
 
 
 def diagnose_cases() -> list[dict]:
-    """edgebb.bench.diagnose on fp32/int8 row pairs, for ARM without / with dotprod and x86 without VNNI."""
-    from edgebb.bench import diagnose
+    """edgebb.benchmark.analysis.diagnose on fp32/int8 row pairs, for ARM without / with dotprod and x86 without
+    VNNI."""
+    from edgebb.benchmark.analysis import diagnose
 
     def row(recipe, runtime, threads, p50, **extra):
         return {"model": "mobilenet_v2", "artifact": f"mobilenet_v2_{recipe}.tflite", "recipe": recipe,

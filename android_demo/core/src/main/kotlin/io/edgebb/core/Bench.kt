@@ -6,7 +6,7 @@ import java.math.RoundingMode
 /**
  * The `edgebb bench --json` file, written by the app: `{"schema": "edgebb.bench/1", "env": {...}, "results": [...],
  * "notes": [...]}`, with every result row in the Python rows' key order and computed by the same formulas
- * (`edgebb.bench._row` and `_finish`), so `edgebb` tooling and reports read phone results like any other.
+ * (`edgebb.benchmark.harness.new_row` and `finish`), so `edgebb` tooling and reports read phone results like any other.
  */
 object BenchSchema {
     const val SCHEMA = "edgebb.bench/1"
@@ -19,20 +19,20 @@ object BenchSchema {
     const val GPU = "litert-gpu"
     const val NNAPI = "nnapi"
 
-    /** The keys of one result row, in `edgebb.bench._row`'s order. */
+    /** The keys of one result row, in `edgebb.benchmark.rows.BenchRow`'s order. */
     val RESULT_KEYS = listOf(
-        "model", "artifact", "path", "format", "recipe", "runtime", "target", "threads", "status", "error",
+        "model", "artifact", "path", "format", "recipe", "runtime", "input_size", "target", "threads", "status", "error",
         "init_ms", "first_ms", "latency_ms", "runs", "cv", "throughput_ips", "peak_rss_mb", "rss_delta_mb",
         "size_mb", "macs", "gmacs_per_s", "speedup_vs_baseline", "memory_ratio_vs_baseline", "baseline", "emulated",
     )
 
-    /** CPU flags that decide int8 and float speed, as `edgebb.envinfo.RELEVANT_FLAGS`. */
+    /** CPU flags that decide int8 and float speed, as `edgebb.benchmark.environment.RELEVANT_FLAGS`. */
     val RELEVANT_FLAGS = listOf(
         "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8",
         "neon", "asimd", "asimddp", "i8mm", "fphp", "asimdhp", "sve",
     )
 
-    /** Arm Ltd. cores by their /proc/cpuinfo "CPU part", as `edgebb.envinfo.ARM_CORES`. */
+    /** Arm Ltd. cores by their /proc/cpuinfo "CPU part", as `edgebb.benchmark.environment.ARM_CORES`. */
     val ARM_CORES = mapOf(
         "0xb76" to "ARM1176", "0xc07" to "Cortex-A7", "0xd03" to "Cortex-A53", "0xd04" to "Cortex-A35",
         "0xd05" to "Cortex-A55", "0xd07" to "Cortex-A57", "0xd08" to "Cortex-A72", "0xd09" to "Cortex-A73",
@@ -69,6 +69,7 @@ object BenchReport {
         error: String?,
         measurement: Measurement?,
         emulated: Boolean = false,
+        inputSize: Int? = null,
     ): LinkedHashMap<String, Any?> {
         val row = LinkedHashMap<String, Any?>()
         row["model"] = model
@@ -77,6 +78,7 @@ object BenchReport {
         row["format"] = "tflite"
         row["recipe"] = recipe
         row["runtime"] = runtime
+        row["input_size"] = inputSize
         row["target"] = BenchSchema.TARGET
         row["threads"] = threads
         row["status"] = if (measurement == null && status == "ok") "failed" else status
@@ -95,7 +97,7 @@ object BenchReport {
         return row
     }
 
-    // edgebb.bench._finish: the same fields from the same numbers, by the same formulas.
+    // edgebb.benchmark.harness.finish: the same fields from the same numbers, by the same formulas.
     private fun finish(row: LinkedHashMap<String, Any?>, m: Measurement, macs: Long?) {
         val stats = LatencyStats.of(m.latenciesMs)
         row["init_ms"] = m.initMs
@@ -158,12 +160,13 @@ object BenchReport {
     /** Android's thermal status constant as its name ("moderate"), or "unknown". */
     fun thermalName(status: Int?): String = status?.let { THERMAL_NAMES.getOrNull(it) } ?: "unknown"
 
-    /** The report as JSON text (two-space indent and a final newline, as `edgebb.report.to_json`). */
+    /** The report as JSON text (two-space indent and a final newline, as `edgebb.core.serialize.to_json`). */
     fun toJson(report: Map<String, Any?>): String = Json.write(report) + "\n"
 
     /**
-     * `edgebb.bench.diagnose`: where int8 is slower than fp32 on the same model, runtime and threads, one note with the
-     * likely cause; and rows that ran on a software adapter.
+     * `edgebb.benchmark.analysis.diagnose`: where int8 is slower than fp32 on the same model, runtime and threads by
+     * more than the run's noise ([MIN_DIFFERENCE], or twice the larger coefficient of variation of the two rows), one
+     * note with the likely cause; and rows that ran on a software adapter.
      */
     fun diagnose(results: List<Map<String, Any?>>, env: Map<String, Any?>): List<String> {
         data class Key(val model: Any?, val runtime: Any?, val threads: Any?, val recipe: Any?)
@@ -174,7 +177,8 @@ object BenchReport {
             val fp32 = ok[key.copy(recipe = "fp32")]
             if (key.recipe != "int8" || fp32 == null) continue
             val ratio = p50(r) / p50(fp32)
-            if (ratio > 1.0) {
+            val noise = maxOf(MIN_DIFFERENCE, 2 * maxOf(cv(r), cv(fp32)))
+            if (ratio - 1.0 > noise) {
                 var cause = int8SpeedHint(env)
                 if (key.runtime == BenchSchema.GPU && r["fully_accelerated"] == false) {
                     cause = "the GPU delegate did not take the whole int8 model and fell back to CPU for part of it"
@@ -195,10 +199,15 @@ object BenchReport {
 
     private fun p50(row: Map<String, Any?>): Double = ((row["latency_ms"] as Map<*, *>)["p50"] as Number).toDouble()
 
+    private fun cv(row: Map<String, Any?>): Double = (row["cv"] as? Number)?.toDouble() ?: 0.0
+
+    /** int8 must be this much slower than fp32 (and more than the noise) before a cause is named. */
+    const val MIN_DIFFERENCE = 0.05
+
     // Python's f"{x:.2f}": the exact binary value rounded half-to-even (Java's %.2f rounds a decimal string instead).
     private fun format2(x: Double): String = BigDecimal(x).setScale(2, RoundingMode.HALF_EVEN).toPlainString()
 
-    /** `edgebb.envinfo.int8_speed_hint`: the likely reason int8 is no faster than float on this CPU. */
+    /** `edgebb.benchmark.environment.int8_speed_hint`: the likely reason int8 is no faster than float on this CPU. */
     fun int8SpeedHint(env: Map<String, Any?>): String {
         val flags = (env["cpu_flags"] as? List<*>)?.map { it.toString() }?.toSet() ?: emptySet()
         val machine = (env["machine"] as? String ?: "").lowercase()
@@ -219,7 +228,7 @@ object BenchReport {
 
 /** Readers for the Linux files the app's environment and memory figures come from (their text is passed in). */
 object ProcInfo {
-    /** `cpu_model` and `cpu_flags` from /proc/cpuinfo text, as `edgebb.envinfo.cpu_info` reads them. */
+    /** `cpu_model` and `cpu_flags` from /proc/cpuinfo text, as `edgebb.benchmark.environment.cpu_info` reads them. */
     fun cpuInfo(text: String): Pair<String?, List<String>> {
         var model: String? = null
         val flags = HashSet<String>()
@@ -307,9 +316,14 @@ object BenchEnvironment {
         env["versions"] = linkedMapOf("litert" to facts.litertVersion, "edgebb-android" to facts.appVersion)
         env["temperature_before_c"] = before.temperatureC
         env["throttled_before"] = null
+        // Android keeps /proc/loadavg and /proc/stat from apps (SELinux, API 26+): how busy the phone was is unknown.
+        env["load_average_before"] = null
+        env["cpu_busy_before"] = null
         env["temperature_after_c"] = after.temperatureC
         env["throttled_after"] = null
         env["cpu_freq_after_mhz"] = after.cpuFreqMhz
+        env["load_average_after"] = null
+        env["cpu_busy_after"] = null
         env["device"] = "${facts.manufacturer} ${facts.model}"
         env["android_version"] = facts.androidRelease
         env["sdk_int"] = facts.sdkInt

@@ -1,0 +1,446 @@
+"""The catalogue of bad inputs and faults: one case each, across every command. Each must end in exit code 2
+(usage and input errors; 130/143 for Ctrl-C and SIGTERM), a single line naming the problem, no traceback, no
+partial file, and nothing already in the output folder changed.
+
+Cases marked `early` must be found before any expensive work: they run with a stand-in `tensorflow` package on
+PYTHONPATH that refuses to import, so a command that imported TensorFlow before checking its input fails the case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+SIZE = 32
+
+
+def run(*args, cwd=None, env=None, user=None, timeout=600):
+    command = [sys.executable, "-m", "edgebb", *map(str, args)]
+    if user:  # root reads and writes anything: permissions are tested as an unprivileged user
+        command = ["setpriv", "--reuid", str(user), "--regid", str(user), "--clear-groups", *command]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})},
+                          timeout=timeout)
+
+
+def snapshot(folder) -> dict:
+    """Every file under `folder` with its sha256 (hidden files included: a leftover .partial shows)."""
+    if not os.path.isdir(folder):
+        return {}
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            out[os.path.relpath(path, folder)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return out
+
+
+def assert_one_line(result, code, *fragments):
+    err = result.stderr.strip()
+    assert result.returncode == code, (result.returncode, result.stdout[-2000:], err[-2000:])
+    assert "Traceback" not in err, err
+    last = err.splitlines()[-1] if err else ""
+    assert last.startswith("edgebb: "), err
+    errors = [ln for ln in err.splitlines() if ln.startswith("edgebb: error")]
+    assert len(errors) <= 1, err
+    for fragment in fragments:
+        assert fragment in last, (fragment, last)
+
+
+# ------------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A folder every user can read (for the unprivileged cases), with a small image set and a blocked TensorFlow."""
+    root = tmp_path_factory.mktemp("catalogue")
+    os.chmod(root, 0o755)
+    for parent in root.parents:  # pytest's base folder is private to root
+        if str(parent).startswith("/tmp/pytest-of-"):
+            os.chmod(parent, 0o755)
+    from edgebb.data.synth import generate
+
+    generate(str(root / "shapes"), classes=3, per_class=6, size=SIZE, seed=0)
+    fake = root / "no-tf" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise RuntimeError('TensorFlow was imported before the input was checked')\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Real model files of every kind, and broken copies of them."""
+    from edgebb.conversion import convert
+
+    root = tmp_path_factory.mktemp("models")
+    out = root / "out"
+    convert("squeezenet_1_1", str(out), None, recipes="fp32", formats="tflite,onnx", size=SIZE, calib_samples=4,
+            eval_samples=4)
+    from edgebb.models import create_model
+
+    model = create_model("squeezenet_1_1", input_size=SIZE, num_classes=3)
+    model.save(str(root / "model.keras"))
+    model.save(str(root / "model.h5"))
+    files = {"tflite": out / f"squeezenet_1_1_{SIZE}_fp32.tflite", "onnx": out / f"squeezenet_1_1_{SIZE}_fp32.onnx",
+             "keras": root / "model.keras", "h5": root / "model.h5", "manifest": out / "manifest.json"}
+    for kind in ("tflite", "onnx", "keras", "h5"):
+        data = files[kind].read_bytes()
+        (root / f"truncated.{kind}").write_bytes(data[: len(data) // 3])
+        (root / f"empty.{kind}").write_bytes(b"")
+        (root / f"random.{kind}").write_bytes(np.random.default_rng(1).bytes(4096))
+    return root, files
+
+
+def early(world):
+    """Environment for a case that must fail before TensorFlow is imported."""
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(world / "no-tf"), os.environ.get("PYTHONPATH")]))}
+
+
+# ------------------------------------------------------------------------- cases found before any work
+
+
+EARLY = [
+    # convert
+    ("convert-unknown-backbone", ["convert", "mobilenetv2"], "unknown backbone 'mobilenetv2'"),
+    ("convert-missing-model", ["convert", "{w}/nowhere/model.keras"], "model file not found"),
+    ("convert-empty-h5", ["convert", "{m}/empty.h5"], "empty file"),
+    ("convert-random-keras", ["convert", "{m}/random.keras"], "not a Keras model"),
+    ("convert-wrong-extension", ["convert", "{m}/random.tflite"], "convert reads"),
+    ("convert-missing-data", ["convert", "mobilenet_v2", "--data", "{w}/nowhere"], "data folder not found"),
+    ("convert-data-is-file", ["convert", "mobilenet_v2", "--data", "{w}/shapes/synth.json"], "must be a folder"),
+    ("convert-data-empty", ["convert", "mobilenet_v2", "--data", "{w}/empty"], "no class subfolders"),
+    ("convert-data-one-class", ["convert", "mobilenet_v2", "--data", "{w}/one-class"], "at least 2 classes"),
+    ("convert-one-image-per-class", ["convert", "mobilenet_v2", "--data", "{w}/one-each"], "has 1 image"),
+    ("convert-unknown-recipe", ["convert", "mobilenet_v2", "--recipe", "int4"], "unknown recipe 'int4'"),
+    ("convert-unknown-format", ["convert", "mobilenet_v2", "--format", "coreml"], "unknown format 'coreml'"),
+    ("convert-bad-width", ["convert", "mobilenet_v2", "--width", "0.7"], "width for mobilenet_v2 must be one of"),
+    ("convert-bad-size", ["convert", "mobilenet_v2", "--size", "100"], "multiple of 32"),
+    ("convert-zero-size", ["convert", "mobilenet_v2", "--size", "0"], "input size"),
+    ("convert-calib-zero", ["convert", "mobilenet_v2", "--calib-samples", "0"], "--calib-samples must be at least 1"),
+    ("convert-calib-negative", ["convert", "mobilenet_v2", "--calib-samples", "-5"], "--calib-samples"),
+    ("convert-calib-nan", ["convert", "mobilenet_v2", "--calib-samples", "abc"], "--calib-samples"),
+    ("convert-max-drop-negative", ["convert", "mobilenet_v2", "--max-drop", "-1"], "--max-drop must be at least 0"),
+    ("convert-max-drop-nan", ["convert", "mobilenet_v2", "--max-drop", "nan"], "--max-drop must be a number"),
+    ("convert-opset-huge", ["convert", "mobilenet_v2", "--opset", "99"], "--opset must be between"),
+    ("convert-qat-epochs-zero", ["convert", "mobilenet_v2", "--recipe", "int8-qat", "--qat-epochs", "0",
+                                 "--data", "{w}/shapes"], "--qat-epochs must be at least 1"),
+    ("convert-qat-without-data", ["convert", "mobilenet_v2", "--recipe", "int8-qat"], "give --data"),
+    ("convert-io-dtype", ["convert", "mobilenet_v2", "--io-dtype", "int4"], "--io-dtype must be one of"),
+    ("convert-classes-zero", ["convert", "mobilenet_v2", "--classes", "0"], "must be at least 1"),
+    ("convert-out-is-file", ["convert", "mobilenet_v2", "-o", "{w}/shapes/synth.json"], "is a file"),
+    # bench
+    ("bench-missing", ["bench", "{w}/nowhere.tflite"], "artifact not found"),
+    ("bench-random-tflite", ["bench", "{m}/random.tflite"], "not a TFLite model"),
+    ("bench-random-onnx", ["bench", "{m}/random.onnx"], "not an ONNX model"),
+    ("bench-empty-onnx", ["bench", "{m}/empty.onnx"], "empty file"),
+    ("bench-wrong-extension", ["bench", "{w}/model.pb"], "not a .tflite or .onnx artifact"),
+    ("bench-manifest-missing-fields", ["bench", "{w}/bad-manifest/manifest.json"], "not an edgebb manifest"),
+    ("bench-manifest-missing-files", ["bench", "{w}/orphan-manifest/manifest.json"], "listed in"),
+    ("bench-unknown-runtime", ["bench", "{m}/out", "--runtime", "litrt"], "did you mean: litert"),
+    ("bench-threads-zero", ["bench", "{m}/out", "--threads", "0"], "--threads must be positive"),
+    ("bench-threads-negative", ["bench", "{m}/out", "--threads", "-2"], "--threads"),
+    ("bench-threads-words", ["bench", "{m}/out", "--threads", "two"], "--threads must be comma-separated"),
+    ("bench-threads-huge", ["bench", "{m}/out", "--threads", "100000"], "--threads"),
+    ("bench-runs-zero", ["bench", "{m}/out", "--runs", "0"], "--runs must be"),
+    ("bench-timeout-zero", ["bench", "{m}/out", "--timeout", "0"], "--timeout"),
+    ("bench-max-seconds-negative", ["bench", "{m}/out", "--max-seconds", "-1"], "--max-seconds"),
+    ("bench-memory-limit-zero", ["bench", "{m}/out", "--memory-limit", "0"], "--memory-limit"),
+    ("bench-missing-data", ["bench", "{m}/out", "--data", "{w}/nowhere"], "data folder not found"),
+    ("bench-json-into-folder", ["bench", "{m}/out", "--json", "{w}/shapes"], "is a folder"),
+    ("bench-unknown-name", ["bench", "mobilenetv2"], "unknown backbone 'mobilenetv2'"),
+    ("bench-qat-by-name", ["bench", "mobilenet_v2", "--recipe", "int8-qat"], "needs a trained model"),
+    # train
+    ("train-unknown-backbone", ["train", "mobilenetv2", "--data", "{w}/shapes", "-o", "{w}/t.keras"],
+     "unknown backbone"),
+    ("train-one-class", ["train", "mobilenet_v2", "--data", "{w}/one-class", "-o", "{o}/t.keras"],
+     "training needs at least 2"),
+    ("train-output-suffix", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.h5"], "must end in .keras"),
+    ("train-epochs-zero", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.keras", "--epochs", "0"],
+     "--epochs must be at least 1"),
+    ("train-lr-negative", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.keras", "--lr", "-1"],
+     "--lr must be positive"),
+    ("train-val-split-huge", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.keras",
+                              "--val-split", "1.5"], "--val-split must be between 0 and 1"),
+    ("train-batch-words", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.keras",
+                           "--batch-size", "many"], "--batch-size"),
+    ("train-augment-unknown", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.keras",
+                               "--augment", "blur"], "unknown augmentation 'blur'"),
+    ("train-output-under-file", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o",
+                                 "{w}/shapes/synth.json/t.keras"], "is not a folder"),
+    # build, info, list, data, cache
+    ("build-suffix", ["build", "squeezenet_1_0", "-o", "{o}/x.onnx"], "must end in .keras or .h5"),
+    ("build-under-file", ["build", "squeezenet_1_0", "-o", "{w}/shapes/synth.json/x.keras"], "is not a folder"),
+    ("build-no-imagenet", ["build", "shufflenet_v2", "-o", "{o}/x.keras", "--weights", "imagenet"],
+     "no ImageNet weights exist"),
+    ("build-missing-weights", ["build", "mobilenet_v2", "-o", "{o}/x.keras", "--weights", "{w}/missing.h5"],
+     "weights file not found"),
+    ("info-unknown", ["info", "mobilenetv2"], "did you mean: mobilenet_v2"),
+    ("info-bad-width", ["info", "mobilenet_v2", "--width", "0.7"], "width for mobilenet_v2 must be one of"),
+    ("info-classes-zero", ["info", "resnet50", "--classes", "0"], "must be at least 1"),
+    ("synth-not-empty", ["data", "synth", "{w}/shapes"], "exists and is not empty"),
+    ("synth-one-class", ["data", "synth", "{o}/s", "--classes", "1"], "classes must be between"),
+    ("synth-tiny", ["data", "synth", "{o}/s", "--size", "8"], "size must be between"),
+    ("synth-under-file", ["data", "synth", "{w}/shapes/synth.json/s"], "is not a folder"),
+    ("cache-unknown-entry", ["cache", "clear", "no-such-entry"], "no cache entry 'no-such-entry'"),
+    ("unknown-option", ["convert", "mobilenet_v2", "--recipes", "int8"], "No such option"),
+]
+
+
+@pytest.fixture(scope="module")
+def folders(world, models):
+    """The odd folders and files the early cases point at."""
+    (world / "empty").mkdir(exist_ok=True)
+    one = world / "one-class" / "only"
+    one.mkdir(parents=True, exist_ok=True)
+    for name in sorted(os.listdir(world / "shapes" / "star"))[:3]:
+        shutil.copy(world / "shapes" / "star" / name, one / name)
+    for cls in ("star", "ring"):
+        (world / "one-each" / cls).mkdir(parents=True, exist_ok=True)
+        shutil.copy(world / "shapes" / cls / "00000.png", world / "one-each" / cls / "00000.png")
+    (world / "model.pb").write_bytes(b"x" * 100)
+    (world / "bad-manifest").mkdir(exist_ok=True)
+    (world / "bad-manifest" / "manifest.json").write_text(json.dumps({"artifacts": [{}]}))
+    orphan = world / "orphan-manifest"
+    orphan.mkdir(exist_ok=True)
+    (orphan / "manifest.json").write_text(models[1]["manifest"].read_text())
+    return world
+
+
+@pytest.mark.parametrize("name, args, message", EARLY, ids=[c[0] for c in EARLY])
+def test_early(name, args, message, world, models, folders, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("the user's")
+    before, data_before = snapshot(out), snapshot(world / "shapes")
+    args = [a.format(w=world, m=models[0], o=out) for a in args]
+    if args[0] == "convert" and "-o" not in args:
+        args += ["-o", str(out / "converted")]
+    result = run(*args, env=early(world), timeout=120)
+    assert_one_line(result, 2, message)
+    assert snapshot(out) == before
+    assert not os.path.exists(out / "converted")
+    assert snapshot(world / "shapes") == data_before  # the data is read, never written
+
+
+# ------------------------------------------------------------------------- cases that need a real model
+
+
+LATE = [
+    ("convert-truncated-keras", ["convert", "{m}/truncated.keras"], "cannot read"),
+    ("convert-truncated-h5", ["convert", "{m}/truncated.h5"], "cannot read"),
+    ("bench-truncated-tflite", ["bench", "{m}/truncated.tflite", "--baseline", "none"], None),
+    ("bench-truncated-onnx", ["bench", "{m}/truncated.onnx", "--baseline", "none"], None),
+]
+
+
+@pytest.mark.parametrize("name, args, message", LATE, ids=[c[0] for c in LATE])
+def test_corrupt_models(name, args, message, models, tmp_path):
+    args = [a.format(m=models[0]) for a in args]
+    if args[0] == "convert":
+        args += ["-o", str(tmp_path / "out")]
+        result = run(*args)
+        assert_one_line(result, 2, message)
+        assert not (tmp_path / "out").exists()
+    else:  # an artifact that looks like a model fails its own row: exit 1, the row names the file
+        result = run(*args, "--runs", "2", "--min-seconds", "0", "--warmup", "0")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert os.path.basename(args[1]) in result.stderr.strip().splitlines()[-1]
+
+
+def test_unreadable_data_folder(world, tmp_path):
+    """A folder the user cannot read (as an unprivileged user: root reads everything)."""
+    locked = world / "locked"
+    shutil.copytree(world / "shapes", locked, dirs_exist_ok=True)
+    os.chmod(locked / "star", 0o000)
+    writable = world / "open"
+    writable.mkdir(exist_ok=True)
+    os.chmod(writable, 0o777)
+    try:
+        out = writable / "locked-out"
+        result = run("convert", "mobilenet_v2", "-o", out, "--data", locked, user=65534, env=early(world),
+                     timeout=120)
+        assert_one_line(result, 2, "Permission denied", "star")
+        assert not out.exists()
+    finally:
+        os.chmod(locked / "star", 0o755)
+
+
+def test_unwritable_output_folder(world):
+    readonly = world / "readonly"
+    readonly.mkdir(exist_ok=True)
+    os.chmod(readonly, 0o755)  # owned by root: the unprivileged user cannot write here
+    for args in (["convert", "mobilenet_v2", "-o", readonly / "out"],
+                 ["train", "mobilenet_v2", "--data", world / "shapes", "-o", readonly / "m.keras"],
+                 ["build", "mobilenet_v2", "-o", readonly / "m.keras"],
+                 ["data", "synth", readonly / "s"],
+                 ["bench", world / "nothing.tflite", "--json", readonly / "r.json"]):
+        result = run(*args, user=65534, env=early(world), timeout=120)
+        assert_one_line(result, 2, str(readonly))
+        assert os.listdir(readonly) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MB tmpfs: too small for any artifact."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_full_disk_before_any_work(small_disk, world):
+    with open(small_disk / "filler", "wb") as f:  # leave no room at all
+        try:
+            f.write(b"\0" * (2 << 20))
+        except OSError:
+            pass
+    result = run("convert", "mobilenet_v2", "-o", small_disk / "out", env=early(world), timeout=120)
+    assert_one_line(result, 2, "No space left on device")
+    assert sorted(os.listdir(small_disk)) == ["filler"]
+
+
+def test_full_disk_while_writing_an_artifact(small_disk, world):
+    """The probe passes (there is room for it), the first artifact does not fit: one line, no partial file."""
+    result = run("convert", "squeezenet_1_1", "-o", small_disk / "out", "--recipe", "fp32", "--size", SIZE,
+                 "--calib-samples", "4")
+    assert_one_line(result, 2, "No space left on device", "squeezenet_1_1")
+    leftovers = [n for n in snapshot(small_disk) if not n.endswith(("manifest.json", "labels.txt"))]
+    assert leftovers == [], leftovers
+
+
+def test_bench_results_survive_an_unwritable_csv(models, tmp_path, monkeypatch):
+    """Measurements are never lost because a file could not be written: they are saved elsewhere and named."""
+    from edgebb.cli import common
+    from edgebb.core.errors import InputError
+
+    writes = []
+
+    def failing(path, text):
+        writes.append(path)
+        if path.endswith(".csv"):
+            raise InputError(f"cannot write {path}: No space left on device")
+        open(path, "w").write(text)
+
+    monkeypatch.setattr("edgebb.core.files.write_atomic", failing)
+    monkeypatch.setattr(common, "terminal", lambda: type("T", (), {"say": staticmethod(lambda m: None)})())
+    with pytest.raises(InputError) as err:
+        common.write_outputs([(str(tmp_path / "r.json"), '{"results": [1]}'), (str(tmp_path / "r.csv"), "a,b")],
+                             '{"results": [1]}')
+    message = str(err.value)
+    assert "r.csv" in message and "saved to" in message
+    rescue = message.rsplit("saved to ", 1)[1].split(" ")[0]
+    assert json.loads(open(rescue).read()) == {"results": [1]}
+    os.unlink(rescue)
+
+
+# ---------------------------------------------------------------------------------------------- signals
+
+
+def _interrupt(args, sig, marker, *, cwd=None, timeout=300):
+    """Start a command, send `sig` once `marker` shows on its stderr; (exit code, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "edgebb", *map(str, args)], stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=cwd)
+    lines = []
+    deadline = time.monotonic() + timeout
+    for line in proc.stderr:
+        lines.append(line)
+        if marker in line:
+            time.sleep(1.0)
+            proc.send_signal(sig)
+            break
+        assert time.monotonic() < deadline, "".join(lines)
+    rest = proc.communicate(timeout=120)[1]
+    return proc.returncode, "".join(lines) + rest
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_conversion_leaves_a_consistent_folder(sig, code, world, tmp_path):
+    out = tmp_path / "out"
+    returncode, err = _interrupt(["convert", "squeezenet_1_1", "-o", out, "--size", SIZE, "--recipe",
+                                  "fp32,int8,dynamic", "--format", "tflite,onnx", "--calib-samples", "8"],
+                                 sig, "top-1 agreement")
+    assert returncode == code, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("edgebb: ")
+    files = snapshot(out)
+    assert not [n for n in files if n.startswith(".")], files  # no partial file
+    manifest = json.loads((out / "manifest.json").read_text())
+    listed = {a["path"] for a in manifest["artifacts"]}
+    artifacts = {n for n in files if n.endswith((".tflite", ".onnx"))}
+    assert listed == artifacts and artifacts, (listed, artifacts)  # what finished, and all of it described
+    assert (out / "labels.txt").exists() or manifest["labels"] is None
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_bench_leaves_no_worker_and_no_file(sig, code, models, tmp_path):
+    out = tmp_path / "r.json"
+    returncode, err = _interrupt(["bench", models[0] / "out", "--baseline", "none", "--runtime",
+                                  "litert,onnxruntime", "--threads", "1,2", "--min-seconds", "3", "--json", out],
+                                 sig, "thread(s)")
+    assert returncode == code, err
+    assert "Traceback" not in err
+    assert not out.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+    time.sleep(0.5)
+    workers = subprocess.run(["pgrep", "-f", "edgebb.benchmark.worker"], capture_output=True, text=True).stdout
+    assert workers.strip() == "", "a worker outlived its bench"
+
+
+# ----------------------------------------------------------------------------------- odd but valid images
+
+
+def _odd_images(folder):
+    """Images that are odd but readable, and files that are not: (readable, unreadable) counts."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    rgb = rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "normal.png")
+    Image.fromarray(rgb[:1, :1]).save(folder / "one_pixel.png")
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray((rng.integers(0, 65535, (30, 30))).astype(np.uint16)).save(folder / "sixteen_bit.png")
+    Image.fromarray(rgb[..., 0]).save(folder / "gray.png")
+    frames = [Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)) for _ in range(3)]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:])
+    data = (folder / "normal.png").read_bytes()
+    (folder / "truncated.png").write_bytes(data[: len(data) // 2])
+    (folder / "zero.jpg").write_bytes(b"")
+    (folder / "notes.txt").write_text("not an image")
+    return 6, 2
+
+
+def test_odd_images_are_read_and_broken_ones_counted(tmp_path):
+    from edgebb.data import load_images, scan_folder
+    from edgebb.models import preprocessing_for
+
+    readable, broken = _odd_images(tmp_path / "data" / "a")
+    _odd_images(tmp_path / "data" / "b")
+    folder = scan_folder(tmp_path / "data")
+    assert len(folder.skipped) == 2 and "2 non-image files skipped" in folder.summary()
+    loaded = load_images(folder.items, preprocessing_for("mobilenet_v2", SIZE))
+    assert len(loaded.labels) == 2 * readable and len(loaded.unreadable) == 2 * broken
+    assert loaded.x.shape == (2 * readable, SIZE, SIZE, 3) and np.isfinite(loaded.x).all()
+
+
+def test_convert_counts_what_it_skipped(tmp_path, world):
+    data = tmp_path / "data"
+    shutil.copytree(world / "shapes", data)
+    for cls in os.listdir(data):
+        if os.path.isdir(data / cls):
+            _odd_images(data / cls / "odd")
+    result = run("convert", "squeezenet_1_1", "-o", tmp_path / "out", "--data", data, "--recipe", "fp32",
+                 "--size", SIZE, "--calib-samples", "8")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["data"]["skipped_non_images"] == 3 and manifest["data"]["unreadable_images"] >= 1
+    assert "skipped 3 non-image file" in result.stdout + result.stderr

@@ -1,0 +1,79 @@
+"""Reading a benchmark's rows: where int8 is slower than fp32 and the likely cause, which rows ran on a software
+adapter, and why a device's figures are not comparable to a clean run (throttling)."""
+
+from __future__ import annotations
+
+from .rows import BenchRow
+
+# int8 must be slower than fp32 by more than this, and by more than twice either row's coefficient of variation,
+# before a cause is named: on a busy machine the same symptom is noise.
+MIN_DIFFERENCE = 0.05
+
+
+def _rows(results) -> list[BenchRow]:
+    return [r if isinstance(r, BenchRow) else BenchRow.from_dict(r) for r in results]
+
+
+def diagnose(results, env: dict) -> list[str]:
+    """Say where int8 is slower than fp32 on the same model, runtime and threads by more than the run's noise
+    (MIN_DIFFERENCE, or twice the larger coefficient of variation of the two rows), with the likely cause."""
+    from ..conversion.recipes import RECIPES
+    from .environment import int8_speed_hint
+
+    rows = _rows(results)
+    ok = {(r.model, r.runtime, r.threads, r.recipe): r for r in rows if r.ok}
+    notes = []
+    for (model, runtime, threads, recipe), r in ok.items():
+        fp32 = ok.get((model, runtime, threads, "fp32"))
+        known = RECIPES.get(recipe, default=None)
+        if not fp32 or not known or known.activations != "int8" or known.weights != "int8":
+            continue
+        ratio = r.p50 / fp32.p50
+        noise = max(MIN_DIFFERENCE, 2 * max(r.cv or 0.0, fp32.cv or 0.0))
+        if ratio - 1.0 > noise:
+            cause = int8_speed_hint(env)
+            if _on_gpu(r):
+                cause = ("the GPU delegate did not take the whole int8 model and fell back to CPU for part of it"
+                         if r.get("fully_accelerated") is False else
+                         "LiteRT's GPU accelerator computes int8 models in float (it dequantizes them), so int8 "
+                         "saves size there, not time")
+            notes.append(f"{model} int8 is {ratio:.2f}x slower than fp32 on {runtime} ({threads} thread(s)): {cause}")
+    for r in rows:
+        if r.get("software"):
+            notes.append(f"{r.artifact} on {r.runtime} ran on a software adapter ({r.get('adapter')}): "
+                         "its latency is emulation, not GPU speed")
+    return notes
+
+
+def _on_gpu(row: BenchRow) -> bool:
+    """Whether a row ran on a GPU: its target says so, or its runtime is registered as one (rows read back from
+    other tools' JSON may lack the target)."""
+    from ..runtimes import RUNTIMES
+
+    runtime = RUNTIMES.get(row.runtime, default=None)
+    return row.target.endswith("gpu") or (runtime is not None and runtime.target == "gpu")
+
+
+def device_warnings(env: dict, results) -> list[str]:
+    """Why the figures of a run are not comparable to a clean run on the same device: throttling during it (from
+    the before/after readings of `vcgencmd get_throttled`), or sticky flags from earlier that hide a new throttle."""
+    from .environment import THROTTLE_SINCE_BOOT, throttled_between
+
+    out = []
+    during = throttled_between(env.get("throttled_before"), env.get("throttled_after"))
+    if during:
+        spoiled = [f"{r.artifact} on {r.runtime} ({r.threads} thread(s))" for r in _rows(results)
+                   if r.get("throttled")]
+        out.append(f"the device throttled during this run ({', '.join(during)}; vcgencmd get_throttled "
+                   f"{env.get('throttled_before')} -> {env.get('throttled_after')}): these figures are not comparable "
+                   "to an unthrottled run; cool the board (heatsink, fan), use the official power supply and run again"
+                   + (f"; rows affected: {'; '.join(spoiled)}" if spoiled else ""))
+    try:
+        sticky = int(env.get("throttled_before") or "0", 16) & sum(1 << bit for bit in THROTTLE_SINCE_BOOT)
+    except ValueError:
+        sticky = 0
+    if sticky and not during:
+        out.append(f"the device had throttled before this run (vcgencmd get_throttled {env['throttled_before']}; "
+                   "the since-boot flags stay set until a reboot), so a new throttle during this run that is over "
+                   "by its end would not show; reboot before benchmarking to start from 0x0")
+    return out

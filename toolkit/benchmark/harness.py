@@ -1,0 +1,315 @@
+"""`edgebb bench`: latency and memory of artifacts on this machine's runtimes, against ResNet-50.
+
+Each (artifact, runtime, threads) is measured by `edgebb.benchmark.worker` in its own process, so its memory
+figures are its own and a crash, a hang or running out of memory fails only its row, with the cause. Results come
+back as a `BenchReport` of `BenchRow`s (edgebb.benchmark.rows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ..conversion.recipes import RECIPES
+from ..core.errors import InputError
+from ..core.formats import FORMATS
+from ..core.progress import Progress, as_progress
+from .analysis import device_warnings, diagnose
+from .options import BenchOptions
+from .rows import BenchReport, BenchRow, latency_stats
+from .targets import Target, collect_targets, convert_backbone
+
+INPUT_SAMPLES = 8  # distinct inputs a row cycles through (and compares outputs on, for GPU parity)
+BUSY = 0.25  # other work using more than this share of the machine's CPU time: the figures are not an idle machine's
+NOISY_CV = 0.15  # a row whose latencies vary more than this (std / mean) is flagged
+
+
+def bench(items: list[str], options: BenchOptions | None = None, *, progress: Progress | None = None,
+          **kwargs) -> BenchReport:
+    """Measure every (artifact, runtime, threads) of `items` (.tflite/.onnx artifacts, manifest.json files or the
+    folders holding them, backbone names) and return a BenchReport.
+
+    `options` (a BenchOptions) and/or keyword arguments naming its fields (runtimes=("litert", "onnxruntime"),
+    threads=(1, 2), ...) say how. Raises InputError for bad input (unknown names, bad artifacts, bad options);
+    runtime failures are rows.
+    """
+    from ..runtimes import RUNTIMES, available
+    from .environment import cpu_busy, device_state, environment, throttled, throttled_between
+
+    opts = BenchOptions.from_kwargs(options, kwargs)
+    say = as_progress(progress)
+    if opts.data is not None and not os.path.isdir(opts.data):
+        raise InputError(f"data folder not found: {opts.data}")
+    env = environment()
+    env["temperature_before_c"] = env.pop("temperature_c")
+    env["throttled_before"] = env.pop("throttled")
+    targets = collect_targets(list(items), recipes=list(opts.recipes), formats=opts.formats, size=opts.size,
+                              progress=progress)
+    # Without --runtime, every artifact runs on its own format's runtime.
+    wanted = list(opts.runtimes) or list(dict.fromkeys(
+        FORMATS[f].default_runtime for t in targets for f in sorted(t.artifacts) if FORMATS[f].artifact))
+    runtimes, notes = _tflite_fallback(wanted)
+    formats = sorted({RUNTIMES[r].format for r in runtimes})
+    if opts.baseline != "none":
+        targets, baseline_notes = add_baselines(targets, opts.baseline, formats, progress)
+        notes += baseline_notes
+    results: list[BenchRow] = []
+    before = device_state()  # again, now that converting (which heats a device) is done
+    env.update(temperature_before_c=before["temperature_c"], throttled_before=before["throttled"],
+               load_average_before=load_average(), cpu_busy_before=cpu_busy())
+    if before["cpu_freq_mhz"]:
+        env["cpu_freq_mhz"] = before["cpu_freq_mhz"]
+    with tempfile.TemporaryDirectory(prefix="edgebb-bench-") as folder:
+        # A runtime for a source format (keras) runs only the targets that have that file: the float model.
+        jobs = [(t, r, n) for t in targets for r in runtimes for n in opts.threads
+                if FORMATS[RUNTIMES[r].format].artifact or RUNTIMES[r].format in t.artifacts]
+        with say.step("measuring", total=len(jobs)) as step:
+            for i, (t, runtime, n) in enumerate(jobs, start=1):
+                rt = RUNTIMES[runtime]
+                row = new_row(t, runtime, n, rt.format)
+                row.baseline = t.model == opts.baseline and t.recipe in RECIPES
+                row.target = rt.target
+                row.emulated = env["emulated"]
+                ok, reason = available(runtime)
+                if rt.format not in t.artifacts:
+                    row.error = f"no {rt.format} artifact for {t.model} {t.recipe}"
+                elif not ok:
+                    row.error = reason
+                else:
+                    step.advance(0, detail=f"{row.artifact} on {runtime}, {n} thread(s)")
+                    spec = {"path": t.artifacts[rt.format], "runtime": runtime, "threads": n, "runs": opts.runs,
+                            "min_seconds": opts.min_seconds, "max_seconds": opts.max_seconds,
+                            "warmup": opts.warmup, "memory_limit_mb": opts.memory_limit_mb,
+                            "inputs": inputs_for(t, opts.data, INPUT_SAMPLES, 0, folder), "profile": opts.profile,
+                            "outputs": os.path.join(folder, f"out_{i}.npy")}
+                    # Read per row where the device reports throttling, so the rows it spoiled can be named.
+                    row_before = throttled() if env["throttled_before"] is not None else None
+                    finish(row, run_worker(spec, opts.timeout, folder), spec["outputs"])
+                    if row_before is not None:
+                        row.extra["throttled"] = throttled_between(row_before, throttled())
+                results.append(row)
+                step.advance(detail=f"{row.artifact} on {runtime}, {n} thread(s): "
+                                    + (f"p50 {row.p50:.2f} ms" if row.ok else row.status))
+        _parity(results)
+    after = device_state()
+    env.update(temperature_after_c=after["temperature_c"], throttled_after=after["throttled"],
+               cpu_freq_after_mhz=after["cpu_freq_mhz"], load_average_after=load_average(), cpu_busy_after=cpu_busy())
+    compare_to_baseline(results, opts.baseline)
+    notes += diagnose(results, env)
+    if env["emulated"]:
+        notes.append(f"emulated ({env['emulation']}): these figures measure an emulator on another CPU, not the "
+                     "target's speed; they prove the device path runs, nothing more")
+    return BenchReport(env=env, results=results, notes=notes,
+                       warnings=device_warnings(env, results) + noise_warnings(env, results))
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def baseline_recipe(recipe: str) -> str | None:
+    """The recipe a baseline is converted with to compare with `recipe`: the same one, or for a recipe that needs
+    a trained model (int8-qat) the post-training recipe of the same arithmetic (int8); None for an unknown one."""
+    known = RECIPES.get(recipe, default=None)
+    if known is None:
+        return None
+    if not known.qat:
+        return recipe
+    return next((r.name for r in RECIPES.values() if not r.qat and (r.weights, r.activations) ==
+                 (known.weights, known.activations)), None)
+
+
+def add_baselines(targets: list[Target], baseline: str, formats: list[str],
+                  progress: Progress | None) -> tuple[list[Target], list[str]]:
+    """`targets` plus the baseline backbone at every (recipe, input size) some target is measured at: a ratio
+    compares two models at the same input size and arithmetic, never ResNet-50 at 224 against a model at 96."""
+    notes, have = [], {(t.recipe, t.input_size) for t in targets if t.model == baseline}
+    wanted: dict[tuple[str, int], None] = {}
+    for t in targets:
+        if t.model == baseline:
+            continue
+        recipe = baseline_recipe(t.recipe)
+        if recipe is None or t.input_size is None:
+            notes.append(f"{t.model} ({t.recipe}): no {baseline} row to compare with (its "
+                         f"{'recipe' if recipe is None else 'input size'} is unknown without a manifest.json; bench "
+                         "the manifest, or name the file MODEL_RECIPE.tflite)")
+            continue
+        if (recipe, t.input_size) not in have:
+            wanted[recipe, t.input_size] = None
+    for recipe, size in wanted:
+        try:
+            targets.append(convert_backbone(baseline, recipe, formats, size, progress))
+        except ImportError as exc:
+            notes.append(f"baseline {baseline} at {size}x{size} {recipe} not measured: converting it needs the "
+                         f"TensorFlow side ({exc.name} is not installed); bench a {baseline} artifact alongside")
+    return targets, notes
+
+
+def noise_warnings(env: dict, results: list[BenchRow]) -> list[str]:
+    """Why figures may be noisier than the machine can measure: a busy machine, rows that varied a lot."""
+    out = []
+    busy = [x for x in (env.get("cpu_busy_before"), env.get("cpu_busy_after")) if x is not None]
+    if busy and max(busy) > BUSY:
+        loads = [x[0] for x in (env.get("load_average_before"), env.get("load_average_after")) if x]
+        out.append(f"this machine was busy: other work used {max(busy):.0%} of its CPU time around the run "
+                   f"(1-minute load average {' -> '.join(f'{x:.1f}' for x in loads)} on {env.get('cores')} cores); "
+                   "latencies are slower and noisier than on an idle machine: run again with nothing else running")
+    noisy = [r for r in results if r.ok and r.cv is not None and r.cv > NOISY_CV]
+    if noisy:
+        out.append(f"{len(noisy)} row(s) varied by more than {NOISY_CV:.0%} (coefficient of variation): "
+                   + "; ".join(f"{r.artifact} on {r.runtime} ({r.threads} thread(s)) cv {r.cv:.2f}" for r in noisy)
+                   + "; their comparisons are uncertain")
+    return out
+
+
+def new_row(target: Target, runtime: str, threads: int, fmt: str) -> BenchRow:
+    """A skipped row for `target` on `runtime`: what is known before measuring."""
+    path = target.artifacts.get(fmt)
+    size = os.path.getsize(path) / 1e6 if path and os.path.exists(path) else None
+    return BenchRow(model=target.model, artifact=os.path.basename(path) if path else None, path=path, format=fmt,
+                    recipe=target.recipe, runtime=runtime, input_size=target.input_size, threads=threads,
+                    size_mb=size, macs=target.macs)
+
+
+def inputs_for(target: Target, data: str | None, samples: int, seed: int, folder: str) -> str | None:
+    """A .npy batch of preprocessed inputs: the user's images, or random pixels through the preprocessing; None
+    when neither the size nor the preprocessing is known (the worker then makes inputs of the model's own shape)."""
+    from ..data import normalize
+
+    pp = target.preprocessing
+    size = target.input_size or (pp or {}).get("size")
+    if size is None and not data:
+        return None
+    pp = target.preprocessing
+    if data:
+        from ..data import load_images, scan_folder
+        from ..models.registry import Preprocessing
+
+        if pp is None:
+            raise InputError(f"--data needs the preprocessing of {target.model}: bench its manifest.json")
+        x = load_images(scan_folder(data).items[:samples], Preprocessing.from_dict(pp)).x
+    else:
+        pixels = np.random.default_rng(seed).uniform(0, 255, (samples, size, size, 3)).astype(np.float32)
+        if pp:
+            from ..models.registry import Preprocessing
+
+            x = normalize(pixels, Preprocessing.from_dict(pp, size=size))
+        else:
+            x = pixels / 127.5 - 1.0
+    path = os.path.join(folder, f"inputs_{size}_{abs(hash((target.model, data))) % 10**8}.npy")
+    np.save(path, x.astype(np.float32))
+    return path
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def run_worker(spec: dict, timeout: float, folder: str) -> dict:
+    """Run one measurement in a new process; a crash, hang or kill becomes a failed result with its cause."""
+    spec_path = os.path.join(folder, f"spec_{time.monotonic_ns()}.json")
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
+    proc = subprocess.Popen([sys.executable, "-m", "edgebb.benchmark.worker", spec_path], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"status": "failed", "error": f"timed out after {timeout:g} s (--timeout)"}
+    except BaseException:  # Ctrl-C or SIGTERM here: take the worker down with us
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    for line in out.splitlines():
+        if line.startswith("EDGEBB_RESULT "):
+            return json.loads(line[len("EDGEBB_RESULT "):])
+    if proc.returncode < 0:
+        name = _signal_name(proc.returncode)
+        cause = "killed (SIGKILL: out of memory?)" if name == "SIGKILL" else f"crashed ({name})"
+        return {"status": "failed", "error": cause}
+    last = [ln for ln in err.strip().splitlines() if ln.strip()]
+    if any("MemoryError" in ln or "bad_alloc" in ln for ln in last[-5:]):
+        return {"status": "failed", "error": "out of memory"}
+    return {"status": "failed", "error": f"exited {proc.returncode}: {last[-1][:200] if last else 'no output'}"}
+
+
+def finish(row: BenchRow, result: dict, outputs_path: str) -> None:
+    """Fill `row` from a worker's `result` (and its saved outputs, for parity)."""
+    row.status = result.get("status", "failed")
+    row.error = result.get("error")
+    if row.status != "ok":
+        return
+    times = result["latencies_ms"]
+    stats = latency_stats(times)
+    row.init_ms, row.first_ms, row.latency_ms, row.runs = result["init_ms"], result["first_ms"], stats, len(times)
+    row.cv = stats["std"] / stats["mean"] if stats["mean"] else None
+    row.throughput_ips = 1e3 / stats["mean"]
+    row.peak_rss_mb = result["peak_rss_mb"]
+    row.rss_delta_mb = result["rss_after_mb"] - result["rss_before_mb"]
+    if row.macs:
+        row.gmacs_per_s = row.macs / (stats["p50"] / 1e3) / 1e9
+    for key in ("adapter", "software", "fully_accelerated", "provider", "profile", "profile_note"):
+        if key in result:
+            row.extra[key] = result[key]
+    if os.path.exists(outputs_path):
+        row.outputs = np.load(outputs_path)
+
+
+def _tflite_fallback(runtimes: list[str]) -> tuple[list[str], list[str]]:
+    """A runtime that cannot run here is replaced by its registered `fallback` when that one can and was not asked
+    for too: where ai-edge-litert has no wheel (32-bit armv7 Raspberry Pi OS) a device has only the legacy
+    tflite-runtime, so `litert` runs there; the rows name the runtime that ran, and a note says why."""
+    from .. import runtimes as registry
+
+    out, notes = [], []
+    for name in runtimes:
+        runtime = registry.RUNTIMES[name]
+        fallback = runtime.fallback
+        if fallback and fallback not in runtimes and not registry.available(name)[0] \
+                and registry.available(fallback)[0]:
+            out.append(fallback)
+            notes.append(f"{runtime.package} is not installed here; the {FORMATS[runtime.format].suffix} artifacts "
+                         f"ran on {fallback} instead")
+        else:
+            out.append(name)
+    return out, notes
+
+
+def _parity(results: list[BenchRow]) -> None:
+    """GPU rows: max abs error and top-1 agreement of their outputs against the artifact's row on its format's
+    default (CPU) runtime."""
+    cpu = {r.path: r for r in results if r.runtime == FORMATS[r.format].default_runtime and r.outputs is not None}
+    for r in results:
+        if r.target == "gpu" and r.outputs is not None and r.path in cpu:
+            a, b = cpu[r.path].outputs, r.outputs
+            a2, b2 = a.reshape(len(a), -1), b.reshape(len(b), -1)
+            r.extra["parity"] = {"max_abs_error": float(np.abs(a - b).max()),
+                                 "top1_agreement": 100.0 * float(np.mean(a2.argmax(1) == b2.argmax(1))),
+                                 "samples": len(a)}
+
+
+def compare_to_baseline(results: list[BenchRow], baseline: str) -> None:
+    """speedup_vs_baseline and memory_ratio_vs_baseline against the baseline row of the same input size, runtime,
+    threads and arithmetic (a QAT model's baseline is the PTQ recipe of the same arithmetic). Rows measured on a
+    software GPU (CPU emulation of a GPU) get none: a ratio would say something about the emulator."""
+    base = {(r.recipe, r.runtime, r.threads, r.input_size): r for r in results if r.baseline and r.ok}
+    for r in results:
+        b = base.get((baseline_recipe(r.recipe), r.runtime, r.threads, r.input_size))
+        if r.ok and b and not r.get("software") and not b.get("software"):
+            r.speedup_vs_baseline = b.p50 / r.p50
+            r.memory_ratio_vs_baseline = r.peak_rss_mb / b.peak_rss_mb

@@ -1,0 +1,90 @@
+"""`BenchOptions`: how `edgebb bench` measures, validated once, shared by the CLI, the Python API and remote bench
+(which turns them back into the device's command line with `to_argv`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..core.checks import check_int, check_number, parse_ints, parse_list
+from ..core.errors import InputError, unknown_name
+
+BASELINE = "resnet50"
+MAX_THREADS = 256  # more is a typo: runtimes would try to start that many threads
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How `edgebb bench` measures.
+
+    runtimes: registered runtime names; empty: each artifact's own (litert for .tflite, onnxruntime for .onnx), and
+      backbone names are converted to .tflite. threads: thread counts. recipes, size: how backbone names are
+      converted. data: an image folder to feed instead of random inputs. runs, min_seconds: the steady state runs
+      until both are met; max_seconds caps it (and the warm-up). warmup: runs after the first. timeout: seconds
+      before a row is killed. memory_limit_mb: address-space limit per row. baseline: a backbone, or "none".
+      profile: per-op times where the runtime offers them."""
+
+    runtimes: tuple[str, ...] = ()
+    threads: tuple[int, ...] = (1,)
+    recipes: tuple[str, ...] = ("fp32",)
+    size: int = 224
+    data: str | None = None
+    runs: int = 50
+    min_seconds: float = 2.0
+    max_seconds: float | None = None
+    warmup: int = 5
+    timeout: float = 600.0
+    memory_limit_mb: float | None = None
+    baseline: str = BASELINE
+    profile: bool = False
+
+    def __post_init__(self):
+        from ..conversion.recipes import RECIPES
+        from ..runtimes import RUNTIMES
+
+        object.__setattr__(self, "runtimes", tuple(parse_list(self.runtimes, RUNTIMES, "runtime")) if self.runtimes
+                           else ())
+        object.__setattr__(self, "threads", tuple(parse_ints(self.threads, "--threads", maximum=MAX_THREADS)))
+        object.__setattr__(self, "recipes", tuple(parse_list(self.recipes, RECIPES, "recipe")))
+        if self.runs < 1 or self.warmup < 0 or self.min_seconds < 0 or self.timeout <= 0:
+            raise InputError("--runs must be >= 1, --warmup >= 0, --min-seconds >= 0 and --timeout > 0")
+        check_int("--runs", self.runs, 1)
+        check_int("--warmup", self.warmup, 0)
+        check_number("--min-seconds", self.min_seconds, 0)
+        check_number("--timeout", self.timeout, positive=True)
+        if self.max_seconds is not None:
+            check_number("--max-seconds", self.max_seconds, positive=True)
+        if self.memory_limit_mb is not None:
+            check_number("--memory-limit", self.memory_limit_mb, positive=True)
+        check_int("--size", self.size, 1)
+
+    @property
+    def formats(self) -> list[str]:
+        """The artifact formats the chosen runtimes load (without a choice: TFLite, LiteRT's)."""
+        from ..runtimes import RUNTIMES
+
+        return sorted({RUNTIMES[r].format for r in self.runtimes}) if self.runtimes else ["tflite"]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_argv(self) -> list[str]:
+        """These options as `edgebb bench` arguments (everything but --data, whose path differs on a device)."""
+        argv = (["--runtime", ",".join(self.runtimes)] if self.runtimes else []) + [
+                "--threads", ",".join(map(str, self.threads)),
+                "--runs", str(self.runs), "--min-seconds", repr(self.min_seconds), "--warmup", str(self.warmup),
+                "--timeout", repr(self.timeout), "--baseline", self.baseline]
+        if self.memory_limit_mb:
+            argv += ["--memory-limit", repr(self.memory_limit_mb)]
+        if self.max_seconds is not None:
+            argv += ["--max-seconds", repr(self.max_seconds)]
+        if self.profile:
+            argv.append("--profile")
+        return argv
+
+    @classmethod
+    def from_kwargs(cls, options: BenchOptions | None, kwargs: dict) -> BenchOptions:
+        known = {f.name for f in fields(cls)}
+        for key in kwargs:
+            if key not in known:
+                raise unknown_name("bench option", key, sorted(known))
+        return cls(**{**(asdict(options) if options else {}), **kwargs})

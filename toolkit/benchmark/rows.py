@@ -1,0 +1,120 @@
+"""What a benchmark returns: a `BenchRow` per (artifact, runtime, threads) and a `BenchReport` holding them with
+the environment, in the schema `edgebb bench --json` writes (edgebb.bench/1, documented in the README)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+SCHEMA = "edgebb.bench/1"
+LATENCY_KEYS = ("mean", "std", "min", "p50", "p90", "p99", "max")
+# Keys a row has only where they mean something (a GPU session, a profile, a board that reports throttling).
+OPTIONAL = ("adapter", "software", "fully_accelerated", "provider", "profile", "profile_note", "parity", "throttled",
+            "remote_path")
+
+
+@dataclass
+class BenchRow:
+    """One measurement. `latency_ms` holds LATENCY_KEYS; ratios are against the baseline row of the same recipe,
+    runtime, threads and input size."""
+
+    model: str
+    artifact: str | None = None
+    path: str | None = None
+    format: str = ""
+    recipe: str = ""
+    runtime: str = ""
+    input_size: int | None = None
+    target: str = "cpu"
+    threads: int = 1
+    status: str = "skipped"
+    error: str | None = None
+    init_ms: float | None = None
+    first_ms: float | None = None
+    latency_ms: dict | None = None
+    runs: int | None = None
+    cv: float | None = None
+    throughput_ips: float | None = None
+    peak_rss_mb: float | None = None
+    rss_delta_mb: float | None = None
+    size_mb: float | None = None
+    macs: int | None = None
+    gmacs_per_s: float | None = None
+    speedup_vs_baseline: float | None = None
+    memory_ratio_vs_baseline: float | None = None
+    baseline: bool = False
+    emulated: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # the OPTIONAL keys that apply
+    outputs: np.ndarray | None = field(default=None, repr=False)  # for parity checks; never serialised
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def p50(self) -> float | None:
+        return (self.latency_ms or {}).get("p50")
+
+    def get(self, key: str, default=None):
+        """An optional key's value (adapter, software, parity, throttled, ...)."""
+        return self.extra.get(key, default)
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "outputs")}
+        data.update({k: self.extra[k] for k in OPTIONAL if k in self.extra})
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BenchRow:
+        """A row read back from JSON (a remote bench's report, a saved result)."""
+        names = {f.name for f in fields(cls)} - {"extra", "outputs"}
+        known = {k: v for k, v in data.items() if k in names}
+        return cls(**known, extra={k: v for k, v in data.items() if k not in names})
+
+    def flat(self) -> dict:
+        """The row with latency_ms and parity flattened, for CSV."""
+        out = {k: v for k, v in self.to_dict().items() if k not in ("latency_ms", "parity", "profile")}
+        for k in LATENCY_KEYS:
+            out[f"latency_{k}_ms"] = (self.latency_ms or {}).get(k)
+        for k in ("max_abs_error", "top1_agreement"):
+            out[f"parity_{k}"] = (self.get("parity") or {}).get(k)
+        if isinstance(self.get("throttled"), list):
+            out["throttled"] = "; ".join(self.get("throttled"))
+        return out
+
+
+@dataclass
+class BenchReport:
+    env: dict
+    results: list[BenchRow]
+    notes: list[str]
+    # Conditions that make the figures not comparable to a clean run (a device that throttled during it).
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[BenchRow]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def to_dict(self) -> dict:
+        return {"schema": SCHEMA, "env": self.env, "results": [r.to_dict() for r in self.results],
+                "notes": self.notes, "warnings": self.warnings}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BenchReport:
+        return cls(env=dict(data.get("env", {})), results=[BenchRow.from_dict(r) for r in data.get("results", [])],
+                   notes=list(data.get("notes", [])), warnings=list(data.get("warnings", [])))
+
+
+def latency_stats(times_ms: list[float]) -> dict:
+    """mean, std, min, p50, p90, p99, max of a list of latencies."""
+    a = np.asarray(times_ms, np.float64)
+    return {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
+            "p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
+            "p99": float(np.percentile(a, 99)), "max": float(a.max())}
+
+
+def flat_row(row: BenchRow | dict) -> dict:
+    """A result flattened for CSV (a BenchRow, or its dict form)."""
+    return (row if isinstance(row, BenchRow) else BenchRow.from_dict(row)).flat()

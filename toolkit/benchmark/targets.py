@@ -1,0 +1,198 @@
+"""What a benchmark measures: `Target`s (one model at one recipe, with its artifact per format) from artifact
+files, manifest.json files or the folders holding them, and backbone names (converted once into the cache).
+
+Nothing here imports TensorFlow unless a backbone name has to be converted, so on a device with only
+`edgebb[device]` installed, benchmarking .tflite artifacts and their manifests works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from ..core.cache import cache_dir
+from ..core.errors import InputError
+from ..core.formats import FORMATS, format_for
+from ..core.progress import Progress, as_progress
+
+
+@dataclass
+class Target:
+    """One model at one recipe, with its artifact per format."""
+
+    model: str
+    recipe: str
+    artifacts: dict[str, str] = field(default_factory=dict)  # format -> path
+    macs: int | None = None
+    preprocessing: dict | None = None
+    input_size: int | None = None
+
+
+def artifact_problem(path: str) -> str | None:
+    """Why `path` is not a benchmarkable artifact (one line), or None if it looks like one."""
+    fmt = format_for(path)
+    if fmt is None or not fmt.artifact:
+        return f"{path}: not a .tflite or .onnx artifact (or a manifest.json)"
+    problem = fmt.problem(path)
+    return f"{path}: {problem}" if problem else None
+
+
+def from_manifest(path: str) -> list[Target]:
+    """The targets a manifest.json describes, one per recipe; InputError if it is not an edgebb manifest."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        manifest = json.loads(open(path).read())
+        entries = manifest["artifacts"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not an edgebb manifest ({type(exc).__name__})") from exc
+    source = manifest.get("source", {})
+    model = source.get("backbone") if isinstance(source.get("backbone"), str) else None
+    if model is None:
+        model = (source.get("backbone") or {}).get("name") if isinstance(source.get("backbone"), dict) else None
+    targets: dict[tuple, Target] = {}
+    try:
+        for entry in entries:
+            artifact = os.path.join(folder, entry["path"])
+            if not os.path.exists(artifact):
+                raise InputError(f"{path}: {entry['path']}, listed in it, is missing")
+            entry_source = entry.get("source") or source
+            backbone = entry_source.get("backbone")
+            name = (backbone if isinstance(backbone, str) else (backbone or {}).get("name")) or model \
+                or os.path.basename(entry["path"]).rsplit("_", 1)[0]
+            size = (entry.get("preprocessing") or {}).get("size")
+            t = targets.setdefault((name, entry["recipe"], size), Target(
+                model=name, recipe=entry["recipe"], macs=entry.get("macs"), preprocessing=entry.get("preprocessing"),
+                input_size=size))
+            t.artifacts[entry["format"]] = artifact
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: not an edgebb manifest ({type(exc).__name__}: {exc})") from exc
+    keras = FORMATS["keras"]
+    if source.get("kind") == "file" and source.get("path", "").endswith(keras.suffixes):
+        for t in targets.values():
+            if _is_float(t.recipe) and os.path.exists(source["path"]):
+                t.artifacts[keras.name] = source["path"]  # the float model itself, for the keras runtime
+    return list(targets.values())
+
+
+def _is_float(recipe: str) -> bool:
+    from ..conversion.recipes import RECIPES
+
+    known = RECIPES.get(recipe, default=None)
+    return bool(known and known.is_float)
+
+
+def from_file(path: str) -> Target:
+    """An artifact on its own; its manifest (if one sits beside it) supplies model name, MACs and preprocessing."""
+    manifest = os.path.join(os.path.dirname(os.path.abspath(path)), "manifest.json")
+    if os.path.exists(manifest):
+        for t in from_manifest(manifest):
+            for fmt, p in t.artifacts.items():
+                if os.path.abspath(p) == os.path.abspath(path):
+                    return Target(model=t.model, recipe=t.recipe, artifacts={fmt: p}, macs=t.macs,
+                                  preprocessing=t.preprocessing, input_size=t.input_size)
+    from ..conversion.recipes import RECIPES
+
+    stem = os.path.splitext(os.path.basename(path))[0]
+    model, _, recipe = stem.rpartition("_")
+    if not model or recipe not in RECIPES:  # my_model.tflite: "model" is not a recipe
+        model, recipe = stem, "unknown"
+    return Target(model=model, recipe=recipe, artifacts={format_for(path).name: path}, input_size=probe_size(path))
+
+
+def probe_size(path: str) -> int | None:
+    """The square input size of an artifact without a manifest, read from the model by its default runtime (None
+    when that runtime cannot load it here, or the input is not a square image)."""
+    from ..core.native import stderr_silenced
+    from ..runtimes import RuntimeUnavailable, load_artifact
+
+    try:
+        with stderr_silenced(), load_artifact(path) as session:
+            shape = session.inputs[0].shape
+    except (InputError, RuntimeUnavailable):
+        return None
+    return int(shape[1]) if len(shape) == 4 and shape[1] == shape[2] and shape[1] > 0 else None
+
+
+def convert_backbone(name: str, recipe: str, formats: list[str], size: int, progress: Progress | None) -> Target:
+    """Convert backbone `name` with `recipe` (random weights, generated calibration data) into the cache, once."""
+    from ..conversion import convert
+
+    out = cache_dir("artifacts", f"{name}_{size}_{recipe}")
+    wanted = [f for f in formats if FORMATS[f].artifact]
+    manifest = os.path.join(out, "manifest.json")
+    have = {t.recipe: t for t in from_manifest(manifest)} if os.path.exists(manifest) else {}
+    if recipe not in have or not set(wanted) <= set(have[recipe].artifacts):
+        as_progress(progress).say(f"converting {name} to {recipe} ({', '.join(wanted)}) at {size}x{size}; "
+                                  f"cached in {out}")
+        convert(name, out, None, recipes=recipe, formats=",".join(wanted), size=size, calib_samples=64,
+                eval_samples=32)
+        have = {t.recipe: t for t in from_manifest(manifest)}
+    target = have[recipe]
+    target.model = name
+    if "keras" in formats and _is_float(recipe):
+        keras_path = os.path.join(out, f"{name}.keras")
+        if not os.path.exists(keras_path):
+            from ..core.files import atomic_path
+            from ..models import create_model
+
+            with atomic_path(keras_path) as tmp:
+                create_model(name, input_size=size).save(tmp)
+        target.artifacts["keras"] = keras_path
+    return target
+
+
+def collect_targets(items: list[str], *, recipes: list[str], formats: list[str], size: int,
+                    progress: Progress | None = None) -> list[Target]:
+    """Targets for artifacts, manifests (or folders with one) and backbone names (one per recipe). Bad artifacts
+    raise one InputError whose message has one line per artifact."""
+    from ..models import list_models
+
+    targets, problems = [], []
+    for item in items:
+        if os.path.isdir(item) and os.path.exists(os.path.join(item, "manifest.json")):
+            targets += from_manifest(os.path.join(item, "manifest.json"))
+        elif item.endswith(".json"):
+            if not os.path.exists(item):
+                problems.append(f"{item}: manifest not found")
+            else:
+                targets += from_manifest(item)
+        elif item in list_models():
+            targets.append(None)  # placeholder, converted below once the problems are known
+        elif os.path.splitext(item)[1] or os.path.sep in item:
+            problem = artifact_problem(item)
+            if problem:
+                problems.append(problem)
+            else:
+                targets.append(from_file(item))
+        else:
+            from ..models import get_spec
+
+            try:
+                get_spec(item)
+            except InputError as exc:
+                problems.append(str(exc))
+    if None in targets:
+        from ..conversion.recipes import get_recipe
+
+        trained = [r for r in recipes if get_recipe(r).qat]
+        if trained:
+            problems.append(f"recipe {trained[0]} needs a trained model, and backbone names are benched with random "
+                            "weights: make it with edgebb convert MODEL --recipe int8-qat --data DIR and bench the "
+                            "manifest.json it writes")
+    if problems:
+        raise InputError("\n".join(problems))
+    names = iter(item for item in items if item in list_models())
+    try:
+        out = []
+        for t in targets:
+            if t is None:
+                name = next(names)
+                out += [convert_backbone(name, recipe, formats, size, progress) for recipe in recipes]
+            else:
+                out.append(t)
+        return out
+    except ImportError as exc:
+        raise InputError(f"benchmarking a backbone by name converts it first, which needs the TensorFlow side "
+                         f"({exc.name} is not installed: pip install 'edgebb[full]'); bench .tflite artifacts "
+                         "or a manifest.json instead") from exc

@@ -1,0 +1,171 @@
+"""One measurement, in its own process: `python -m edgebb.benchmark.worker SPEC.json` prints one JSON result
+line.
+
+The parent (edgebb.benchmark.harness) starts one worker per (artifact, runtime, threads) so that memory figures
+belong to that model alone and a crash, a hang or an out-of-memory kill costs one row, not the run.
+
+Method, after LiteRT's benchmark_model and MLPerf: load (init time), one first inference (timed apart: it pays
+for lazy allocation and delegate preparation), warm-up runs, then steady-state runs until both `runs` and
+`min_seconds` are reached. Every timed call returns finished outputs (`invoke_raw` reads the output tensor), so
+asynchronous GPU work is inside the timed region.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+MAX_RUNS = 100_000
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 1e6
+
+
+def _peak_rss_mb() -> float:
+    """This process's resident high-water mark. VmHWM belongs to the address space exec() made; ru_maxrss does
+    not: Linux carries it over from the parent, so a worker started by a process that had converted ResNet-50
+    would report the parent's 8 GB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # kilobytes on Linux
+
+
+def _fault(setting: str, path: str) -> None:
+    """Test hook: EDGEBB_BENCH_FAULT=kind[:text] makes this worker fail the way real runtimes do (segfault, hang,
+    oom), for every artifact or only those whose path contains `text`."""
+    kind, _, only = setting.partition(":")
+    if only and only not in path:
+        return
+    if kind == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    elif kind == "hang":
+        time.sleep(3600)
+    elif kind == "oom":
+        hoard = []
+        while True:
+            hoard.append(np.ones(64 * 1024 * 1024, np.uint8))
+
+
+def _typed_input(session, batch: np.ndarray) -> np.ndarray:
+    from ..runtimes import quantize
+
+    info = session.inputs[0]
+    if info.quantized:
+        return quantize(batch, info)
+    return batch.astype(np.dtype(info.dtype) if info.dtype in ("float32", "float16") else np.float32)
+
+
+def _inputs_of_its_shape(session, samples: int = 8) -> np.ndarray:
+    """Random inputs of the model's own input shape, for an artifact that came without its preprocessing: values
+    in [-1, 1], what a normalized image spans."""
+    shape = tuple(d if d > 0 else 1 for d in session.inputs[0].shape)
+    return np.random.default_rng(0).uniform(-1, 1, (samples, *shape[1:])).astype(np.float32)
+
+
+def measure(spec: dict) -> dict:
+    """Load spec["path"] with spec["runtime"] and time it; returns the result fields of one row."""
+    from ..runtimes import load_artifact
+
+    fault = os.environ.get("EDGEBB_BENCH_FAULT")
+    if fault:
+        _fault(fault, spec["path"])
+    inputs = np.load(spec["inputs"]) if spec.get("inputs") else None
+    rss_before = _rss_mb()
+    t0 = time.perf_counter()
+    session = load_artifact(spec["path"], runtime=spec["runtime"], threads=spec.get("threads"),
+                            **spec.get("options", {}))
+    init_ms = (time.perf_counter() - t0) * 1e3
+    try:
+        if inputs is None:
+            inputs = _inputs_of_its_shape(session)
+        typed = [_typed_input(session, inputs[i:i + 1]) for i in range(len(inputs))]
+        cap = spec.get("max_seconds")
+        t0 = time.perf_counter()
+        first_out = session.invoke_raw(typed[0])
+        first_ms = (time.perf_counter() - t0) * 1e3
+        warmup = 0
+        # --max-seconds bounds the warm-up too: a software GPU at 10 s per inference would spend a minute there.
+        while warmup < spec["warmup"] and (cap is None or time.perf_counter() - t0 < cap / 3):
+            session.invoke_raw(typed[warmup % len(typed)])
+            warmup += 1
+        times: list[float] = []
+        start = time.perf_counter()
+
+        def more() -> bool:
+            elapsed = time.perf_counter() - start
+            enough = len(times) >= spec["runs"] and elapsed >= spec["min_seconds"]
+            # --max-seconds bounds a slow row (a software GPU at 3 s per inference), as benchmark_model's max_secs
+            capped = cap is not None and elapsed >= cap and len(times) >= 3
+            return not enough and not capped and len(times) < MAX_RUNS
+
+        while more():
+            x = typed[len(times) % len(typed)]
+            t = time.perf_counter_ns()
+            session.invoke_raw(x)
+            times.append((time.perf_counter_ns() - t) / 1e6)
+        outputs = session.run(inputs[: spec.get("parity_samples", 8)])
+        if isinstance(outputs, list):
+            outputs = outputs[0]
+        if spec.get("outputs"):
+            np.save(spec["outputs"], np.asarray(outputs, np.float32))
+        result = {
+            "status": "ok", "init_ms": init_ms, "first_ms": first_ms, "warmup_runs": warmup,
+            "latencies_ms": times, "rss_before_mb": rss_before, "rss_after_mb": _rss_mb(),
+            "peak_rss_mb": _peak_rss_mb(), "first_output_shape": list(np.shape(first_out)),
+            "input_dtype": session.inputs[0].dtype,
+        }
+        for key in ("adapter", "software", "fully_accelerated", "provider"):
+            if hasattr(session, key):
+                result[key] = getattr(session, key)
+        if spec.get("profile"):
+            from ..runtimes import get_runtime
+
+            runtime = get_runtime(spec["runtime"])
+            if runtime.profiles:
+                result["profile"] = runtime.profile(spec["path"], inputs[:1], spec.get("threads"),
+                                                    os.path.dirname(spec["inputs"]))
+            else:
+                result["profile_note"] = f"{spec['runtime']} offers no per-op profiler through its Python API"
+        return result
+    finally:
+        session.close()
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    limit = spec.get("memory_limit_mb")
+    if limit:
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit * 1e6), int(limit * 1e6)))
+    try:
+        result = measure(spec)
+    except MemoryError:
+        result = {"status": "failed", "error": "out of memory"}
+    except Exception as exc:  # a runtime's own failure: report it as the row's cause
+        text = str(exc).strip().splitlines()
+        result = {"status": "failed", "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:300]}
+        from ..runtimes import RuntimeUnavailable
+
+        if isinstance(exc, RuntimeUnavailable):
+            result = {"status": "skipped", "error": str(exc)}
+    sys.stdout.write("EDGEBB_RESULT " + json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

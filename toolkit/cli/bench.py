@@ -1,0 +1,71 @@
+"""`edgebb bench`: latency and memory of artifacts, on this machine or a device over SSH."""
+
+from __future__ import annotations
+
+import click
+
+from ..core.errors import CheckFailed
+from ..core.serialize import to_csv, to_json
+from . import cli
+from .common import check_outputs, quiet_option, terminal, write_outputs
+
+
+@cli.command()
+@click.argument("items", nargs=-1, required=True)
+@click.option("--runtime", "runtimes", default="",
+              help="Comma-separated: litert, litert-gpu, tflite-runtime, onnxruntime, keras "
+                   "[default: each artifact's own: litert for .tflite, onnxruntime for .onnx].")
+@click.option("--threads", "-t", default="1", show_default=True, help="Comma-separated thread counts.")
+@click.option("--recipe", "-r", "recipes", default="fp32", show_default=True,
+              help="Comma-separated recipes for backbone names (converted on the fly, cached).")
+@click.option("--size", "-s", type=int, default=224, show_default=True, help="Input size for backbone names.")
+@click.option("--data", "-d", type=click.Path(), default=None, help="Image folder to feed instead of random inputs.")
+@click.option("--runs", type=int, default=50, show_default=True, help="Steady-state runs (at least).")
+@click.option("--min-seconds", type=float, default=2.0, show_default=True, help="Steady-state time (at least).")
+@click.option("--max-seconds", type=float, default=None,
+              help="Stop a row's steady state after this long even short of --runs (at least 3 runs).")
+@click.option("--warmup", type=int, default=5, show_default=True, help="Warm-up runs after the first.")
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds before a row is killed.")
+@click.option("--memory-limit", "memory_limit_mb", type=float, default=None, help="Address-space limit per row, in MB.")
+@click.option("--baseline", default="resnet50", show_default=True, help='Baseline backbone, or "none".')
+@click.option("--profile", is_flag=True, help="Per-op time table where the runtime offers one.")
+@click.option("--json", "json_path", type=click.Path(), default=None, help="Write results as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write results as CSV.")
+@click.option("--remote", default=None, metavar="USER@HOST[:PORT]",
+              help="Run the bench on this device over SSH (it needs pip install 'edgebb[device]').")
+@click.option("--remote-python", default="python3", show_default=True, metavar="PATH",
+              help="The device's Python that has edgebb, e.g. '~/edgebb/bin/python'.")
+@click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
+              help="Passed to ssh/scp as -o (repeatable); overrides edgebb's defaults.")
+@quiet_option
+def bench(items, json_path, csv_path, remote, remote_python, ssh_options, **options):
+    """Latency and memory of ITEMS (.tflite/.onnx artifacts, manifest.json files or folders, backbone names)."""
+    from ..benchmark import BenchOptions
+    from ..benchmark import bench as run
+    from ..reporting.results import BENCH_COLUMNS, PROFILE_COLUMNS, bench_lines, bench_rows
+
+    opts = BenchOptions(**options)
+    check_outputs(json_path, csv_path)
+    term = terminal()
+    if remote:
+        from ..benchmark.remote import remote_bench
+
+        report = remote_bench(list(items), remote, opts, python=remote_python, ssh_options=ssh_options,
+                              progress=term.progress())
+    else:
+        report = run(list(items), opts, progress=term.progress())
+    rows, footnotes = bench_rows(report)
+    term.table(rows, BENCH_COLUMNS)
+    term.lines(bench_lines(report, footnotes))
+    for r in report.results:
+        if r.get("profile"):
+            term.line(f"\nper-op time, {r.artifact} on {r.runtime} ({r.threads} thread(s)):")
+            term.table(r.get("profile")[:15], PROFILE_COLUMNS)
+        elif r.get("profile_note"):
+            term.line(f"\nno per-op profile for {r.artifact}: {r.get('profile_note')}")
+    text = to_json(report.to_dict())
+    flat = [r.flat() for r in report.results]
+    write_outputs([(json_path, text), (csv_path, to_csv(flat, list(flat[0]) if flat else []))], text)
+    if report.failed:
+        raise CheckFailed(f"{len(report.failed)} of {len(report.results)} rows failed: "
+                          + "; ".join(f"{r.artifact} on {r.runtime}: {r.error}" for r in report.failed))

@@ -1,0 +1,102 @@
+"""What every command shares: the terminal it writes to (made on first use, so --quiet given to the group or to
+the command both count), shared options, and writing result files without losing the results."""
+
+from __future__ import annotations
+
+import click
+
+from ..core.errors import InputError
+
+
+class _State:
+    def __init__(self):
+        self.quiet = False
+        self._terminal = None
+
+    @property
+    def terminal(self):
+        if self._terminal is None:
+            from ..reporting.terminal import Terminal
+
+            self._terminal = Terminal(quiet=self.quiet)
+        return self._terminal
+
+    def close(self):
+        if self._terminal is not None:
+            self._terminal.close()
+
+
+def state(ctx: click.Context) -> _State:
+    root = ctx.find_root()
+    if not isinstance(root.obj, _State):
+        root.obj = _State()
+    return root.obj
+
+
+def terminal():
+    """The current command's Terminal."""
+    return state(click.get_current_context()).terminal
+
+
+def quiet_option(fn):
+    """--quiet / -q on a command (as on the group)."""
+
+    def callback(ctx, param, value):
+        if value:
+            state(ctx).quiet = True
+        return value
+
+    return click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=callback, is_eager=True,
+                        help="No progress; plain tables.")(fn)
+
+
+def check_positive(ctx, param, value):
+    if value is not None and value < 1:
+        raise click.BadParameter(f"must be at least 1; received {value}")
+    return value
+
+
+MODEL_OPTIONS = [
+    click.option("--width", "-w", type=float, default=1.0, show_default=True, help="Width multiplier."),
+    click.option("--size", "-s", type=int, default=224, show_default=True, help="Input size (square)."),
+    click.option("--classes", "-c", type=int, default=1000, show_default=True, callback=check_positive,
+                 help="Number of output classes."),
+]
+
+
+def with_options(options):
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def check_outputs(*paths: str | None) -> None:
+    """Every output file a command will write, checked before any work (a probe file where it will go)."""
+    from ..core.files import check_can_write_file
+
+    for path in paths:
+        if path:
+            check_can_write_file(path)
+
+
+def write_outputs(outputs: list[tuple[str | None, str]], results_json: str) -> None:
+    """Write each (path, text); if one cannot be written, the results are not lost: the whole JSON goes to a
+    temporary file and the error names it."""
+    import tempfile
+
+    from ..core.files import write_atomic
+
+    for path, text in outputs:
+        if not path:
+            continue
+        try:
+            write_atomic(path, text)
+        except InputError as exc:
+            fd, rescue = tempfile.mkstemp(prefix="edgebb-results-", suffix=".json")
+            with open(fd, "w") as f:
+                f.write(results_json)
+            raise InputError(f"{exc}; the results were saved to {rescue} instead") from exc
+        terminal().say(f"wrote {path}")

@@ -1,0 +1,46 @@
+"""`edgebb train`: transfer learning and quantization-aware training on an image folder."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from . import cli
+from .common import MODEL_OPTIONS, quiet_option, terminal, with_options
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--data", "-d", required=True, type=click.Path(), help="Image folder, one subfolder per class.")
+@click.option("--output", "-o", required=True, type=click.Path(), help="Model file (.keras).")
+@with_options(MODEL_OPTIONS[:2])
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate (fine-tuning uses a tenth).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--val-split", type=float, default=0.2, show_default=True, help="Stratified validation fraction.")
+@click.option("--val-data", type=click.Path(), default=None, help="A separate validation folder.")
+@click.option("--fine-tune-blocks", type=int, default=2, show_default=True,
+              help="Top trunk blocks trained in the fine-tuning phase (pretrained weights only).")
+@click.option("--augment", default="flip,crop,rotate,color", show_default=True,
+              help='Comma-separated: flip, crop, rotate, color; "none" for no augmentation.')
+@click.option("--weights", default="auto", show_default=True,
+              help='"auto" (ImageNet where the family has it), "imagenet", "none", or a weights file.')
+@click.option("--patience", type=int, default=5, show_default=True, help="Early-stopping patience in epochs.")
+@click.option("--qat", is_flag=True, help="Then fine-tune with fake quantization; writes NAME_qat.h5 too.")
+@click.option("--qat-epochs", type=int, default=3, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint at --output.")
+@quiet_option
+def train(name, data, output, **options):
+    """Train backbone NAME on an image folder (transfer learning; --qat for quantization-aware training)."""
+    from ..training import TrainOptions
+    from ..training import train as run
+
+    term = terminal()
+    result = run(name, data, output, TrainOptions(**options), progress=term.progress())
+    term.line(f"saved {result.path}: best validation accuracy {100 * result.best_val_accuracy:.1f}% after "
+              f"{result.epochs_run} epoch(s), from {result.weights} weights; log in "
+              f"{os.path.splitext(result.path)[0]}.log.csv")
+    for note in result.notes:
+        term.line(f"note: {note}")

@@ -1,0 +1,70 @@
+"""Exporters, one per (format, recipe) pair: a float Keras model in, the artifact's bytes out.
+
+The registry is the single statement of what can be made: a recipe's formats, `edgebb convert`'s plan and the
+tests derived from it all read it. TFLite exporters live in `tflite`, ONNX ones in `onnx`; importing this package
+imports neither TensorFlow nor ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...core.registry import Registry
+
+
+@dataclass
+class ExportContext:
+    """What an exporter may need besides the model: calibration images (preprocessed), the input size, the
+    options of the formats, and a cache shared by the exporters of one conversion (the float ONNX model is made
+    once and quantized per recipe)."""
+
+    size: int
+    calib: np.ndarray
+    io_dtype: str = "int8"
+    opset: int = 17
+    calib_method: str = "minmax"
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Exporter:
+    format: str
+    recipe: str
+    export: Callable[[Any, ExportContext], bytes]
+    # the artifact's options as the manifest records them, given the context
+    describe: Callable[[ExportContext], dict] = lambda ctx: {}
+
+    @property
+    def key(self) -> str:
+        return f"{self.format}:{self.recipe}"
+
+
+EXPORTERS: Registry[Exporter] = Registry("exporter", key=lambda e: e.key)
+
+
+def exporter(fmt: str, recipe: str, describe: Callable[[ExportContext], dict] | None = None):
+    """Register the decorated function as the exporter of `recipe` in format `fmt`."""
+
+    def decorate(fn):
+        EXPORTERS.register(Exporter(fmt, recipe, fn, describe or (lambda ctx: {})))
+        return fn
+
+    return decorate
+
+
+def get_exporter(fmt: str, recipe: str) -> Exporter:
+    return EXPORTERS.get(f"{fmt}:{recipe}")
+
+
+def formats_for(recipe: str) -> tuple[str, ...]:
+    """The formats `recipe` can be exported to, in registration order of the formats."""
+    from ...core.formats import artifact_formats
+
+    return tuple(f for f in artifact_formats() if f"{f}:{recipe}" in EXPORTERS)
+
+
+from . import onnx, tflite  # noqa: E402,F401  (they register themselves)

@@ -1,0 +1,134 @@
+"""TFLite exporters: the TensorFlow Lite converter set up per recipe.
+
+The converter's full-integer output is byte-identical across runs given the same model and calibration data,
+which is what lets edgebb promise byte-identical artifacts for the same inputs and --seed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ...core.errors import InputError
+from . import ExportContext, exporter
+
+
+def representative(calib: np.ndarray):
+    """The calibration images one at a time, as the TFLite converter and its QuantizationDebugger take them."""
+
+    def dataset():
+        for i in range(len(calib)):
+            yield [calib[i:i + 1]]
+
+    return dataset
+
+
+def _float(converter, tf, calib, io_dtype):
+    pass
+
+
+def _fp16(converter, tf, calib, io_dtype):
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+
+
+def _dynamic(converter, tf, calib, io_dtype):
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+
+def _int8(converter, tf, calib, io_dtype):
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative(calib)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = getattr(tf, io_dtype)
+    converter.inference_output_type = getattr(tf, io_dtype)
+
+
+def _int16x8(converter, tf, calib, io_dtype):
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative(calib)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+
+
+# int8-qat converts a model with fake quantization inside: the converter takes its trained ranges and calibrates
+# only what training left without one (the input, and tensors no quantizer follows).
+SETUP = {"fp32": _float, "fp16": _fp16, "dynamic": _dynamic, "int8": _int8, "int16x8": _int16x8, "int8-qat": _int8}
+
+
+def _integer_io(recipe: str) -> bool:
+    from ..recipes import get_recipe
+
+    return get_recipe(recipe).integer_io
+
+
+def tflite_converter(model, recipe: str, calib: np.ndarray, io_dtype: str = "float32"):
+    """A TFLiteConverter for `model` set up for `recipe` (calibrated on `calib` where the recipe needs it)."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    SETUP[recipe](converter, tf, calib, io_dtype)
+    return converter
+
+
+def export_tflite(model, recipe, calib: np.ndarray, io_dtype: str) -> bytes:
+    """The .tflite bytes of `model` under `recipe` (a Recipe or its name). Raises InputError when the converter
+    refuses a layer."""
+    recipe = getattr(recipe, "name", recipe)
+    converter = tflite_converter(model, recipe, calib, io_dtype if _integer_io(recipe) else "float32")
+    try:
+        return converter.convert()
+    except Exception as exc:
+        reason = converter_reason(exc)
+        op = re.search(r"'tf\.(\w+)' op", reason) or re.search(r"op: '?(\w+)'?", reason)
+        layers = _layers_with_op(model, op.group(1)) if op else []
+        where = f" in layer {', '.join(layers)}" if layers else ""
+        raise InputError(f"the TFLite converter cannot make {recipe} from {model.name}{where}: {reason}") from exc
+
+
+def converter_reason(exc: BaseException) -> str:
+    """The most telling line of a converter error: the one naming the op or layer, else the first."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        if "error:" in ln and ("op" in ln or "layer" in ln or "quantiz" in ln):
+            return ln[ln.index("error:") + 6:].strip()[:300]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def _layers_with_op(model, op_type: str) -> list[str]:
+    """Names of the model's layers whose traced graph contains a TensorFlow op of `op_type` (e.g. "Erf").
+
+    Only run on the error path: tracing every layer takes a few seconds on a large model.
+    """
+    import tensorflow as tf
+
+    found = []
+    for layer in model.layers:
+        if isinstance(layer.input, list) or not layer.built or type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            graph = tf.function(layer.call).get_concrete_function(
+                tf.TensorSpec(layer.input.shape, layer.input.dtype)).graph
+        except Exception:
+            continue
+        if any(op.type == op_type for op in graph.get_operations()):
+            found.append(layer.name)
+    return found
+
+
+def _register(recipe: str) -> None:
+    def describe(ctx: ExportContext) -> dict:
+        from ..recipes import get_recipe
+
+        options = {"io_dtype": ctx.io_dtype if _integer_io(recipe) else "float32"}
+        if get_recipe(recipe).calibrated:
+            options["calibration_images"] = len(ctx.calib)
+        return options
+
+    @exporter("tflite", recipe, describe)
+    def export(model, ctx: ExportContext) -> bytes:
+        return export_tflite(model, recipe, ctx.calib, ctx.io_dtype)
+
+
+for _recipe in SETUP:
+    _register(_recipe)

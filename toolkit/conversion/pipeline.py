@@ -1,0 +1,246 @@
+"""`edgebb convert`: a backbone or a saved Keras model to verified .tflite / .onnx artifacts and a manifest.
+
+Every artifact is run in its own runtime (LiteRT for .tflite, ONNX Runtime for .onnx) beside the Keras float
+model on held-out images, and its figures go into the manifest. Files are written atomically, so an error or
+Ctrl-C never leaves a half-written artifact or manifest and never damages what OUT already held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.files import check_can_create_dir, write_atomic
+from ..core.progress import Progress, as_progress
+from ..core.serialize import to_json
+from ..core.tf import quiet
+from .calibration import EvalData, prepare_data
+from .exporters import ExportContext, get_exporter
+from .manifest import Artifact, build_manifest, merge, read_manifest
+from .mixed_precision import REPAIRS
+from .options import ConvertOptions
+from .recipes import Recipe, plan
+from .source import Source, artifact_stem, check_source, resolve_source
+from .verify import Budget, compare, verify_content
+
+
+@dataclass
+class ConvertResult:
+    """What `convert` produced: the artifacts with their verification, and where the manifest is."""
+
+    out_dir: str
+    manifest_path: str
+    source: Source
+    data: dict
+    artifacts: list[Artifact]
+    notes: list[str]
+    manifest: dict
+
+    @property
+    def failed(self) -> list[Artifact]:
+        """Artifacts that lost more accuracy than the budget allows."""
+        return [a for a in self.artifacts if a.verification.passed is False]
+
+
+def convert(source: str, out_dir: str, data: str | None = None, options: ConvertOptions | None = None, *,
+            progress: Progress | None = None, **kwargs) -> ConvertResult:
+    """Convert `source` (a backbone name or a saved Keras model) into verified artifacts in `out_dir`.
+
+    Args:
+      data: an image folder with one subfolder per class, split into calibration and held-out evaluation
+        images; without it a generated shapes set stands in (and the manifest says so).
+      options: a ConvertOptions; keyword arguments naming its fields (recipes="fp32,int8", formats="tflite,onnx",
+        width=0.5, max_drop=0.5, ...) apply on top.
+
+    Returns a ConvertResult; artifacts that broke the budget are in `result.failed` (the CLI exits 1).
+    Raises InputError for bad input: unknown names, bad options, missing or unreadable data, a corrupt model,
+    an unwritable OUT, a layer the converter cannot handle.
+    """
+    opts = ConvertOptions.from_kwargs(options, kwargs)
+    say = as_progress(progress)
+    pairs, notes = plan(list(opts.recipes), list(opts.formats))
+    # Everything that can be wrong with the input is found here, before TensorFlow is imported.
+    meta = check_source(source, opts.width, opts.size)
+    check_can_create_dir(out_dir)  # created by the first file written, so bad input leaves nothing
+    existing = read_manifest(out_dir)
+    stem = artifact_stem(source, opts.width, opts.size, meta)
+    targets = {(recipe.name, fmt): os.path.join(out_dir, f"{stem}_{recipe.name}{_suffix(fmt)}")
+               for recipe, fmt in pairs}
+    listed = {a.get("path") for a in (existing or {}).get("artifacts", []) if isinstance(a, dict)}
+    for path in targets.values():
+        if os.path.exists(path) and os.path.relpath(path, out_dir) not in listed:
+            raise InputError(f"{path} exists and was not made by edgebb convert into this folder; convert into "
+                             "another folder (nothing was changed)")
+    trained_on = set((meta or {}).get("training_images", {}).get("fingerprints", [])) or None
+    labels = None
+    if data is not None:
+        from ..data import scan_folder
+
+        if not os.path.isdir(data):
+            raise InputError(f"data folder not found: {data}" if not os.path.exists(data)
+                             else f"--data must be a folder of class subfolders: {data}")
+        folder = scan_folder(data)
+        if trained_on is None:
+            folder.require_split("convert holds out part of each class for evaluation, so it")
+        labels = folder.classes
+    tune = _check_qat_plan(meta, pairs, data, source)
+    say.say(f"loading {source}" if meta is not None else f"building {source}")
+    src = resolve_source(source, width=opts.width, size=opts.size, classes=opts.classes, weights=opts.weights,
+                         seed=opts.seed, labels=labels)
+    needs_calib = any(r.calibrated for r, _ in pairs)
+    ev = prepare_data(data, src.preprocessing, labels=src.labels,
+                      calib_samples=opts.calib_samples if needs_calib else min(opts.calib_samples, 64),
+                      seed=opts.seed, eval_samples=opts.eval_samples, train=tune, trained_on=trained_on,
+                      progress=progress)
+    notes += _data_notes(ev.description, data)
+    if src.random_weights:
+        notes.append("random weights: accuracy and agreement figures of quantized artifacts mean nothing here (a "
+                     "random network's outputs are near-ties that any rounding reorders), so they are shown but not "
+                     "judged; what was checked is that the float artifacts compute what the Keras model computes. "
+                     "Convert a trained model (edgebb train) to judge a recipe")
+        from ..models.weights import reestimate_batchnorm
+
+        if reestimate_batchnorm(src.model, ev.calib):
+            src.config["batchnorm_statistics"] = f"re-estimated on {min(len(ev.calib), 64)} calibration images"
+            notes.append("random weights: BatchNorm statistics were re-estimated on the calibration images so the "
+                         "float model's outputs are not flat (a random network's activations vanish otherwise)")
+    if src.qat:
+        notes.append("the source is a quantization-aware model: the int8 model is compared with it (fake-quantized, "
+                     "in Keras), so 'float acc' is that model's accuracy")
+    if ev.eval_labels is None and ev.description["kind"] == "folder":
+        notes.append("the data's classes are not the model's outputs: accuracy and the --max-drop budget are not "
+                     "checked; top-1 agreement with the float model is reported")
+    say.say(f"float reference on {len(ev.eval_x)} evaluation and {len(ev.random_x)} random inputs")
+    reference = src.model.predict(ev.eval_x, batch_size=32, verbose=0)
+    random_reference = src.model.predict(ev.random_x, batch_size=32, verbose=0)
+    qat = None
+    if any(r.qat for r, _ in pairs):
+        qat = _quantization_aware(src, ev, reference, tune, opts, progress)
+
+    if src.labels:
+        write_atomic(os.path.join(out_dir, "labels.txt"), "\n".join(src.labels) + "\n")
+    manifest_path = os.path.join(out_dir, "manifest.json")
+    artifacts: list[Artifact] = []
+    ctx = ExportContext(size=src.preprocessing.size, calib=ev.calib, io_dtype=opts.io_dtype, opset=opts.opset,
+                        calib_method=opts.calib_method)
+    with say.step("converting and verifying", total=len(pairs)) as step:
+        for recipe, fmt in pairs:
+            exporter = get_exporter(fmt, recipe.name)
+            target = targets[recipe.name, fmt]
+            step.advance(0, detail=f"{fmt} {recipe.name}: converting"
+                         + (f" (calibrating on {len(ev.calib)} images)" if recipe.calibrated else ""))
+            start = time.perf_counter()
+            float_layers: list[str] = []
+            with quiet():
+                content = export(exporter, qat.model if recipe.qat else src.model, ctx)
+            seconds = time.perf_counter() - start
+            options = exporter.describe(ctx)
+            step.advance(0, detail=f"{fmt} {recipe.name}: verifying against the float model")
+            # A quantized copy of a random network is not judged: its outputs are near-ties that any rounding
+            # reorders, so neither accuracy nor agreement says anything about the recipe.
+            budget = Budget(opts.max_drop, opts.min_agreement, judged=recipe.is_float or not src.random_weights)
+            check = verify_content(content, fmt, ev, reference, random_reference, budget)
+            repair = REPAIRS.get(f"{fmt}:{recipe.name}", default=None)
+            if opts.auto_fallback and repair and check.verification.passed is False:
+                mixed = repair.run(src.model, ev, reference, random_reference, budget, progress=progress)
+                content, check, float_layers = mixed.content, mixed.check, mixed.float_layers
+                options.update(mixed.options)
+            if os.path.relpath(target, out_dir) in listed:
+                notes.append(f"replaced {os.path.basename(target)}, which an earlier conversion into this folder "
+                             "had made")
+            write_atomic(target, content)
+            artifacts.append(Artifact(
+                path=target, format=fmt, recipe=recipe, sha256=hashlib.sha256(content).hexdigest(),
+                size_bytes=len(content), inputs=check.inputs, outputs=check.outputs,
+                verification=check.verification, convert_seconds=seconds, float_layers=float_layers,
+                options=options, qat=qat.describe(check.eval_outputs, ev, opts.max_drop) if recipe.qat else None,
+            ))
+            # After every artifact, so an interrupted conversion leaves a folder that describes what finished.
+            manifest = merge(existing, build_manifest(src, ev.description, artifacts, out_dir, opts.seed, notes),
+                             out_dir)
+            write_atomic(manifest_path, to_json(manifest))
+            step.advance(detail=f"{os.path.basename(target)}: top-1 agreement "
+                                f"{check.verification.top1_agreement:.1f}%", log=True)
+    return ConvertResult(out_dir=out_dir, manifest_path=manifest_path, source=src, data=ev.description,
+                         artifacts=artifacts, notes=notes, manifest=manifest)
+
+
+def _data_notes(description: dict, data: str | None) -> list[str]:
+    """What the data side of a conversion should tell the user."""
+    notes = [description["note"]] if description.get("note") else []
+    skipped, unreadable = description.get("skipped_non_images", 0), description.get("unreadable_images", 0)
+    if skipped or unreadable:
+        notes.append(f"skipped {skipped} non-image file(s) and {unreadable} unreadable image(s) in {data}")
+    if description.get("training_images_excluded"):
+        notes.append(f"evaluated on the {description['evaluation_images']} images the model did not train on "
+                     f"({description['training_images_excluded']} of its training images were in {data})")
+    return notes
+
+
+def export(exporter, model, ctx: ExportContext) -> bytes:
+    """The artifact bytes `exporter` makes of `model` (a seam tests interrupt)."""
+    return exporter.export(model, ctx)
+
+
+def _suffix(fmt: str) -> str:
+    from ..core.formats import FORMATS
+
+    return FORMATS[fmt].suffix
+
+
+# ---------------------------------------------------------------------------------------- quantization-aware
+
+
+@dataclass
+class QuantizationAware:
+    """The quantization-aware Keras model int8-qat converts, how it came about, and its evaluation outputs."""
+
+    model: Any
+    origin: dict
+    outputs: np.ndarray
+
+    def describe(self, got: np.ndarray, ev: EvalData, max_drop: float) -> dict:
+        """The artifact against the QAT Keras model it was converted from: what QAT promised, what int8 kept."""
+        keras_vs_tflite = compare(self.outputs, got, ev.eval_labels, max_drop)
+        return {**self.origin, "keras_accuracy": keras_vs_tflite.reference_accuracy,
+                "tflite_accuracy": keras_vs_tflite.accuracy,
+                "top1_agreement_with_keras": keras_vs_tflite.top1_agreement,
+                "max_abs_error_vs_keras": keras_vs_tflite.max_abs_error}
+
+
+def _check_qat_plan(meta: dict | None, pairs: list[tuple[Recipe, str]], data: str | None, source: str) -> bool:
+    """Whether int8-qat must fine-tune `source` first; InputError for a plan that cannot work, before any work."""
+    is_qat = bool((meta or {}).get("qat"))
+    wants_qat = any(r.qat for r, _ in pairs)
+    if is_qat:
+        others = sorted({r.name for r, _ in pairs if not r.qat})
+        if others:
+            raise InputError(f"{source} is a quantization-aware model, which converts only with --recipe int8-qat; "
+                             f"convert its float model for {', '.join(others)}")
+        return False
+    if wants_qat and data is None:
+        raise InputError("--recipe int8-qat fine-tunes the float model with fake quantization first, which needs "
+                         "labelled images: give --data (or convert a model saved by edgebb train --qat)")
+    return wants_qat
+
+
+def _quantization_aware(src: Source, ev: EvalData, reference: np.ndarray, tune: bool, opts: ConvertOptions,
+                        progress: Progress | None) -> QuantizationAware:
+    """The source itself when it is a QAT model (`reference` holds its outputs); otherwise its QAT copy
+    fine-tuned on the non-evaluation images."""
+    if not tune:
+        return QuantizationAware(src.model, {"from": "quantization-aware model"}, reference)
+    if ev.train_labels is None:
+        raise InputError(f"int8-qat fine-tunes {src.name} on --data, but the folder's classes "
+                         f"({', '.join(ev.description['classes'])}) are not the model's outputs")
+    from ..training.qat import fine_tune
+
+    model, origin = fine_tune(src.model, ev.train_x, ev.train_labels, epochs=opts.qat_epochs, lr=opts.qat_lr,
+                              seed=opts.seed, progress=progress)
+    return QuantizationAware(model, origin, model.predict(ev.eval_x, batch_size=32, verbose=0))

@@ -1,0 +1,133 @@
+"""Does an exported artifact still compute what the float model computes?
+
+Compares an artifact's outputs with the Keras float model's on the same preprocessed inputs: top-1 agreement,
+top-1 accuracy of both when labels exist, max abs error and cosine similarity of the output vectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What an artifact must keep: at most `max_drop` top-1 points lost (checked where labels match the model's
+    classes) and at least `min_agreement` % top-1 agreement with the float model. `judged` is False where the
+    figures cannot mean anything (a quantized artifact of a model with random weights): then nothing is checked."""
+
+    max_drop: float = 1.0
+    min_agreement: float = 90.0
+    judged: bool = True
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Figures of one artifact against the float model. Percentages are in points (0..100).
+
+    `accuracy`, `reference_accuracy` and `drop` (accuracy lost, in points) are None without labels that match the
+    model's classes. `passed` is whether the budget held (drop <= max_drop where there are labels, and
+    top1_agreement >= min_agreement), None when the budget was not judged; `failed_because` says why it failed.
+    """
+
+    samples: int
+    top1_agreement: float
+    accuracy: float | None
+    reference_accuracy: float | None
+    max_abs_error: float
+    mean_abs_error: float
+    cosine: float
+    drop: float | None
+    max_drop: float
+    passed: bool | None
+    min_agreement: float | None = None
+    failed_because: str | None = None
+    random_samples: int = 0
+    random_top1_agreement: float | None = None
+    random_max_abs_error: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.reshape(len(a), -1).astype(np.float64)
+    b = b.reshape(len(b), -1).astype(np.float64)
+    num = (a * b).sum(axis=1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(np.mean(np.where(den > 0, num / np.maximum(den, 1e-30), 1.0)))
+
+
+def top1(outputs: np.ndarray) -> np.ndarray:
+    return outputs.reshape(len(outputs), -1).argmax(axis=1)
+
+
+def compare(reference: np.ndarray, got: np.ndarray, labels: np.ndarray | None, budget: Budget | float,
+            random_reference: np.ndarray | None = None, random_got: np.ndarray | None = None) -> Verification:
+    """Figures for `got` (artifact outputs) against `reference` (float outputs) on the same inputs, and whether
+    `budget` held (a number is a max_drop with no agreement floor)."""
+    if not isinstance(budget, Budget):
+        budget = Budget(max_drop=budget, min_agreement=0.0)
+    ref_top, got_top = top1(reference), top1(got)
+    agreement = 100.0 * float(np.mean(ref_top == got_top))
+    diff = np.abs(reference.astype(np.float64) - got.astype(np.float64))
+    accuracy = reference_accuracy = drop = None
+    failures = []
+    if labels is not None:
+        accuracy = 100.0 * float(np.mean(got_top == labels))
+        reference_accuracy = 100.0 * float(np.mean(ref_top == labels))
+        drop = reference_accuracy - accuracy
+        if drop > budget.max_drop + 1e-9:
+            failures.append(f"lost {drop:.2f} points > {budget.max_drop:g}")
+    if agreement < budget.min_agreement - 1e-9:
+        failures.append(f"top-1 agreement {agreement:.1f}% < {budget.min_agreement:g}%")
+    passed = not failures if budget.judged else None
+    extra = {}
+    if random_reference is not None and random_got is not None:
+        extra = {
+            "random_samples": len(random_reference),
+            "random_top1_agreement": 100.0 * float(np.mean(top1(random_reference) == top1(random_got))),
+            "random_max_abs_error": float(np.abs(random_reference - random_got).max()),
+        }
+    return Verification(
+        samples=len(reference), top1_agreement=agreement, accuracy=accuracy, reference_accuracy=reference_accuracy,
+        max_abs_error=float(diff.max()), mean_abs_error=float(diff.mean()), cosine=_cosine(reference, got),
+        drop=drop, max_drop=budget.max_drop, passed=passed,
+        min_agreement=budget.min_agreement if budget.judged else None,
+        failed_because="; ".join(failures) if budget.judged and failures else None, **extra,
+    )
+
+
+@dataclass
+class ArtifactCheck:
+    """An artifact's bytes run in their runtime: its figures against the float model, its tensors as the runtime
+    sees them, and its outputs on the evaluation inputs."""
+
+    verification: Verification
+    inputs: list
+    outputs: list
+    eval_outputs: np.ndarray
+
+
+def verify_content(content: bytes, fmt: str, ev, reference: np.ndarray, random_reference: np.ndarray,
+                   budget: Budget) -> ArtifactCheck:
+    """Run artifact bytes of format `fmt` in that format's default runtime on the evaluation and random inputs
+    of `ev` (an EvalData), against the float model's outputs on the same inputs."""
+    import os
+    import tempfile
+
+    from ..core.formats import FORMATS
+    from ..core.tf import quiet
+    from ..runtimes import load_artifact
+
+    with tempfile.TemporaryDirectory(prefix="edgebb-verify-") as tmp:
+        path = os.path.join(tmp, f"artifact{FORMATS[fmt].suffix}")
+        with open(path, "wb") as f:
+            f.write(content)
+        with quiet(), load_artifact(path) as session:  # quiet: LiteRT announces its XNNPACK delegate on fd 2
+            got = session.run(ev.eval_x)
+            random_got = session.run(ev.random_x)
+            inputs, outputs = session.inputs, session.outputs
+    verification = compare(reference, got, ev.eval_labels, budget, random_reference, random_got)
+    return ArtifactCheck(verification, inputs, outputs, got)

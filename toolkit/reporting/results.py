@@ -1,0 +1,111 @@
+"""The terminal form of convert's, bench's and the zoo's results: rows and columns for a table, and the lines
+that go under it (environment, notes, warnings). The CLI renders them with edgebb.reporting.terminal."""
+
+from __future__ import annotations
+
+import os
+
+ZOO_COLUMNS = [("name", "backbone"), ("width", "width"), ("params_m", "params (M)"), ("mmacs", "MMACs@224"),
+               ("top1", "top-1 %"), ("imagenet", "ImageNet weights")]
+LAYER_COLUMNS = [("name", "layer"), ("type", "type"), ("shape", "output"), ("kb", "act. KB"), ("params", "params"),
+                 ("mmacs", "MMACs")]
+CONVERT_COLUMNS = [("artifact", "artifact"), ("size", "MB"), ("agree", "top-1 agree %"), ("acc", "acc %"),
+                   ("ref", "float acc %"), ("err", "max abs err"), ("cos", "cosine"), ("status", "budget")]
+BENCH_COLUMNS = [("model", "model"), ("recipe", "recipe"), ("px", "px"), ("runtime", "runtime"), ("threads", "thr"),
+                 ("p50", "p50 ms"), ("p90", "p90 ms"), ("ips", "img/s"), ("rss", "peak MB"), ("size", "file MB"),
+                 ("speedup", "x vs R50"), ("mem", "mem vs R50"), ("status", "status")]
+PROFILE_COLUMNS = [("op", "op"), ("count", "nodes"), ("ms", "ms / inference"), ("share", "share")]
+
+
+def zoo_rows(rows: list[dict]) -> list[dict]:
+    return [{**row, "params_m": row["params_total"] / 1e6, "mmacs": row["macs"] / 1e6,
+             "imagenet": "yes" if row["imagenet_weights"] else "-"} for row in rows]
+
+
+def layer_rows(profile) -> list[dict]:
+    return [{"name": r.name, "type": r.type, "shape": r.output_shape, "kb": r.activation_bytes / 1024,
+             "params": r.params, "mmacs": r.macs / 1e6} for r in profile.layers]
+
+
+def convert_rows(result) -> list[dict]:
+    rows = []
+    for a in result.artifacts:
+        v = a.verification
+        status = {True: "ok", False: f"OVER BUDGET: {v.failed_because}", None: "not judged"}[v.passed]
+        rows.append({"artifact": os.path.basename(a.path), "size": a.size_bytes / 1e6, "agree": v.top1_agreement,
+                     "acc": v.accuracy, "ref": v.reference_accuracy, "err": f"{v.max_abs_error:.2e}",
+                     "cos": f"{v.cosine:.5f}",
+                     "status": status + (f" ({len(a.float_layers)} float layers)" if a.float_layers else ""),
+                     "_style": "red" if v.passed is False else None})
+    return rows
+
+
+def convert_lines(result) -> list[str]:
+    data = result.data
+    lines = ["", f"verified on {data['evaluation_images']} held-out images "
+             f"({data['kind']}{': ' + data['path'] if data.get('path') else ''}) and {data['random_inputs']} random "
+             "inputs"]
+    judged = [a.verification for a in result.artifacts if a.verification.passed is not None]
+    if judged:
+        v = judged[0]
+        checks = ([f"top-1 accuracy drop <= {v.max_drop:g} point(s)"] if v.drop is not None else []) + \
+            ([f"top-1 agreement with the float model >= {v.min_agreement:g}%"] if v.min_agreement else [])
+        lines.append(f"budget: {' and '.join(checks) or 'none'} ({len(judged)} of {len(result.artifacts)} artifacts "
+                     "judged)")
+    lines += [f"note: {n}" for n in result.notes]
+    lines.append(f"manifest: {result.manifest_path}")
+    return lines
+
+
+def bench_rows(report) -> tuple[list[dict], list[str]]:
+    """The table rows of a BenchReport and the footnotes its row errors became (so one long reason does not
+    stretch every column)."""
+    rows, footnotes = [], []
+    for r in report.results:
+        lat = r.latency_ms or {}
+        status = r.status
+        if r.status != "ok":
+            footnotes.append(f"[{len(footnotes) + 1}] {r.artifact or r.model} on {r.runtime} ({r.threads} thread(s)): "
+                             f"{r.error}")
+            status += f" [{len(footnotes)}]"
+        status += (" (emulated)" if r.emulated else "") + (" (throttled)" if r.get("throttled") else "")
+        rows.append({"model": r.model + (" *" if r.baseline else ""), "recipe": r.recipe, "px": r.input_size,
+                     "runtime": r.runtime,
+                     "threads": r.threads, "p50": lat.get("p50"), "p90": lat.get("p90"), "ips": r.throughput_ips,
+                     "rss": r.peak_rss_mb, "size": r.size_mb, "speedup": r.speedup_vs_baseline,
+                     "mem": r.memory_ratio_vs_baseline, "status": status,
+                     "_style": {"failed": "red", "skipped": "dim"}.get(r.status)})
+    return rows, footnotes
+
+
+def bench_lines(report, footnotes: list[str]) -> list[str]:
+    """What goes under the bench table: the row footnotes, the machine, its state, the legend, notes, warnings."""
+    env = report.env
+    lines = footnotes + ["", f"{env.get('cpu_model')} ({env.get('cores')} cores; "
+                             f"{' '.join(env.get('cpu_flags', []))}), Python {env.get('python')}"
+                         + (f", {env['board']}" if env.get("board") else "")
+                         + (f", EMULATED ({env.get('emulation')})" if env.get("emulated") else "")
+                         + (f"; {env['remote']['destination']}" if env.get("remote") else "")]
+    state = device_state_line(env)
+    if state:
+        lines.append(state)
+    lines.append("* baseline; x vs R50 = ResNet-50 p50 / this p50 at the same input size, recipe, runtime and threads")
+    lines += [f"note: {n}" for n in report.notes]
+    lines += [f"warning: {w}" for w in report.warnings]
+    return lines
+
+
+def device_state_line(env: dict) -> str | None:
+    """Governor, clock, temperature and throttling before -> after the run, where the machine reports them."""
+    parts = []
+    if env.get("cpu_governor"):
+        parts.append(f"governor {env['cpu_governor']}")
+    if env.get("cpu_freq_mhz"):
+        parts.append(f"{env['cpu_freq_mhz']:.0f} -> {env.get('cpu_freq_after_mhz') or 0:.0f} MHz"
+                     + (f" (max {env['cpu_freq_max_mhz']:.0f})" if env.get("cpu_freq_max_mhz") else ""))
+    if env.get("temperature_before_c") is not None:
+        after = env.get("temperature_after_c")
+        parts.append(f"{env['temperature_before_c']:.1f} -> {'?' if after is None else f'{after:.1f}'} C")
+    if env.get("throttled_before") is not None:
+        parts.append(f"throttled {env['throttled_before']} -> {env.get('throttled_after')}")
+    return ("device: " + ", ".join(parts)) if parts else None

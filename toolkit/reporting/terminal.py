@@ -1,0 +1,139 @@
+"""The terminal a command writes to: results on stdout, progress and notes on stderr.
+
+On a terminal, tables are rich tables and countable work shows a progress bar with an ETA; in a log, a pipe or
+with --quiet, tables are plain text and progress is one line per step (none with --quiet). Progress is written to
+a copy of descriptor 2 made at start, so it stays visible while native libraries' chatter on descriptor 2 is
+silenced (a QAT fine-tune inside a conversion used to run for minutes without a word).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..core.progress import CallbackProgress, Progress, Step
+from .tables import Columns, rich_table, table
+
+
+def _stderr_copy():
+    try:
+        return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+    except (OSError, ValueError, AttributeError):  # no real descriptor (an embedding, a test harness)
+        return sys.stderr
+
+
+class Terminal:
+    """Where a command's output goes. `rich` defaults to whether stdout is a terminal."""
+
+    def __init__(self, *, quiet: bool = False, rich: bool | None = None):
+        self.quiet = quiet
+        self.rich = (sys.stdout.isatty() if rich is None else rich) and not quiet
+        self.err = _stderr_copy()
+        self._progress: Progress | None = None
+
+    # ------------------------------------------------------------------------------------------------ results
+
+    def table(self, rows: Sequence[dict[str, Any]], columns: Columns, *, title: str | None = None,
+              styles: dict[str, str] | None = None) -> None:
+        if self.rich:
+            from rich.console import Console
+
+            Console().print(rich_table(rows, columns, title=title, styles=styles))
+        else:
+            print(table(rows, columns, title=title))
+
+    def line(self, text: str = "") -> None:
+        print(text)
+
+    def lines(self, texts) -> None:
+        for text in texts:
+            print(text)
+
+    # ----------------------------------------------------------------------------------------------- progress
+
+    def say(self, message: str) -> None:
+        """A line on stderr (a note, where a file went), unless quiet."""
+        if not self.quiet:
+            self.progress().say(message)
+
+    def progress(self) -> Progress:
+        """The Progress library calls report to."""
+        if self._progress is None:
+            if self.quiet:
+                self._progress = Progress()
+            elif self.err.isatty():
+                self._progress = RichProgress(self.err)
+            else:
+                self._progress = CallbackProgress(lambda message: print(message, file=self.err, flush=True))
+        return self._progress
+
+    def close(self) -> None:
+        if isinstance(self._progress, RichProgress):
+            self._progress.stop()
+
+
+class RichProgress(Progress):
+    """Progress bars with ETA on a terminal (rich), one per running step; narration printed above them."""
+
+    def __init__(self, file):
+        from rich.console import Console
+
+        self.console = Console(file=file, stderr=True)
+        self._bars = None
+        self._open = 0
+
+    def _live(self):
+        if self._bars is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import (
+                Progress as Bars,
+            )
+
+            self._bars = Bars(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                              TextColumn("[dim]{task.fields[detail]}"), console=self.console, transient=True)
+            self._bars.start()
+        return self._bars
+
+    def say(self, message: str) -> None:
+        if self._bars is not None:
+            self._bars.console.print(message, markup=False, highlight=False)
+        else:
+            self.console.print(message, markup=False, highlight=False)
+
+    def step(self, description: str, total: float | None = None) -> Step:
+        bars = self._live()
+        task = bars.add_task(description, total=total, detail="")
+        self._open += 1
+        owner = self
+
+        class _Bar(Step):
+            started = time.perf_counter()
+
+            def _update(self, detail, log, amount):
+                bars.update(task, completed=self.completed, detail=detail or "")
+                if detail and log:
+                    bars.console.print(detail, markup=False, highlight=False)
+
+            def close(self):
+                bars.remove_task(task)
+                owner._open -= 1
+                if owner._open == 0:
+                    owner.stop()
+
+        return _Bar(description, total)
+
+    def stop(self) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None

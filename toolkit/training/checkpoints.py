@@ -1,0 +1,102 @@
+"""Saving what training produces: the best model so far (atomically, with edgebb's metadata inside), the
+per-epoch log beside it, and resuming from both."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ..core.errors import InputError
+from ..core.progress import Progress, Step, as_progress
+
+
+def save_checkpoint(model, path: str, meta: dict, qat: bool = False) -> None:
+    """Save `model` with its edgebb metadata atomically: the old file stays until the new one is complete.
+    A QAT model is saved as HDF5 (see `quantization_aware`)."""
+    from ..build.meta import write_meta
+    from ..core.files import atomic_path
+    from ..core.tf import quiet
+
+    with atomic_path(path) as tmp:
+        if qat:
+            from .qat import scope
+
+            with scope(), quiet():  # quiet: Keras warns that HDF5 is a legacy format on every save
+                model.save(tmp, save_format="h5")
+        else:
+            model.save(tmp)
+        write_meta(tmp, meta)
+
+
+def checkpoint_callback(path: str, meta: dict, log: list[dict], phase: str, qat: bool, step: Step | None,
+                        best: list[float], epoch_offset: int):
+    """A Keras callback that, after each epoch, appends a row to `log`, advances `step` with the epoch's figures
+    and saves the model to `path` when validation accuracy beat `best[0]`.
+
+    Defined inside a function so that importing this module does not import TensorFlow.
+    """
+    import tf_keras as keras
+
+    class Callback(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.path, self.meta, self.log, self.phase, self.qat = path, meta, log, phase, qat
+            self.step, self.best, self.epoch_offset = step or Step("", None), best, epoch_offset
+            self.started = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            row = {"epoch": self.epoch_offset + epoch + 1, "phase": self.phase,
+                   "loss": float(logs.get("loss", float("nan"))), "accuracy": float(logs.get("accuracy", 0)),
+                   "val_loss": float(logs.get("val_loss", float("nan"))),
+                   "val_accuracy": float(logs.get("val_accuracy", 0)),
+                   "lr": float(keras.backend.get_value(self.model.optimizer.learning_rate)),
+                   "seconds": round(time.perf_counter() - self.started, 2)}
+            improved = row["val_accuracy"] > self.best[0]
+            if improved:
+                self.best[0] = row["val_accuracy"]
+                save_checkpoint(self.model, self.path, {**self.meta, "best_val_accuracy": row["val_accuracy"],
+                                                        "epoch": row["epoch"]}, qat=self.qat)
+            row["saved"] = improved
+            self.log.append(row)
+            self.step.advance(detail=f"epoch {row['epoch']} ({self.phase}): loss {row['loss']:.3f}, "
+                                     f"acc {row['accuracy']:.3f}, val acc {row['val_accuracy']:.3f}"
+                                     + (" -> saved" if improved else "") + f" [{row['seconds']:.1f} s]", log=True)
+
+    return Callback()
+
+
+def write_logs(path: str, history: list[dict]) -> tuple[str, str]:
+    """The training log beside the model: PATH.log.csv and PATH.log.json."""
+    from ..core.files import write_atomic
+    from ..core.serialize import to_csv
+
+    base = os.path.splitext(path)[0]
+    columns = ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "saved"]
+    write_atomic(base + ".log.csv", to_csv(history, columns))
+    write_atomic(base + ".log.json", json.dumps(history, indent=2) + "\n")
+    return base + ".log.csv", base + ".log.json"
+
+
+
+def resume(path: str, backbone: dict, progress: Progress | None):
+    from ..build.meta import read_meta
+    from ..models import load_model
+
+    meta = read_meta(path) or {}
+    theirs = meta.get("backbone") or {}
+    mine = {k: backbone[k] for k in ("name", "width", "input_size", "num_classes")}
+    if {k: theirs.get(k) for k in mine} != mine:
+        raise InputError(f"cannot resume from {path}: it is {theirs.get('name')} (width {theirs.get('width')}, "
+                         f"{theirs.get('input_size')} px, {theirs.get('num_classes')} classes), not "
+                         f"{mine['name']} (width {mine['width']}, {mine['input_size']} px, {mine['num_classes']} "
+                         "classes)")
+    log = os.path.splitext(path)[0] + ".log.json"
+    history = json.loads(open(log).read()) if os.path.exists(log) else []
+    as_progress(progress).say(f"resuming from {path} after {len(history)} epoch(s)")
+    return load_model(path), meta.get("weights", "random"), history
+

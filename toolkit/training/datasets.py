@@ -1,0 +1,94 @@
+"""The data side of training: an image folder split into training and validation images, tf.data pipelines,
+and the augmentations applied to training batches only."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.progress import Progress, as_progress
+
+AUGMENTATIONS = ("flip", "crop", "rotate", "color")
+
+
+def load_split(data: str, pp, *, val_data: str | None, val_split: float, seed: int, progress: Progress | None):
+    """(train LoadedImages, val LoadedImages, class names) from the folder(s), with the problems users hit
+    reported as one-line InputErrors: one class, too few images to split, a validation folder whose classes differ."""
+    from ..data import load_images, scan_folder, split
+
+    folder = scan_folder(data)
+    if len(folder.classes) < 2:
+        raise InputError(f"{data} has {len(folder.classes)} class folder(s); training needs at least 2")
+    counts = np.bincount([i.label for i in folder.items], minlength=len(folder.classes))
+    if val_data is None:
+        if counts.min() < 2:
+            empty = folder.classes[int(counts.argmin())]
+            raise InputError(f"class {empty!r} in {data} has {int(counts.min())} image(s); a validation split "
+                             "needs at least 2 per class (or give --val-data)")
+        train_items, val_items = split(folder.items, val_split, seed)
+    else:
+        other = scan_folder(val_data)
+        if other.classes != folder.classes:
+            raise InputError(f"--val-data classes {other.classes} differ from --data classes {folder.classes}")
+        train_items, val_items = folder.items, other.items
+    as_progress(progress).say(f"{folder.summary()}; {len(train_items)} for training, {len(val_items)} for validation")
+    train = load_images(train_items, pp)
+    val = load_images(val_items, pp)
+    bad = train.unreadable + val.unreadable
+    if bad:
+        as_progress(progress).say(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0]}")
+    return train, val, folder.classes
+
+
+def augmenter(kinds: tuple[str, ...], seed: int):
+    """A tf.data map function applying the chosen augmentations to one normalized image (training only).
+
+    flip: horizontal mirror; crop: a random resized crop of 60-100% of the area, aspect 3/4-4/3; rotate: up to
+    +-15 degrees; color: brightness and contrast jitter of +-20%. None of them changes the class of a
+    natural-image or shapes task (vertical flips would, for text or arrows, so they are not offered).
+    """
+    import tensorflow as tf
+
+    def apply(image, label):
+        size = tf.shape(image)[0]
+        if "flip" in kinds:
+            image = tf.image.random_flip_left_right(image, seed=seed)
+        if "crop" in kinds:
+            area = tf.random.uniform([], 0.6, 1.0, seed=seed)
+            ratio = tf.exp(tf.random.uniform([], math.log(3 / 4), math.log(4 / 3), seed=seed))
+            h = tf.minimum(tf.sqrt(area / ratio), 1.0)
+            w = tf.minimum(tf.sqrt(area * ratio), 1.0)
+            y0 = tf.random.uniform([], 0.0, 1.0 - h, seed=seed)
+            x0 = tf.random.uniform([], 0.0, 1.0 - w, seed=seed)
+            image = tf.image.crop_and_resize(image[None], [[y0, x0, y0 + h, x0 + w]], [0], [size, size])[0]
+        if "rotate" in kinds:
+            angle = tf.random.uniform([], -15.0, 15.0, seed=seed) * math.pi / 180
+            c, s = tf.cos(angle), tf.sin(angle)
+            centre = tf.cast(size, tf.float32) / 2
+            transform = [c, -s, centre - c * centre + s * centre, s, c, centre - s * centre - c * centre, 0.0, 0.0]
+            image = tf.raw_ops.ImageProjectiveTransformV3(
+                images=image[None], transforms=tf.cast([transform], tf.float32), output_shape=[size, size],
+                fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")[0]
+        if "color" in kinds:
+            image = image * tf.random.uniform([], 0.8, 1.2, seed=seed) + tf.random.uniform([], -0.2, 0.2, seed=seed)
+        return image, label
+
+    return apply
+
+
+
+def make_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int, *, seed: int | None = None,
+                 augment: tuple[str, ...] = ()):
+    """A batched tf.data pipeline over preprocessed images; with a `seed` it is a training pipeline: shuffled
+    every epoch and augmented with `augment`."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, labels))
+    if seed is not None:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        if augment:
+            ds = ds.map(augmenter(tuple(augment), seed), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+

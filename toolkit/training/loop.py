@@ -1,0 +1,136 @@
+"""`edgebb train`: transfer learning and quantization-aware training on an image folder.
+
+A backbone gets a new head for the folder's classes. With ImageNet weights the head is trained first with the
+backbone frozen, then the top blocks are fine-tuned at a tenth of the learning rate; with random weights (no
+ImageNet weights for the family, or none reachable offline) everything trains from the start, and the output
+says so. Early stopping watches validation accuracy and the best model is what is saved, atomically at every
+improvement, so Ctrl-C leaves the last good checkpoint. The saved .keras file carries the backbone config,
+preprocessing, labels and a fingerprint of every training image, so `edgebb convert model.keras` needs nothing
+else and evaluates only on images the model never trained on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from ..core.errors import InputError
+from ..core.files import check_can_write_file
+from ..core.progress import Progress, as_progress
+from .checkpoints import checkpoint_callback, resume, write_logs
+from .datasets import load_split, make_dataset
+from .model import TRAIN_BN_MOMENTUM, build_for_training, set_bn_momentum, set_trainable, trunk_layer_names
+from .options import TrainOptions
+
+
+@dataclass
+class TrainResult:
+    """What `train` produced: the saved model, its best validation accuracy and the per-epoch log."""
+
+    path: str
+    backbone: dict
+    labels: list[str]
+    weights: str
+    best_val_accuracy: float
+    epochs_run: int
+    history: list[dict] = field(default_factory=list)
+    qat: bool = False
+    qat_path: str | None = None
+    notes: list[str] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def train(name: str, data: str, output: str, options: TrainOptions | None = None, *,
+          progress: Progress | None = None, **kwargs) -> TrainResult:
+    """Train backbone `name` on the image folder `data` and save the best model to `output` (.keras).
+
+    `options` (a TrainOptions) and/or keyword arguments naming its fields (width=0.5, epochs=15, qat=True, ...)
+    say how. Returns a TrainResult.
+
+    Raises InputError for bad input, before any training: an unknown backbone or option, a folder with one class
+    or too few images, an output that cannot be written, a checkpoint to resume from that belongs to another
+    backbone.
+    """
+    import time
+
+    from ..models import get_spec, preprocessing_for
+
+    opts = TrainOptions.from_kwargs(options, kwargs)
+    say = as_progress(progress)
+    spec = get_spec(name)
+    spec.check_width(opts.width)
+    spec.check_size(opts.size)
+    if not output.endswith(".keras"):
+        raise InputError(f"-o must end in .keras; received {output}")
+    check_can_write_file(output, "model file")
+    started = time.perf_counter()
+    pp = preprocessing_for(name, opts.size)
+    train_set, val_set, labels = load_split(data, pp, val_data=opts.val_data, val_split=opts.val_split,
+                                            seed=opts.seed, progress=progress)
+    from ..core.tf import load_tensorflow
+
+    load_tensorflow()
+    import tf_keras as keras
+
+    backbone = {"name": name, "width": opts.width, "input_size": opts.size, "num_classes": len(labels)}
+    notes: list[str] = []
+    history: list[dict] = []
+    if opts.resume and os.path.exists(output):
+        model, start, history = resume(output, backbone, progress)
+    else:
+        model, start = build_for_training(name, width=opts.width, size=opts.size, classes=len(labels),
+                                          weights=opts.weights, seed=opts.seed, progress=progress)
+    if start == "random":
+        notes.append("trained from random weights (no ImageNet weights): expect lower accuracy than transfer "
+                     "learning gives")
+    from ..data import fingerprint
+
+    meta = {"backbone": backbone, "preprocessing": pp.to_dict(), "labels": labels, "weights": start,
+            "edgebb_train": {"epochs": opts.epochs, "batch_size": opts.batch_size, "lr": opts.lr, "seed": opts.seed,
+                             "augment": list(opts.augment)},
+            # what convert needs to keep these images out of its held-out evaluation
+            "training_images": {"root": os.path.abspath(data), "count": len(train_set.paths),
+                                "fingerprints": sorted(fingerprint(p) for p in train_set.paths)}}
+    set_bn_momentum(model, TRAIN_BN_MOMENTUM)
+    train_ds = make_dataset(train_set.x, train_set.labels, opts.batch_size, seed=opts.seed, augment=opts.augment)
+    val_ds = make_dataset(val_set.x, val_set.labels, opts.batch_size)
+    best = [max((r["val_accuracy"] for r in history), default=-1.0)]
+    trunk = trunk_layer_names(name, opts.width, opts.size)
+    if start != "random" and not any(r["phase"] == "fine-tune" for r in history):
+        head_epochs = max(1, opts.epochs // 3)
+        phases = [("head", head_epochs, opts.lr, 0),
+                  ("fine-tune", opts.epochs - head_epochs, opts.lr / 10, opts.fine_tune_blocks)]
+    else:
+        phases = [("full", opts.epochs - len(history), opts.lr, None)]
+    for phase, n, rate, blocks in phases:
+        if n <= 0:
+            continue
+        open_blocks = set_trainable(model, trunk, blocks)
+        say.say(f"phase {phase}: {n} epoch(s) at lr {rate:g}" +
+                (f", trainable trunk blocks: {', '.join(open_blocks) or 'none'}" if blocks is not None else ""))
+        model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        with say.step(f"training ({phase})", total=n) as step:
+            callbacks = [checkpoint_callback(output, meta, history, phase, False, step, best, len(history)),
+                         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=opts.patience, mode="max")]
+            try:
+                model.fit(train_ds, validation_data=val_ds, epochs=n, verbose=0, callbacks=callbacks)
+            finally:
+                write_logs(output, history)
+    if not os.path.exists(output):
+        raise InputError(f"training produced no checkpoint for {output}")
+    result = TrainResult(path=output, backbone=backbone, labels=labels, weights=start, best_val_accuracy=best[0],
+                         epochs_run=len(history), history=history, notes=notes)
+    if opts.qat:
+        from .qat import quantization_aware
+
+        qat_path, qat_best = quantization_aware(output, train_ds, val_ds, meta, epochs=opts.qat_epochs,
+                                                lr=opts.lr / 10, patience=opts.patience, history=history,
+                                                progress=progress)
+        result.qat, result.qat_path = True, qat_path
+        result.notes.append(f"quantization-aware model: {qat_path} (val accuracy {qat_best:.3f}); convert it with "
+                            "--recipe int8-qat")
+    result.train_seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,29 @@
+"""Quantization-aware training for every backbone in the zoo.
+
+tensorflow-model-optimization's default 8-bit registry covers convolutions, BatchNorm folding, ReLU/ReLU6,
+swish, sigmoid, pooling, Add, Concatenate, Reshape and Permute, but rejects the layers that squeeze-excite,
+hard-swish and ShuffleNet need: Multiply, and edgebb's HardSwish, HardSigmoid and ChannelSplit. Those get
+QuantizeConfigs here, matching what the TFLite converter does for the same ops at inference: an 8-bit output
+quantizer after hard-swish, hard-sigmoid and the excite multiply; nothing for the channel split (it keeps its
+input's scale).
+
+One default is replaced because it breaks the promise that QAT accuracy carries over to the int8 model: the
+library quantizes a depthwise kernel (kh, kw, C, 1) "per axis" over its last axis, which has one entry, so the
+whole kernel shares one scale. The converter then folds BatchNorm into that kernel and re-quantizes it per
+channel, which rounds every weight again: the int8 model is not the model QAT trained, and on a small
+MobileNetV3 a sixth of the top-1 predictions changed. Here depthwise kernels get one scale per channel; BatchNorm
+folding multiplies each channel by a constant, which maps a per-channel grid exactly onto the converter's.
+Everything else is left to the library's own registry and layout transforms.
+
+And one starting point is replaced: every activation range starts at the library's [-6, 6] and moves towards
+what it sees by 0.1% a step, so after the few hundred steps of a QAT fine-tune most ranges are still about
+[-6, 6] (a hard-sigmoid gate in [0, 1] gets some 20 levels), and the converter takes those ranges as they are.
+`calibrate_ranges` sets them from real activations first, as post-training calibration would; fine-tuning then
+starts from the int8 model PTQ would give and improves on it.
+"""
+
+from .fit import fine_tune, fit_quantization_aware, quantization_aware
+from .quantize import calibrate_ranges, quantize_model, scope
+
+__all__ = ["calibrate_ranges", "fine_tune", "fit_quantization_aware", "quantization_aware", "quantize_model",
+           "scope"]
