@@ -14,7 +14,17 @@ import os
 from typing import Any
 
 from ..core.errors import InputError, first_line
-from . import efficientnet, mobilenet, resnet, shufflenet, squeezenet  # noqa: F401  (they register themselves)
+from . import (  # noqa: F401  (they register themselves)
+    darknet,
+    efficientnet,
+    googlenet,
+    inception_resnet,
+    mobilenet,
+    resnet,
+    shufflenet,
+    squeezenet,
+    vgg,
+)
 from .registry import BackboneSpec, BuildConfig, Preprocessing, get_spec, list_models, register, variants
 
 __all__ = [

@@ -18,10 +18,12 @@ L = keras.layers
 
 @dataclass(frozen=True)
 class Norm:
-    """BatchNormalization settings of a family (they differ: Keras ResNet uses epsilon 1.001e-5)."""
+    """BatchNormalization settings of a family (they differ: Keras ResNet uses epsilon 1.001e-5, and Keras'
+    Inception-ResNet-v2 has no learned scale, since the ReLU after it makes a scale redundant)."""
 
     epsilon: float = 1e-3
     momentum: float = 0.99
+    scale: bool = True
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -47,6 +49,7 @@ class Taps(dict):
 _ACTIVATION_LAYERS = {
     "relu": lambda name: L.ReLU(name=name),
     "relu6": lambda name: L.ReLU(6.0, name=name),
+    "leaky_relu": lambda name: L.LeakyReLU(0.1, name=name),  # darknet's slope; a layer every converter and QAT take
     "hswish": lambda name: HardSwish(name=name),
     "hsigmoid": lambda name: HardSigmoid(name=name),
     "swish": lambda name: L.Activation("swish", name=name),
@@ -56,7 +59,8 @@ _ACTIVATION_LAYERS = {
 
 
 def activation(x, kind: str | None, name: str):
-    """Apply activation `kind` (relu, relu6, hswish, hsigmoid, swish, sigmoid, softmax) as a named layer."""
+    """Apply activation `kind` (relu, relu6, leaky_relu (slope 0.1), hswish, hsigmoid, swish, sigmoid, softmax)
+    as a named layer."""
     if kind is None:
         return x
     return _ACTIVATION_LAYERS[kind](f"{name}_{kind}")(x)
@@ -69,13 +73,14 @@ def _padded(x, pad, name: str):
     return x, pad
 
 
-def conv_bn(x, filters: int, kernel: int, *, name: str, norm: Norm | None, stride: int = 1,
+def conv_bn(x, filters: int, kernel: int | tuple[int, int], *, name: str, norm: Norm | None, stride: int = 1,
             act: str | None = None, pad="same", bias: bool = False):
     """Conv2D, then BatchNorm (unless `norm` is None), then `act`. `pad` is 'same', 'valid' or an int."""
     x, mode = _padded(x, pad, name)
     x = L.Conv2D(filters, kernel, strides=stride, padding=mode, use_bias=bias, name=f"{name}_conv")(x)
     if norm is not None:
-        x = L.BatchNormalization(epsilon=norm.epsilon, momentum=norm.momentum, name=f"{name}_bn")(x)
+        x = L.BatchNormalization(epsilon=norm.epsilon, momentum=norm.momentum, scale=norm.scale,
+                                 name=f"{name}_bn")(x)
     return activation(x, act, name)
 
 

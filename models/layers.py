@@ -32,11 +32,14 @@ def onnx_export_mode():
         _RANK1_CONSTANTS = saved
 
 
+def _constant(value: float):
+    """A Python scalar, or a rank-1 constant while tf2onnx traces (see onnx_export_mode)."""
+    return tf.constant([value]) if _RANK1_CONSTANTS else value
+
+
 def _relu6_shifted(x):
     """relu6(x + 3) / 6."""
-    if _RANK1_CONSTANTS:
-        return tf.nn.relu6(x + tf.constant([3.0])) * tf.constant([1.0 / 6.0])
-    return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+    return tf.nn.relu6(x + _constant(3.0)) * _constant(1.0 / 6.0)
 
 
 @keras.saving.register_keras_serializable(package="edgebb")
@@ -81,4 +84,25 @@ class ChannelSplit(keras.layers.Layer):
         return {**super().get_config(), "num_splits": self.num_splits}
 
 
-CUSTOM_OBJECTS = {cls.__name__: cls for cls in (HardSigmoid, HardSwish, ChannelSplit)}
+@keras.saving.register_keras_serializable(package="edgebb")
+class ScaledAdd(keras.layers.Layer):
+    """`x + scale * residual` for inputs `[x, residual]`: Inception-ResNet's scaled residual sum (Szegedy et al.
+    2016, section 3.3), which keras.applications writes as a Lambda. Same operations in the same order as that
+    Lambda, so outputs match it bit for bit; converts to a MUL by a constant and an ADD."""
+
+    def __init__(self, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, inputs):
+        x, residual = inputs
+        return x + residual * _constant(self.scale)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+CUSTOM_OBJECTS = {cls.__name__: cls for cls in (HardSigmoid, HardSwish, ChannelSplit, ScaledAdd)}

@@ -109,10 +109,8 @@ class BackboneSpec:
 
     def check_size(self, size: int) -> int:
         if int(size) != size or size < self.min_size or size % self.size_multiple:
-            raise InputError(
-                f"input size for {self.name} must be a multiple of {self.size_multiple} "
-                f"and at least {self.min_size}; received {size}"
-            )
+            rule = f"a multiple of {self.size_multiple} and " if self.size_multiple > 1 else ""
+            raise InputError(f"input size for {self.name} must be {rule}at least {self.min_size}; received {size}")
         return int(size)
 
 

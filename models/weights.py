@@ -20,9 +20,16 @@ _APP_OPTIONS = {
     "MobileNetV3Large": lambda cfg: _v3_options(cfg),
     "EfficientNetB0": lambda cfg: {},
     "ResNet50": lambda cfg: {},
+    "ResNet101": lambda cfg: {},
+    "ResNet152": lambda cfg: {},
+    "VGG16": lambda cfg: {},
+    "VGG19": lambda cfg: {},
+    "InceptionResNetV2": lambda cfg: {},
 }
 # Input sizes keras.applications has separate ImageNet weights for; other sizes use the 224 weights.
 _WEIGHT_SIZES = {"MobileNet": (128, 160, 192, 224), "MobileNetV2": (96, 128, 160, 192, 224)}
+# Classifiers that flatten a fixed-size map (VGG's fc1 takes 7x7x512) exist only at this input size.
+_FLATTENED_TOP_SIZE = {"VGG16": 224, "VGG19": 224}
 _PREPROCESSING_LAYERS = (keras.layers.Rescaling, keras.layers.Normalization)
 
 
@@ -73,6 +80,10 @@ def copy_weights(source, target, *, allow_head_mismatch: bool = False) -> int:
 def load_imagenet(model, spec: BackboneSpec, cfg: BuildConfig) -> None:
     """Load keras.applications' ImageNet weights into `model` (downloaded once, then read from ~/.keras)."""
     top = cfg.include_top and not cfg.features
+    top_size = _FLATTENED_TOP_SIZE.get(spec.keras_application)
+    if top and top_size and cfg.input_size != top_size:
+        raise InputError(f"{spec.name}'s ImageNet classifier needs {top_size}x{top_size} input (it flattens the last "
+                         f"feature map); received {cfg.input_size}: use include_top=False or input_size={top_size}")
     sizes = _WEIGHT_SIZES.get(spec.keras_application, ())
     size = cfg.input_size if cfg.input_size in sizes else 224
     try:

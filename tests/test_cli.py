@@ -93,7 +93,8 @@ def test_list_json(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     names = {(r["name"], r["width"]) for r in rows}
-    assert ("shufflenet_v2", 2.0) in names and ("mobilenet_v2", 0.35) in names and len(rows) == 27
+    assert ("shufflenet_v2", 2.0) in names and ("mobilenet_v2", 0.35) in names and ("vgg16", 1.0) in names
+    assert len(rows) == 36  # 27 mobile variants and ResNet-50, 9 classic reference backbones
     resnet = next(r for r in rows if r["name"] == "resnet50")
     assert resnet["params_total"] == 25636712 and resnet["top1"] == 76.71
     again = edgebb("list", "--json", env={"XDG_CACHE_HOME": str(tmp_path)})  # cached: same figures, no rebuild

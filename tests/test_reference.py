@@ -8,7 +8,7 @@ import tf_keras as keras
 from edgebb.build.profile import profile_model
 from edgebb.models import create_model, get_spec, list_models
 from edgebb.models.registry import BuildConfig
-from edgebb.models.weights import copy_weights, reference_model, weighted_layers
+from edgebb.models.weights import copy_weights, reestimate_batchnorm, reference_model, weighted_layers
 
 KERAS_BACKED = [(n, w) for n in list_models() if get_spec(n).has_imagenet for w in get_spec(n).widths]
 SIZE = 96
@@ -20,16 +20,28 @@ def _config(name, width, include_top):
                              pooling=None, features=False, params=dict(spec.params))
 
 
-def _randomize(model, rng):
-    """Random weights and BatchNorm statistics, so that a wrong wiring shows in the outputs."""
+def _randomize(model, rng, x=None):
+    """Random weights and BatchNorm statistics, so that a wrong wiring shows in the outputs.
+
+    Kernels are He-scaled (a fixed spread grows 10x per layer of VGG and overflows ResNet-152 and
+    Inception-ResNet-v2 to inf, which would make any comparison vacuous); with `x`, BatchNorm statistics are
+    then set from the activations `x` produces, as in a trained network, so depth cannot blow them up either.
+    """
     for layer in weighted_layers(model):
         values = []
         for w in layer.weights:
-            v = rng.normal(0.0, 0.15, w.shape).astype("float32")
-            if "gamma" in w.name or "moving_variance" in w.name:
-                v = np.abs(v) + 0.5
-            values.append(v)
+            shape = tuple(w.shape)
+            if len(shape) > 1:  # a kernel: (kh, kw, in, out), (in, out), or depthwise (kh, kw, C, M)
+                fan_in = np.prod(shape[:2] if "depthwise" in w.name else shape[:-1])
+                v = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+            else:
+                v = rng.normal(0.0, 0.15, shape)
+                if "gamma" in w.name or "moving_variance" in w.name:
+                    v = np.abs(v) + 0.5
+            values.append(v.astype("float32"))
         layer.set_weights(values)
+    if x is not None:
+        reestimate_batchnorm(model, x)
 
 
 def _reference_input(spec, reference, x):
@@ -55,12 +67,13 @@ def test_matches_keras_applications(name, width):
         ref_shapes = [tuple(w.shape) for layer in weighted_layers(reference) for w in layer.weights]
         our_shapes = [tuple(w.shape) for layer in weighted_layers(ours) for w in layer.weights]
         assert our_shapes == ref_shapes
-        _randomize(reference, rng)
-        assert copy_weights(reference, ours) == len(weighted_layers(ours))
         x = rng.uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
         ref_in, our_in = _reference_input(spec, reference, x)
+        _randomize(reference, rng, ref_in)
+        assert copy_weights(reference, ours) == len(weighted_layers(ours))
         expected = reference(ref_in, training=False).numpy()
         got = ours(our_in, training=False).numpy()
+        assert np.isfinite(expected).all()
         scale = max(1.0, float(np.abs(expected).max()))
         np.testing.assert_allclose(got, expected, atol=1e-4 * scale, rtol=0)
         if include_top:  # the prediction must actually vary with the input, or the check above proves little
@@ -110,8 +123,11 @@ def test_squeezenet_parameters_equal_torchvision(reference, name):
 def test_parameters_equal_keras(reference, name):
     if name not in reference:
         pytest.skip("no published figure")
-    profile = profile_model(create_model(name, input_size=SIZE))
-    assert profile.params_trainable == reference[name]["keras_params_trainable"]
+    # at the reference size: VGG's classifier flattens the last feature map, so its size sets fc1's (building
+    # takes as long at 224 as at 96)
+    profile = profile_model(create_model(name, input_size=reference[name].get("input_size", 224)))
+    if "keras_params_trainable" in reference[name]:
+        assert profile.params_trainable == reference[name]["keras_params_trainable"]
     # keras.applications' EfficientNet carries a 7-value Normalization layer that ours applies outside
     in_model_norm = 7 if name == "efficientnet_b0" else 0
     assert profile.params_total == reference[name]["keras_params_total"] - in_model_norm
@@ -124,13 +140,21 @@ def _reference_macs(reference, name, width):
     return entry.get("macs") or entry["torchvision_gmacs"] * 1e9
 
 
-MAC_CASES = [(n, 1.0) for n in list_models() if n not in ("shufflenet_v2", "efficientnet_lite0")
-             and not n.endswith("minimalistic")] + [("shufflenet_v2", w) for w in (0.5, 1.0, 1.5, 2.0)]
+# The paper's "1.5 G multiply-adds" for GoogLeNet undercounts its own conv1 (34 M listed, 118 M for a 7x7x3x64
+# convolution at 112x112); with the paper's 5x5 branches the model is 1.583 G (test_classic.py checks it row by row).
+_GOOGLENET = pytest.mark.xfail(strict=True, reason="GoogLeNet paper's 1.5 G MACs undercounts conv1; see test_classic")
+MAC_CASES = [pytest.param(n, 1.0, marks=_GOOGLENET if n == "googlenet" else ())
+             for n in list_models() if n not in ("shufflenet_v2", "efficientnet_lite0")
+             and not n.endswith("minimalistic")] + [pytest.param("shufflenet_v2", w) for w in (0.5, 1.0, 1.5, 2.0)]
 
 
-@pytest.mark.parametrize("name, width", MAC_CASES, ids=[f"{n}-{w:g}" for n, w in MAC_CASES])
-def test_macs_at_224_within_2_percent(reference, name, width):
-    macs = profile_model(create_model(name, width=width, input_size=224)).macs
+@pytest.mark.parametrize("name, width", MAC_CASES, ids=[f"{p.values[0]}-{p.values[1]:g}" for p in MAC_CASES])
+def test_macs_at_reference_size_within_2_percent(reference, name, width):
+    """At 224, or the reference's own size (Inception-ResNet-v2: 299)."""
+    entry = reference.get(name, {})
+    if not any(key in entry for key in ("macs", "torchvision_gmacs", "widths")):
+        pytest.skip("no published MACs figure")
+    macs = profile_model(create_model(name, width=width, input_size=entry.get("input_size", 224))).macs
     expected = _reference_macs(reference, name, width)
     assert abs(macs - expected) / expected < 0.02, (macs, expected)
 

@@ -21,6 +21,15 @@ EXPECTED = {
     "efficientnet_b0": (1.0,),
     "efficientnet_lite0": (1.0,),
     "resnet50": (1.0,),
+    "resnet18": (1.0,),
+    "resnet34": (1.0,),
+    "resnet101": (1.0,),
+    "resnet152": (1.0,),
+    "vgg16": (1.0,),
+    "vgg19": (1.0,),
+    "inception_resnet_v2": (1.0,),
+    "googlenet": (1.0,),
+    "darknet19": (1.0,),
 }
 
 
@@ -53,7 +62,8 @@ def test_bad_options_fail_before_building(kwargs, message):
         create_model("mobilenet_v2", **kwargs)
 
 
-@pytest.mark.parametrize("name", ["shufflenet_v2", "squeezenet_1_0", "squeezenet_1_1", "efficientnet_lite0"])
+@pytest.mark.parametrize("name", ["shufflenet_v2", "squeezenet_1_0", "squeezenet_1_1", "efficientnet_lite0",
+                                  "resnet18", "resnet34", "googlenet", "darknet19"])
 def test_imagenet_is_a_clear_error_where_no_weights_exist(name):
     with pytest.raises(InputError, match=f"no ImageNet weights exist for {name}"):
         create_model(name, weights="imagenet")

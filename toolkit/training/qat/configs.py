@@ -160,5 +160,8 @@ def scheme():
 
 # Which of our configs each layer class takes; all other layers go to the library's default registry.
 LAYER_CONFIG = {"HardSwish": "OutputQuantizeConfig", "HardSigmoidQAT": "OutputQuantizeConfig",
-                 "Multiply": "OutputQuantizeConfig", "ChannelSplit": "PassThroughQuantizeConfig"}
+                 "Multiply": "OutputQuantizeConfig", "ChannelSplit": "PassThroughQuantizeConfig",
+                 # Inception-ResNet's x + scale * branch: the converter folds the scale into the branch's last
+                 # 1x1 conv, so one output quantizer on the sum is the int8 model's arithmetic
+                 "ScaledAdd": "OutputQuantizeConfig"}
 
