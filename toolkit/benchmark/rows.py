@@ -68,9 +68,11 @@ class BenchRow:
 
     @classmethod
     def from_dict(cls, data: dict) -> BenchRow:
-        """A row read back from JSON (a remote bench's report, a saved result)."""
+        """A row read back from JSON (a remote bench's report, a saved result, a hand-made or older row that may
+        lack the model name: the artifact stands in for it)."""
         names = {f.name for f in fields(cls)} - {"extra", "outputs"}
         known = {k: v for k, v in data.items() if k in names}
+        known.setdefault("model", data.get("artifact") or "unknown")
         return cls(**known, extra={k: v for k, v in data.items() if k not in names})
 
     def flat(self) -> dict:

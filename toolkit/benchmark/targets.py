@@ -38,8 +38,9 @@ def artifact_problem(path: str) -> str | None:
     return f"{path}: {problem}" if problem else None
 
 
-def from_manifest(path: str) -> list[Target]:
-    """The targets a manifest.json describes, one per recipe; InputError if it is not an edgebb manifest."""
+def from_manifest(path: str, *, skip_missing: bool = False) -> list[Target]:
+    """The targets a manifest.json describes, one per recipe; InputError if it is not an edgebb manifest, or if an
+    artifact it lists is missing (unless `skip_missing`: an artifact benched alone needs only its own entry)."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         manifest = json.loads(open(path).read())
@@ -55,6 +56,8 @@ def from_manifest(path: str) -> list[Target]:
         for entry in entries:
             artifact = os.path.join(folder, entry["path"])
             if not os.path.exists(artifact):
+                if skip_missing:
+                    continue
                 raise InputError(f"{path}: {entry['path']}, listed in it, is missing")
             entry_source = entry.get("source") or source
             backbone = entry_source.get("backbone")
@@ -86,7 +89,7 @@ def from_file(path: str) -> Target:
     """An artifact on its own; its manifest (if one sits beside it) supplies model name, MACs and preprocessing."""
     manifest = os.path.join(os.path.dirname(os.path.abspath(path)), "manifest.json")
     if os.path.exists(manifest):
-        for t in from_manifest(manifest):
+        for t in from_manifest(manifest, skip_missing=True):
             for fmt, p in t.artifacts.items():
                 if os.path.abspath(p) == os.path.abspath(path):
                     return Target(model=t.model, recipe=t.recipe, artifacts={fmt: p}, macs=t.macs,

@@ -36,8 +36,8 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
     The folder is split per class into a held-out evaluation part (`eval_fraction`) and the rest, from which
     `calib_samples` images are drawn for calibration; with `train`, all of the rest is loaded too, for
     quantization-aware fine-tuning (never the evaluation images). `trained_on` (image fingerprints, from a model
-    `edgebb train` saved) replaces that split: every image the model did not train on is held out, the images it
-    trained on calibrate.
+    `edgebb train` saved) replaces that split when the folder holds some of them: every image the model did not
+    train on is held out, the images it trained on calibrate. A folder disjoint from the training images is split.
 
     Raises InputError when nothing could be held out (every image was a training image).
     """
@@ -61,8 +61,8 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
             synthetic = False
         folder = scan_folder(data_dir)
         excluded = 0
-        if trained_on and not synthetic:
-            seen = [fingerprint(item.path) in trained_on for item in folder.items]
+        seen = [fingerprint(item.path) in trained_on for item in folder.items] if trained_on and not synthetic else []
+        if any(seen):
             rest = [item for item, s in zip(folder.items, seen) if s]
             eval_items = [item for item, s in zip(folder.items, seen) if not s]
             excluded = len(rest)

@@ -29,6 +29,7 @@ class Artifact:
     convert_seconds: float
     float_layers: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)
+    kernels: dict | None = None  # what the runtime runs it as: integer nodes, compute left in float and why
     qat: dict | None = None  # int8-qat: how the QAT model came about, and the artifact against it in Keras
 
     def to_dict(self, source: Source, root: str) -> dict:
@@ -40,7 +41,8 @@ class Artifact:
             "outputs": [t.to_dict() for t in self.outputs], "preprocessing": source.preprocessing.to_dict(),
             "labels": source.labels, "macs": source.macs, "params": source.params,
             "verification": self.verification.to_dict(), "float_layers": self.float_layers,
-            "convert_seconds": round(self.convert_seconds, 3), **({"qat": self.qat} if self.qat else {}),
+            "convert_seconds": round(self.convert_seconds, 3), **({"kernels": self.kernels} if self.kernels else {}),
+            **({"qat": self.qat} if self.qat else {}),
         }
 
 

@@ -99,7 +99,7 @@ def keras_layer(tensor_name: str) -> str:
     return parts[1] if len(parts) > 2 else parts[0]
 
 
-def selective_int8(model, ev, reference, random_reference, budget: Budget,
+def selective_int8(model, ev, reference, random_reference, budget: Budget, ctx=None,
                    progress: Progress | None = None) -> MixedPrecision:
     """Convert `model` to int8 TFLite with the fewest worst layers in float that keeps the budget.
 
@@ -140,3 +140,5 @@ def selective_int8(model, ev, reference, random_reference, budget: Budget,
 
 
 REPAIRS.register(Repair("tflite", "int8", selective_int8))
+
+from . import mixed_precision_onnx  # noqa: E402,F401  (registers the ONNX repair)

@@ -148,9 +148,13 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
             check = verify_content(content, fmt, ev, reference, random_reference, budget)
             repair = REPAIRS.get(f"{fmt}:{recipe.name}", default=None)
             if opts.auto_fallback and repair and check.verification.passed is False:
-                mixed = repair.run(src.model, ev, reference, random_reference, budget, progress=progress)
+                mixed = repair.run(src.model, ev, reference, random_reference, budget, ctx=ctx, progress=progress)
                 content, check, float_layers = mixed.content, mixed.check, mixed.float_layers
                 options.update(mixed.options)
+            kernels = exporter.inspect(content, float_layers) if exporter.inspect else None
+            if kernels and kernels["float_compute"]:
+                notes.append(f"{os.path.basename(target)}: {len(kernels['float_compute'])} Conv/MatMul/Gemm node(s) "
+                             f"stay float in {kernels['runtime']} (listed with why under 'kernels' in the manifest)")
             if os.path.relpath(target, out_dir) in listed:
                 notes.append(f"replaced {os.path.basename(target)}, which an earlier conversion into this folder "
                              "had made")
@@ -159,7 +163,8 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                 path=target, format=fmt, recipe=recipe, sha256=hashlib.sha256(content).hexdigest(),
                 size_bytes=len(content), inputs=check.inputs, outputs=check.outputs,
                 verification=check.verification, convert_seconds=seconds, float_layers=float_layers,
-                options=options, qat=qat.describe(check.eval_outputs, ev, opts.max_drop) if recipe.qat else None,
+                options=options, kernels=kernels,
+                qat=qat.describe(check.eval_outputs, ev, opts.max_drop) if recipe.qat else None,
             ))
             # After every artifact, so an interrupted conversion leaves a folder that describes what finished.
             manifest = merge(existing, build_manifest(src, ev.description, artifacts, out_dir, opts.seed, notes),

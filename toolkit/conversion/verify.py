@@ -43,6 +43,9 @@ class Verification:
     passed: bool | None
     min_agreement: float | None = None
     failed_because: str | None = None
+    # the same artifact in the other runtimes that load its format here (OpenVINO for .onnx): each one's top-1
+    # agreement and max abs error against the artifact's own runtime
+    other_runtimes: dict | None = None
     random_samples: int = 0
     random_top1_agreement: float | None = None
     random_max_abs_error: float | None = None
@@ -129,5 +132,33 @@ def verify_content(content: bytes, fmt: str, ev, reference: np.ndarray, random_r
             got = session.run(ev.eval_x)
             random_got = session.run(ev.random_x)
             inputs, outputs = session.inputs, session.outputs
+        others = _other_runtimes(path, fmt, ev.eval_x, got)
     verification = compare(reference, got, ev.eval_labels, budget, random_reference, random_got)
+    if others:
+        from dataclasses import replace
+
+        verification = replace(verification, other_runtimes=others)
     return ArtifactCheck(verification, inputs, outputs, got)
+
+
+def _other_runtimes(path: str, fmt: str, x: np.ndarray, expected: np.ndarray) -> dict:
+    """The artifact run by every other available CPU runtime of its format, against its own runtime's outputs."""
+    from ..core.formats import FORMATS
+    from ..core.tf import quiet
+    from ..runtimes import RUNTIMES, RuntimeUnavailable, available
+
+    found = {}
+    for name, runtime in RUNTIMES.items():
+        if runtime.format != fmt or name == FORMATS[fmt].default_runtime or runtime.target != "cpu" \
+                or not available(name)[0]:
+            continue
+        try:
+            with quiet(), runtime.load(path) as session:
+                got = session.run(x)
+        except (RuntimeUnavailable, ValueError) as exc:  # a runtime that cannot load it says so in the manifest
+            found[name] = {"error": str(exc).splitlines()[0][:200]}
+            continue
+        got = got[0] if isinstance(got, list) else got
+        found[name] = {"top1_agreement": round(100.0 * float(np.mean(top1(got) == top1(expected))), 4),
+                       "max_abs_error": float(np.abs(got.astype(np.float64) - expected).max())}
+    return found

@@ -37,6 +37,8 @@ class Exporter:
     export: Callable[[Any, ExportContext], bytes]
     # the artifact's options as the manifest records them, given the context
     describe: Callable[[ExportContext], dict] = lambda ctx: {}
+    # what the runtime makes of the bytes (integer kernels, layers left in float), for the manifest; or None
+    inspect: Callable[..., dict] | None = None
 
     @property
     def key(self) -> str:
@@ -46,11 +48,13 @@ class Exporter:
 EXPORTERS: Registry[Exporter] = Registry("exporter", key=lambda e: e.key)
 
 
-def exporter(fmt: str, recipe: str, describe: Callable[[ExportContext], dict] | None = None):
-    """Register the decorated function as the exporter of `recipe` in format `fmt`."""
+def exporter(fmt: str, recipe: str, describe: Callable[[ExportContext], dict] | None = None,
+             inspect: Callable[..., dict] | None = None):
+    """Register the decorated function as the exporter of `recipe` in format `fmt`; `inspect(content, kept_float)`
+    reports what the runtime makes of the bytes."""
 
     def decorate(fn):
-        EXPORTERS.register(Exporter(fmt, recipe, fn, describe or (lambda ctx: {})))
+        EXPORTERS.register(Exporter(fmt, recipe, fn, describe or (lambda ctx: {}), inspect))
         return fn
 
     return decorate
