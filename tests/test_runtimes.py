@@ -125,10 +125,14 @@ def reference(artifacts):
     return x, y
 
 
-@pytest.mark.parametrize("kind, runtime", [("fp32", "litert"), ("onnx", "onnxruntime"), ("keras", "keras")])
+@pytest.mark.parametrize("kind, runtime", [("fp32", "litert"), ("onnx", "onnxruntime"), ("onnx", "openvino"),
+                                           ("keras", "keras")])
 def test_float_artifacts_match_keras(artifacts, reference, kind, runtime):
     x, expected = reference
-    with load_artifact(artifacts[kind], threads=2) as session:
+    ok, reason = available(runtime)
+    if not ok:
+        pytest.skip(reason)
+    with load_artifact(artifacts[kind], runtime=runtime, threads=2) as session:
         assert session.runtime == runtime
         (info,) = session.inputs
         assert info.dtype == "float32" and not info.quantized and info.scale is None
@@ -244,6 +248,22 @@ def test_session_rejects_bad_input_and_use_after_close(artifacts):
         session.run(_batch(1, seed=5))
 
 
+@pytest.mark.parametrize("name", list(runtimes.RUNTIMES))
+def test_every_registered_runtime_runs_or_says_why_not(name, artifacts, reference):
+    """Derived from the registry: a runtime added later is covered without anyone adding a test."""
+    runtime = runtimes.RUNTIMES[name]
+    ok, reason = available(name)
+    if not ok:
+        assert reason and "\n" not in reason
+        pytest.skip(reason)
+    path = {"tflite": artifacts["fp32"], "onnx": artifacts["onnx"], "keras": artifacts["keras"]}[runtime.format]
+    x, expected = reference
+    with runtime.load(path, threads=1) as session:
+        out = session.run(x)
+    tolerance = 0.05 if runtime.target == "gpu" else 1e-4  # a GPU may compute in float16
+    np.testing.assert_allclose(out, expected, atol=tolerance)
+
+
 def test_names_and_suffixes():
     with pytest.raises(InputError, match="litert"):
         get_runtime("litrt")
@@ -334,7 +354,7 @@ def test_missing_file():
 
 def test_versions():
     found = runtimes.versions()
-    assert set(found) <= {"ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow", "tf_keras"}
+    assert set(found) <= {"ai-edge-litert", "tflite-runtime", "onnxruntime", "openvino", "tensorflow", "tf_keras"}
     assert all(isinstance(v, str) and v for v in found.values())
 
 

@@ -5,8 +5,8 @@
 ...     probs = session.run(batch)          # float32 in, float32 out, batch of any size
 
 Runtimes live in the registry `RUNTIMES` (name -> instance), one module each: `litert` (LiteRT's interpreter on
-CPU, and the legacy `tflite-runtime`), `litert-gpu` (LiteRT's GPU accelerator), `onnxruntime`, `keras` (the float
-reference). Each owns its options and says why it cannot run here. No runtime library is imported by importing
+CPU, and the legacy `tflite-runtime`), `litert-gpu` (LiteRT's GPU accelerator), `onnxruntime`, `openvino`, `keras` (the
+float reference). Each owns its options and says why it cannot run here. No runtime library is imported by importing
 this package: each is imported by the runtime that needs it, when it is first checked or loaded, so `edgebb bench`
 on a device never imports TensorFlow.
 """
@@ -30,6 +30,7 @@ from .keras import KerasRuntime
 from .litert import LiteRTRuntime, TFLiteRuntime
 from .litert_gpu import LiteRTGpuRuntime
 from .onnxruntime import OnnxRuntime
+from .openvino import OpenVinoRuntime
 
 __all__ = [
     "RUNTIMES", "Runtime", "RuntimeUnavailable", "Session", "TensorInfo", "VulkanDevice", "available", "dequantize",
@@ -44,7 +45,8 @@ def register(runtime: Runtime, *, replace: bool = False) -> Runtime:
     return RUNTIMES.register(runtime, replace=replace)
 
 
-for _runtime in (LiteRTRuntime(), LiteRTGpuRuntime(), TFLiteRuntime(), OnnxRuntime(), KerasRuntime()):
+for _runtime in (LiteRTRuntime(), LiteRTGpuRuntime(), TFLiteRuntime(), OnnxRuntime(), OpenVinoRuntime(),
+                 KerasRuntime()):
     register(_runtime)
 
 
