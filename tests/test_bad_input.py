@@ -191,7 +191,81 @@ EARLY = [
     ("synth-under-file", ["data", "synth", "{w}/shapes/synth.json/s"], "is not a folder"),
     ("cache-unknown-entry", ["cache", "clear", "no-such-entry"], "no cache entry 'no-such-entry'"),
     ("unknown-option", ["convert", "mobilenet_v2", "--recipes", "int8"], "No such option"),
+    # sweep (each gets -o {o}/sweep unless it names one)
+    ("sweep-unknown-backbone", ["sweep", "mobilenetv2", "--data", "{w}/shapes"], "unknown backbone 'mobilenetv2'"),
+    ("sweep-pinned-bad-width", ["sweep", "mobilenet_v2@0.7", "--data", "{w}/shapes", "--sizes", "32"],
+     "width for mobilenet_v2 must be one of"),
+    ("sweep-width-nobody-has", ["sweep", "squeezenet_1_1", "--widths", "0.7", "--data", "{w}/shapes"],
+     "no backbone of the grid has width 0.7"),
+    ("sweep-width-words", ["sweep", "mobilenet_v2", "--widths", "half"], "--widths must be comma-separated"),
+    ("sweep-size-nobody-takes", ["sweep", "squeezenet_1_1", "--sizes", "100"], "input size 100"),
+    ("sweep-sizes-words", ["sweep", "squeezenet_1_1", "--sizes", "big"], "--sizes must be comma-separated"),
+    ("sweep-unknown-target", ["sweep", "squeezenet_1_1", "--targets", "cpu:1,tpu"], "unknown target 'tpu'"),
+    ("sweep-target-threads-zero", ["sweep", "squeezenet_1_1", "--targets", "cpu:0"], "threads of target cpu:0"),
+    ("sweep-targets-empty", ["sweep", "squeezenet_1_1", "--targets", ","], "no target given"),
+    ("sweep-ssh-unknown-option", ["sweep", "squeezenet_1_1", "--targets", "ssh://pi@host?speed=9"],
+     "unknown option 'speed'"),
+    ("sweep-ssh-refused", ["sweep", "squeezenet_1_1", "--targets", "ssh://nobody@127.0.0.1:1"], "connection refused"),
+    ("sweep-unknown-recipe", ["sweep", "squeezenet_1_1", "--recipes", "fp32,int4"], "unknown recipe 'int4'"),
+    ("sweep-unknown-runtime", ["sweep", "squeezenet_1_1", "--runtimes", "litrt"], "did you mean: litert"),
+    ("sweep-float-runtime", ["sweep", "squeezenet_1_1", "--runtimes", "keras"], "runs the float"),
+    ("sweep-unknown-augment", ["sweep", "squeezenet_1_1", "--data", "{w}/shapes", "--augment", "mixup"],
+     "unknown augmentation 'mixup'"),
+    ("sweep-missing-data", ["sweep", "squeezenet_1_1", "--data", "{w}/nowhere"], "data folder not found"),
+    ("sweep-empty-data", ["sweep", "squeezenet_1_1", "--data", "{w}/empty"], "no class subfolders"),
+    ("sweep-data-one-class", ["sweep", "squeezenet_1_1", "--data", "{w}/one-class"], "at least 2 classes"),
+    ("sweep-epochs-words", ["sweep", "squeezenet_1_1", "--epochs", "many"], "'many' is not a valid integer"),
+    ("sweep-epochs-0-no-weights", ["sweep", "squeezenet_1_1", "--data", "{w}/shapes", "--epochs", "0"],
+     "--epochs 0 skips training"),
+    ("sweep-qat-without-data", ["sweep", "squeezenet_1_1", "--recipes", "int8-qat"], "needs labelled images"),
+    ("sweep-jobs-zero", ["sweep", "squeezenet_1_1", "--jobs", "0"], "--jobs must be at least 1"),
+    ("sweep-unknown-executor", ["sweep", "squeezenet_1_1", "--executor", "ray"], "--executor must be one of local"),
+    ("sweep-no-backbone", ["sweep", "--data", "{w}/shapes"], "no backbone given"),
+    ("sweep-missing-config", ["sweep", "--config", "{w}/nowhere.toml"], "config file not found"),
+    ("sweep-corrupt-toml", ["sweep", "--config", "{w}/corrupt.toml"], "is not valid TOML"),
+    ("sweep-unknown-toml-key", ["sweep", "--config", "{w}/unknown-key.toml"], "'epoch'; did you mean: epochs"),
+    ("sweep-out-is-file", ["sweep", "squeezenet_1_1", "-o", "{w}/shapes/synth.json"], "is a file"),
+    ("sweep-out-foreign-store", ["sweep", "squeezenet_1_1", "-o", "{w}/foreign"], "not an edgebb sweep store"),
+    ("sweep-json-into-folder", ["sweep", "squeezenet_1_1", "--json", "{w}/shapes"], "is a folder"),
+    # report
+    ("report-missing", ["report", "{w}/nowhere.json", "-o", "{o}/r.html"], "report source not found"),
+    ("report-not-a-result", ["report", "{w}/shapes/synth.json", "-o", "{o}/r.html"], "is not an edgebb result"),
+    ("report-folder-without-store", ["report", "{w}/shapes", "-o", "{o}/r.html"], "is not an edgebb result"),
+    ("report-foreign-sqlite", ["report", "{w}/foreign/sweep.sqlite", "-o", "{o}/r.html"], "is not an edgebb result"),
+    ("report-bad-suffix", ["report", "{w}/store", "-o", "{o}/r.pdf"], "-o must end in .html, .htm, .md"),
+    ("report-out-is-folder", ["report", "{w}/store", "-o", "{w}/shapes"], "-o must end in"),
+    ("report-no-output", ["report", "{w}/store"], "Missing option '--output'"),
+    # recommend
+    ("recommend-not-a-sweep", ["recommend", "{w}/shapes", "--target", "cpu:1"], "no sweep store"),
+    ("recommend-no-target", ["recommend", "{w}/store"], "Missing option '--target'"),
+    ("recommend-unknown-target", ["recommend", "{w}/store", "--target", "cpu:8"], "unknown target 'cpu:8'"),
+    ("recommend-latency-words", ["recommend", "{w}/store", "--target", "cpu:1", "--max-latency-ms", "fast"],
+     "'fast' is not a valid float"),
+    ("recommend-latency-negative", ["recommend", "{w}/store", "--target", "cpu:1", "--max-latency-ms", "-1"],
+     "--max-latency-ms must be positive"),
+    ("recommend-accuracy-percent", ["recommend", "{w}/store", "--target", "cpu:1", "--min-accuracy", "95"],
+     "fraction between 0 and 1"),
+    ("recommend-percentile", ["recommend", "{w}/store", "--target", "cpu:1", "--latency", "p75"],
+     "--latency must be one of"),
+    ("recommend-task", ["recommend", "{w}/store", "--target", "cpu:1", "--task", "pose"], "--task must be one of"),
+    ("recommend-dataset-size", ["recommend", "{w}/store", "--target", "cpu:1", "--dataset-size", "0"],
+     "--dataset-size must be at least 1"),
+    ("recommend-runtime", ["recommend", "{w}/store", "--target", "cpu:1", "--runtime", "tensorrt"],
+     "unknown runtime of target cpu:1 'tensorrt'"),
 ]
+
+
+def _sweep_store(folder) -> None:
+    """A sweep store with one measured cell, written by hand (no TensorFlow): what report and recommend read."""
+    from edgebb.selection.store import Store
+
+    with Store.create(str(folder)) as store:
+        run = store.start_run({"options": {}, "targets": []}, ["k"], None, [])
+        store.put_cell({"key": "k", "run_id": run, "backbone": "mobilenet_v2", "family": "mobilenet", "width": 0.35,
+                        "size": 32, "recipe": "int8", "runtime": "litert", "format": "tflite", "target": "cpu:1",
+                        "threads": 1, "status": "ok", "p50_ms": 1.0, "p90_ms": 1.1, "p99_ms": 1.2,
+                        "peak_rss_mb": 50.0, "size_mb": 0.5, "feature_strides": "4,8,16,32"})
+        store.finish_run(run, "finished")
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +285,12 @@ def folders(world, models):
     orphan = world / "orphan-manifest"
     orphan.mkdir(exist_ok=True)
     (orphan / "manifest.json").write_text(models[1]["manifest"].read_text())
+    (world / "corrupt.toml").write_text("backbones = [\n")
+    (world / "unknown-key.toml").write_text('backbones = ["squeezenet_1_1"]\nepoch = 3\n')
+    (world / "foreign").mkdir(exist_ok=True)
+    (world / "foreign" / "sweep.sqlite").write_text("the user's own file")
+    if not (world / "store").exists():
+        _sweep_store(world / "store")
     return world
 
 
@@ -220,14 +300,16 @@ def test_early(name, args, message, world, models, folders, tmp_path):
     out.mkdir()
     (out / "precious.txt").write_text("the user's")
     before, data_before = snapshot(out), snapshot(world / "shapes")
+    kept = {name: snapshot(world / name) for name in ("store", "foreign")}
     args = [a.format(w=world, m=models[0], o=out) for a in args]
-    if args[0] == "convert" and "-o" not in args:
+    if args[0] in ("convert", "sweep") and "-o" not in args:
         args += ["-o", str(out / "converted")]
     result = run(*args, env=early(world), timeout=120)
     assert_one_line(result, 2, message)
     assert snapshot(out) == before
     assert not os.path.exists(out / "converted")
     assert snapshot(world / "shapes") == data_before  # the data is read, never written
+    assert {name: snapshot(world / name) for name in kept} == kept  # a store is read, never written
 
 
 # ------------------------------------------------------------------------- cases that need a real model
@@ -273,7 +355,7 @@ def test_unreadable_data_folder(world, tmp_path):
         os.chmod(locked / "star", 0o755)
 
 
-def test_unwritable_output_folder(world):
+def test_unwritable_output_folder(world, folders):
     readonly = world / "readonly"
     readonly.mkdir(exist_ok=True)
     os.chmod(readonly, 0o755)  # owned by root: the unprivileged user cannot write here
@@ -281,7 +363,9 @@ def test_unwritable_output_folder(world):
                  ["train", "mobilenet_v2", "--data", world / "shapes", "-o", readonly / "m.keras"],
                  ["build", "mobilenet_v2", "-o", readonly / "m.keras"],
                  ["data", "synth", readonly / "s"],
-                 ["bench", world / "nothing.tflite", "--json", readonly / "r.json"]):
+                 ["bench", world / "nothing.tflite", "--json", readonly / "r.json"],
+                 ["sweep", "squeezenet_1_1", "--sizes", "32", "--data", world / "shapes", "-o", readonly / "sweep"],
+                 ["report", world / "store", "-o", readonly / "report.html"]):
         result = run(*args, user=65534, env=early(world), timeout=120)
         assert_one_line(result, 2, str(readonly))
         assert os.listdir(readonly) == []

@@ -12,8 +12,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOOLKIT, MODELS = ROOT / "toolkit", ROOT / "models"
 # The line the data travels, left to right: a stage may import itself and stages to its left (and edgebb.models).
-ORDER = ["core", "runtimes", "data", "build", "training", "conversion", "benchmark", "reporting", "cli"]
-TENSORFLOW_FREE = ["core", "runtimes", "data", "benchmark", "reporting", "cli"]
+ORDER = ["core", "runtimes", "data", "build", "training", "conversion", "benchmark", "selection", "reporting", "cli"]
+TENSORFLOW_FREE = ["core", "runtimes", "data", "benchmark", "selection", "reporting", "cli"]
 HEAVY = ("tensorflow", "tf_keras", "onnxruntime", "ai_edge_litert", "tf2onnx", "tensorflow_model_optimization")
 
 

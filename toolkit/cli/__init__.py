@@ -83,7 +83,7 @@ def cli(ctx, quiet):
     state(ctx).quiet = quiet
 
 
-from . import bench, convert, data, train, zoo  # noqa: E402,F401  (they add their commands to `cli`)
+from . import bench, convert, data, select, train, zoo  # noqa: E402,F401  (they add their commands to `cli`)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,252 @@
+"""edgebb recommend: the choice under a budget, its binding constraint and margin, the runner-up and its trade,
+why each other candidate lost, the lectures' factors as inputs, estimates from the latency model (and --measure),
+and exit 1 naming the closest miss. Most cases run on cells written by hand (fast); the command line runs on the
+session's real sweep (tests/test_sweep.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+from test_sweep import GRID, assert_one_line, edgebb, shared_sweep
+
+from edgebb.selection.latency_model import fit
+from edgebb.selection.pareto import frontier
+from edgebb.selection.recommend import Budget, recommend
+
+STRIDES = "4,8,16,32"
+
+
+def cell(backbone, recipe, p50, acc, *, width=1.0, size=224, runtime="litert", target="cpu:4", mem=40.0,
+         family=None, pretrained=True, strides=STRIDES, status="ok", train=60.0, macs=300e6, params=3e6):
+    return {"key": f"{backbone}-{width}-{size}-{recipe}-{runtime}-{target}", "backbone": backbone, "width": width,
+            "size": size, "recipe": recipe, "runtime": runtime, "target": target, "threads": 4,
+            "family": family or backbone.split("_")[0], "status": status, "error": None if status == "ok" else "boom",
+            "stage": None if status == "ok" else "measure", "accuracy": acc, "accuracy_source": "measured",
+            "p50_ms": p50, "p90_ms": None if p50 is None else p50 * 1.2, "p99_ms": None if p50 is None else p50 * 1.5,
+            "peak_rss_mb": mem, "size_mb": 3.0, "macs": macs, "params": params, "peak_activation_bytes": macs / 100,
+            "train_seconds": train, "pretrained": pretrained, "feature_strides": strides, "emulated": False,
+            "software": False}
+
+
+ROWS = [
+    cell("mobilenet_v2", "int8", 6.0, 0.91),
+    cell("mobilenet_v2", "fp32", 9.0, 0.92),
+    cell("resnet50", "int8", 40.0, 0.95, mem=140, params=25e6, macs=4e9),
+    cell("squeezenet_1_1", "int8", 4.0, 0.85, pretrained=False, strides="4,8,16"),
+    cell("mobilenet_v3_small", "fp32", 5.0, 0.90, family="mobilenet"),
+    cell("shufflenet_v2", "int8", 7.0, 0.89, pretrained=False),  # dominated by mobilenet_v2 int8
+    cell("mobilenet_v1", "int8", 3.0, 0.70, status="failed"),
+]
+
+
+def test_choice_binding_runner_up_and_every_rejection():
+    rec = recommend(ROWS, Budget("cpu:4", max_latency_ms=10, latency="p90", max_memory_mb=100, min_accuracy=0.88))
+    assert rec.choice["label"] == "mobilenet_v2 1 @224 int8 on litert x4"  # fp32's p90 (10.8 ms) is over
+    rec = recommend(ROWS, Budget("cpu:4", max_latency_ms=12, latency="p90", max_memory_mb=100, min_accuracy=0.88))
+    assert rec.choice["backbone"] == "mobilenet_v2" and rec.choice["recipe"] == "fp32"  # the most accurate that fits
+    assert rec.binding["constraint"] == "accuracy" and rec.binding["margin"] == pytest.approx(0.04)
+    assert rec.runner_up["recipe"] == "int8" and rec.runner_up["backbone"] == "mobilenet_v2"
+    assert rec.trade["accuracy_points"] == pytest.approx(-1.0) and rec.trade["latency_ms"] == pytest.approx(-3.6)
+    why = {r["backbone"] + " " + r["recipe"]: " ".join(r["reasons"]) for r in rec.rejected}
+    assert "p90 48.00 ms exceeds 12 ms by 36.00 ms" in why["resnet50 int8"]
+    assert "peak memory 140.00 MB exceeds 100 MB by 40.00 MB" in why["resnet50 int8"]
+    assert "accuracy 0.850 is below 0.88 by 0.030" in why["squeezenet_1_1 int8"]
+    assert why["shufflenet_v2 int8"].startswith("dominated by mobilenet_v2 1 @224 int8")
+    assert why["mobilenet_v3_small fp32"].startswith("ranked below the choice: -2.00 accuracy points")
+    assert why["mobilenet_v1 int8"].startswith("failed at measure: boom")
+    assert len(rec.rejected) == len(ROWS) - 1
+    rec = recommend(ROWS, Budget("cpu:4", max_latency_ms=12, latency="p90", max_memory_mb=100))
+    assert rec.binding["constraint"] == "latency" and rec.binding["margin"] == pytest.approx(12 - 10.8)
+
+
+def test_nothing_fits_names_the_closest_miss():
+    rec = recommend(ROWS, Budget("cpu:4", max_latency_ms=2.5))
+    assert rec.choice is None
+    assert rec.closest["backbone"] == "squeezenet_1_1"
+    assert "p50 4.00 ms exceeds 2.5 ms by 1.50 ms" in rec.closest["misses"][0]["reason"]
+
+
+def test_dense_tasks_need_the_feature_pyramid():
+    rec = recommend(ROWS, Budget("cpu:4", max_latency_ms=5.5, task="detection"))
+    assert rec.choice["backbone"] == "mobilenet_v3_small"
+    squeeze = next(r for r in rec.rejected if r["backbone"] == "squeezenet_1_1")
+    assert squeeze["kind"] == "excluded" and "no stride 32 feature map" in squeeze["reasons"][0]
+    assert any("feature pyramid" in f for f in rec.factors)
+
+
+def test_few_images_favour_pretrained_and_smaller_models():
+    rows = ROWS + [cell("mobilenet_v2", "int8", 6.5, 0.915, width=0.5, params=1.5e6)]
+    rec = recommend(rows, Budget("cpu:4", dataset_size=500))
+    rejected = {r["backbone"]: r for r in rec.rejected}
+    assert "no pretrained (ImageNet) weights" in rejected["shufflenet_v2"]["reasons"][0]
+    assert rec.choice["backbone"] == "resnet50"  # most accurate; nothing else within a point of it
+    rec = recommend([r for r in rows if r["backbone"] != "resnet50"], Budget("cpu:4", dataset_size=500))
+    assert (rec.choice["backbone"], rec.choice["width"]) == ("mobilenet_v2", 0.5)  # within a point, fewer params
+    assert any("few images (500)" in f and "fewer parameters" in f for f in rec.factors)
+    assert recommend(rows, Budget("cpu:4", dataset_size=50_000)).choice["backbone"] == "resnet50"
+
+
+def test_resolution_and_training_budget():
+    rows = [cell("mobilenet_v2", "int8", 3.0, 0.9, size=96), cell("mobilenet_v2", "int8", 6.0, 0.92, train=900)]
+    rec = recommend(rows, Budget("cpu:4", resolution=128))
+    assert rec.choice["size"] == 224
+    assert "input 96 px is below --resolution 128 by 32 px" in rec.rejected[0]["reasons"][0]
+    rec = recommend(rows, Budget("cpu:4", max_train_minutes=10))
+    assert rec.choice["size"] == 96
+    assert "training took 15.0 min, over --max-train-minutes 10 by 5.0 min" in rec.rejected[0]["reasons"][0]
+
+
+def test_emulated_cells_are_left_out_unless_asked():
+    rows = [cell("mobilenet_v2", "int8", 6.0, 0.9), {**cell("mobilenet_v2", "fp32", 1.0, 0.92), "software": True}]
+    assert recommend(rows, Budget("cpu:4")).choice["recipe"] == "int8"
+    assert recommend(rows, Budget("cpu:4", allow_emulated=True)).choice["recipe"] == "fp32"
+
+
+def _trained(row: dict, float_accuracy: float, samples: int = 100) -> dict:
+    """`row` as a sweep with --data records it: held-out images, the data's classes, the float model's accuracy."""
+    return {**row, "float_accuracy": float_accuracy, "verification": {"samples": samples},
+            "provenance": {"data": {"classes": ["star", "ring", "square", "vbars"]}}}
+
+
+def test_a_model_at_chance_is_not_shipped_while_another_learned():
+    """4 classes, 100 held-out images: chance is 25%, two standard errors 8.7 points. A float model at 30% is
+    guessing; its int8 model's 95% is luck, and it is excluded with the reason."""
+    rows = [_trained(cell("mobilenet_v2", "int8", 6.0, 0.80), 0.82),
+            _trained(cell("shufflenet_v2", "int8", 5.0, 0.95), 0.30)]
+    rec = recommend(rows, Budget("cpu:4"))
+    assert rec.choice["backbone"] == "mobilenet_v2"
+    (out,) = rec.rejected
+    assert out["kind"] == "excluded" and "not clearly above chance" in out["reasons"][0]
+    assert "30.0% on 100 held-out images" in out["reasons"][0] and "25% for 4 classes" in out["reasons"][0]
+    rows[1] = _trained(rows[1], 0.34)  # 34% is more than two standard errors (25 + 8.66) above chance: it learned
+    assert recommend(rows, Budget("cpu:4")).choice["backbone"] == "shufflenet_v2"
+
+
+def test_when_no_model_learned_the_answer_says_so():
+    rows = [_trained(cell("mobilenet_v2", "int8", 6.0, 0.30), 0.27),
+            _trained(cell("shufflenet_v2", "int8", 5.0, 0.26), 0.25)]
+    rec = recommend(rows, Budget("cpu:4"))
+    assert rec.choice["backbone"] == "mobilenet_v2"
+    assert any("no candidate's float model is clearly above chance" in n for n in rec.notes)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"min_accuracy": 90}, "fraction between 0 and 1"), ({"latency": "p75"}, "--latency must be one of"),
+    ({"task": "pose"}, "--task must be one of"), ({"max_latency_ms": -1}, "--max-latency-ms must be positive"),
+    ({"dataset_size": 0}, "--dataset-size must be at least 1"),
+])
+def test_budget_checks(kwargs, message):
+    from edgebb.core.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        Budget("cpu:4", **kwargs)
+
+
+def test_unknown_target_lists_the_known_ones():
+    from edgebb.core.errors import InputError
+
+    with pytest.raises(InputError, match="unknown target 'cpu:8'; did you mean: cpu:4"):
+        recommend(ROWS, Budget("cpu:8"))
+
+
+# ------------------------------------------------------------------------------------------ estimate, measure
+
+
+def test_latency_model_recovers_a_log_linear_law():
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(14):
+        macs, params = 10 ** rng.uniform(7, 9.5), 10 ** rng.uniform(5.5, 7.5)
+        recipe = "int8" if i % 2 else "fp32"
+        p50 = 2e-6 * macs ** 0.8 * params ** 0.1 * (0.7 if recipe == "int8" else 1.0)
+        rows.append({**cell(f"b{i}", recipe, p50, 0.9, family="mobilenet" if i % 3 else "resnet", macs=macs,
+                            params=params), "peak_activation_bytes": macs / 50})
+    model = fit(rows)
+    assert model.cells == 14 and model.median_error < 0.05
+    new = {**rows[0], "macs": 5e8, "params": 2e6, "peak_activation_bytes": 1e7}
+    assert model.predict(new) == pytest.approx(2e-6 * 5e8 ** 0.8 * 2e6 ** 0.1, rel=0.1)
+    assert fit(rows[:2]) is None
+
+
+def test_estimates_are_labelled_with_their_error_and_name_the_cells_to_measure():
+    measured = [cell(f"m{i}", r, 5.0 * (i + 1) * (0.8 if r == "int8" else 1), 0.80 + 0.02 * i, macs=2e8 * (i + 1),
+                     family="mobilenet") for i in range(3) for r in ("fp32", "int8")]
+    elsewhere = [cell("x0", "int8", 1.0, 0.95, target="cpu:1", macs=4e8, family="mobilenet")]
+    rec = recommend(measured + elsewhere, Budget("cpu:4", max_latency_ms=12))
+    assert rec.choice["backbone"] == "x0" and rec.choice["estimated"] and rec.estimated
+    assert rec.choice["p50_ms"] == pytest.approx(8.0, rel=0.25)  # between m0 int8 (4 ms) and m1 int8 (8 ms)
+    assert rec.to_measure and rec.to_measure[0]["backbone"] == "x0"
+    assert rec.models["p50_ms"]["cells"] == 6 and rec.models["p50_ms"]["loo_median_error"] is not None
+
+
+def test_pareto_names_a_frontier_cell_that_dominates():
+    marks = frontier(ROWS)
+    # dominated by MobileNetV2 int8 (6 ms, 0.91) and MobileNetV3-Small (5 ms, 0.90): the fastest of them is named
+    assert marks["shufflenet_v2-1.0-224-int8-litert-cpu:4"]["dominated_by"] == \
+        "mobilenet_v3_small-1.0-224-fp32-litert-cpu:4"
+    optimal = {k for k, m in marks.items() if m["optimal"]}
+    assert optimal == {"squeezenet_1_1-1.0-224-int8-litert-cpu:4", "mobilenet_v3_small-1.0-224-fp32-litert-cpu:4",
+                       "mobilenet_v2-1.0-224-int8-litert-cpu:4", "mobilenet_v2-1.0-224-fp32-litert-cpu:4",
+                       "resnet50-1.0-224-int8-litert-cpu:4"}
+    assert all(m["dominated_by"] in optimal for m in marks.values() if not m["optimal"])
+
+
+# -------------------------------------------------------------------------------------------- the command line
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    return shared_sweep(tmp_path_factory)
+
+
+def test_cli_recommends_and_explains(swept):
+    result = edgebb("recommend", swept["out"], "--target", "cpu:1", "--max-latency-ms", "1000", "--latency", "p90",
+                    "--max-memory-mb", "1000", "--min-accuracy", "0")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "choice: " in out and "binding constraint: " in out and "runner-up: " in out and "rejected (3)" in out
+    data = json.loads(edgebb("recommend", swept["out"], "--target", "cpu:1", "--json").stdout)
+    assert data["schema"] == "edgebb.recommendation/1" and data["choice"]["target"] == "cpu:1"
+    assert len(data["rejected"]) == 3 and data["estimated"] is False
+
+
+def test_cli_exit_1_names_the_closest(swept):
+    result = edgebb("recommend", swept["out"], "--target", "cpu:1", "--max-latency-ms", "0.000001")
+    assert_one_line(result, 1, "nothing meets the budget; closest: ")
+    assert "exceeds 1e-06 ms by" in result.stderr
+
+
+# Bad budgets, unknown targets and sources that are no sweep: tests/test_bad_input.py, the catalogue.
+
+
+def test_measure_turns_estimates_into_measurements(swept, tmp_path):
+    """cpu:2 measured for SqueezeNet only (LiteRT and ONNX Runtime: 4 cells, enough for a model); MobileNetV2 is
+    estimated there until --measure measures it."""
+    out = tmp_path / "copy"
+    shutil.copytree(swept["out"], out)
+    grid = [a for a in GRID if a != "mobilenet_v2@0.35"]
+    grid[grid.index("--targets") + 1] = "cpu:2"
+    grid[grid.index("--runtimes") + 1] = "litert,onnxruntime"
+    result = edgebb("sweep", *grid, "--data", swept["data"], "-o", out)
+    assert result.returncode == 0, result.stderr
+    ask = ["recommend", out, "--target", "cpu:2", "--runtime", "litert", "--task", "detection"]  # no SqueezeNet
+    estimate = json.loads(edgebb(*ask, "--json").stdout)
+    assert estimate["estimated"] and estimate["choice"]["backbone"] == "mobilenet_v2"
+    assert estimate["latency_models"]["p50_ms"]["cells"] == 4
+    assert not math.isnan(estimate["latency_models"]["p50_ms"]["loo_median_error"])
+    text = edgebb(*ask).stdout
+    assert "ESTIMATED" in text and "leave-one-out error" in text and "--measure" in text
+    measured = edgebb(*ask, "--measure", "--json")
+    assert measured.returncode == 0, measured.stderr
+    answer = json.loads(measured.stdout)
+    assert answer["estimated"] is False and answer["to_measure"] == []
+    from edgebb.selection.store import Store
+
+    with Store.open(str(out)) as store:
+        rows = [r for r in store.cells() if r["target"] == "cpu:2" and r["backbone"] == "mobilenet_v2"]
+        assert store.integrity() == "ok"
+    assert rows and all(r["status"] == "ok" and r["threads"] == 2 for r in rows)

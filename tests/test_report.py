@@ -1,0 +1,126 @@
+"""edgebb report as a user sees it: the page is rendered by headless Chromium with networking disabled, its DOM
+must hold the plots and the tables, the file must fetch nothing from anywhere, and the screenshot is kept in
+tests/artifacts/ (gitignored) for a person to look at."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from test_sweep import assert_one_line, edgebb, shared_sweep
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+ARTIFACTS = os.path.join(ROOT, "artifacts")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    return shared_sweep(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def html_report(swept, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    result = edgebb("report", swept["out"], "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}" in result.stdout
+    return out
+
+
+def _artifacts_dir() -> str:
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    ignore = os.path.join(ARTIFACTS, ".gitignore")
+    if not os.path.exists(ignore):
+        with open(ignore, "w") as f:
+            f.write("# screenshots and other test artifacts: kept for people, never committed\n*\n")
+    return ARTIFACTS
+
+
+def _offline(command: list[str]) -> list[str]:
+    """`command` in a network namespace of its own (no interface but a down loopback) where the machine allows it
+    (root), else with Chromium's proxy pointed at a closed port: either way nothing can be fetched."""
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+    if probe.returncode == 0:
+        return ["unshare", "-n", *command]
+    return [*command, "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+
+
+def _chromium(url: str, *extra: str, profile: str) -> subprocess.CompletedProcess:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+               f"--user-data-dir={profile}", *extra, url]
+    return subprocess.run(_offline(command), capture_output=True, text=True, timeout=180)
+
+
+def test_report_renders_offline_in_chromium(html_report, tmp_path):
+    text = html_report.read_text()
+    assert not re.search(r"<script|<link[^>]+href=[\"']?https?:|url\(\s*[\"']?https?:|src=[\"']?https?:|@import",
+                         text, re.IGNORECASE), "the page refers to something outside itself"
+    png = os.path.join(_artifacts_dir(), "report.png")
+    if os.path.exists(png):
+        os.unlink(png)
+    url = f"file://{html_report}"
+    shot = _chromium(url, f"--screenshot={png}", "--window-size=1400,4000", "--hide-scrollbars",
+                     profile=str(tmp_path / "p1"))
+    assert os.path.exists(png) and os.path.getsize(png) > 50_000, shot.stderr[-2000:]
+    dom = _chromium(url, "--dump-dom", profile=str(tmp_path / "p2")).stdout
+    for kind in ("accuracy-latency", "accuracy-memory", "latency-macs", "int8-speedup"):
+        assert re.search(rf'<figure class="plot"[^>]*data-plot="{kind}"', dom), kind
+    assert dom.count("<svg") >= 4
+    for table in ("cells-table", "cost-table", "environment-table", "frontier-cpu-1"):
+        assert f'id="{table}"' in dom, table
+    cells = re.search(r'<table id="cells-table">.*?</table>', dom, re.S).group(0)
+    assert cells.count("<tr") == 1 + 4  # the header and every cell once
+    assert "optimal" in cells and "dominated by" in cells
+    for words in ("FLOPs (M) = 2 x MACs", "peak activations", "weights int8", "held-out", "Environment and method"):
+        assert words in dom, words
+
+
+def test_report_markdown(swept, tmp_path):
+    out = tmp_path / "report.md"
+    result = edgebb("report", swept["out"], "-o", out)
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert "## Every cell" in text and "| backbone | width | px |" in text
+    plots = sorted(os.listdir(tmp_path / "report_plots"))
+    assert "int8-speedup.svg" in plots and any(p.startswith("accuracy-latency") for p in plots)
+    for name in plots:
+        assert f"](report_plots/{name})" in text
+
+
+def test_report_of_a_bench_json(swept, tmp_path):
+    """Any JSON edgebb bench wrote: latency and memory, no accuracy."""
+    artifacts = os.path.join(swept["out"], "artifacts")
+    folder = os.path.join(artifacts, sorted(os.listdir(artifacts))[0])
+    bench = edgebb("bench", folder, "--runs", "3", "--min-seconds", "0", "--warmup", "1", "--baseline", "none",
+                   "--json", tmp_path / "b.json")
+    assert bench.returncode == 0, bench.stderr
+    result = edgebb("report", tmp_path / "b.json", "-o", tmp_path / "b.html")
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "b.html").read_text()
+    assert 'data-plot="latency-macs"' in page and 'data-plot="int8-speedup"' in page
+    assert 'data-plot="accuracy-latency"' not in page and "holds no accuracy" in page
+
+
+def test_markdown_report_leaves_a_foreign_plots_folder_alone(swept, tmp_path):
+    """report.md writes its plots into report_plots/; one that holds the user's files is not touched. (The other
+    bad input of edgebb report is in the catalogue, tests/test_bad_input.py.)"""
+    (tmp_path / "r_plots").mkdir()
+    (tmp_path / "r_plots" / "mine.txt").write_text("the user's")
+    result = edgebb("report", swept["out"], "-o", tmp_path / "r.md")
+    assert_one_line(result, 2, "holds more than an earlier report's plots")
+    assert sorted(os.listdir(tmp_path)) == ["r_plots"] and os.listdir(tmp_path / "r_plots") == ["mine.txt"]
+
+
+def test_report_module_imports_no_tensorflow():
+    code = ("import sys, edgebb.reporting.report, edgebb.reporting.plots; "
+            "print([m for m in ('tensorflow', 'tf_keras') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,443 @@
+"""edgebb sweep as a user runs it: a tiny real grid (SqueezeNet 1.1 and MobileNetV2 0.35 at 32 px, one epoch on a
+small generated set, fp32 and int8, LiteRT, 1 thread), killed with SIGKILL in the middle and run again; the store,
+the reuse, the exports and the bad input that must stop it before any work.
+
+`shared_sweep` builds that sweep once per test session (test_report and test_recommend use it too) and records what
+the interruption left, so the kill -9 test checks the same run whichever module asks first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from test_remote import SFTP_SERVER, SSHD, sshd  # noqa: F401  (the loopback sshd fixture, for the device test)
+
+SIZE = 32
+GRID = ["squeezenet_1_1", "mobilenet_v2@0.35", "--sizes", str(SIZE), "--epochs", "1", "--recipes", "fp32,int8",
+        "--targets", "cpu:1", "--runtimes", "litert", "--runs", "3", "--min-seconds", "0", "--warmup", "1",
+        "--calib-samples", "8", "--batch-size", "8"]
+
+
+def edgebb(*args, env=None, timeout=900, user=None, cwd=None):
+    command = [sys.executable, "-m", "edgebb", *map(str, args)]
+    if user:
+        command = ["setpriv", "--reuid", str(user), "--regid", str(user), "--clear-groups", *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          env={**os.environ, **(env or {})})
+
+
+def _ok_cells(store: str) -> list[tuple]:
+    """(key, created, measured) of the finished cells, read while the sweep may be writing (WAL allows it)."""
+    if not os.path.exists(store):
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = conn.execute("SELECT key, created, provenance FROM cells WHERE status = 'ok'").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+    return [(k, c, json.loads(p)["measured"]) for k, c, p in rows]
+
+
+def shared_sweep(tmp_path_factory) -> dict:
+    """The session's sweep: started, killed with SIGKILL once the first backbone's cells are in the store, and run
+    again to the end. Returns {"out", "data", "killed": [...], "children_alive": [...], "rerun": stderr}."""
+    import psutil
+
+    base = tmp_path_factory.getbasetemp() / "edgebb-shared-sweep"
+    record = base / "record.json"
+    if record.exists():
+        return json.loads(record.read_text())
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir()
+    os.chmod(base, 0o755)
+    from edgebb.data.synth import generate
+
+    data, out = base / "shapes", base / "sweep"
+    generate(str(data), classes=3, per_class=8, size=SIZE, seed=0)
+    store = str(out / "sweep.sqlite")
+    proc = subprocess.Popen([sys.executable, "-m", "edgebb", "sweep", *GRID, "--data", str(data), "-o", str(out),
+                             "--jobs", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 900
+    while len(_ok_cells(store)) < 2:
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        assert time.monotonic() < deadline, "no cell finished in 15 minutes"
+        time.sleep(0.3)
+    children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = _ok_cells(store)
+    time.sleep(3)  # a pool worker notices its driver is gone within a second
+    alive = [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    rerun = edgebb("sweep", *GRID, "--data", data, "-o", out, "--jobs", "1")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    result = {"out": str(out), "data": str(data), "killed": killed, "children_alive": alive,
+              "rerun": rerun.stderr, "table": rerun.stdout}
+    record.write_text(json.dumps(result))
+    return result
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    return shared_sweep(tmp_path_factory)
+
+
+# ------------------------------------------------------------------------------------------ interruption, reuse
+
+
+def test_kill_9_mid_sweep_loses_only_the_cells_in_flight(swept):
+    from edgebb.selection.store import Store
+
+    with Store.open(swept["out"]) as store:
+        assert store.integrity() == "ok"
+        rows = store.cells()
+        runs = store.runs()
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys)) == 4  # 2 backbones x 2 recipes x 1 runtime x 1 target, each once
+    assert all(r["status"] == "ok" for r in rows), [(r["backbone"], r["error"]) for r in rows]
+    before = {k: (created, measured) for k, created, measured in swept["killed"]}
+    assert len(before) >= 2
+    for row in rows:  # the cells finished before the kill were reused, not measured again
+        if row["key"] in before:
+            assert (row["created"], row["provenance"]["measured"]) == before[row["key"]]
+    assert f"reusing {len(before)} finished cell(s)" in swept["rerun"]
+    assert [r["status"] for r in runs] == ["running", "finished"]  # the killed run never finished
+    assert swept["children_alive"] == [], "a pool worker outlived its killed driver"
+
+
+def test_rerun_reuses_every_finished_cell(swept):
+    from edgebb.selection import sweep
+
+    started = time.perf_counter()
+    result = sweep(["squeezenet_1_1", "mobilenet_v2@0.35"], swept["data"], swept["out"], sizes=(SIZE,), epochs=1,
+                   recipes="fp32,int8", targets=("cpu:1",), runtimes=("litert",), runs=3, min_seconds=0, warmup=1,
+                   calib_samples=8, batch_size=8)
+    assert result.reused == 4 and result.measured == 0
+    assert time.perf_counter() - started < 30
+    assert len(result.rows) == 4 and not result.failed
+
+
+def test_cells_carry_every_figure_and_their_provenance(swept):
+    from edgebb.selection.store import Store
+
+    with Store.open(swept["out"]) as store:
+        rows = store.cells()
+    for r in rows:
+        assert r["accuracy_source"] == "measured" and 0 <= r["accuracy"] <= 1
+        assert 0 <= r["agreement"] <= 1 and r["verification"]["samples"] == 6  # the held-out split: 2 per class
+        assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
+        assert r["peak_rss_mb"] > 0 and r["size_mb"] > 0 and r["macs"] > 0 and r["params"] > 0
+        assert r["train_seconds"] > 0 and r["convert_seconds"] > 0 and r["weights"] == "random"
+        # convert loaded the model training saved: on the same held-out images, the same float accuracy
+        assert r["float_accuracy"] == pytest.approx(r["provenance"]["train"]["best_val_accuracy"], abs=1e-6)
+        assert r["target"] == "cpu:1" and r["threads"] == 1 and r["runtime"] == "litert"
+        p = r["provenance"]
+        assert p["versions"]["edgebb"] and p["versions"]["tensorflow"] and p["target"]["cpu_model"]
+        assert p["environment"]["cores"] and p["data"]["images"] == 24 and r["bench"]["status"] == "ok"
+    int8 = {r["backbone"]: r["size_mb"] for r in rows if r["recipe"] == "int8"}
+    fp32 = {r["backbone"]: r["size_mb"] for r in rows if r["recipe"] == "fp32"}
+    assert all(int8[b] < fp32[b] for b in int8)
+    out = swept["out"]
+    assert sorted(os.listdir(out)) == ["artifacts", "models", "sweep.sqlite"]
+    assert len(os.listdir(os.path.join(out, "artifacts"))) == 2
+    # the trained models are kept as .h5 (see stages.as_h5), each with the metadata convert needs, and nothing else
+    models = sorted(n for n in os.listdir(os.path.join(out, "models")) if not n.endswith((".log.csv", ".log.json")))
+    assert len(models) == 2 and all(n.endswith(".h5") for n in models), models
+    from edgebb.build.meta import read_meta
+
+    meta = read_meta(os.path.join(out, "models", models[0]))
+    assert meta["training_images"]["count"] == 18 and len(meta["labels"]) == 3
+
+
+def test_the_table_says_which_models_did_not_learn(swept):
+    """A model whose float accuracy cannot be told from guessing is named under the table (SqueezeNet 1.1 trained
+    from random weights stays at chance), with the same lines edgebb.selection.cells.not_learned gives."""
+    from edgebb.selection.cells import not_learned
+    from edgebb.selection.store import Store
+
+    with Store.open(swept["out"]) as store:
+        lines = not_learned(store.cells())
+    assert any(line.startswith("squeezenet_1_1 1 @32 is not clearly above chance") for line in lines), lines
+    table = " ".join(swept["table"].split())
+    assert all(" ".join(f"note: {line}".split()) in table for line in lines)
+
+
+def test_as_h5_keeps_the_weights_and_the_metadata(tmp_path):
+    import numpy as np
+
+    from edgebb.build.meta import read_meta, write_meta
+    from edgebb.models import create_model, load_model
+    from edgebb.selection.stages import as_h5
+
+    model = create_model("mobilenet_v3_small", width=0.75, input_size=SIZE, num_classes=3)
+    model.compile("adam", "sparse_categorical_crossentropy")  # compiled, as edgebb train leaves it
+    model.save(str(tmp_path / "m.keras"))
+    write_meta(str(tmp_path / "m.keras"), {"labels": ["a", "b", "c"]})
+    as_h5(str(tmp_path / "m.keras"), str(tmp_path / "m.h5"))
+    x = np.random.default_rng(0).uniform(-1, 1, (2, SIZE, SIZE, 3)).astype("float32")
+    again = load_model(str(tmp_path / "m.h5"))
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert read_meta(str(tmp_path / "m.h5")) == {"labels": ["a", "b", "c"]}
+    assert sorted(os.listdir(tmp_path)) == ["m.h5", "m.keras"]  # no temporary file left behind
+
+
+def _nap(task: dict) -> dict:
+    """A heavy stage for the executor test (module level: a spawned worker imports it by name)."""
+    started = time.time()
+    time.sleep(task["seconds"])
+    return {"started": started, "ended": time.time()}
+
+
+def test_heavy_stages_never_wait_for_a_measurement():
+    """A measurement waits until no training or conversion runs; the workers do not wait for it: with a long stage
+    in one worker, the other keeps taking stages."""
+    from edgebb.selection.executors import Stage
+    from edgebb.selection.executors.local import LocalExecutor
+
+    executor = LocalExecutor(jobs=2)
+    executor.submit(Stage("long", "prepare", _nap, {"seconds": 4}))
+    executor.submit(Stage("short", "prepare", _nap, {"seconds": 0.1}))
+    done, measured = {}, []
+    try:
+        for outcome in executor.completed():
+            assert outcome.error is None, outcome.error
+            done[outcome.stage.id] = outcome.result
+            if outcome.stage.id == "short":
+                executor.submit(Stage("measure", "measure", lambda task: measured.append(time.time()) or {}, {},
+                                      device="local"))
+                executor.submit(Stage("next", "convert", _nap, {"seconds": 0.1}))
+    finally:
+        executor.close()
+    assert done["next"]["ended"] < done["long"]["ended"]  # ran beside the long stage while the measurement waited
+    assert measured and measured[0] >= done["long"]["ended"]  # the measurement ran with no heavy stage beside it
+
+
+def test_json_and_csv_exports(swept, tmp_path):
+    result = edgebb("sweep", *GRID, "--data", swept["data"], "-o", swept["out"], "--json", "-", "--csv",
+                    tmp_path / "t.csv", "-q")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["schema"] == "edgebb.sweep-result/1" and len(data["cells"]) == 4
+    header = (tmp_path / "t.csv").read_text().splitlines()[0].split(",")
+    assert {"backbone", "width", "size", "recipe", "runtime", "target", "p50_ms", "accuracy"} <= set(header)
+    assert "provenance" not in header
+
+
+def test_python_api_pareto_and_save(swept, tmp_path):
+    from edgebb.selection import sweep
+    from edgebb.selection.pareto import MEMORY
+
+    result = sweep(["squeezenet_1_1", "mobilenet_v2@0.35"], swept["data"], swept["out"], sizes=(SIZE,), epochs=1,
+                   recipes="fp32,int8", targets="cpu:1", runtimes="litert", runs=3, min_seconds=0, warmup=1,
+                   calib_samples=8, batch_size=8)
+    best = result.pareto("cpu:1")
+    assert best and all(b["status"] == "ok" for b in best)
+    latencies = [b["p50_ms"] for b in best]
+    assert latencies == sorted(latencies)
+    accuracies = [b["accuracy"] for b in best]  # along the frontier, slower means more accurate
+    assert accuracies == sorted(accuracies)
+    assert result.pareto("cpu:1", objectives=MEMORY)
+    path = result.save(str(tmp_path / "s.json"))
+    assert len(json.loads(open(path).read())["cells"]) == 4
+    assert result.save(str(tmp_path / "s.csv")).endswith(".csv")
+
+
+def test_a_failed_cell_is_a_row_and_the_sweep_goes_on(swept, tmp_path):
+    """A measurement that dies (here: killed by --timeout) is a row with its cause; exit 1 names the count."""
+    out = tmp_path / "copy"
+    shutil.copytree(swept["out"], out)
+    result = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "--timeout", "0.001")
+    assert result.returncode == 1, result.stderr
+    assert "4 of 4 cells failed" in result.stderr.strip().splitlines()[-1]
+    from edgebb.selection.store import Store
+
+    with Store.open(str(out)) as store:
+        failed = [r for r in store.cells() if r["status"] == "failed"]
+    assert len(failed) == 4 and all("timed out" in r["error"] and r["stage"] == "measure" for r in failed)
+    assert "timed out" in result.stdout
+
+
+def test_toml_config(swept, tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text(f"""
+backbones = ["squeezenet_1_1", "mobilenet_v2@0.35"]
+sizes = [{SIZE}]
+recipes = ["fp32", "int8"]
+runtimes = ["litert"]
+targets = ["cpu:1"]
+data = "{swept['data']}"
+output = "{swept['out']}"
+epochs = 1
+
+[train]
+batch_size = 8
+
+[convert]
+calib_samples = 8
+
+[bench]
+runs = 3
+min_seconds = 0
+warmup = 1
+""")
+    result = edgebb("sweep", "--config", config)
+    assert result.returncode == 0, result.stderr
+    assert "4 reused from the store" in result.stdout
+
+
+def test_published_accuracy_without_data():
+    from edgebb.conversion.recipes import RECIPES
+    from edgebb.selection.grid import published_accuracy
+
+    assert published_accuracy("mobilenet_v2", 0.35, 224, RECIPES["fp32"])[0] == pytest.approx(0.603)
+    assert published_accuracy("mobilenet_v2", 0.35, 224, RECIPES["fp32"])[1].startswith("published: keras")
+    assert published_accuracy("mobilenet_v2", 0.35, 224, RECIPES["int8"]) == (None, None)  # never invented
+    assert published_accuracy("mobilenet_v2", 0.35, 96, RECIPES["fp32"]) == (None, None)
+    assert published_accuracy("inception_resnet_v2", 1.0, 299, RECIPES["fp32"])[0] == pytest.approx(0.803)
+
+
+def test_without_data_accuracy_is_published_or_absent_and_agreement_of_random_int8_is_not_shown():
+    """The figures add_artifact puts on a cell converted without --data (random weights): the float recipe at the
+    published input size gets the published top-1 with its source; int8, another size, none; a random network's
+    int8 agreement (near-ties reordered by rounding) is not shown."""
+    from edgebb.selection.cells import Cell, add_artifact
+    from edgebb.selection.grid import ModelConfig
+    from edgebb.selection.targets import TargetSpec
+
+    conv = {"path": "/x.tflite", "convert_seconds": 1.0, "size_bytes": 1, "random_weights": True,
+            "verification": {"top1_agreement": 8.3, "accuracy": None, "reference_accuracy": None}}
+    rows = {}
+    for recipe, size in (("fp32", 224), ("int8", 224), ("fp32", 96)):
+        cell = Cell("k", ModelConfig("mobilenet_v2", 0.35, size), "m", recipe, "tflite", "c",
+                    TargetSpec("cpu:1", ("litert",)), "litert", {})
+        rows[recipe, size] = row = {"provenance": {}}
+        add_artifact(row, conv, cell, has_data=False)
+    assert rows["fp32", 224]["accuracy"] == pytest.approx(0.603)
+    assert rows["fp32", 224]["accuracy_source"] == "published: keras.applications MobileNetV2 docs (224x224)"
+    assert rows["fp32", 224]["agreement"] == pytest.approx(0.083)  # float: the artifact computes what Keras does
+    assert "accuracy" not in rows["int8", 224] and rows["int8", 224]["agreement"] is None
+    assert "accuracy" not in rows["fp32", 96]
+
+
+def test_grid_skips_widths_a_backbone_does_not_have():
+    from edgebb.selection.grid import SweepOptions, expand
+
+    assert SweepOptions(backbones=("mobilenet_v2",), augment="none").augment == ()
+    assert SweepOptions(backbones=("mobilenet_v2",), augment="flip, crop").train["augment"] == ["flip", "crop"]
+    assert "rotate" in SweepOptions(backbones=("mobilenet_v2",)).augment  # edgebb train's default
+    grid = expand(SweepOptions(backbones=("mobilenet_v2", "efficientnet_lite0", "mobilenet_v3_small"),
+                               widths=(0.5, 1.0), sizes=(128,)))
+    assert [(m.backbone, m.width) for m in grid.models] == [("mobilenet_v2", 0.5), ("mobilenet_v2", 1.0),
+                                                            ("efficientnet_lite0", 1.0), ("mobilenet_v3_small", 1.0)]
+    assert any("efficientnet_lite0 has no width 0.5" in n for n in grid.notes)
+
+
+def test_target_strings():
+    from edgebb.selection.targets import parse_target
+
+    t = parse_target("cpu:4", ("litert", "onnxruntime"))
+    assert (t.label, t.runtimes, t.threads, t.local) == ("cpu:4", ("litert", "onnxruntime"), 4, True)
+    assert parse_target("cpu", ("litert",)).label == "cpu:1"
+    assert parse_target("litert-gpu", ("litert",)).runtimes == ("litert-gpu",)
+    assert parse_target("gpu", ("litert",)).runtimes == ("litert-gpu",)
+    r = parse_target("ssh://pi@raspberrypi.local:2222?python=~/e/bin/python&threads=4", ("litert", "onnxruntime"))
+    assert (r.remote, r.python, r.threads, r.device) == ("pi@raspberrypi.local:2222", "~/e/bin/python", 4,
+                                                         "ssh://pi@raspberrypi.local:2222")
+    table = parse_target({"name": "pi5", "ssh": "pi@pi5", "threads": 4, "runtimes": ["litert"],
+                          "ssh_options": ["IdentityFile=/k"]}, ("litert",))
+    assert (table.label, table.ssh_options, table.runtimes) == ("pi5", ("IdentityFile=/k",), ("litert",))
+
+
+# ---------------------------------------------------------------------------------------------------- bad input
+
+
+def _snapshot(folder) -> dict:
+    import hashlib
+
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            out[os.path.relpath(path, folder)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return out
+
+
+def assert_one_line(result, code, fragment):
+    err = result.stderr.strip()
+    assert result.returncode == code, (result.returncode, err[-2000:])
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert lines and lines[-1].startswith("edgebb: error: "), err
+    assert sum(ln.startswith("edgebb: error") for ln in lines) == 1, err
+    assert fragment in lines[-1], (fragment, lines[-1])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    from edgebb.data.synth import generate
+
+    generate(str(root / "shapes"), classes=3, per_class=4, size=SIZE, seed=0)
+    return root
+
+
+BASE = ["squeezenet_1_1", "--sizes", str(SIZE), "--data", "{w}/shapes"]
+# The catalogue of bad input (unknown names, bad numbers, missing or corrupt files, unwritable places) for sweep,
+# report and recommend is in tests/test_bad_input.py, with every other command's.
+
+
+def test_a_folder_with_someone_elses_models_is_left_alone(world, tmp_path):
+    out = tmp_path / "out"
+    (out / "models").mkdir(parents=True)
+    (out / "models" / "mine.keras").write_text("the user's")
+    before = _snapshot(out)
+    result = edgebb("sweep", *[a.format(w=world) for a in BASE], "-o", out, timeout=120)
+    assert_one_line(result, 2, "not made by edgebb sweep")
+    assert _snapshot(out) == before
+
+
+def test_unavailable_local_runtime_is_refused_before_any_work(world, tmp_path):
+    from edgebb.runtimes import available
+
+    ok, reason = available("litert-gpu")
+    if ok:
+        pytest.skip("litert-gpu runs here")
+    result = edgebb("sweep", *[a.format(w=world) for a in BASE], "--targets", "litert-gpu", "-o", tmp_path / "o",
+                    timeout=120)
+    assert_one_line(result, 2, "target litert-gpu: runtime litert-gpu cannot run here")
+    assert not (tmp_path / "o").exists()
+
+
+def test_sweep_on_a_device_over_ssh(swept, tmp_path, request):
+    """A [[target]] table in a TOML file: the loopback sshd of tests/test_remote.py as the device."""
+    if not (SSHD and shutil.which("ssh") and shutil.which("scp") and SFTP_SERVER):
+        pytest.skip("needs OpenSSH's sshd, sftp-server, ssh and scp (.ci/run installs them)")
+    server = request.getfixturevalue("sshd")
+    out = tmp_path / "copy"
+    shutil.copytree(swept["out"], out)
+    options = [o for o in server["options"] if o != "--ssh-option"]
+    config = tmp_path / "device.toml"
+    config.write_text(f'[[target]]\nname = "loopback"\nssh = "{server["destination"]}"\npython = "{sys.executable}"\n'
+                      f"threads = 1\nssh_options = {json.dumps(options)}\n")
+    grid = [a for i, a in enumerate(GRID) if a != "--targets" and GRID[i - 1] != "--targets"]
+    result = edgebb("sweep", *grid, "--data", swept["data"], "-o", out, "--config", config)
+    assert result.returncode == 0, result.stderr
+    from edgebb.selection.store import Store
+
+    with Store.open(str(out)) as store:
+        rows = [r for r in store.cells() if r["target"] == "loopback"]
+    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    assert all(r["provenance"]["environment"]["remote"]["host"] == "127.0.0.1" for r in rows)
+    assert "4 reused" not in result.stdout  # measured there, not taken from cpu:1
+

@@ -1,0 +1,167 @@
+"""`edgebb sweep`, `edgebb report` and `edgebb recommend`: choosing the backbone to ship, measured."""
+
+from __future__ import annotations
+
+import click
+
+from ..core.errors import CheckFailed, InputError
+from ..core.serialize import to_csv, to_json
+from . import cli
+from .common import check_outputs, quiet_option, terminal, write_outputs
+
+# Option name -> SweepOptions field; all default to None so a --config file's values stand unless given here.
+_SWEEP_FIELDS = ("widths", "sizes", "recipes", "targets", "runtimes", "data", "epochs", "batch_size", "lr", "seed",
+                 "weights", "augment", "calib_samples", "eval_samples", "runs", "min_seconds", "max_seconds", "warmup",
+                 "timeout", "jobs", "executor")
+
+
+@cli.command()
+@click.argument("backbones", nargs=-1)
+@click.option("--config", type=click.Path(), default=None, help="A TOML file with the grid (options given here win).")
+@click.option("--widths", default=None, help="Comma-separated width multipliers [default: 1.0 where offered].")
+@click.option("--sizes", default=None, help="Comma-separated input sizes [default: 224].")
+@click.option("--recipes", default=None, help="Comma-separated recipes [default: fp32,int8].")
+@click.option("--targets", default=None,
+              help="Comma-separated: cpu:N, gpu, a runtime name (litert-gpu), ssh://user@host[:port] [default: cpu:1].")
+@click.option("--runtimes", default=None, help="The CPU runtimes of cpu:N targets [default: litert,onnxruntime].")
+@click.option("--data", "-d", type=click.Path(), default=None,
+              help="Image folder (one subfolder per class) to train on and verify with; without it accuracy is the "
+                   "published figure where one exists.")
+@click.option("--output", "-o", type=click.Path(), default=None, help="Output folder [default: sweep].")
+@click.option("--epochs", type=int, default=None, help="Training epochs per backbone [default: 3]; 0 with --weights.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--weights", default=None, help='"auto" (ImageNet where it exists), "imagenet", "none" or a file.')
+@click.option("--augment", default=None,
+              help='Training augmentation as edgebb train takes it: flip, crop, rotate, color, or "none" '
+                   "[default: all four].")
+@click.option("--calib-samples", type=int, default=None, help="Calibration images per conversion [default: 100].")
+@click.option("--eval-samples", type=int, default=None, help="Evaluation images without --data [default: 100].")
+@click.option("--runs", type=int, default=None, help="Steady-state runs per cell (at least) [default: 30].")
+@click.option("--min-seconds", type=float, default=None, help="Steady-state seconds per cell (at least) [default: 1].")
+@click.option("--max-seconds", type=float, default=None, help="Steady-state seconds per cell (at most) [default: 10].")
+@click.option("--warmup", type=int, default=None, help="Warm-up runs [default: 3].")
+@click.option("--timeout", type=float, default=None, help="Seconds before a measurement is killed [default: 600].")
+@click.option("--jobs", "-j", type=int, default=None, help="Trainings and conversions at once [default: 1].")
+@click.option("--executor", default=None, help="How stages run: local [default: local].")
+@click.option("--retry-failed", is_flag=True, default=None, help="Run failed cells again instead of reusing them.")
+@click.option("--json", "json_path", type=click.Path(), default=None, help='Write the table as JSON ("-": stdout).')
+@click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write the table as CSV.")
+@quiet_option
+def sweep(backbones, config, output, json_path, csv_path, **given):
+    """Train, convert, verify and measure a grid: BACKBONES (name or name@width) x --widths x --sizes x --recipes x
+    --targets, into OUT/sweep.sqlite. A re-run reuses finished cells."""
+    from ..reporting.selection import SWEEP_COLUMNS, sweep_lines, sweep_rows
+    from ..selection import SweepOptions
+    from ..selection.grid import read_config
+    from ..selection.plan import make_plan
+    from ..selection.sweep import Driver
+
+    settings = read_config(config) if config else {}
+    settings.update({k: v for k, v in given.items() if v is not None})
+    if backbones:
+        settings["backbones"] = backbones
+    output = output or settings.pop("output", None) or "sweep"
+    settings.pop("output", None)
+    check_outputs(*(p for p in (json_path, csv_path) if p != "-"))
+    term = terminal()
+    plan = make_plan(SweepOptions(**settings), output, term.progress())
+    result = Driver(plan, term.progress()).run()
+    table = result.table()
+    outputs = [(csv_path, to_csv(table, list(table[0]) if table else []))]
+    text = to_json(result.to_dict())
+    if json_path == "-":
+        click.echo(text, nl=False)
+    else:
+        rows, footnotes = sweep_rows(result)
+        term.table(rows, SWEEP_COLUMNS)
+        term.lines(sweep_lines(result, footnotes))
+        outputs.append((json_path, text))
+    write_outputs(outputs, text)
+    term.say(f"next: edgebb report {output} -o report.html; edgebb recommend {output} --target "
+             f"{result.targets[0] if result.targets else 'cpu:1'} --max-latency-ms N")
+    if result.failed:
+        rest = "the others are measured" if len(result.failed) < len(result.rows) else "none was measured"
+        raise CheckFailed(f"{len(result.failed)} of {len(result.rows)} cells failed (their causes are in the table "
+                          f"and in {result.store_path}); {rest}")
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--output", "-o", required=True, type=click.Path(),
+              help="report.html (one self-contained page) or report.md (with its plots beside it).")
+@quiet_option
+def report(source, output):
+    """A report of SOURCE (a sweep folder, or the JSON edgebb bench wrote): Pareto plots, cost table, every cell,
+    environment and method."""
+    from ..reporting.report import write_report
+
+    term = terminal()
+    write_report(source, output)
+    term.line(f"wrote {output}")
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--target", required=True, help="The target to ship on, as the sweep named it (cpu:4, ssh://...).")
+@click.option("--runtime", default=None, help="Only this runtime [default: any the sweep measured there].")
+@click.option("--max-latency-ms", type=float, default=None, help="Latency budget, in ms (of --latency).")
+@click.option("--latency", default="p50", show_default=True, help="Percentile the budget applies to: p50, p90, p99.")
+@click.option("--max-memory-mb", type=float, default=None, help="Peak memory budget, in MB.")
+@click.option("--min-accuracy", type=float, default=None, help="Smallest top-1 accuracy, as a fraction (0.9).")
+@click.option("--task", default="classification", show_default=True,
+              help="classification, detection or segmentation (dense tasks need the stride 4-32 pyramid).")
+@click.option("--dataset-size", type=int, default=None, help="Images you have to train on.")
+@click.option("--resolution", type=int, default=None, help="Smallest input size the task can use, in px.")
+@click.option("--max-train-minutes", type=float, default=None, help="Training budget, checked against the sweep's.")
+@click.option("--allow-emulated", is_flag=True, help="Consider cells measured on an emulator or a software GPU.")
+@click.option("--measure", is_flag=True, help="Measure estimated finalists on the target before answering.")
+@click.option("--json", "as_json", is_flag=True, help="Print the recommendation as JSON.")
+@quiet_option
+def recommend(source, as_json, measure, **budget):
+    """The backbone to ship on --target under the budgets, from the sweep in SOURCE, with the reasons for every
+    candidate it rejects. Exits 1 when nothing meets the budgets."""
+    from ..reporting.selection import REJECTED_COLUMNS, recommendation_lines, rejected_rows
+    from ..selection.recommend import Budget
+    from ..selection.recommend import recommend as answer
+
+    spec = Budget(**budget)
+    term = terminal()
+    rec = _answer(source, spec, answer)
+    if measure:
+        from ..selection.measure import measure_finalists
+
+        for _ in range(3):  # each round measures what the answer rests on; a measured answer stops it
+            if not rec.to_measure:
+                break
+            measure_finalists(source, spec.target, rec.to_measure, term.progress())
+            rec = _answer(source, spec, answer)
+    if as_json:
+        click.echo(to_json(rec.to_dict()), nl=False)
+    else:
+        term.lines(recommendation_lines(rec))
+        if rec.rejected:
+            term.line("")
+            term.table(rejected_rows(rec), REJECTED_COLUMNS, title=f"rejected ({len(rec.rejected)})")
+    if rec.choice is None:
+        closest = rec.closest
+        raise CheckFailed("nothing meets the budget" + (
+            f"; closest: {closest['label']} ({'; '.join(m['reason'] for m in closest['misses'])})" if closest else
+            "; every candidate was excluded (failed, emulated, or ruled out by --task, --resolution, "
+            "--dataset-size or chance-level accuracy: the table above says which)"))
+
+
+def _answer(source: str, budget, answer):
+    from ..selection.measure import target_spec
+    from ..selection.store import Store
+
+    with Store.open(source) as store:
+        rows, notes = store.view()
+        try:
+            runtimes = list(target_spec(store, budget.target)[0].runtimes)
+        except InputError:
+            runtimes = None
+    rec = answer(rows, budget, runtimes=runtimes)
+    rec.notes += notes
+    return rec

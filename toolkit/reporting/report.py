@@ -1,0 +1,319 @@
+"""`edgebb report`: a sweep (its folder or sweep.sqlite) or any `edgebb bench --json` file as one self-contained
+HTML page (or Markdown): Pareto plots per target, latency against MACs, the int8 speed-up, the lecture-style cost
+table, every cell with its Pareto mark or the cell that dominates it, and the environment and method.
+
+    write_report("sweep/", "report.html")   # or "report.md" (its plots go into report_plots/ beside it)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+from ..core.errors import InputError
+from . import plots
+from .document import Bullets, Document, Figure, Section, Table, render_html, render_markdown
+
+SUFFIXES = (".html", ".htm", ".md")
+
+
+@dataclass
+class ReportData:
+    """What a report is made of, whatever it was read from."""
+
+    kind: str  # "sweep" or "bench"
+    source: str
+    cells: list[dict]
+    environments: dict[str, dict] = field(default_factory=dict)
+    spec: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------------------- reading
+
+
+def load(source: str) -> ReportData:
+    """Read a sweep folder or store, a sweep's JSON export, or an `edgebb bench --json` file; InputError for
+    anything else."""
+    from ..selection.cells import not_learned
+    from ..selection.store import FILE, Store, is_store
+
+    if os.path.isdir(source) or source.endswith((".sqlite", ".db")):
+        path = os.path.join(source, FILE) if os.path.isdir(source) else source
+        if not os.path.exists(path) or not is_store(path):
+            raise InputError(f"{source} is not an edgebb result (no sweep store {FILE}; give a sweep folder or the "
+                             "JSON edgebb bench wrote)")
+        with Store.open(path) as store:
+            cells, notes = store.view()
+            runs = store.runs()
+        spec = runs[-1]["spec"] if runs else None
+        envs = {}
+        for c in cells:
+            env = (c.get("provenance") or {}).get("environment")
+            if env and c["target"] not in envs:
+                envs[c["target"]] = env
+        return ReportData("sweep", source, cells, envs, spec, notes + list((spec or {}).get("notes", []))
+                          + not_learned(cells))
+    try:
+        with open(source) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise InputError(f"report source not found: {source}") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{source} is not an edgebb result ({type(exc).__name__})") from None
+    if isinstance(data, dict) and data.get("schema") == "edgebb.sweep-result/1":
+        return ReportData("sweep", source, list(data.get("cells", [])), notes=list(data.get("notes", [])))
+    if isinstance(data, dict) and str(data.get("schema", "")).startswith("edgebb.bench/") \
+            and isinstance(data.get("results"), list):
+        return _from_bench(source, data)
+    raise InputError(f"{source} is not an edgebb result (neither a sweep nor the JSON edgebb bench writes)")
+
+
+def _from_bench(source: str, report: dict) -> ReportData:
+    from ..models.registry import BACKBONES
+
+    cells = []
+    for i, r in enumerate(report["results"]):
+        target = "gpu" if r.get("target") == "gpu" else f"{r.get('target', 'cpu')}:{r.get('threads', 1)}"
+        lat = r.get("latency_ms") or {}
+        spec = BACKBONES.get(r.get("model"), default=None)
+        cells.append({"key": f"row{i}", "backbone": r.get("model"), "family": spec.family if spec else r.get("model"),
+                      "width": None, "size": r.get("input_size"), "recipe": r.get("recipe"),
+                      "runtime": r.get("runtime"), "target": target, "threads": r.get("threads"),
+                      "status": "ok" if r.get("status") == "ok" else r.get("status"), "error": r.get("error"),
+                      "p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"), "p99_ms": lat.get("p99"),
+                      "peak_rss_mb": r.get("peak_rss_mb"), "size_mb": r.get("size_mb"), "macs": r.get("macs"),
+                      "emulated": r.get("emulated"), "software": r.get("software"), "accuracy": None})
+    env = report.get("env") or {}
+    notes = list(report.get("notes", [])) + [f"warning: {w}" for w in report.get("warnings", [])]
+    return ReportData("bench", source, cells, {c["target"]: env for c in cells}, None, notes)
+
+
+# ---------------------------------------------------------------------------------------------------- building
+
+
+def label(c: dict, target: bool = True) -> str:
+    width = f" {c['width']:g}" if c.get("width") is not None else ""
+    return f"{c['backbone']}{width} @{c.get('size')} {c['recipe']} on {c['runtime']}" + \
+        (f" ({c['target']})" if target else "")
+
+
+def _target_note(cells: list[dict]) -> str:
+    if any(c.get("software") for c in cells):
+        return " - software GPU: emulated figures, not a GPU's speed"
+    if any(c.get("emulated") for c in cells):
+        return " - emulated: an emulator's speed"
+    return ""
+
+
+def build(data: ReportData) -> Document:
+    """The report's sections from `data`."""
+    from ..selection.pareto import annotate, group_by
+
+    marks = annotate(data.cells)
+    by_target = group_by(data.cells, lambda c: c["target"])
+    ok = sum(1 for c in data.cells if c.get("status") == "ok")
+    has_accuracy = any(c.get("accuracy") is not None for c in data.cells)
+    doc = Document(f"edgebb {data.kind} report", [
+        f"source: {os.path.abspath(data.source)}", f"generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"{len(data.cells)} cells ({ok} measured, {len(data.cells) - ok} failed or skipped) on "
+        f"{len(by_target)} target(s): {', '.join(by_target)}"], [])
+    summary = Section("frontier", "Pareto frontier per target")
+    summary.blocks.append("The cells no other cell beats on both accuracy and p50 latency: the candidates worth "
+                          "shipping on each target." if has_accuracy else
+                          "No accuracy in this result (a bench report): the frontier is p50 latency against peak "
+                          "memory.")
+    for target, cells in by_target.items():
+        best = sorted((c for c in cells if marks[c["key"]].get("latency", {}).get("optimal")),
+                      key=lambda c: c.get("p50_ms") or 0)
+        summary.blocks.append(Table(f"frontier-{_slug(target)}", FRONTIER_COLUMNS, [_display(c) for c in best],
+                                    caption=f"{target}{_target_note(cells)}: {len(best)} of {len(cells)} cells"))
+    doc.sections.append(summary)
+    for target, cells in by_target.items():
+        section = Section(f"target-{_slug(target)}", f"Target {target}")
+        note = _target_note(cells)
+        if has_accuracy:
+            for kind, x, xlabel, frontier in (("accuracy-latency", "p50_ms", "p50 latency (ms)", "latency"),
+                                              ("accuracy-memory", "peak_rss_mb", "peak memory, RSS (MB)", "memory")):
+                svg = plots.accuracy_vs(cells, marks, x=x, xlabel=xlabel, frontier=frontier,
+                                        title=f"{target}: accuracy vs {xlabel.split(' (')[0]}{note}")
+                if svg:
+                    section.blocks.append(Figure(f"{kind}-{_slug(target)}", svg, f"Top-1 accuracy against "
+                                                 f"{xlabel} on {target}; red: the Pareto frontier{note}.", kind,
+                                                 target))
+        svg = plots.latency_vs_macs(cells, f"{target}: latency vs MACs{note}")
+        if svg:
+            section.blocks.append(Figure(f"latency-macs-{_slug(target)}", svg, "p50 latency against MACs (log-log); "
+                                         "lines: constant GMAC/s, the best this target achieved and fractions of it. "
+                                         "Distance below the best line is throughput a family leaves unused.",
+                                         "latency-macs", target))
+        doc.sections.append(section)
+    reference, integer = plots.recipe_roles()
+    speed = Section("int8", f"{integer[0]} against {reference}")
+    svg = plots.int8_speedup(data.cells)
+    if svg:
+        speed.blocks.append(Figure("int8-speedup", svg, f"p50 of the {reference} cell / p50 of the quantized cell, "
+                                   "same backbone, target and runtime; below 1, the quantized model is slower.",
+                                   "int8-speedup"))
+        speed.blocks += _int8_notes(data, reference, integer)
+    else:
+        speed.blocks.append(f"No backbone was measured both as {reference} and as {integer[0]} on the same target "
+                            "and runtime.")
+    doc.sections.append(speed)
+    doc.sections.append(_cost_section(data.cells))
+    doc.sections.append(_cells_section(data.cells, marks))
+    doc.sections.append(_environment_section(data))
+    if data.notes:
+        doc.sections.append(Section("notes", "Notes", [Bullets(list(dict.fromkeys(data.notes)))]))
+    return doc
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-")
+
+
+FRONTIER_COLUMNS = [("label", "cell"), ("accuracy_pct", "top-1 %"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"),
+                    ("peak_rss_mb", "peak MB"), ("size_mb", "file MB")]
+CELL_COLUMNS = [("mark", "Pareto (accuracy vs p50)"), ("backbone", "backbone"), ("width", "width"), ("size", "px"),
+                ("recipe", "recipe"), ("runtime", "runtime"), ("target_shown", "target"), ("threads", "thr"),
+                ("accuracy_pct", "top-1 %"), ("accuracy_source", "accuracy from"), ("agreement_pct", "agree %"),
+                ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("peak_rss_mb", "peak MB"),
+                ("size_mb", "file MB"), ("mmacs", "MMACs"), ("train_seconds", "train s"),
+                ("convert_seconds", "convert s"), ("memory_mark", "Pareto (accuracy vs memory)"),
+                ("status_shown", "status")]
+COST_COLUMNS = [("config", "backbone"), ("params_m", "params (M)"), ("mmacs", "MACs (M)"),
+                ("mflops", "FLOPs (M) = 2 x MACs"), ("act_mb", "peak activations (MB, fp32)"),
+                ("w32_mb", "weights fp32 (MB)"), ("w8_mb", "weights int8 (MB)")]
+
+
+def _pct(value):
+    return None if value is None else 100 * value
+
+
+def _display(c: dict, marks: dict | None = None) -> dict:
+    row = {**c, "label": label(c), "accuracy_pct": _pct(c.get("accuracy")), "agreement_pct": _pct(c.get("agreement")),
+           "mmacs": c["macs"] / 1e6 if c.get("macs") else None,
+           "target_shown": c["target"] + (" (software GPU)" if c.get("software") else "")
+           + (" (emulated)" if c.get("emulated") else ""),
+           "status_shown": c.get("status") if c.get("status") == "ok" else
+           f"{c.get('status')} at {c.get('stage') or 'measure'}: {c.get('error')}"}
+    if marks is not None:
+        for name, column in (("latency", "mark"), ("memory", "memory_mark")):
+            mark = marks.get(c["key"], {}).get(name)
+            if mark is None:
+                row[column] = "-" if c.get("status") == "ok" else "failed"
+            elif mark["optimal"]:
+                row[column] = "optimal"
+            else:
+                by = next((d for d in marks["_cells"] if d["key"] == mark["dominated_by"]), None)
+                row[column] = f"dominated by {label(by, target=False)}" if by else "dominated"
+        row["_class"] = "optimal" if row["mark"] == "optimal" else ("failed" if c.get("status") != "ok" else None)
+    return row
+
+
+def _cells_section(cells: list[dict], marks: dict) -> Section:
+    marks = {**marks, "_cells": cells}
+    order = sorted(cells, key=lambda c: (c["target"], c.get("status") != "ok", c.get("p50_ms") or float("inf")))
+    return Section("cells", "Every cell", [
+        "Each cell is one backbone configuration, recipe, runtime and target. A cell on the frontier is optimal; "
+        "every other one names a cell that is at least as accurate and at least as fast (or light), and better in "
+        "one of the two.",
+        Table("cells-table", CELL_COLUMNS, [_display(c, marks) for c in order], caption=f"{len(cells)} cells")])
+
+
+def _cost_section(cells: list[dict]) -> Section:
+    rows, seen = [], set()
+    for c in cells:
+        config = (c["backbone"], c.get("width"), c.get("size"))
+        if config in seen:
+            continue
+        seen.add(config)
+        mb = lambda v: None if v is None else v / 1e6  # noqa: E731
+        width = "" if c.get("width") is None else f" {c['width']:g}"
+        rows.append({"config": f"{c['backbone']}{width} @{c.get('size')}",
+                     "params_m": mb(c.get("params")), "mmacs": mb(c.get("macs")),
+                     "mflops": None if c.get("macs") is None else 2 * c["macs"] / 1e6,
+                     "act_mb": mb(c.get("peak_activation_bytes")), "w32_mb": mb(c.get("weights_fp32_bytes")),
+                     "w8_mb": mb(c.get("weights_int8_bytes"))})
+    rows.sort(key=lambda r: r["mmacs"] or 0)
+    return Section("cost", "Cost of each backbone", [
+        "What each configuration costs before any runtime touches it, at its input size and with its head: "
+        "parameters, multiply-accumulates per image, FLOPs (counted as 2 x MACs, the convention of papers that "
+        "quote FLOPs), the largest set of activations alive at once (fp32), and the weights after BatchNorm "
+        "folding in fp32 and int8.", Table("cost-table", COST_COLUMNS, rows)])
+
+
+def _int8_notes(data: ReportData, reference: str, integer: list[str]) -> list:
+    from ..benchmark.environment import int8_speed_hint
+
+    out = []
+    for target, env in data.environments.items():
+        slower = [c for c in data.cells if c["target"] == target and c.get("recipe") in integer
+                  and c.get("status") == "ok" and (base := _reference_p50(data.cells, c, reference))
+                  and c["p50_ms"] > base]
+        if slower and env.get("machine"):
+            out.append(f"{target}: the quantized model was slower than {reference} for {len(slower)} cell(s); "
+                       f"{int8_speed_hint(env)}. "
+                       "Differences within a run's noise (see the bench warnings) are not findings.")
+    return out
+
+
+def _reference_p50(cells: list[dict], c: dict, reference: str) -> float | None:
+    return next((d["p50_ms"] for d in cells if d.get("recipe") == reference and d.get("status") == "ok"
+                 and (d["backbone"], d.get("width"), d.get("size"), d["target"], d["runtime"]) ==
+                 (c["backbone"], c.get("width"), c.get("size"), c["target"], c["runtime"])), None)
+
+
+def _environment_section(data: ReportData) -> Section:
+    from .method import environment_rows, method_lines
+
+    return Section("environment", "Environment and method", [
+        Table("environment-table", [("target", "target"), ("machine", "measured on"), ("cpu", "CPU"),
+                                    ("os", "OS / Python"), ("runtimes", "runtime versions"), ("state", "labels")],
+              environment_rows(data)),
+        Bullets(method_lines(data))])
+
+
+# ----------------------------------------------------------------------------------------------------- writing
+
+
+def check_report_output(out: str) -> None:
+    """InputError unless `out` is a .html/.md path that can be written (nothing is created)."""
+    from ..core.files import check_can_write_file
+
+    if not out.lower().endswith(SUFFIXES):
+        raise InputError(f"-o must end in {', '.join(SUFFIXES)}; received {out}")
+    check_can_write_file(out, "report")
+    if out.lower().endswith(".md"):
+        folder = _plots_dir(out)
+        if os.path.exists(folder) and (not os.path.isdir(folder) or any(not n.endswith(".svg")
+                                                                        for n in os.listdir(folder))):
+            raise InputError(f"{folder} exists and holds more than an earlier report's plots; write the report "
+                             "elsewhere (nothing was changed)")
+
+
+def _plots_dir(out: str) -> str:
+    return os.path.splitext(out)[0] + "_plots"
+
+
+def write_report(source: str, out: str) -> str:
+    """Write the report of `source` to `out` (.html: one self-contained page; .md: Markdown with its plots in
+    OUT_plots/); returns `out`. InputError for a source that is not an edgebb result or an unwritable `out`."""
+    from ..core.files import write_atomic
+
+    check_report_output(out)
+    problem = plots.available()
+    if problem:
+        raise InputError(problem)
+    data = load(source)
+    doc = build(data)
+    if out.lower().endswith(".md"):
+        text, files = render_markdown(doc, _plots_dir(out))
+        for rel, svg in files.items():
+            write_atomic(os.path.join(os.path.dirname(os.path.abspath(out)), rel), svg)
+        write_atomic(out, text)
+    else:
+        write_atomic(out, render_html(doc))
+    return out

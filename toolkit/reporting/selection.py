@@ -1,0 +1,140 @@
+"""The terminal form of a sweep and of a recommendation: table rows and the lines around them (rendered by
+edgebb.reporting.terminal: rich on a terminal, plain text in a pipe)."""
+
+from __future__ import annotations
+
+SWEEP_COLUMNS = [("pareto", "P"), ("backbone", "backbone"), ("width", "width"), ("size", "px"), ("recipe", "recipe"),
+                 ("runtime", "runtime"), ("target", "target"), ("acc", "top-1 %"), ("agree", "agree %"),
+                 ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("peak_rss_mb", "peak MB"), ("size_mb", "file MB"),
+                 ("status", "status")]
+REJECTED_COLUMNS = [("label", "candidate"), ("kind", "verdict"), ("why", "why")]
+
+
+def _pct(v):
+    return None if v is None else 100 * v
+
+
+def sweep_rows(result) -> tuple[list[dict], list[str]]:
+    """Rows of a SweepResult's table (Pareto-optimal cells marked *) and the footnotes failures became."""
+    from ..selection.pareto import annotate
+
+    marks = annotate(result.rows)
+    rows, footnotes = [], []
+    for c in sorted(result.rows, key=lambda c: (c["target"], c["status"] != "ok", c.get("p50_ms") or 0)):
+        status = c["status"]
+        if status != "ok":
+            footnotes.append(f"[{len(footnotes) + 1}] {c['backbone']} {c['width']:g} @{c['size']} {c['recipe']} on "
+                             f"{c['runtime']} ({c['target']}), {c.get('stage')}: {c.get('error')}")
+            status += f" [{len(footnotes)}]"
+        status += (" (software GPU)" if c.get("software") else "") + (" (emulated)" if c.get("emulated") else "")
+        optimal = marks.get(c["key"], {}).get("latency", {}).get("optimal")
+        rows.append({**c, "pareto": "*" if optimal else "", "acc": _pct(c.get("accuracy")),
+                     "agree": _pct(c.get("agreement")), "status": status,
+                     "_style": "red" if c["status"] != "ok" else ("bold" if optimal else None)})
+    return rows, footnotes
+
+
+def sweep_lines(result, footnotes: list[str]) -> list[str]:
+    from ..selection.cells import not_learned
+
+    lines = footnotes + ["", "* Pareto-optimal on its target (accuracy against p50 latency)"]
+    published = {f"{c['backbone']} {c['width']:g} @{c['size']} {c['recipe']}": c["accuracy_source"].split(": ", 1)[-1]
+                 for c in result.rows if (c.get("accuracy_source") or "").startswith("published")}
+    if published:
+        lines.append("top-1: no --data, so the published ImageNet top-1 of the float model where one exists ("
+                     + "; ".join(f"{k}: {v}" for k, v in published.items()) + "), none elsewhere"
+                     + ("; the models measured have random weights (for latency and memory)"
+                        if any(c.get("weights") == "random" for c in result.rows) else ""))
+    lines += [f"note: {n}" for n in result.notes + not_learned(result.rows)]
+    lines.append(f"{len(result.rows)} cells: {result.reused} reused from the store, {result.measured} run now, "
+                 f"{len(result.failed)} failed; store: {result.store_path}")
+    return lines
+
+
+def _figures(c: dict, budget) -> str:
+    est = "estimated " if c.get("estimated") else ""
+    parts = []
+    if c.get("accuracy") is not None:
+        parts.append(f"top-1 {100 * c['accuracy']:.1f}% ({(c.get('accuracy_source') or '').split(':')[0]})")
+    for k in ("p50", "p90", "p99"):
+        if c.get(f"{k}_ms") is not None:
+            parts.append(f"{est}{k} {c[f'{k}_ms']:.2f} ms")
+    if c.get("peak_rss_mb") is not None:
+        parts.append(f"{est}peak {c['peak_rss_mb']:.1f} MB")
+    if c.get("size_mb") is not None:
+        parts.append(f"file {c['size_mb']:.2f} MB")
+    if c.get("macs"):
+        parts.append(f"{c['macs'] / 1e6:.1f} MMACs")
+    if c.get("train_seconds") is not None:
+        parts.append(f"trained in {c['train_seconds'] / 60:.1f} min")
+    return ", ".join(parts)
+
+
+def budget_line(budget) -> str:
+    parts = [f"{budget.latency} <= {budget.max_latency_ms:g} ms"] if budget.max_latency_ms is not None else []
+    if budget.max_memory_mb is not None:
+        parts.append(f"peak memory <= {budget.max_memory_mb:g} MB")
+    if budget.min_accuracy is not None:
+        parts.append(f"accuracy >= {budget.min_accuracy:g}")
+    if budget.max_train_minutes is not None:
+        parts.append(f"training <= {budget.max_train_minutes:g} min")
+    parts.append(f"task {budget.task}")
+    return f"target {budget.target}" + (f" ({budget.runtime})" if budget.runtime else "") + ": " + ", ".join(parts)
+
+
+def _trade_text(t: dict, budget) -> str:
+    bits = []
+    if t.get("accuracy_points") is not None:
+        bits.append(f"{t['accuracy_points']:+.1f} accuracy points")
+    if t.get("latency_ms") is not None:
+        bits.append(f"{t['latency_ms']:+.2f} ms {budget.latency}")
+    if t.get("memory_mb") is not None:
+        bits.append(f"{t['memory_mb']:+.1f} MB peak")
+    if t.get("size_mb") is not None:
+        bits.append(f"{t['size_mb']:+.2f} MB file")
+    return ", ".join(bits) or "nothing measurable"
+
+
+def recommendation_lines(rec) -> list[str]:
+    """The recommendation in words, before the table of rejected candidates."""
+    b = rec.budget
+    lines = [f"budget: {budget_line(b)}"]
+    if rec.choice is None:
+        lines.append("nothing meets the budget.")
+        if rec.closest:
+            why = "; ".join(m["reason"] for m in rec.closest["misses"])
+            lines.append(f"closest: {rec.closest['label']}: {why}")
+        return lines + [f"factor: {f}" for f in rec.factors] + [f"note: {n}" for n in rec.notes]
+    c = rec.choice
+    lines += ["", f"choice: {c['label']}" + (" (ESTIMATED: not measured on this target)" if rec.estimated else ""),
+              f"  backbone {c['backbone']}, width {c['width']:g}, input {c['size']} px, recipe {c['recipe']}, "
+              f"runtime {c['runtime']}, {c['threads']} thread(s)",
+              f"  {_figures(c, b)}"]
+    if rec.binding:
+        m = rec.binding
+        unit = f" {m['unit']}" if m["unit"] else ""
+        lines.append(f"  binding constraint: {m['name']} {m['value']:.3g}{unit} against {m['limit']:g}{unit} "
+                     f"(margin {m['margin']:.3g}{unit}, {m['relative']:.0%})")
+    else:
+        lines.append("  no budget given that binds: the most accurate candidate (then the fastest)")
+    if rec.runner_up:
+        lines.append(f"runner-up: {rec.runner_up['label']}: {_figures(rec.runner_up, b)}")
+        lines.append(f"  it trades {_trade_text(rec.trade or {}, b)} against the choice")
+    lines += [f"factor: {f}" for f in rec.factors]
+    model = rec.models.get(b.metric) or rec.models.get("p50_ms")
+    if model and any(r.get("estimated") for r in [rec.choice, rec.runner_up or {}] + rec.rejected):
+        lines.append(f"estimates: {b.latency} from a model fitted on {model['cells']} measured cell(s) of "
+                     f"{b.target} (log MACs, params, activations, family, recipe, runtime); leave-one-out error "
+                     f"median {100 * model['loo_median_error']:.0f}%, max {100 * model['loo_max_error']:.0f}%")
+    if rec.to_measure:
+        lines.append("measure before trusting this: " + "; ".join(m["label"] for m in rec.to_measure)
+                     + " (edgebb recommend ... --measure)")
+    lines += [f"note: {n}" for n in rec.notes]
+    return lines
+
+
+def rejected_rows(rec) -> list[dict]:
+    order = {"dominated": 0, "ranked": 1, "violates": 2, "excluded": 3}
+    return [{"label": r["label"], "kind": r["kind"], "why": "; ".join(r["reasons"]),
+             "_style": "dim" if r["kind"] == "excluded" else None}
+            for r in sorted(rec.rejected, key=lambda r: order.get(r["kind"], 9))]

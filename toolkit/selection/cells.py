@@ -1,0 +1,200 @@
+"""Cells: one (backbone, width, size, recipe, runtime, target) of a sweep, its key, and its row in the store.
+
+A key is a hash of everything that determines the cell's figures: the backbone configuration, the training and
+conversion settings, the data's fingerprint, the recipe, the measuring machine's fingerprint (edgebb.selection.
+targets), the bench settings and the tool versions (edgebb, the zoo's source, TensorFlow, the converters and
+runtimes). The same key means the same measurement would come out; a re-run reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+from .grid import ModelConfig
+from .store import now
+from .targets import TargetSpec
+
+TOOLS = ("tensorflow", "tf_keras", "tensorflow-model-optimization", "tf2onnx", "onnx", "onnxruntime",
+         "ai-edge-litert", "numpy")
+
+
+def digest(value) -> str:
+    """16 hex digits of the sha256 of `value` as canonical JSON."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def tool_versions() -> dict:
+    """The versions a trained model, an artifact or a figure depends on (read from package metadata)."""
+    from .. import __version__
+    from ..build.listing import _zoo_hash
+    from ..core.versions import package_versions
+
+    return {"edgebb": __version__, "zoo": _zoo_hash(), **package_versions(TOOLS)}
+
+
+def data_fingerprint(path: str) -> tuple[str, int, list[str]]:
+    """(fingerprint, images, classes) of an image folder: the hash of every image's content and class, so a
+    renamed folder is the same data and a changed image is not."""
+    from ..data import fingerprint, scan_folder
+
+    folder = scan_folder(path)
+    entries = [(folder.classes[i.label], fingerprint(i.path)) for i in folder.items]
+    return digest(sorted(entries)), len(folder.items), folder.classes
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A planned cell: what it is and the keys of the stages it depends on."""
+
+    key: str
+    model: ModelConfig
+    model_key: str
+    recipe: str
+    format: str
+    convert_key: str
+    target: TargetSpec
+    runtime: str
+    fingerprint: dict
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.label} {self.recipe} on {self.runtime} ({self.target.label})"
+
+
+def model_key(model: ModelConfig, train: dict, data: str | None, versions: dict) -> str:
+    return digest({"model": [model.backbone, model.width, model.size], "train": train, "data": data,
+                   "versions": versions})
+
+
+def convert_key(mkey: str, recipe: str, fmt: str, convert: dict) -> str:
+    return digest({"model": mkey, "recipe": recipe, "format": fmt, "convert": convert})
+
+
+def cell_key(ckey: str, runtime: str, fingerprint: dict, bench: dict) -> str:
+    return digest({"convert": ckey, "runtime": runtime, "target": fingerprint, "bench": bench})
+
+
+# ------------------------------------------------------------------------------------------------------ rows
+
+
+def base_row(cell: Cell, run_id: int, plan) -> dict:
+    """What is known of a cell before it is measured."""
+    from ..models import get_spec
+
+    spec = get_spec(cell.model.backbone)
+    return {"key": cell.key, "run_id": run_id, "backbone": cell.model.backbone, "family": spec.family,
+            "width": cell.model.width, "size": cell.model.size, "recipe": cell.recipe, "runtime": cell.runtime,
+            "format": cell.format, "target": cell.target.label, "threads": cell.target.threads,
+            "pretrained": spec.has_imagenet, "feature_strides": ",".join(map(str, spec.feature_strides)),
+            "data_fingerprint": plan.data_fingerprint, "data_images": plan.data_images, "created": now(),
+            "provenance": {"versions": plan.versions, "target": cell.fingerprint, "model_key": cell.model_key,
+                           "convert_key": cell.convert_key, "options": plan.options.to_dict(),
+                           "data": plan.data_description}}
+
+
+def add_model(row: dict, prep: dict | None) -> None:
+    """The trained model's figures: profile, training time, the weights it started from."""
+    if not prep:
+        return
+    profile = prep.get("profile") or {}
+    row.update({k: profile.get(k) for k in ("params", "macs", "peak_activation_bytes", "weights_fp32_bytes",
+                                            "weights_int8_bytes")})
+    train = prep.get("train")
+    if train:
+        row["train_seconds"] = train["train_seconds"]
+        row["weights"] = train["weights"]
+        row["provenance"]["train"] = train
+
+
+def add_artifact(row: dict, conv: dict | None, cell: Cell, has_data: bool) -> None:
+    """The artifact's figures: accuracy after the recipe (measured on the held-out split, else published, else
+    none), agreement with the float model, conversion time."""
+    from ..conversion.recipes import RECIPES
+    from .grid import published_accuracy
+
+    if conv:
+        v = conv["verification"]
+        row.update({"artifact": conv["path"], "convert_seconds": conv["convert_seconds"], "verification": v,
+                    "agreement": _fraction(v.get("top1_agreement")), "macs": conv.get("macs") or row.get("macs"),
+                    "params": conv.get("params") or row.get("params")})
+        row.setdefault("size_mb", conv["size_bytes"] / 1e6)
+        if has_data and v.get("accuracy") is not None:
+            row.update({"accuracy": v["accuracy"] / 100.0, "accuracy_source": "measured",
+                        "float_accuracy": _fraction(v.get("reference_accuracy"))})
+        row["provenance"]["conversion_notes"] = conv.get("notes", [])
+        if conv.get("random_weights"):
+            row.setdefault("weights", "random")
+            if not RECIPES[cell.recipe].is_float:  # a random network's outputs are near-ties any rounding reorders
+                row["agreement"] = None
+    if not has_data:
+        accuracy, source = published_accuracy(cell.model.backbone, cell.model.width, cell.model.size,
+                                              RECIPES[cell.recipe])
+        if accuracy is not None:
+            row.update({"accuracy": accuracy, "accuracy_source": source})
+
+
+def add_measurement(row: dict, bench_row: dict | None, env: dict) -> None:
+    """The bench row's figures (or why there are none)."""
+    if bench_row is None:
+        row.update(status="failed", stage="measure", error="the bench returned no row for this artifact")
+        return
+    lat = bench_row.get("latency_ms") or {}
+    row.update({"status": "ok" if bench_row.get("status") == "ok" else "failed",
+                "stage": None if bench_row.get("status") == "ok" else "measure",
+                "error": bench_row.get("error"), "p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"),
+                "p99_ms": lat.get("p99"), "peak_rss_mb": bench_row.get("peak_rss_mb"),
+                "size_mb": bench_row.get("size_mb") or row.get("size_mb"),
+                "emulated": bool(bench_row.get("emulated") or env.get("emulated")),
+                "software": bool(bench_row.get("software")), "bench": bench_row})
+    if bench_row.get("status") != "ok" and not row["error"]:
+        row["error"] = f"bench row {bench_row.get('status')}"
+    row["provenance"]["environment"] = env
+    row["provenance"]["measured"] = now()
+
+
+def failed(row: dict, stage: str, error: str) -> dict:
+    row.update(status="failed", stage=stage, error=error)
+    return row
+
+
+def _fraction(percent):
+    return None if percent is None else percent / 100.0
+
+
+def artifact_ok(conv: dict | None) -> bool:
+    """Whether a recorded conversion's artifact is still on disk, whole."""
+    return bool(conv) and os.path.exists(conv["path"]) and os.path.getsize(conv["path"]) == conv["size_bytes"]
+
+
+def chance_problem(row: dict) -> str | None:
+    """Why the float model of `row` cannot be told from guessing, or None: its top-1 on the held-out images is at
+    most two standard errors above chance (1 / classes). Its accuracy figures, and what a recipe does to them, then
+    say little (an int8 model "more accurate" than its float model by luck, for one)."""
+    data = (row.get("provenance") or {}).get("data") or {}
+    samples = (row.get("verification") or {}).get("samples")
+    acc = row.get("float_accuracy")
+    classes = len(data.get("classes") or [])
+    if acc is None or not samples or classes < 2:
+        return None
+    chance = 1 / classes
+    if acc > chance + 2 * (chance * (1 - chance) / samples) ** 0.5:
+        return None
+    return (f"its float model's top-1 {100 * acc:.1f}% on {samples} held-out images is within two standard errors "
+            f"of guessing ({100 * chance:.0f}% for {classes} classes)")
+
+
+def not_learned(rows: list[dict]) -> list[str]:
+    """One note per trained model that `chance_problem` finds, naming it."""
+    out, seen = [], set()
+    for r in rows:
+        config = (r.get("backbone"), r.get("width"), r.get("size"))
+        problem = chance_problem(r) if config not in seen else None
+        if problem:
+            seen.add(config)
+            out.append(f"{r['backbone']} {r['width']:g} @{r['size']} is not clearly above chance: {problem}, so its "
+                       "accuracy figures say little; train longer or on more images")
+    return out

@@ -1,0 +1,83 @@
+"""How a sweep's stages run: the seam between the driver (which plans, decides what follows what and is the only
+writer of the store) and the places stages run.
+
+A `Stage` is a plain function of `edgebb.selection.stages` with a dict of JSON values; an executor runs it and
+reports a `Done` with the returned dict or a one-line error. Executors differ in where stages run and what they
+may run at once; the rules every executor keeps:
+
+- at most one measurement at a time per device (`Stage.device`: "local", "ssh://user@host");
+- nothing heavy (training, conversion) beside a measurement on this machine's CPU.
+
+`local` (executors/local.py) runs trainings and conversions in a process pool of `jobs` workers and
+measurements from the driver. A Ray executor (devices as Ray custom resources, a task per stage) fits the same
+interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from ...core.registry import Registry
+
+HEAVY = ("prepare", "convert")
+
+
+@dataclass
+class Stage:
+    """One unit of work: `fn(task)` with `task` a dict of JSON values. `device` is where a measurement runs
+    (None for heavy stages, which run anywhere); higher `priority` starts first."""
+
+    id: str
+    kind: str
+    fn: Callable[[dict], dict]
+    task: dict
+    device: str | None = None
+    priority: int = 0
+    detail: str = ""
+    context: dict = field(default_factory=dict)  # the driver's own bookkeeping; never sent to a worker
+
+    @property
+    def heavy(self) -> bool:
+        return self.kind in HEAVY
+
+
+@dataclass
+class Done:
+    """A finished stage: its result, or `error` (one line) when it raised."""
+
+    stage: Stage
+    result: dict | None = None
+    error: str | None = None
+
+
+class Executor:
+    """The interface: `submit` stages (any time, also while iterating `completed`), iterate `completed` until
+    nothing is left, `close` (with `cancel=True` after an interruption: running work is stopped)."""
+
+    name = ""
+
+    def __init__(self, jobs: int = 1, on_start: Callable[[Stage], None] | None = None):
+        self.jobs = jobs
+        self.on_start = on_start or (lambda stage: None)
+
+    def submit(self, stage: Stage) -> None:
+        raise NotImplementedError
+
+    def completed(self) -> Iterator[Done]:
+        raise NotImplementedError
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+EXECUTORS: Registry[type[Executor]] = Registry("executor", key=lambda cls: cls.name)
+
+
+def _register_builtin() -> None:
+    from .local import LocalExecutor
+
+    EXECUTORS.register(LocalExecutor)
+
+
+_register_builtin()

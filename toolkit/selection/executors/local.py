@@ -1,0 +1,186 @@
+"""The local executor: trainings and conversions in a pool of `jobs` worker processes, measurements from the
+driver, one at a time per device, and nothing heavy beside a measurement on this machine.
+
+Workers are spawned (not forked: TensorFlow does not survive a fork) and import TensorFlow once each; each gets
+`cores // jobs` TensorFlow threads. They ignore Ctrl-C (the driver decides and stops them) and exit by themselves
+when the driver dies, even by kill -9. A worker that dies (a crash, the out-of-memory killer) fails the stages it
+may have been running after one retry in a new pool.
+
+Scheduling: a measurement on this machine starts only when no heavy stage is running, and heavy stages never wait
+for measurements: a worker left idle for a measurement window would wait for the longest stage of the other workers
+(a ResNet-50 training: minutes). Trainings and conversions are stored as they finish, so an interruption loses
+only measurements, which are cheap to redo. Measurements on remote devices run in threads beside everything else.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import heapq
+import itertools
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+
+from . import Done, Executor, Stage
+
+MAX_ATTEMPTS = 2  # a stage whose worker died is tried once more in a new pool
+
+
+def _init_worker(threads: int, parent: int) -> None:
+    """In each worker: TensorFlow's thread counts, no Ctrl-C, quiet descriptors, and exit when the driver is gone."""
+    import signal
+    import time
+
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from ...core.native import debugging
+
+    if not debugging():  # TensorFlow's and the converters' chatter: errors come back as results
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)  # the driver died (kill -9): no one will read our result
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _call(fn, task: dict) -> dict:
+    """Run a stage in a worker; an exception comes back as {"__error__": one line} (some do not pickle)."""
+    try:
+        return fn(task)
+    except Exception as exc:
+        from ...core.errors import EdgebbError, first_line
+
+        message = first_line(exc)
+        return {"__error__": message if isinstance(exc, EdgebbError) else f"{type(exc).__name__}: {message}"}
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, jobs: int = 1, on_start=None):
+        super().__init__(jobs, on_start)
+        self._pool: cf.ProcessPoolExecutor | None = None
+        self._heavy: list = []  # heap of (-priority, seq, stage)
+        self._measures: list[Stage] = []
+        self._running: dict[cf.Future, Stage] = {}
+        self._busy: set[str] = set()
+        self._seq = itertools.count()
+        self._attempts: Counter = Counter()
+
+    def submit(self, stage: Stage) -> None:
+        if stage.heavy:
+            heapq.heappush(self._heavy, (-stage.priority, next(self._seq), stage))
+        else:
+            self._measures.append(stage)
+
+    # ---------------------------------------------------------------------------------------------------- loop
+
+    def _running_heavy(self) -> int:
+        return sum(1 for s in self._running.values() if s.heavy)
+
+    def completed(self) -> Iterator[Done]:
+        while self._heavy or self._measures or self._running:
+            for stage in list(self._measures):  # remote devices: a thread each, one per device
+                if stage.device != "local" and stage.device not in self._busy:
+                    self._measures.remove(stage)
+                    self._start_thread(stage)
+            local = [s for s in self._measures if s.device == "local"]
+            if local and not self._running_heavy():
+                stage = local[0]
+                self._measures.remove(stage)
+                yield self._run_here(stage)
+                continue
+            while self._heavy and self._running_heavy() < self.jobs:
+                self._start_heavy(heapq.heappop(self._heavy)[2])
+            if not self._running:
+                continue
+            finished, _ = cf.wait(list(self._running), return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                stage = self._running.pop(future)
+                self._busy.discard(stage.device or "")
+                done = self._outcome(stage, future)
+                if done is not None:
+                    yield done
+
+    def _outcome(self, stage: Stage, future: cf.Future) -> Done | None:
+        try:
+            result = future.result()
+        except cf.process.BrokenProcessPool:
+            self._pool = None  # rebuilt on the next heavy start
+            self._attempts[stage.id] += 1
+            if self._attempts[stage.id] < MAX_ATTEMPTS:
+                self.submit(stage)
+                return None
+            return Done(stage, error="the worker process died (a crash, or killed for memory) twice")
+        except Exception as exc:  # a measurement thread's own error
+            from ...core.errors import EdgebbError, first_line
+
+            message = first_line(exc)
+            return Done(stage, error=message if isinstance(exc, EdgebbError) else f"{type(exc).__name__}: {message}")
+        if isinstance(result, dict) and "__error__" in result:
+            return Done(stage, error=result["__error__"])
+        return Done(stage, result=result)
+
+    # ------------------------------------------------------------------------------------------------ starting
+
+    def _start_heavy(self, stage: Stage) -> None:
+        if self._pool is None:
+            import multiprocessing
+
+            threads = max(1, (os.cpu_count() or 1) // self.jobs)
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_init_worker, initargs=(threads, os.getpid()))
+        self.on_start(stage)
+        try:
+            future = self._pool.submit(_call, stage.fn, stage.task)
+        except cf.process.BrokenProcessPool:
+            self._pool = None
+            future = cf.Future()
+            future.set_exception(cf.process.BrokenProcessPool("the pool broke"))
+        self._running[future] = stage
+
+    def _start_thread(self, stage: Stage) -> None:
+        future: cf.Future = cf.Future()
+
+        def run():
+            try:
+                future.set_result(stage.fn(stage.task))
+            except BaseException as exc:  # noqa: B036  (reported, not raised, in a thread)
+                future.set_exception(exc)
+
+        self._busy.add(stage.device)
+        self.on_start(stage)
+        self._running[future] = stage
+        threading.Thread(target=run, daemon=True, name=f"edgebb-{stage.id}").start()
+
+    def _run_here(self, stage: Stage) -> Done:
+        """A measurement on this machine, in this thread: Ctrl-C reaches the bench, which stops its worker."""
+        self.on_start(stage)
+        future: cf.Future = cf.Future()
+        try:
+            future.set_result(stage.fn(stage.task))
+        except Exception as exc:
+            future.set_exception(exc)
+        return self._outcome(stage, future)
+
+    def close(self, cancel: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if cancel:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                try:
+                    process.kill()
+                except (OSError, AttributeError):
+                    pass
+            pool.shutdown(wait=False, cancel_futures=True)
+        else:
+            pool.shutdown(wait=True)

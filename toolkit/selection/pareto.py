@@ -1,0 +1,79 @@
+"""Pareto frontiers of sweep cells: per target, maximise accuracy and minimise latency (a second frontier: peak
+memory). A cell is optimal when no other cell of its group is at least as good on both and better on one; every
+other cell names one cell that dominates it (the fastest such cell on the frontier, so the name is one to look at).
+
+Cells are dicts with the store's columns (accuracy, p50_ms, peak_rss_mb, target, key ...). Cells without the
+figures a frontier needs (failed, or without accuracy) are on no frontier and dominated by nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+# (column, +1 maximise / -1 minimise)
+LATENCY = (("accuracy", 1), ("p50_ms", -1))
+MEMORY = (("accuracy", 1), ("peak_rss_mb", -1))
+# Without accuracy (a bench report): latency against memory.
+COST = (("p50_ms", -1), ("peak_rss_mb", -1))
+
+
+def _values(cell: dict, objectives) -> tuple | None:
+    values = tuple(cell.get(name) for name, _ in objectives)
+    if cell.get("status", "ok") != "ok" or any(v is None for v in values):
+        return None
+    return values
+
+
+def dominates(a: tuple, b: tuple, objectives) -> bool:
+    """Whether figures `a` are at least as good as `b` on every objective and better on one."""
+    better = False
+    for (_, sign), x, y in zip(objectives, a, b):
+        if sign * x < sign * y:
+            return False
+        better = better or sign * x > sign * y
+    return better
+
+
+def frontier(cells: Sequence[dict], objectives=LATENCY) -> dict[str, dict]:
+    """For each cell key that has the figures: {"optimal": bool, "dominated_by": key or None}, within `cells`
+    (one group: call it per target)."""
+    scored = [(c["key"], v) for c in cells if (v := _values(c, objectives)) is not None]
+    optimal = {k for k, v in scored if not any(dominates(w, v, objectives) for _, w in scored)}
+    speed = dict(scored)
+    first = objectives[-1][0]
+    out = {}
+    for key, v in scored:
+        if key in optimal:
+            out[key] = {"optimal": True, "dominated_by": None}
+            continue
+        over = [k for k in optimal if dominates(speed[k], v, objectives)]
+        by = min(over, key=lambda k: -objectives[-1][1] * speed[k][-1]) if over else None
+        out[key] = {"optimal": False, "dominated_by": by, "by": first}
+    return out
+
+
+def group_by(cells: Sequence[dict], key: Callable[[dict], object]) -> dict:
+    groups: dict = {}
+    for c in cells:
+        groups.setdefault(key(c), []).append(c)
+    return groups
+
+
+def annotate(cells: Sequence[dict]) -> dict[str, dict]:
+    """Frontier marks for every cell, grouped by target: key -> {"latency": {...}, "memory": {...}}. Without
+    any accuracy in a group, the latency mark is the latency-vs-memory frontier."""
+    out: dict[str, dict] = {c["key"]: {} for c in cells}
+    for group in group_by(cells, lambda c: c.get("target")).values():
+        has_accuracy = any(c.get("accuracy") is not None for c in group)
+        for name, objectives in (("latency", LATENCY if has_accuracy else COST), ("memory", MEMORY)):
+            for key, mark in frontier(group, objectives).items():
+                out[key][name] = mark
+    return out
+
+
+def pareto(cells: Sequence[dict], target: str, runtime: str | None = None, objectives=LATENCY) -> list[dict]:
+    """The optimal cells of one target (and runtime), fastest first."""
+    group = [c for c in cells if c.get("target") == target and (runtime is None or c.get("runtime") == runtime)]
+    marks = frontier(group, objectives)
+    best = [c for c in group if marks.get(c["key"], {}).get("optimal")]
+    return sorted(best, key=lambda c: c.get(objectives[-1][0]))

@@ -1,0 +1,139 @@
+"""Planning a sweep: every check on its input, before any work and before anything is written.
+
+`make_plan` validates the grid, the targets (a local runtime that cannot run here, a device that cannot be reached
+or has no edgebb: one line, exit 2), the data and the output folder, fingerprints the data and the measuring
+machines, and lists the cells with their keys.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..core.errors import InputError
+from ..core.progress import Progress, as_progress
+from .cells import Cell, cell_key, convert_key, data_fingerprint, model_key, tool_versions
+from .grid import ModelConfig, SweepOptions, expand
+from .store import FILE, is_store, store_path
+from .targets import TargetSpec, check_local, environment_of, fingerprint, parse_targets
+
+OURS = ("models", "artifacts")  # the folders a sweep makes in OUT besides its store
+
+
+@dataclass
+class Plan:
+    """A checked sweep: options, output folder, models, targets with their environments, cells with keys."""
+
+    options: SweepOptions
+    out_dir: str
+    models: list[ModelConfig]
+    targets: list[TargetSpec]
+    environments: dict[str, dict]
+    cells: list[Cell]
+    versions: dict
+    data_fingerprint: str | None = None
+    data_images: int | None = None
+    data_classes: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def data_description(self) -> dict | None:
+        if self.options.data is None:
+            return None
+        return {"path": os.path.abspath(self.options.data), "fingerprint": self.data_fingerprint,
+                "images": self.data_images, "classes": self.data_classes}
+
+    def model_key(self, model: ModelConfig) -> str:
+        return next(c.model_key for c in self.cells if c.model == model)
+
+    def model_path(self, model: ModelConfig) -> str | None:
+        """Where the trained model goes (None when the model is not trained)."""
+        if self.options.data is None or self.options.epochs == 0:
+            return None
+        return os.path.join(self.out_dir, "models", f"{model.slug}_{self.model_key(model)[:8]}.h5")
+
+    def artifact_dir(self, model: ModelConfig) -> str:
+        return os.path.join(self.out_dir, "artifacts", f"{model.slug}_{self.model_key(model)[:8]}")
+
+    def spec(self) -> dict:
+        """What goes into the store's meta: the options, the targets, the notes (for report and recommend)."""
+        return {"options": self.options.to_dict(), "targets": [t.to_dict() for t in self.targets],
+                "models": [[m.backbone, m.width, m.size] for m in self.models], "notes": self.notes,
+                "data": self.data_description, "versions": self.versions}
+
+
+def check_output(out_dir: str) -> None:
+    """InputError unless a sweep may write into `out_dir`: a new or writable folder whose sweep.sqlite (if any) is
+    an edgebb store and whose models/ and artifacts/ (if any) a sweep made. Nothing is created."""
+    from ..core.files import check_can_create_dir
+
+    check_can_create_dir(out_dir)
+    path = store_path(out_dir)
+    if os.path.exists(path):
+        if not is_store(path):
+            raise InputError(f"{path} exists and is not an edgebb sweep store; sweep into another folder (nothing "
+                             "was changed)")
+        return
+    for name in OURS:
+        if os.path.exists(os.path.join(out_dir, name)):
+            raise InputError(f"{os.path.join(out_dir, name)} exists and was not made by edgebb sweep (no {FILE} "
+                             "beside it); sweep into another folder (nothing was changed)")
+
+
+def check_data(data: str) -> None:
+    from ..data import scan_folder
+
+    if not os.path.exists(data):
+        raise InputError(f"data folder not found: {data}")
+    if not os.path.isdir(data):
+        raise InputError(f"--data must be a folder of class subfolders: {data}")
+    scan_folder(data).require_split("a sweep trains on part of each class and verifies on the rest, so it")
+
+
+def make_plan(opts: SweepOptions, out_dir: str, progress: Progress | None = None) -> Plan:
+    """Check everything and list the cells. Raises InputError (one line) for any bad input; writes nothing."""
+    from ..conversion.recipes import RECIPES
+    from ..runtimes import RUNTIMES
+
+    say = as_progress(progress)
+    grid = expand(opts)
+    targets = parse_targets(opts.targets, opts.runtimes)
+    check_output(out_dir)
+    data_fp = images = classes = None
+    if opts.data is not None:
+        check_data(opts.data)
+        data_fp, images, classes = data_fingerprint(opts.data)
+    environments: dict[str, dict] = {}
+    for target in targets:
+        if target.local:
+            check_local(target)
+        if target.device not in environments:
+            if not target.local:
+                say.say(f"asking {target.remote} for its environment")
+            environments[target.device] = environment_of(target)
+    versions = tool_versions()
+    notes = list(grid.notes)
+    cells: list[Cell] = []
+    for model in grid.models:
+        mkey = model_key(model, opts.train if opts.data else {"weights": opts.convert["weights"]}, data_fp, versions)
+        for recipe in opts.recipes:
+            made = RECIPES[recipe].formats
+            for target in targets:
+                for runtime in target.runtimes:
+                    fmt = RUNTIMES[runtime].format
+                    if fmt not in made:
+                        note = f"{recipe} has no {fmt} form: no {recipe} cells on {runtime}"
+                        if note not in notes:
+                            notes.append(note)
+                        continue
+                    ckey = convert_key(mkey, recipe, fmt, opts.convert)
+                    fp = fingerprint(environments[target.device], target, runtime)
+                    cells.append(Cell(cell_key(ckey, runtime, fp, opts.bench), model, mkey, recipe, fmt, ckey, target,
+                                      runtime, fp))
+    if not cells:
+        raise InputError("the grid has no cell: no recipe can be made in the formats of the targets' runtimes")
+    for target in targets:
+        env = environments[target.device]
+        if env.get("emulated"):
+            notes.append(f"{target.label} is emulated ({env.get('emulation')}): its latencies measure an emulator")
+    return Plan(opts, out_dir, grid.models, targets, environments, cells, versions, data_fp, images, classes, notes)

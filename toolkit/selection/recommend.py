@@ -1,0 +1,356 @@
+"""`edgebb recommend`: the backbone to ship on one target under a budget, from a sweep store, with the reasons.
+
+The factors are inputs: the target and its latency percentile, latency, memory and accuracy budgets, the task
+(detection and segmentation need the stride 4-32 feature pyramid), the data set's size (few images favour
+families with pretrained weights and, among near-equals, fewer parameters), the input resolution and the
+training budget. Cells measured on the target are used as measured; configurations measured only elsewhere get
+estimated figures from a model fitted on the target's measured cells (edgebb.selection.latency_model), and an
+answer that rests on an estimate says so and names the cells to measure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..core.checks import check_choice, check_int, check_number
+from ..core.errors import InputError, unknown_name
+from .cells import chance_problem
+from .grid import SMALL_DATA
+from .latency_model import fit
+from .pareto import dominates
+
+TASKS = ("classification", "detection", "segmentation")
+DENSE_STRIDES = (4, 8, 16, 32)
+PERCENTILES = ("p50", "p90", "p99")
+ACCURACY_TIE = 0.01  # within 1 point of the best: "near-equal" for the few-images preference
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the answer must meet. Accuracy is a fraction (0.9 = 90 %); `latency` names the percentile the
+    latency budget applies to; `resolution` is the smallest input size the task can use."""
+
+    target: str
+    runtime: str | None = None
+    max_latency_ms: float | None = None
+    latency: str = "p50"
+    max_memory_mb: float | None = None
+    min_accuracy: float | None = None
+    task: str = "classification"
+    dataset_size: int | None = None
+    resolution: int | None = None
+    max_train_minutes: float | None = None
+    allow_emulated: bool = False
+
+    def __post_init__(self):
+        check_choice("--latency", self.latency, PERCENTILES)
+        check_choice("--task", self.task, TASKS)
+        for name, value in (("--max-latency-ms", self.max_latency_ms), ("--max-memory-mb", self.max_memory_mb),
+                            ("--max-train-minutes", self.max_train_minutes)):
+            if value is not None:
+                check_number(name, value, positive=True)
+        if self.min_accuracy is not None:
+            check_number("--min-accuracy", self.min_accuracy)
+            if not 0 <= self.min_accuracy <= 1:
+                raise InputError(f"--min-accuracy is a fraction between 0 and 1 (0.9 for 90%); received "
+                                 f"{self.min_accuracy:g}")
+        if self.dataset_size is not None:
+            check_int("--dataset-size", self.dataset_size, 1)
+        if self.resolution is not None:
+            check_int("--resolution", self.resolution, 1)
+
+    @property
+    def metric(self) -> str:
+        return f"{self.latency}_ms"
+
+
+@dataclass
+class Recommendation:
+    """The answer: the choice and its figures, the binding constraint and its margin, the runner-up and what it
+    trades, every rejected candidate with its reason, and (when nothing fits) the closest candidate."""
+
+    budget: Budget
+    choice: dict | None
+    runner_up: dict | None = None
+    binding: dict | None = None
+    trade: dict | None = None
+    rejected: list[dict] = field(default_factory=list)
+    closest: dict | None = None
+    estimated: bool = False
+    to_measure: list[dict] = field(default_factory=list)
+    models: dict = field(default_factory=dict)
+    factors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"schema": "edgebb.recommendation/1", "budget": asdict(self.budget), "choice": self.choice,
+                "runner_up": self.runner_up, "binding": self.binding, "trade": self.trade,
+                "rejected": self.rejected, "closest": self.closest, "estimated": self.estimated,
+                "to_measure": self.to_measure, "latency_models": self.models, "factors": self.factors,
+                "notes": self.notes}
+
+
+def label(c: dict) -> str:
+    """"mobilenet_v2 0.35 @64 int8 on litert x4": a candidate in one phrase."""
+    return f"{c['backbone']} {c['width']:g} @{c['size']} {c['recipe']} on {c['runtime']} x{c['threads']}"
+
+
+FIGURES = ("backbone", "width", "size", "recipe", "runtime", "threads", "target", "accuracy", "accuracy_source",
+           "agreement", "p50_ms", "p90_ms", "p99_ms", "peak_rss_mb", "size_mb", "macs", "params", "train_seconds",
+           "convert_seconds", "estimated", "artifact", "key", "emulated", "software")
+
+
+def summary(c: dict) -> dict:
+    return {"label": label(c), **{k: c.get(k) for k in FIGURES}}
+
+
+# ------------------------------------------------------------------------------------------------ candidates
+
+
+def candidates(rows: list[dict], budget: Budget, runtimes: list[str] | None) -> tuple[list[dict], dict, list[str]]:
+    """The target's cells (measured) and the configurations measured elsewhere with estimated figures; the fitted
+    models (by metric) and notes. InputError for a target the store has no cell of."""
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    if budget.target not in targets:
+        raise unknown_name("target", budget.target, targets) if targets else InputError("the store has no cell")
+    here = [dict(r, estimated=False) for r in rows if r["target"] == budget.target]
+    runtimes = runtimes or sorted({r["runtime"] for r in here})
+    if budget.runtime is not None:
+        if budget.runtime not in runtimes:
+            raise unknown_name(f"runtime of target {budget.target}", budget.runtime, runtimes)
+        runtimes = [budget.runtime]
+    measured = [r for r in here if r["status"] == "ok"]  # every runtime: the model has a term for each
+    models = {m: fit(measured, m) for m in ("p50_ms", "p90_ms", "p99_ms", "peak_rss_mb")}
+    here = [r for r in here if r["runtime"] in runtimes]
+    seen = {_config(r) for r in here}
+    threads = here[0]["threads"] if here else 1
+    estimated, notes = [], []
+    for r in rows:
+        if r["target"] == budget.target or r["runtime"] not in runtimes or r["status"] != "ok":
+            continue
+        if _config(r) in seen:
+            continue
+        seen.add(_config(r))
+        guess = dict(r, target=budget.target, threads=threads, estimated=True, emulated=False, software=False,
+                     estimated_from=r["target"])
+        for metric, model in models.items():
+            guess[metric] = model.predict(guess) if model else None
+        estimated.append(guess)
+    if estimated and models["p50_ms"] is None:
+        notes.append(f"{len(estimated)} configuration(s) measured only on other targets, and {budget.target} has "
+                     f"too few measured cells ({len(measured)}) to fit a latency model: they are left out")
+        estimated = []
+    return here + estimated, {m: v.describe() for m, v in models.items() if v}, notes
+
+
+def _config(r: dict) -> tuple:
+    return (r["backbone"], r["width"], r["size"], r["recipe"], r["runtime"])
+
+
+# ---------------------------------------------------------------------------------------------------- checks
+
+
+def _over(name: str, value: float, limit: float, unit: str, c: dict) -> str:
+    est = "estimated " if c.get("estimated") else ""
+    return f"{est}{name} {value:.2f} {unit} exceeds {limit:g} {unit} by {value - limit:.2f} {unit} " \
+           f"({(value - limit) / limit:.0%})"
+
+
+def hard_reasons(c: dict, budget: Budget) -> list[str]:
+    """Why `c` cannot be the answer whatever its figures: failed, emulated, the wrong kind of backbone."""
+    out = []
+    if c["status"] != "ok":
+        return [f"failed at {c.get('stage') or 'measure'}: {c.get('error')}"]
+    if (c.get("software") or c.get("emulated")) and not budget.allow_emulated:
+        what = "a software GPU" if c.get("software") else "an emulator"
+        out.append(f"measured on {what}: not the target's speed (--allow-emulated considers it)")
+    strides = [int(s) for s in str(c.get("feature_strides") or "").split(",") if s]
+    if budget.task != "classification" and not set(DENSE_STRIDES) <= set(strides):
+        missing = ", ".join(str(s) for s in DENSE_STRIDES if s not in strides)
+        out.append(f"no stride {missing} feature map (it has {', '.join(map(str, strides))}): {budget.task} needs "
+                   "the stride 4-32 feature pyramid")
+    if budget.resolution is not None and c["size"] < budget.resolution:
+        out.append(f"input {c['size']} px is below --resolution {budget.resolution} by "
+                   f"{budget.resolution - c['size']} px")
+    if budget.dataset_size is not None and budget.dataset_size < SMALL_DATA and not c.get("pretrained"):
+        out.append(f"no pretrained (ImageNet) weights for {c.get('family')}: with {budget.dataset_size} images it "
+                   "would train from scratch, which needs far more data than that")
+    return out
+
+
+def budget_misses(c: dict, budget: Budget) -> list[dict]:
+    """The numeric budgets `c` misses: {"constraint", "value", "limit", "reason", "relative"}."""
+    misses = []
+
+    def miss(constraint, value, limit, reason, relative):
+        misses.append({"constraint": constraint, "value": value, "limit": limit, "reason": reason,
+                       "relative": relative})
+
+    if budget.min_accuracy is not None:
+        acc = c.get("accuracy")
+        if acc is None:
+            miss("accuracy", None, budget.min_accuracy, "accuracy unknown (no --data in the sweep and no published "
+                 "figure for this configuration)", float("inf"))
+        elif acc < budget.min_accuracy:
+            miss("accuracy", acc, budget.min_accuracy, f"accuracy {acc:.3f} is below {budget.min_accuracy:g} by "
+                 f"{budget.min_accuracy - acc:.3f} ({100 * (budget.min_accuracy - acc):.1f} points)",
+                 (budget.min_accuracy - acc) / budget.min_accuracy)
+    for constraint, metric, limit, unit in (("latency", budget.metric, budget.max_latency_ms, "ms"),
+                                            ("memory", "peak_rss_mb", budget.max_memory_mb, "MB")):
+        if limit is None:
+            continue
+        value = c.get(metric)
+        name = budget.latency if constraint == "latency" else "peak memory"
+        if value is None:
+            miss(constraint, None, limit, f"{name} unknown (no measurement, no estimate)", float("inf"))
+        elif value > limit:
+            miss(constraint, value, limit, _over(name, value, limit, unit, c), (value - limit) / limit)
+    if budget.max_train_minutes is not None and c.get("train_seconds") is not None:
+        minutes = c["train_seconds"] / 60
+        if minutes > budget.max_train_minutes:
+            miss("training", minutes, budget.max_train_minutes, f"training took {minutes:.1f} min, over "
+                 f"--max-train-minutes {budget.max_train_minutes:g} by {minutes - budget.max_train_minutes:.1f} min",
+                 (minutes - budget.max_train_minutes) / budget.max_train_minutes)
+    return misses
+
+
+def _rank_key(c: dict, metric: str):
+    acc = c.get("accuracy")
+    return (-(acc if acc is not None else -1.0), c.get(metric) or float("inf"), c.get("peak_rss_mb") or float("inf"),
+            c.get("size_mb") or float("inf"))
+
+
+def binding(c: dict, budget: Budget) -> dict | None:
+    """The budget with the least room left for `c`, and that room."""
+    rooms = []
+    if budget.max_latency_ms is not None and c.get(budget.metric) is not None:
+        v = c[budget.metric]
+        rooms.append(("latency", f"{budget.latency} latency", v, budget.max_latency_ms, budget.max_latency_ms - v,
+                      "ms", (budget.max_latency_ms - v) / budget.max_latency_ms))
+    if budget.max_memory_mb is not None and c.get("peak_rss_mb") is not None:
+        v = c["peak_rss_mb"]
+        rooms.append(("memory", "peak memory", v, budget.max_memory_mb, budget.max_memory_mb - v, "MB",
+                      (budget.max_memory_mb - v) / budget.max_memory_mb))
+    if budget.min_accuracy is not None and c.get("accuracy") is not None:
+        v = c["accuracy"]
+        rooms.append(("accuracy", "accuracy", v, budget.min_accuracy, v - budget.min_accuracy, "",
+                      (v - budget.min_accuracy) / max(budget.min_accuracy, 1e-9)))
+    if budget.max_train_minutes is not None and c.get("train_seconds") is not None:
+        v = c["train_seconds"] / 60
+        rooms.append(("training", "training time", v, budget.max_train_minutes, budget.max_train_minutes - v,
+                      "min", (budget.max_train_minutes - v) / budget.max_train_minutes))
+    if not rooms:
+        return None
+    constraint, name, value, limit, margin, unit, relative = min(rooms, key=lambda r: r[-1])
+    return {"constraint": constraint, "name": name, "value": value, "limit": limit, "margin": margin, "unit": unit,
+            "relative": relative}
+
+
+def trade(choice: dict, other: dict, metric: str) -> dict:
+    """What `other` gives and takes against `choice`: accuracy points, latency and memory differences."""
+    def diff(key):
+        a, b = choice.get(key), other.get(key)
+        return None if a is None or b is None else b - a
+
+    acc = diff("accuracy")
+    return {"accuracy_points": None if acc is None else 100 * acc, "latency_ms": diff(metric),
+            "memory_mb": diff("peak_rss_mb"), "size_mb": diff("size_mb")}
+
+
+# ------------------------------------------------------------------------------------------------ the answer
+
+
+def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = None) -> Recommendation:
+    """The recommendation for `budget` from sweep cells (a store's `view()`); see the module docstring."""
+    pool, models, notes = candidates(rows, budget, runtimes)
+    metric = budget.metric
+    factors = factor_lines(budget)
+    rejected, feasible, near = [], [], []
+    # A model that cannot be told from guessing is not one to ship, while another one learned; when none did, the
+    # answer stands on figures that say little, and says so.
+    learned = any(c["status"] == "ok" and not chance_problem(c) for c in pool)
+    if not learned and any(chance_problem(c) for c in pool):
+        notes.append("no candidate's float model is clearly above chance on the held-out images: accuracy ranks "
+                     "them by luck; train longer or on more images")
+    for c in pool:
+        hard = hard_reasons(c, budget)
+        chance = chance_problem(c) if learned and c["status"] == "ok" else None
+        if chance:
+            hard.append(f"not clearly above chance: {chance}")
+        misses = budget_misses(c, budget) if not hard else []
+        if hard or misses:
+            rejected.append({**summary(c), "kind": "excluded" if hard else "violates",
+                             "reasons": hard + [m["reason"] for m in misses], "misses": misses})
+            if not hard:
+                near.append((sum(m["relative"] for m in misses), c, misses))
+        else:
+            feasible.append(c)
+    feasible.sort(key=lambda c: _rank_key(c, metric))
+    if feasible and budget.dataset_size is not None and budget.dataset_size < SMALL_DATA:
+        best = feasible[0].get("accuracy")
+        if best is not None:
+            close = [c for c in feasible if c.get("accuracy") is not None and best - c["accuracy"] <= ACCURACY_TIE]
+            small = min(close, key=lambda c: (c.get("params") or float("inf"), c.get(metric) or float("inf")))
+            if small is not feasible[0]:
+                factors.append(f"few images ({budget.dataset_size}): {label(small)} is within "
+                               f"{100 * ACCURACY_TIE:g} point of the most accurate ({label(feasible[0])}) with fewer "
+                               "parameters, and less capacity overfits less: it is preferred")
+                feasible.remove(small)
+                feasible.insert(0, small)
+    answer = Recommendation(budget, None, rejected=rejected, models=models, factors=factors, notes=notes)
+    if not feasible:
+        if near:
+            _, c, misses = min(near, key=lambda n: n[0])
+            answer.closest = {**summary(c), "misses": misses}
+        return answer
+    choice = feasible[0]
+    answer.choice = summary(choice)
+    answer.binding = binding(choice, budget)
+    if len(feasible) > 1:
+        answer.runner_up = summary(feasible[1])
+        answer.trade = trade(choice, feasible[1], metric)
+    objectives = (("accuracy", 1), (metric, -1))
+    for c in feasible[1:]:
+        a = tuple(choice.get(k) for k, _ in objectives)
+        b = tuple(c.get(k) for k, _ in objectives)
+        if None not in a and None not in b and dominates(a, b, objectives):
+            reason, kind = f"dominated by {label(choice)} (as accurate or more, and faster or as fast)", "dominated"
+        else:
+            by = next((d for d in feasible if d is not c and None not in (d.get("accuracy"), c.get("accuracy"))
+                       and dominates((d["accuracy"], d.get(metric)), (c["accuracy"], c.get(metric)), objectives)),
+                      None)
+            if by is not None:
+                reason, kind = f"dominated by {label(by)}", "dominated"
+            else:
+                t = trade(choice, c, metric)
+                reason = ("ranked below the choice: " + ", ".join(
+                    f"{v:+.2f} {unit}" for v, unit in ((t["accuracy_points"], "accuracy points"),
+                                                       (t["latency_ms"], f"ms {budget.latency}")) if v is not None))
+                kind = "ranked"
+        rejected.append({**summary(c), "kind": kind, "reasons": [reason], "misses": []})
+    estimated = [c for c in (choice, feasible[1] if len(feasible) > 1 else None) if c and c.get("estimated")]
+    estimated += [c for c in feasible[2:] if c.get("estimated") and (c.get("accuracy") or 0) >= (
+        choice.get("accuracy") or 0)]
+    answer.estimated = bool(choice.get("estimated"))
+    answer.to_measure = [summary(c) for c in estimated]
+    return answer
+
+
+def factor_lines(budget: Budget) -> list[str]:
+    """How each factor given shaped the candidates, in words."""
+    out = []
+    if budget.task != "classification":
+        out.append(f"task {budget.task}: only backbones with feature maps at strides 4, 8, 16 and 32 (a feature "
+                   "pyramid for the head) are candidates")
+    if budget.dataset_size is not None:
+        if budget.dataset_size < SMALL_DATA:
+            out.append(f"dataset size {budget.dataset_size} (< {SMALL_DATA}): few images favour families with "
+                       "pretrained ImageNet weights (transfer learning) and, among near-equals, fewer parameters")
+        else:
+            out.append(f"dataset size {budget.dataset_size}: enough images that training from scratch is an option")
+    if budget.resolution is not None:
+        out.append(f"resolution: inputs of at least {budget.resolution} px")
+    if budget.max_train_minutes is not None:
+        out.append(f"training budget {budget.max_train_minutes:g} min, checked against the training time recorded "
+                   "in the sweep")
+    return out
