@@ -115,12 +115,9 @@ def selective_int8(model, ev, reference, random_reference, budget: Budget, ctx=N
     ranking = layer_errors(tflite_converter(model, "int8", ev.calib, "float32"), ev.calib)
     if not ranking:
         raise InputError(f"auto-fallback: the quantization debugger found no quantized layers in {model.name}")
-    best = None
-    count = 1
-    for _ in range(MAX_STEPS):
+    def attempt(count: int) -> MixedPrecision:
         chosen = ranking[:count]
         options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=[r["tensor_name"] for r in chosen])
-
         with quiet():
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=tflite_converter(model, "int8", ev.calib, "float32"), debug_dataset=representative(ev.calib),
@@ -128,14 +125,24 @@ def selective_int8(model, ev, reference, random_reference, budget: Budget, ctx=N
             content = debugger.get_nondebug_quantized_model()
         check = verify_content(content, "tflite", ev, reference, random_reference, budget)
         layers = list(dict.fromkeys(r["layer"] for r in chosen))
-        lost = check.verification.drop
-        say.say(f"auto-fallback: {len(layers)} layer(s) in float -> "
-                + (f"lost {lost:.2f} points, " if lost is not None else "")
-                + f"top-1 agreement {check.verification.top1_agreement:.1f}%")
-        best = MixedPrecision(content, check, layers, {"io_dtype": "float32"})
-        if check.verification.passed or count >= len(ranking):
+        return MixedPrecision(content, check, layers, {"io_dtype": "float32"})
+
+    return grow_until_budget(len(ranking), attempt, "layer(s)", say)
+
+
+def grow_until_budget(ranked: int, attempt: Callable[[int], MixedPrecision], unit: str, say) -> MixedPrecision:
+    """`attempt(n)` with the n worst of `ranked` items in float, n = 1, 2, 4, ... until the budget holds, every item
+    is in float or MAX_STEPS tries are spent; the last attempt."""
+    count = 1
+    for _ in range(MAX_STEPS):
+        best = attempt(count)
+        verification = best.check.verification
+        say.say(f"auto-fallback: {len(best.float_layers)} {unit} in float -> "
+                + (f"lost {verification.drop:.2f} points, " if verification.drop is not None else "")
+                + f"top-1 agreement {verification.top1_agreement:.1f}%")
+        if verification.passed or count >= ranked:
             break
-        count = min(count * 2, len(ranking))
+        count = min(count * 2, ranked)
     return best
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
-from .mixed_precision import MAX_STEPS, REPAIRS, MixedPrecision, Repair
+from .mixed_precision import REPAIRS, MixedPrecision, Repair, grow_until_budget
 from .verify import Budget, verify_content
 
 RANK_SAMPLES = 16  # calibration images the ranking runs (the ranking is of layers, not of images)
@@ -95,21 +95,13 @@ def selective_int8_onnx(model, ev, reference, random_reference, budget: Budget, 
     ranking = node_errors(fp32, ev.calib, ctx.calib_method)
     if not ranking:
         raise InputError(f"auto-fallback: ONNX Runtime's debugger found no quantized tensors in {model.name}")
-    best = None
-    count = 1
-    for _ in range(MAX_STEPS):
+    def attempt(count: int) -> MixedPrecision:
         nodes = list(dict.fromkeys(n for r in ranking[:count] for n in r["nodes"]))
         content = quantize_static(fp32, ev.calib, ctx.calib_method, nodes_to_exclude=nodes)
         check = verify_content(content, "onnx", ev, reference, random_reference, budget)
-        lost = check.verification.drop
-        say.say(f"auto-fallback: {len(nodes)} node(s) in float -> "
-                + (f"lost {lost:.2f} points, " if lost is not None else "")
-                + f"top-1 agreement {check.verification.top1_agreement:.1f}%")
-        best = MixedPrecision(content, check, nodes, {"float_nodes_by": "channel noise (qdq_loss_debug)"})
-        if check.verification.passed or count >= len(ranking):
-            break
-        count = min(count * 2, len(ranking))
-    return best
+        return MixedPrecision(content, check, nodes, {"float_nodes_by": "channel noise (qdq_loss_debug)"})
+
+    return grow_until_budget(len(ranking), attempt, "node(s)", say)
 
 
 REPAIRS.register(Repair("onnx", "int8", selective_int8_onnx))
