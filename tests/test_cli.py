@@ -40,6 +40,7 @@ def test_info_table():
     result = edgebb("info", "squeezenet_1_1", "--size", "64", "--layers")
     assert result.returncode == 0, result.stderr
     assert "peak activations" in result.stdout and "fire9_concat" in result.stdout
+    assert "2 x MACs" in result.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -99,3 +100,9 @@ def test_list_json(tmp_path):
     assert resnet["params_total"] == 25636712 and resnet["top1"] == 76.71
     again = edgebb("list", "--json", env={"XDG_CACHE_HOME": str(tmp_path)})  # cached: same figures, no rebuild
     assert json.loads(again.stdout) == rows and "profiling" not in again.stderr
+    # the table shows FLOPs only in a column labelled as 2 x MACs (darknet19: 2.79 G MACs, "5.58 G FLOPs")
+    table = edgebb("list", env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert "GFLOPs = 2 x MACs" in table.stdout, table.stdout
+    darknet = next(r for r in rows if r["name"] == "darknet19")
+    line = next(ln for ln in table.stdout.splitlines() if ln.lstrip().startswith("darknet19"))
+    assert f"{2 * darknet['macs'] / 1e9:.2f}" in line, line

@@ -54,7 +54,8 @@ def info(name, width, size, classes, with_layers, as_json):
     summary = [
         ("backbone", f"{name} (width {width:g}, {size}x{size}, {classes} classes)"),
         ("parameters", f"{p.params_total:,} total, {p.params_trainable:,} trainable"),
-        ("MACs", f"{p.macs / 1e6:,.1f} M"),
+        ("MACs", f"{p.macs / 1e6:,.1f} M (FLOPs, counted as 2 x MACs as darknet and most papers do: "
+                 f"{2 * p.macs / 1e9:,.3f} G)"),
         ("weights", f"{p.weights_fp32_bytes / 1e6:,.2f} MB float32, {p.weights_int8_bytes / 1e6:,.2f} MB int8 "
                     "(BatchNorm folded)"),
         ("peak activations", f"{p.peak_activation_bytes / 1e6:,.2f} MB float32 at batch 1"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 ZOO_COLUMNS = [("name", "backbone"), ("width", "width"), ("params_m", "params (M)"), ("mmacs", "MMACs@224"),
-               ("top1", "top-1 %"), ("imagenet", "ImageNet weights")]
+               ("gflops", "GFLOPs = 2 x MACs"), ("top1", "top-1 %"), ("imagenet", "ImageNet weights")]
 LAYER_COLUMNS = [("name", "layer"), ("type", "type"), ("shape", "output"), ("kb", "act. KB"), ("params", "params"),
                  ("mmacs", "MMACs")]
 CONVERT_COLUMNS = [("artifact", "artifact"), ("size", "MB"), ("agree", "top-1 agree %"), ("acc", "acc %"),
@@ -18,7 +18,7 @@ PROFILE_COLUMNS = [("op", "op"), ("count", "nodes"), ("ms", "ms / inference"), (
 
 
 def zoo_rows(rows: list[dict]) -> list[dict]:
-    return [{**row, "params_m": row["params_total"] / 1e6, "mmacs": row["macs"] / 1e6,
+    return [{**row, "params_m": row["params_total"] / 1e6, "mmacs": row["macs"] / 1e6, "gflops": 2 * row["macs"] / 1e9,
              "imagenet": "yes" if row["imagenet_weights"] else "-"} for row in rows]
 
 
