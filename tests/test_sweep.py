@@ -18,6 +18,7 @@ import sys
 import time
 
 import pytest
+from test_bad_input import snapshot  # every file under a folder with its sha256
 from test_remote import SFTP_SERVER, SSHD, sshd  # noqa: F401  (the loopback sshd fixture, for the device test)
 
 SIZE = 32
@@ -362,17 +363,6 @@ def test_target_strings():
 # ---------------------------------------------------------------------------------------------------- bad input
 
 
-def _snapshot(folder) -> dict:
-    import hashlib
-
-    out = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            out[os.path.relpath(path, folder)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    return out
-
-
 def assert_one_line(result, code, fragment):
     err = result.stderr.strip()
     assert result.returncode == code, (result.returncode, err[-2000:])
@@ -401,10 +391,10 @@ def test_a_folder_with_someone_elses_models_is_left_alone(world, tmp_path):
     out = tmp_path / "out"
     (out / "models").mkdir(parents=True)
     (out / "models" / "mine.keras").write_text("the user's")
-    before = _snapshot(out)
+    before = snapshot(out)
     result = edgebb("sweep", *[a.format(w=world) for a in BASE], "-o", out, timeout=120)
     assert_one_line(result, 2, "not made by edgebb sweep")
-    assert _snapshot(out) == before
+    assert snapshot(out) == before
 
 
 def test_unavailable_local_runtime_is_refused_before_any_work(world, tmp_path):
