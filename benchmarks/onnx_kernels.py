@@ -14,7 +14,6 @@ arithmetic to requantization rounding.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -23,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import say, write_report  # noqa: E402
+from _common import backbones, child_row, say, write_report  # noqa: E402
 
 CHILD = r"""
 import json, sys
@@ -56,9 +55,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from edgebb import __version__
-    from edgebb.models import get_spec, list_models
+    from edgebb.models import get_spec
 
-    names = sorted({n for pattern in (args.only or "*").split(",") for n in list_models(pattern.strip())})
+    names = backbones(args.only)
     rows, started = [], time.perf_counter()
     flags = ""
     if os.path.exists("/proc/cpuinfo"):
@@ -75,13 +74,11 @@ def main(argv=None) -> int:
                                    os.path.join(tmp, name)], capture_output=True, text=True)
             row = {"backbone": name, "width": spec.widths[0], "size": size,
                    "seconds": round(time.perf_counter() - t0, 1)}
-            if proc.returncode == 0:
-                row.update(json.loads(proc.stdout.strip().splitlines()[-1]), status="ok")
+            row.update(child_row(proc))
+            if row["status"] == "ok":
                 say(f"[{i}/{len(names)}] {name:32s} integer nodes {row['integer_nodes']:4d}  float compute "
                     f"{len(row['float_compute'])}  fused vs QDQ agreement {row['fused_vs_qdq_top1_agreement']:.0f}%")
             else:
-                lines = proc.stderr.strip().splitlines()
-                row.update(status="failed", error=lines[-1] if lines else f"exit {proc.returncode}")
                 say(f"[{i}/{len(names)}] {name:32s} failed: {row['error']}")
             rows.append(row)
     ok = [r for r in rows if r["status"] == "ok"]

@@ -19,7 +19,6 @@ int8 ONNX model. Goals: int8 ONNX within 0.5 points of int8 TFLite and its agree
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -28,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import say, write_report  # noqa: E402
+from _common import backbones, child_row, say, write_report  # noqa: E402
 
 CHILD = r"""
 import json, os, sys, time
@@ -142,9 +141,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from edgebb.data.synth import generate
-    from edgebb.models import get_spec, list_models
+    from edgebb.models import get_spec
 
-    names = sorted({n for pattern in (args.only or "*").split(",") for n in list_models(pattern.strip())})
+    names = backbones(args.only)
     rows, started = [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgebb-quant-") as tmp:
         train_dir, eval_dir = os.path.join(tmp, "train"), os.path.join(tmp, "eval")
@@ -167,8 +166,8 @@ def main(argv=None) -> int:
             proc = subprocess.run([sys.executable, "-c", CHILD, name, str(width), str(args.size), str(args.epochs),
                                    str(args.qat_epochs), train_dir, eval_dir, out], capture_output=True, text=True)
             row = {"backbone": name, "width": width, "process_s": round(time.perf_counter() - t0, 1)}
-            if proc.returncode == 0:
-                row.update(json.loads(proc.stdout.strip().splitlines()[-1]), status="ok")
+            row.update(child_row(proc))
+            if row["status"] == "ok":
                 row["ptq_drop"] = row["float"] - row["int8_ptq"]
                 row["onnx_drop"] = row["float"] - row["int8_onnx"]
                 row["qat_drop"] = row["float"] - row["int8_qat"]
@@ -178,8 +177,6 @@ def main(argv=None) -> int:
                     f"ONNX {row['int8_onnx']:6.2f}  "
                     f"QAT {row['qat_keras']:6.2f} -> int8 {row['int8_qat']:6.2f}  [{row['process_s']:.0f} s]")
             else:
-                lines = proc.stderr.strip().splitlines()
-                row.update(status="failed", error=lines[-1] if lines else f"exit {proc.returncode}")
                 say(f"[{i}/{len(names)}] {name:20s} failed: {row['error']}")
             rows.append(row)
             report(args, rows, started)
