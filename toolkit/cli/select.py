@@ -12,7 +12,7 @@ from .common import check_outputs, quiet_option, terminal, write_outputs
 # Option name -> SweepOptions field; all default to None so a --config file's values stand unless given here.
 _SWEEP_FIELDS = ("widths", "sizes", "recipes", "targets", "runtimes", "data", "epochs", "batch_size", "lr", "seed",
                  "weights", "augment", "calib_samples", "eval_samples", "runs", "min_seconds", "max_seconds", "warmup",
-                 "timeout", "jobs", "executor")
+                 "timeout", "jobs", "executor", "ray_address")
 
 
 @cli.command()
@@ -44,12 +44,17 @@ _SWEEP_FIELDS = ("widths", "sizes", "recipes", "targets", "runtimes", "data", "e
 @click.option("--warmup", type=int, default=None, help="Warm-up runs [default: 3].")
 @click.option("--timeout", type=float, default=None, help="Seconds before a measurement is killed [default: 600].")
 @click.option("--jobs", "-j", type=int, default=None, help="Trainings and conversions at once [default: 1].")
-@click.option("--executor", default=None, help="How stages run: local [default: local].")
+@click.option("--executor", default=None,
+              help="How stages run: local (this machine) or ray (a task per stage on a Ray cluster) [default: local].")
+@click.option("--ray-address", default=None,
+              help="HOST:PORT of a running Ray cluster's head, for --executor ray [default: an embedded cluster].")
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Print the stages, what each asks for and where it could run, and stop (nothing runs).")
 @click.option("--retry-failed", is_flag=True, default=None, help="Run failed cells again instead of reusing them.")
 @click.option("--json", "json_path", type=click.Path(), default=None, help='Write the table as JSON ("-": stdout).')
 @click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write the table as CSV.")
 @quiet_option
-def sweep(backbones, config, output, json_path, csv_path, **given):
+def sweep(backbones, config, output, json_path, csv_path, plan_only, **given):
     """Train, convert, verify and measure a grid: BACKBONES (name or name@width) x --widths x --sizes x --recipes x
     --targets, into OUT/sweep.sqlite. A re-run reuses finished cells."""
     from ..reporting.selection import SWEEP_COLUMNS, sweep_lines, sweep_rows
@@ -67,6 +72,9 @@ def sweep(backbones, config, output, json_path, csv_path, **given):
     check_outputs(*(p for p in (json_path, csv_path) if p != "-"))
     term = terminal()
     plan = make_plan(SweepOptions(**settings), output, term.progress())
+    if plan_only:
+        _print_plan(plan, term)
+        return
     result = Driver(plan, term.progress()).run()
     table = result.table()
     outputs = [(csv_path, to_csv(table, list(table[0]) if table else []))]
@@ -85,6 +93,18 @@ def sweep(backbones, config, output, json_path, csv_path, **given):
         rest = "the others are measured" if len(result.failed) < len(result.rows) else "none was measured"
         raise CheckFailed(f"{len(result.failed)} of {len(result.rows)} cells failed (their causes are in the table "
                           f"and in {result.store_path}); {rest}")
+
+
+def _print_plan(plan, term) -> None:
+    from ..selection.executors import EXECUTORS
+    from ..selection.plan import stage_rows
+
+    rows = stage_rows(plan, EXECUTORS[plan.options.executor].nodes_for_plan(plan))
+    term.table(rows, [("model", "model"), ("stage", "stage"), ("asks", "asks for"), ("where", "could run on"),
+                      ("cells", "cells")], title=f"sweep plan ({plan.options.executor} executor)")
+    term.lines([f"note: {n}" for n in plan.notes]
+               + [f"{len(plan.cells)} cells, {len(plan.models)} model(s), {len(plan.targets)} target(s); "
+                  f"nothing was run or written (without --plan: the same command runs it into {plan.out_dir})"])
 
 
 @cli.command()

@@ -46,6 +46,12 @@ def sweep_lines(result, footnotes: list[str]) -> list[str]:
                      + ("; the models measured have random weights (for latency and memory)"
                         if any(c.get("weights") == "random" for c in result.rows) else ""))
     lines += [f"note: {n}" for n in result.notes + not_learned(result.rows)]
+    retried = result.retried
+    if retried:
+        lines.append(f"retried: {len(retried)} cell(s) had a stage whose worker or node died and ran again ("
+                     + "; ".join(f"{c['backbone']} {c['width']:g} @{c['size']} {c['recipe']} {c['runtime']} on "
+                                 f"{c['target']}: {', '.join(c['provenance']['executor']['retried'])}"
+                                 for c in retried[:5]) + (" ..." if len(retried) > 5 else "") + ")")
     lines.append(f"{len(result.rows)} cells: {result.reused} reused from the store, {result.measured} run now, "
                  f"{len(result.failed)} failed; store: {result.store_path}")
     return lines

@@ -66,7 +66,8 @@ class SweepOptions:
     epochs, batch_size, lr, seed, weights, augment: training (epochs 0 with weights given: no training; augment
       as `edgebb train --augment` takes it, None: edgebb train's default).
     calib_samples, eval_samples: conversion. runs, min_seconds, max_seconds, warmup, timeout: measurement.
-    jobs: trainings and conversions run at once; executor: how stages run ("local").
+    jobs: trainings and conversions run at once; executor: how stages run ("local", "ray");
+    ray_address: a running Ray cluster's head (HOST:PORT) for executor "ray" (None: an embedded cluster).
     retry_failed: run failed cells again instead of reusing their failure.
     """
 
@@ -92,6 +93,7 @@ class SweepOptions:
     timeout: float = 600.0
     jobs: int = 1
     executor: str = "local"
+    ray_address: str | None = None
     retry_failed: bool = False
 
     def __post_init__(self):
@@ -134,6 +136,8 @@ class SweepOptions:
         if self.max_seconds is not None:
             s(self, "max_seconds", check_number("--max-seconds", self.max_seconds, positive=True))
         check_choice("--executor", self.executor, list(EXECUTORS))
+        if self.ray_address and self.executor != "ray":
+            raise InputError("--ray-address is the head of a Ray cluster: it needs --executor ray")
         if self.data is not None and self.epochs == 0 and self.weights in (None, "auto"):
             raise InputError("--epochs 0 skips training, which needs the weights to convert: give --weights imagenet "
                              "or a weights file (or train for at least 1 epoch)")

@@ -94,11 +94,13 @@ def make_plan(opts: SweepOptions, out_dir: str, progress: Progress | None = None
     """Check everything and list the cells. Raises InputError (one line) for any bad input; writes nothing."""
     from ..conversion.recipes import RECIPES
     from ..runtimes import RUNTIMES
+    from .executors import EXECUTORS
 
     say = as_progress(progress)
     grid = expand(opts)
     targets = parse_targets(opts.targets, opts.runtimes)
     check_output(out_dir)
+    EXECUTORS[opts.executor].check(opts, targets)
     data_fp = images = classes = None
     if opts.data is not None:
         check_data(opts.data)
@@ -137,3 +139,45 @@ def make_plan(opts: SweepOptions, out_dir: str, progress: Progress | None = None
         if env.get("emulated"):
             notes.append(f"{target.label} is emulated ({env.get('emulation')}): its latencies measure an emulator")
     return Plan(opts, out_dir, grid.models, targets, environments, cells, versions, data_fp, images, classes, notes)
+
+
+def stage_rows(plan: Plan, nodes: list[dict]) -> list[dict]:
+    """What `edgebb sweep --plan` prints: per model its stages, what each asks for, and where it could run.
+
+    `nodes`: the machines that could run stages, each {"host", "resources"} (`Executor.nodes_for_plan`). Nothing
+    runs and nothing is written."""
+    ray = plan.options.executor == "ray"
+    driver = next((n["host"] for n in nodes if n.get("driver")), nodes[0]["host"] if nodes else "this machine")
+
+    def where(resource: str | None) -> str:
+        if resource is None:
+            return ", ".join(n["host"] for n in nodes if n["resources"].get("CPU", 0) >= 1) or "no node with a CPU"
+        hosts = [n["host"] for n in nodes if n["resources"].get(resource, 0) >= 1]
+        return ", ".join(hosts) or f"no node declares {resource}"
+
+    rows = []
+    for model in plan.models:
+        cells = [c for c in plan.cells if c.model == model]
+        trained = plan.model_path(model) is not None
+        rows.append({"model": model.label, "stage": "train" if trained else "profile",
+                     "asks": "1 CPU (+1 GPU where a node has one)" if ray and trained else
+                     ("1 CPU" if ray else f"1 of {plan.options.jobs} worker(s)"),
+                     "where": where(None), "cells": len(cells)})
+        recipes = ", ".join(dict.fromkeys(c.recipe for c in cells))
+        formats = ", ".join(dict.fromkeys(c.format for c in cells))
+        rows.append({"model": model.label, "stage": f"convert {recipes} ({formats})",
+                     "asks": "1 CPU" if ray else f"1 of {plan.options.jobs} worker(s)", "where": where(None),
+                     "cells": len(cells)})
+        for target in plan.targets:
+            mine = [c for c in cells if c.target == target]
+            if not mine:
+                continue
+            runtimes = ", ".join(dict.fromkeys(c.runtime for c in mine))
+            if target.local:
+                asks, at = "all CPUs of the driver's machine, alone", driver
+            else:
+                asks, at = (target.resource, where(target.resource)) if ray else \
+                    (f"{target.device}, one model at a time", driver)
+            rows.append({"model": model.label, "stage": f"measure on {target.label} ({runtimes})", "asks": asks,
+                         "where": at, "cells": len(mine)})
+    return rows

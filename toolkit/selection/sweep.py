@@ -41,6 +41,11 @@ class SweepResult:
         return [r for r in self.rows if r["status"] != "ok"]
 
     @property
+    def retried(self) -> list[dict]:
+        """The cells one of whose stages ran again in the run that wrote them (its worker or node died)."""
+        return [r for r in self.rows if ((r.get("provenance") or {}).get("executor") or {}).get("retried")]
+
+    @property
     def targets(self) -> list[str]:
         return list(dict.fromkeys(r["target"] for r in self.rows))
 
@@ -102,6 +107,7 @@ class Driver:
         self.converted: dict[str, dict] = {}  # convert key -> artifact record
         self.pending: dict[ModelConfig, list[C.Cell]] = {}
         self.measuring: set[str] = set()  # keys of the cells whose measurement was submitted
+        self.ran: dict[ModelConfig, dict] = {}  # model -> {stage kind: {"attempts", "node"}} of this run
         self.written = 0
 
     def run(self) -> SweepResult:
@@ -117,7 +123,7 @@ class Driver:
                 self.pending.setdefault(cell.model, []).append(cell)
             if reused:
                 self.say.say(f"reusing {reused} finished cell(s) from {store.path}")
-            executor = EXECUTORS[opts.executor](jobs=opts.jobs, on_start=self._started)
+            executor = EXECUTORS[opts.executor].create(plan, on_start=self._started)
             status = "interrupted"
             try:
                 with self.say.step(f"sweep: {len(todo)} cell(s) to measure", total=len(todo)) as step:
@@ -201,6 +207,12 @@ class Driver:
 
     def _handle(self, outcome: Done, executor) -> None:
         stage = outcome.stage
+        where = {"attempts": outcome.attempts, **({"node": outcome.node} if outcome.node else {})}
+        if stage.kind in ("prepare", "convert"):
+            self.ran.setdefault(stage.context["model"], {})[stage.kind] = where
+        else:
+            for cell in stage.context["cells"]:
+                self.ran.setdefault(cell.key, {})["measure"] = where
         if stage.kind == "prepare":
             model = stage.context["model"]
             if outcome.error:
@@ -263,6 +275,11 @@ class Driver:
 
     def _row(self, cell: C.Cell, record: dict | None) -> dict:
         row = C.base_row(cell, self.run_id, self.plan)
+        # How each stage of this cell ran in this run (attempts > 1: its worker or node died and it ran again);
+        # stages reused from an earlier run are not listed.
+        stages_run = {**self.ran.get(cell.model, {}), **self.ran.get(cell.key, {})}
+        row["provenance"]["executor"] = {"name": self.plan.options.executor, "stages": stages_run,
+                                         "retried": sorted(k for k, v in stages_run.items() if v["attempts"] > 1)}
         C.add_model(row, self.prepared.get(cell.model))
         C.add_artifact(row, record, cell, self.plan.options.data is not None)
         return row

@@ -49,6 +49,15 @@ class TargetSpec:
         """The machine a measurement occupies: one measurement at a time per device."""
         return "local" if self.local else f"ssh://{self.remote}"
 
+    @property
+    def resource(self) -> str | None:
+        """The Ray custom resource that leases this device (None for this machine): device:NAME, NAME being the
+        [[target]] name, else the device's host[:port]."""
+        if self.local:
+            return None
+        name = self.label if not self.label.startswith("ssh://") else self.remote.rpartition("@")[2]
+        return f"device:{name}"
+
     def to_dict(self) -> dict:
         return {"label": self.label, "runtimes": list(self.runtimes), "threads": self.threads,
                 "remote": self.remote, "python": self.python, "ssh_options": list(self.ssh_options)}

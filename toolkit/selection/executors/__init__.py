@@ -9,8 +9,8 @@ may run at once; the rules every executor keeps:
 - nothing heavy (training, conversion) beside a measurement on this machine's CPU.
 
 `local` (executors/local.py) runs trainings and conversions in a process pool of `jobs` workers and
-measurements from the driver. A Ray executor (devices as Ray custom resources, a task per stage) fits the same
-interface.
+measurements from the driver. `ray` (executors/ray.py) makes each stage a Ray task, with devices as Ray custom
+resources, on an embedded cluster or a running one.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ class Done:
     stage: Stage
     result: dict | None = None
     error: str | None = None
+    attempts: int = 1  # more than 1: the stage's worker or node died and the stage ran again
+    node: str | None = None  # where it ran, when the executor spans machines
 
 
 class Executor:
@@ -60,6 +62,20 @@ class Executor:
     def __init__(self, jobs: int = 1, on_start: Callable[[Stage], None] | None = None):
         self.jobs = jobs
         self.on_start = on_start or (lambda stage: None)
+
+    @classmethod
+    def create(cls, plan, on_start: Callable[[Stage], None] | None = None) -> Executor:
+        """The executor for a checked plan (edgebb.selection.plan.Plan)."""
+        return cls(jobs=plan.options.jobs, on_start=on_start)
+
+    @staticmethod
+    def check(options, targets=()) -> None:
+        """InputError for what would stop this executor, found while planning (before any work)."""
+
+    @classmethod
+    def nodes_for_plan(cls, plan) -> list[dict]:
+        """The machines that could run the plan's stages, each {"host", "resources", "driver"}: for `--plan`."""
+        return [local_node(plan)]
 
     def submit(self, stage: Stage) -> None:
         raise NotImplementedError
@@ -76,8 +92,18 @@ EXECUTORS: Registry[type[Executor]] = Registry("executor", key=lambda cls: cls.n
 
 def _register_builtin() -> None:
     from .local import LocalExecutor
+    from .ray import RayExecutor  # imports Ray only when it runs
 
     EXECUTORS.register(LocalExecutor)
+    EXECUTORS.register(RayExecutor)
 
 
 _register_builtin()
+
+
+def local_node(plan) -> dict:
+    """This machine as a place stages run: its host name and CPUs."""
+    import os
+    import socket
+
+    return {"host": socket.gethostname(), "driver": True, "resources": {"CPU": os.cpu_count() or 1}}

@@ -111,6 +111,7 @@ class LocalExecutor(Executor):
                     yield done
 
     def _outcome(self, stage: Stage, future: cf.Future) -> Done | None:
+        attempts = self._attempts[stage.id] + 1
         try:
             result = future.result()
         except cf.process.BrokenProcessPool:
@@ -119,15 +120,17 @@ class LocalExecutor(Executor):
             if self._attempts[stage.id] < MAX_ATTEMPTS:
                 self.submit(stage)
                 return None
-            return Done(stage, error="the worker process died (a crash, or killed for memory) twice")
+            return Done(stage, error="the worker process died (a crash, or killed for memory) twice",
+                        attempts=MAX_ATTEMPTS)
         except Exception as exc:  # a measurement thread's own error
             from ...core.errors import EdgebbError, first_line
 
             message = first_line(exc)
-            return Done(stage, error=message if isinstance(exc, EdgebbError) else f"{type(exc).__name__}: {message}")
+            return Done(stage, error=message if isinstance(exc, EdgebbError) else f"{type(exc).__name__}: {message}",
+                        attempts=attempts)
         if isinstance(result, dict) and "__error__" in result:
-            return Done(stage, error=result["__error__"])
-        return Done(stage, result=result)
+            return Done(stage, error=result["__error__"], attempts=attempts)
+        return Done(stage, result=result, attempts=attempts)
 
     # ------------------------------------------------------------------------------------------------ starting
 
