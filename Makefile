@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.edgebb-installed
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-slow lint ci clean bench bench-zoo bench-convert bench-latency bench-harness bench-quant pi-smoke \
-	bench-demo
+	bench-demo bench-ray
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ bench-latency: install  ## every backbone fp32/int8 on LiteRT and ONNX Runtime, 
 
 bench-quant: install  ## float vs int8 PTQ vs int8 QAT accuracy, every backbone at 64 px, as JSON and Markdown
 	$(BIN)/python benchmarks/quant_accuracy.py --out benchmarks/results/quant_accuracy.json
+
+bench-ray: install  ## scheduling overhead per cell of sweep --executor ray against the local executor, as JSON
+	$(BIN)/python benchmarks/ray_overhead.py --out benchmarks/results/ray_overhead.json
 
 bench-demo: install  ## wall time of `make demo` from nothing (after installation), as JSON; goal: under 6 minutes
 	$(BIN)/python benchmarks/demo_time.py --out benchmarks/results/demo_time.json

@@ -54,10 +54,15 @@ def test_manifest_on_cpu_runtimes(artifacts, tmp_path):
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
         assert r["runs"] >= 5 and r["peak_rss_mb"] > 10 and r["macs"] > 0 and r["gmacs_per_s"] > 0
         assert r["throughput_ips"] == pytest.approx(1e3 / lat["mean"])
+        # the fraction of this machine's measured GEMM peak of the row's kind, at the row's threads
+        kind = "int8_gmacs" if r["recipe"] == "int8" else "fp32_gmacs"
+        assert r["peak_fraction"] == pytest.approx(r["gmacs_per_s"] / env["peak"][kind][str(r["threads"])], rel=1e-3)
+    assert set(env["peak"]["fp32_gmacs"]) == {"1", "2"} and min(env["peak"]["fp32_gmacs"].values()) > 0.1
     with open(out_csv) as f:
         table = list(csv.DictReader(f))
     assert len(table) == len(rows) and "latency_p50_ms" in table[0]
     assert "p50 ms" in result.stdout and "tflite-runtime is not installed" in result.stdout
+    assert "% peak" in result.stdout and "measured GEMM peak" in result.stdout
 
 
 def test_baseline_row_and_ratios(tmp_path):

@@ -102,12 +102,30 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     env.update(temperature_after_c=after["temperature_c"], throttled_after=after["throttled"],
                cpu_freq_after_mhz=after["cpu_freq_mhz"], load_average_after=load_average(), cpu_busy_after=cpu_busy())
     compare_to_baseline(results, opts.baseline)
+    _peak(results, env, say)
     notes += diagnose(results, env)
     if env["emulated"]:
         notes.append(f"emulated ({env['emulation']}): these figures measure an emulator on another CPU, not the "
                      "target's speed; they prove the device path runs, nothing more")
     return BenchReport(env=env, results=results, notes=notes,
                        warnings=device_warnings(env, results) + noise_warnings(env, results))
+
+
+def _peak(results: list[BenchRow], env: dict, say) -> None:
+    """env["peak"]: this machine's measured GEMM peak at the rows' thread counts (edgebb.benchmark.peak; after the
+    measurements, so probing does not heat the device before them), and each row's fraction of it. Not for an
+    emulated machine, whose peak is the emulator's."""
+    from .peak import machine_peak, peak_fraction
+
+    measured = [r for r in results if r.ok and r.gmacs_per_s and r.target == "cpu"]
+    if not measured or env.get("emulated"):
+        return
+    with say.step("probing this machine's GEMM peak (cached)"):
+        env["peak"] = machine_peak(env, sorted({r.threads for r in measured}))
+    for row in measured:
+        fraction = peak_fraction(row.gmacs_per_s, row.recipe, row.threads, env["peak"])
+        if fraction is not None:
+            row.extra["peak_fraction"] = fraction
 
 
 def load_average() -> list[float] | None:

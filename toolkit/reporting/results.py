@@ -13,7 +13,7 @@ CONVERT_COLUMNS = [("artifact", "artifact"), ("size", "MB"), ("agree", "top-1 ag
                    ("ref", "float acc %"), ("err", "max abs err"), ("cos", "cosine"), ("status", "budget")]
 BENCH_COLUMNS = [("model", "model"), ("recipe", "recipe"), ("px", "px"), ("runtime", "runtime"), ("threads", "thr"),
                  ("p50", "p50 ms"), ("p90", "p90 ms"), ("ips", "img/s"), ("rss", "peak MB"), ("size", "file MB"),
-                 ("speedup", "x vs R50"), ("mem", "mem vs R50"), ("status", "status")]
+                 ("peak", "% peak"), ("speedup", "x vs R50"), ("mem", "mem vs R50"), ("status", "status")]
 PROFILE_COLUMNS = [("op", "op"), ("count", "nodes"), ("ms", "ms / inference"), ("share", "share")]
 
 
@@ -73,6 +73,7 @@ def bench_rows(report) -> tuple[list[dict], list[str]]:
                      "runtime": r.runtime,
                      "threads": r.threads, "p50": lat.get("p50"), "p90": lat.get("p90"), "ips": r.throughput_ips,
                      "rss": r.peak_rss_mb, "size": r.size_mb, "speedup": r.speedup_vs_baseline,
+                     "peak": None if r.get("peak_fraction") is None else 100 * r.get("peak_fraction"),
                      "mem": r.memory_ratio_vs_baseline, "status": status,
                      "_style": {"failed": "red", "skipped": "dim"}.get(r.status)})
     return rows, footnotes
@@ -90,6 +91,13 @@ def bench_lines(report, footnotes: list[str]) -> list[str]:
     if state:
         lines.append(state)
     lines.append("* baseline; x vs R50 = ResNet-50 p50 / this p50 at the same input size, recipe, runtime and threads")
+    peak = env.get("peak")
+    if peak:
+        kinds = [f"{kind} " + ", ".join(f"{v:g} GMAC/s x{n}" for n, v in sorted(peak.get(f"{kind}_gmacs", {}).items(),
+                                                                          key=lambda kv: int(kv[0])))
+                 for kind in ("fp32", "int8") if peak.get(f"{kind}_gmacs")]
+        lines.append("% peak = achieved GMAC/s (MACs / p50) over this machine's measured GEMM peak at the same "
+                     "threads (" + "; ".join(kinds) + ")" + (f"; {peak['busy']}" if peak.get("busy") else ""))
     lines += [f"note: {n}" for n in report.notes]
     lines += [f"warning: {w}" for w in report.warnings]
     return lines

@@ -207,7 +207,8 @@ class Driver:
 
     def _handle(self, outcome: Done, executor) -> None:
         stage = outcome.stage
-        where = {"attempts": outcome.attempts, **({"node": outcome.node} if outcome.node else {})}
+        where = {"attempts": outcome.attempts, **({"node": outcome.node} if outcome.node else {}),
+                 **({"seconds": round(outcome.seconds, 3)} if outcome.seconds is not None else {})}
         if stage.kind in ("prepare", "convert"):
             self.ran.setdefault(stage.context["model"], {})[stage.kind] = where
         else:

@@ -51,6 +51,7 @@ class Done:
     error: str | None = None
     attempts: int = 1  # more than 1: the stage's worker or node died and the stage ran again
     node: str | None = None  # where it ran, when the executor spans machines
+    seconds: float | None = None  # the stage's own time, inside the worker (scheduling and transfer excluded)
 
 
 class Executor:

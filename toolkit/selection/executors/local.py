@@ -53,13 +53,26 @@ def _init_worker(threads: int, parent: int) -> None:
 
 def _call(fn, task: dict) -> dict:
     """Run a stage in a worker; an exception comes back as {"__error__": one line} (some do not pickle)."""
+    import time
+
+    started = time.perf_counter()
     try:
-        return fn(task)
+        result = fn(task)
+        return {**result, "__seconds__": time.perf_counter() - started} if isinstance(result, dict) else result
     except Exception as exc:
         from ...core.errors import EdgebbError, first_line
 
         message = first_line(exc)
         return {"__error__": message if isinstance(exc, EdgebbError) else f"{type(exc).__name__}: {message}"}
+
+
+def _timed(stage: Stage) -> dict:
+    """A measurement in the driver or a thread (exceptions propagate), with its own seconds."""
+    import time
+
+    started = time.perf_counter()
+    result = stage.fn(stage.task)
+    return {**result, "__seconds__": time.perf_counter() - started}
 
 
 class LocalExecutor(Executor):
@@ -128,9 +141,10 @@ class LocalExecutor(Executor):
             message = first_line(exc)
             return Done(stage, error=message if isinstance(exc, EdgebbError) else f"{type(exc).__name__}: {message}",
                         attempts=attempts)
+        seconds = result.pop("__seconds__", None) if isinstance(result, dict) else None
         if isinstance(result, dict) and "__error__" in result:
             return Done(stage, error=result["__error__"], attempts=attempts)
-        return Done(stage, result=result, attempts=attempts)
+        return Done(stage, result=result, attempts=attempts, seconds=seconds)
 
     # ------------------------------------------------------------------------------------------------ starting
 
@@ -155,7 +169,7 @@ class LocalExecutor(Executor):
 
         def run():
             try:
-                future.set_result(stage.fn(stage.task))
+                future.set_result(_timed(stage))
             except BaseException as exc:  # noqa: B036  (reported, not raised, in a thread)
                 future.set_exception(exc)
 
@@ -169,7 +183,7 @@ class LocalExecutor(Executor):
         self.on_start(stage)
         future: cf.Future = cf.Future()
         try:
-            future.set_result(stage.fn(stage.task))
+            future.set_result(_timed(stage))
         except Exception as exc:
             future.set_exception(exc)
         return self._outcome(stage, future)

@@ -272,9 +272,10 @@ class RayExecutor(Executor):
             return Done(stage, error=f"{type(exc).__name__}: {first_line(exc)}", attempts=attempts)
         node_id = result.pop("__node__", None) if isinstance(result, dict) else None
         node = self.nodes.get(node_id) or (node_id[:12] if node_id else None)
+        seconds = result.pop("__seconds__", None) if isinstance(result, dict) else None
         if isinstance(result, dict) and "__error__" in result:
             return Done(stage, error=result["__error__"], attempts=attempts, node=node)
-        return Done(stage, result=result, attempts=attempts, node=node)
+        return Done(stage, result=result, attempts=attempts, node=node, seconds=seconds)
 
     def close(self, cancel: bool = False) -> None:
         if not self._started:

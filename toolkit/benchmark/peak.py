@@ -1,0 +1,151 @@
+"""This machine's measured compute peak, so a latency can be read as a fraction of what the hardware does.
+
+fp32: single-precision GEMM through numpy's BLAS (OpenBLAS in numpy's wheels), square N x N x N, best of repeated
+runs, at each thread count asked for. int8: ONNX Runtime's MatMulInteger (uint8 x int8 -> int32, the integer GEMM
+its quantized Conv and MatMul kernels use), where onnx and onnxruntime are installed. Each probe runs in its own
+process, so that the BLAS and runtime thread counts are set before the library loads.
+
+A probe takes about a second per thread count; results are cached per machine (CPU model, flags, cores, library
+versions) under the cache root, in peak.json, and re-measured when any of those change.
+
+`peak_fraction` of a bench row = its achieved GMAC/s (MACs / p50) over the peak of its kind (fp32 for float
+artifacts, int8 for int8 ones) at its thread count. Convolutions of mobile networks are far from GEMM-shaped
+(depthwise convolutions do a few MACs per byte moved), so fractions well under 1 are expected and informative.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+from ..core.cache import cache_dir
+
+SIZE = 1024
+SECONDS = 0.4
+
+_FP32 = """
+import time, numpy as np
+n = {n}
+a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+a @ b
+best, spent = float("inf"), 0.0
+while spent < {seconds} or best == float("inf"):
+    t = time.perf_counter(); a @ b; dt = time.perf_counter() - t
+    best, spent = min(best, dt), spent + dt
+print(n ** 3 / best / 1e9)
+"""
+
+_INT8 = """
+import time, numpy as np, onnx, onnxruntime as ort
+from onnx import TensorProto, helper
+n, threads = {n}, {threads}
+graph = helper.make_graph(
+    [helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "gemm",
+    [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n]),
+     helper.make_tensor_value_info("b", TensorProto.INT8, [n, n])],
+    [helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
+so.log_severity_level = 3
+sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+rng = np.random.default_rng(0)
+feed = {{"a": rng.integers(0, 256, (n, n), dtype=np.uint8), "b": rng.integers(-128, 128, (n, n), dtype=np.int8)}}
+sess.run(None, feed)
+best, spent = float("inf"), 0.0
+while spent < {seconds} or best == float("inf"):
+    t = time.perf_counter(); sess.run(None, feed); dt = time.perf_counter() - t
+    best, spent = min(best, dt), spent + dt
+print(n ** 3 / best / 1e9)
+"""
+
+
+def _fingerprint(env: dict) -> str:
+    from ..core.versions import package_versions
+
+    key = {"cpu": env.get("cpu_model"), "flags": sorted(env.get("cpu_flags") or []), "cores": os.cpu_count(),
+           "machine": env.get("machine"), "versions": package_versions(("numpy", "onnxruntime")), "n": SIZE}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _probe(code: str, threads: int) -> float | None:
+    env = {**os.environ, **{k: str(threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    try:
+        return round(float(proc.stdout.strip().splitlines()[-1]), 2)
+    except (ValueError, IndexError):
+        return None
+
+
+def _int8_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+
+
+def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
+    """{"fp32_gmacs": {"1": x, ...}, "int8_gmacs": {...} or absent, "probe": how, "int8_note": why absent}, for
+    every thread count in `threads`, measured once per machine and cached."""
+    from ..core.files import write_atomic
+
+    path = cache_dir("peak.json")
+    fp = _fingerprint(env)
+    try:
+        with open(path) as f:
+            cached = json.load(f)
+        if cached.get("fingerprint") != fp:
+            cached = {}
+    except (OSError, ValueError):
+        cached = {}
+    peak = cached or {"fingerprint": fp, "fp32_gmacs": {}, "int8_gmacs": {},
+                      "probe": f"fp32: numpy matmul (BLAS sgemm) {SIZE}^3; int8: onnxruntime MatMulInteger "
+                               f"u8 x s8 {SIZE}^3; best of {SECONDS} s per thread count"}
+    from .environment import cpu_busy
+
+    busy = cpu_busy(0.3)
+    if busy is not None and busy > 0.25:  # other work would lower the peak: measure it, use it, do not keep it
+        peak = {**peak, "fp32_gmacs": {}, "int8_gmacs": {}}
+    changed = False
+    int8 = _int8_available()
+    for n in sorted(set(threads)):
+        key = str(n)
+        if key not in peak["fp32_gmacs"]:
+            value = _probe(_FP32.format(n=SIZE, seconds=SECONDS), n)
+            if value:
+                peak["fp32_gmacs"][key] = value
+                changed = True
+        if int8 and key not in peak["int8_gmacs"]:
+            value = _probe(_INT8.format(n=SIZE, threads=n, seconds=SECONDS), n)
+            if value:
+                peak["int8_gmacs"][key] = value
+                changed = True
+    if busy is not None and busy > 0.25:
+        peak["busy"] = f"other work used {100 * busy:.0f}% of the CPU while probing: the peak is low and not cached"
+    elif changed:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_atomic(path, json.dumps(peak, indent=1))
+        except OSError:
+            pass  # an unwritable cache costs a re-probe next time, nothing else
+    out = {k: v for k, v in peak.items() if k != "fingerprint"}
+    if not out.get("int8_gmacs"):
+        out.pop("int8_gmacs", None)
+        out["int8_note"] = "no integer GEMM probe here (needs onnx and onnxruntime)"
+    return out
+
+
+def peak_fraction(gmacs_per_s: float | None, recipe: str, threads: int, peak: dict | None) -> float | None:
+    """Achieved GMAC/s over this machine's peak of the same kind (int8 for int8 recipes) at the same threads."""
+    if not gmacs_per_s or not peak:
+        return None
+    kind = "int8_gmacs" if recipe.startswith("int8") else "fp32_gmacs"
+    value = (peak.get(kind) or {}).get(str(threads))
+    return round(gmacs_per_s / value, 4) if value else None
