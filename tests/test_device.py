@@ -113,6 +113,27 @@ def test_bench_records_throttling_during_the_run(tiny_tflite, tmp_path):
     assert "ok (throttled)" in result.stdout and "throttled 0x0 -> 0x50005" in result.stdout
 
 
+def test_sustained_run_reports_windows_and_the_window_the_board_throttled_in(tiny_tflite, tmp_path):
+    # The fake firmware reads clean for the first few readings (environment, before the rows, before the row, the
+    # sustained run's start, its first windows) and throttled from then on: a board heating up in the middle.
+    env = fake_vcgencmd(tmp_path, ["0x0"] * 7 + ["0x50005"])
+    out = tmp_path / "r.json"
+    result = edgebb("bench", str(tiny_tflite / "mobilenet_v2_0.35_32_int8.tflite"), "--baseline", "none",
+                    "--warmup", "1", "--sustained", "2", "--json", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())["results"]
+    s = row["sustained"]
+    assert s["seconds"] == 2 and len(s["windows"]) == 10
+    assert all(w["runs"] >= 1 and w["p50_ms"] > 0 for w in s["windows"])
+    assert [w["t_s"] for w in s["windows"]] == sorted(w["t_s"] for w in s["windows"]) and s["windows"][-1]["t_s"] >= 2
+    assert s["drift"] == pytest.approx(s["windows"][-1]["p50_ms"] / s["windows"][0]["p50_ms"])
+    assert row["runs"] == sum(w["runs"] for w in s["windows"])  # short run: every latency kept
+    assert s["windows"][0]["throttled"] == "0x0" and s["windows"][-1]["throttled"] == "0x50005"
+    assert 1 not in s["throttled_windows"] and 10 in s["throttled_windows"]
+    assert row["throttled"] == ["under-voltage", "throttled"]
+    assert "ok (throttled)" in result.stdout and "sustained 2 s" in result.stdout and "THROTTLED" in result.stdout
+
+
 def test_bench_on_a_cool_device_has_no_warning(tiny_tflite, tmp_path):
     out = tmp_path / "r.json"
     result = edgebb("bench", str(tiny_tflite / "mobilenet_v2_0.35_32_int8.tflite"), *FAST, "--json", str(out),

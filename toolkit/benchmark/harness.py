@@ -88,12 +88,15 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
                             "min_seconds": opts.min_seconds, "max_seconds": opts.max_seconds,
                             "warmup": opts.warmup, "memory_limit_mb": opts.memory_limit_mb,
                             "inputs": inputs_for(t, opts.data, INPUT_SAMPLES, 0, folder), "profile": opts.profile,
+                            "sustained": opts.sustained,
                             "outputs": os.path.join(folder, f"out_{i}.npy")}
                     # Read per row where the device reports throttling, so the rows it spoiled can be named.
                     row_before = throttled() if env["throttled_before"] is not None else None
-                    finish(row, run_worker(spec, opts.timeout, folder), spec["outputs"])
+                    # --timeout bounds what comes besides a --sustained run, not the run it asked for
+                    finish(row, run_worker(spec, opts.timeout + (opts.sustained or 0), folder), spec["outputs"])
                     if row_before is not None:
-                        row.extra["throttled"] = throttled_between(row_before, throttled())
+                        seen = throttled_between(row_before, throttled())
+                        row.extra["throttled"] = seen + [f for f in row.get("throttled") or [] if f not in seen]
                 results.append(row)
                 step.advance(detail=f"{row.artifact} on {runtime}, {n} thread(s): "
                                     + (f"p50 {row.p50:.2f} ms" if row.ok else row.status))
@@ -284,6 +287,17 @@ def finish(row: BenchRow, result: dict, outputs_path: str) -> None:
     for key in ("adapter", "software", "fully_accelerated", "provider", "profile", "profile_note"):
         if key in result:
             row.extra[key] = result[key]
+    if "sustained" in result:
+        from .environment import throttled_between
+
+        sustained = result["sustained"]
+        readings = [sustained["start"]["throttled"]] + [w["throttled"] for w in sustained["windows"]]
+        flags = list(dict.fromkeys(f for a, b in zip(readings, readings[1:]) for f in throttled_between(a, b)))
+        sustained["throttled_windows"] = [i + 1 for i, (a, b) in enumerate(zip(readings, readings[1:]))
+                                          if throttled_between(a, b)]
+        row.extra["sustained"] = sustained
+        if flags:
+            row.extra["throttled"] = flags
     if os.path.exists(outputs_path):
         row.outputs = np.load(outputs_path)
 

@@ -21,7 +21,8 @@ class BenchOptions:
       converted. data: an image folder to feed instead of random inputs. runs, min_seconds: the steady state runs
       until both are met; max_seconds caps it (and the warm-up). warmup: runs after the first. timeout: seconds
       before a row is killed. memory_limit_mb: address-space limit per row. baseline: a backbone, or "none".
-      profile: per-op times where the runtime offers them."""
+      profile: per-op times where the runtime offers them. sustained: seconds of steady state per row, reported
+      in windows (p50, temperature, clock, throttling per window, and the drift), instead of runs/min_seconds."""
 
     runtimes: tuple[str, ...] = ()
     threads: tuple[int, ...] = (1,)
@@ -36,6 +37,7 @@ class BenchOptions:
     memory_limit_mb: float | None = None
     baseline: str = BASELINE
     profile: bool = False
+    sustained: float | None = None
 
     def __post_init__(self):
         from ..conversion.recipes import RECIPES
@@ -56,6 +58,8 @@ class BenchOptions:
         if self.memory_limit_mb is not None:
             check_number("--memory-limit", self.memory_limit_mb, positive=True)
         check_int("--size", self.size, 1)
+        if self.sustained is not None:
+            check_number("--sustained", self.sustained, positive=True)
 
     @property
     def formats(self) -> list[str]:
@@ -79,6 +83,8 @@ class BenchOptions:
             argv += ["--max-seconds", repr(self.max_seconds)]
         if self.profile:
             argv.append("--profile")
+        if self.sustained is not None:
+            argv += ["--sustained", repr(self.sustained)]
         return argv
 
     @classmethod

@@ -126,10 +126,13 @@ def convert_backbone(name: str, recipe: str, formats: list[str], size: int, prog
     manifest = os.path.join(out, "manifest.json")
     have = {t.recipe: t for t in from_manifest(manifest)} if os.path.exists(manifest) else {}
     if recipe not in have or not set(wanted) <= set(have[recipe].artifacts):
-        as_progress(progress).say(f"converting {name} to {recipe} ({', '.join(wanted)}) at {size}x{size}; "
-                                  f"cached in {out}")
+        say = as_progress(progress)
+        say.say(f"converting {name} to {recipe} ({', '.join(wanted)}) at {size}x{size}, random weights; "
+                f"cached in {out}")
+        # The conversion's own steps (building, calibrating, the converter, verifying) take minutes for a large
+        # backbone: they report under this line rather than leaving the user with one line and no sign of life.
         convert(name, out, None, recipes=recipe, formats=",".join(wanted), size=size, calib_samples=64,
-                eval_samples=32)
+                eval_samples=32, progress=say.nested())
         have = {t.recipe: t for t in from_manifest(manifest)}
     target = have[recipe]
     target.model = name

@@ -105,8 +105,14 @@ def measure(spec: dict) -> dict:
             warmup += 1
         times: list[float] = []
         start = time.perf_counter()
+        if spec.get("sustained"):
+            times, windows = _sustained(session, typed, spec["sustained"])
+        else:
+            windows = None
 
         def more() -> bool:
+            if windows is not None:
+                return False
             elapsed = time.perf_counter() - start
             enough = len(times) >= spec["runs"] and elapsed >= spec["min_seconds"]
             # --max-seconds bounds a slow row (a software GPU at 3 s per inference), as benchmark_model's max_secs
@@ -129,6 +135,8 @@ def measure(spec: dict) -> dict:
             "peak_rss_mb": _peak_rss_mb(), "first_output_shape": list(np.shape(first_out)),
             "input_dtype": session.inputs[0].dtype,
         }
+        if windows is not None:
+            result["sustained"] = windows
         for key in ("adapter", "software", "fully_accelerated", "provider"):
             if hasattr(session, key):
                 result[key] = getattr(session, key)
@@ -144,6 +152,43 @@ def measure(spec: dict) -> dict:
         return result
     finally:
         session.close()
+
+
+WINDOWS = 10
+KEEP = 20_000  # latencies kept for the row's percentiles over a long sustained run (every k-th run)
+
+
+def _sustained(session, typed: list, seconds: float) -> tuple[list[float], dict]:
+    """Run the steady state for `seconds` in WINDOWS windows; per window its p50, runs, and the device's temperature,
+    clock and throttling flags at its end (None where the machine does not expose them)."""
+    from .environment import device_state
+
+    window = seconds / WINDOWS
+    start = device_state()
+    kept: list[float] = []
+    windows: list[dict] = []
+    step, n = 1, 0
+    t_start = time.perf_counter()
+    for w in range(WINDOWS):
+        times: list[float] = []
+        end = t_start + (w + 1) * window
+        while time.perf_counter() < end or not times:
+            x = typed[n % len(typed)]
+            t = time.perf_counter_ns()
+            session.invoke_raw(x)
+            ms = (time.perf_counter_ns() - t) / 1e6
+            times.append(ms)
+            if n % step == 0:
+                kept.append(ms)
+                if len(kept) >= 2 * KEEP:  # thin out: every other one, and keep every 2k-th from now on
+                    kept, step = kept[::2], step * 2
+            n += 1
+        state = device_state()
+        windows.append({"t_s": round(time.perf_counter() - t_start, 2), "runs": len(times),
+                        "p50_ms": float(np.percentile(times, 50)), "temperature_c": state["temperature_c"],
+                        "cpu_freq_mhz": state["cpu_freq_mhz"], "throttled": state["throttled"]})
+    return kept, {"seconds": seconds, "start": start, "windows": windows,
+                  "drift": windows[-1]["p50_ms"] / windows[0]["p50_ms"] if windows[0]["p50_ms"] else None}
 
 
 def main() -> None:

@@ -29,6 +29,9 @@ from .common import check_outputs, quiet_option, terminal, write_outputs
 @click.option("--memory-limit", "memory_limit_mb", type=float, default=None, help="Address-space limit per row, in MB.")
 @click.option("--baseline", default="resnet50", show_default=True, help='Baseline backbone, or "none".')
 @click.option("--profile", is_flag=True, help="Per-op time table where the runtime offers one.")
+@click.option("--sustained", type=float, default=None, metavar="SECONDS",
+              help="Keep each row's steady state running this long (a device heats up and throttles): p50, "
+                   "temperature, clock and throttling per window, and the drift.")
 @click.option("--json", "json_path", type=click.Path(), default=None, help="Write results as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write results as CSV.")
 @click.option("--remote", default=None, metavar="USER@HOST[:PORT]",

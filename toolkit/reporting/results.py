@@ -98,9 +98,32 @@ def bench_lines(report, footnotes: list[str]) -> list[str]:
                  for kind in ("fp32", "int8") if peak.get(f"{kind}_gmacs")]
         lines.append("% peak = achieved GMAC/s (MACs / p50) over this machine's measured GEMM peak at the same "
                      "threads (" + "; ".join(kinds) + ")" + (f"; {peak['busy']}" if peak.get("busy") else ""))
+    lines += [sustained_line(r) for r in report.results if r.get("sustained")]
     lines += [f"note: {n}" for n in report.notes]
     lines += [f"warning: {w}" for w in report.warnings]
     return lines
+
+
+def sustained_line(row) -> str:
+    """A --sustained row in one line: p50 per window, drift, and the device's temperature, clock and throttling."""
+    s = row.get("sustained")
+    windows = s["windows"]
+    parts = [f"sustained {s['seconds']:g} s, {row.artifact or row.model} on {row.runtime} x{row.threads}: p50 by "
+             f"window " + " ".join(f"{w['p50_ms']:.3g}" for w in windows) + " ms"]
+    if s.get("drift"):
+        parts.append(f"drift {s['drift']:.2f}x (last window's p50 / first's)")
+    temps = [w["temperature_c"] for w in windows if w["temperature_c"] is not None]
+    if temps:
+        parts.append(f"{s['start']['temperature_c'] or temps[0]:.1f} -> {temps[-1]:.1f} C (max {max(temps):.1f})")
+    clocks = [w["cpu_freq_mhz"] for w in windows if w["cpu_freq_mhz"]]
+    if clocks:
+        parts.append(f"clock {min(clocks):.0f}-{max(clocks):.0f} MHz")
+    if s.get("throttled_windows"):
+        parts.append(f"THROTTLED ({', '.join(row.get('throttled') or [])}) in window(s) "
+                     + ",".join(map(str, s["throttled_windows"])))
+    elif not temps and not clocks:
+        parts.append("this machine exposes no temperature, clock or throttling flags")
+    return "; ".join(parts)
 
 
 def device_state_line(env: dict) -> str | None:
