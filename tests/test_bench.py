@@ -219,3 +219,56 @@ def test_peak_memory_is_the_workers_own(artifacts):
     assert ballast[-1] == 1
     row = report.results[0].to_dict()
     assert row["status"] == "ok" and 10 < row["peak_rss_mb"] < 600, row["peak_rss_mb"]
+
+
+def _row(recipe, runtime, p50, path, status="ok", threads=1):
+    from edgebb.benchmark.rows import BenchRow
+
+    return BenchRow(model="m", artifact=os.path.basename(path), path=path, format=path.rsplit(".", 1)[1],
+                    recipe=recipe, runtime=runtime, input_size=64, threads=threads, status=status,
+                    latency_ms={"p50": p50} if status == "ok" else None)
+
+
+def test_best_is_the_fastest_deployment_whose_accuracy_holds():
+    from edgebb.benchmark.best import best_lines, choose
+
+    ok = {"passed": True, "top1_agreement": 99.0, "drop": 0.4}
+    rows = [_row("fp32", "litert", 2.0, "/a/m_fp32.tflite"), _row("fp32", "onnxruntime", 2.4, "/a/m_fp32.onnx"),
+            _row("int8", "litert", 1.0, "/a/m_int8.tflite"),          # fast, but loses 3 points
+            _row("int8", "onnxruntime", 1.2, "/a/m_int8.onnx"),       # the answer
+            _row("int8", "openvino", 0.8, "/a/m_int8.onnx"),           # same file, same verification: faster still
+            _row("int8", "litert", 0.5, "/b/bare_int8.tflite"),        # no manifest: nothing says it is the model
+            _row("int8", "onnxruntime", None, "/a/m_int8.onnx", status="failed", threads=2)]
+    verifications = {"/a/m_fp32.tflite": {"passed": True, "top1_agreement": 100.0, "drop": 0.0},
+                     "/a/m_int8.tflite": {"passed": True, "top1_agreement": 96.0, "drop": 3.0},
+                     "/a/m_int8.onnx": ok}
+    (choice,) = choose(rows, verifications, max_drop=1.0)
+    assert (choice["best"]["recipe"], choice["best"]["runtime"]) == ("int8", "openvino")
+    by = {(d["recipe"], d["runtime"], d["threads"], d["artifact"]): d for d in choice["deployments"]}
+    assert by[("int8", "onnxruntime", 1, "m_int8.onnx")]["vs_best"] == pytest.approx(1.5)
+    assert not by[("int8", "litert", 1, "m_int8.tflite")]["eligible"]
+    assert "3.00 points > --max-drop 1" in by[("int8", "litert", 1, "m_int8.tflite")]["quality"]
+    assert not by[("int8", "litert", 1, "bare_int8.tflite")]["eligible"]
+    assert not by[("int8", "onnxruntime", 2, "m_int8.onnx")]["eligible"]
+    assert [d["eligible"] for d in choice["deployments"]] == [True] * 4 + [False] * 3  # eligible first, fastest first
+    # a looser budget lets the 3-point int8 TFLite win
+    (loose,) = choose(rows, verifications, max_drop=5.0)
+    assert (loose["best"]["recipe"], loose["best"]["runtime"], loose["best"]["p50_ms"]) == ("int8", "openvino", 0.8)
+    text = "\n".join(best_lines([choice]))
+    assert "best deployment of m @64: int8 on openvino x1" in text and "fp32 litert x1 2.50x" in text
+
+
+def test_bench_best_on_a_manifest(artifacts, tmp_path):
+    out = tmp_path / "b.json"
+    result = edgebb("bench", str(artifacts / "manifest.json"), "--best", "--runtime", "litert,onnxruntime",
+                    "--baseline", "none", "--json", str(out), *FAST)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    (choice,) = report["best"]
+    rows = [r for r in report["results"] if r["status"] == "ok"]
+    assert len(choice["deployments"]) == len(report["results"]) == 4
+    eligible = [d for d in choice["deployments"] if d["eligible"]]
+    assert choice["best"]["p50_ms"] == min(d["p50_ms"] for d in eligible)
+    assert {d["recipe"] for d in eligible} >= {"fp32"}  # float artifacts are always eligible
+    assert all(d["vs_best"] == pytest.approx(d["p50_ms"] / choice["best"]["p50_ms"]) for d in choice["deployments"])
+    assert len(rows) == 4 and f"best deployment of {choice['model']} @{SIZE}" in result.stdout

@@ -110,8 +110,15 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     if env["emulated"]:
         notes.append(f"emulated ({env['emulation']}): these figures measure an emulator on another CPU, not the "
                      "target's speed; they prove the device path runs, nothing more")
+    best = None
+    if opts.best:
+        from .best import choose
+
+        verifications = {path: t.verification[fmt] for t in targets for fmt, path in t.artifacts.items()
+                         if fmt in t.verification}
+        best = choose(results, verifications, opts.max_drop)
     return BenchReport(env=env, results=results, notes=notes,
-                       warnings=device_warnings(env, results) + noise_warnings(env, results))
+                       warnings=device_warnings(env, results) + noise_warnings(env, results), best=best)
 
 
 def _peak(results: list[BenchRow], env: dict, say) -> None:

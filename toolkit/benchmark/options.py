@@ -22,11 +22,13 @@ class BenchOptions:
       until both are met; max_seconds caps it (and the warm-up). warmup: runs after the first. timeout: seconds
       before a row is killed. memory_limit_mb: address-space limit per row. baseline: a backbone, or "none".
       profile: per-op times where the runtime offers them. sustained: seconds of steady state per row, reported
-      in windows (p50, temperature, clock, throttling per window, and the drift), instead of runs/min_seconds."""
+      in windows (p50, temperature, clock, throttling per window, and the drift), instead of runs/min_seconds.
+      best: measure every deployment (without runtimes: every CPU runtime that loads an artifact; without recipes:
+      fp32 and int8) and name the fastest whose accuracy holds (drop within max_drop points; edgebb.benchmark.best)."""
 
     runtimes: tuple[str, ...] = ()
     threads: tuple[int, ...] = (1,)
-    recipes: tuple[str, ...] = ("fp32",)
+    recipes: tuple[str, ...] | None = None  # None: fp32 (fp32 and int8 with best)
     size: int = 224
     data: str | None = None
     runs: int = 50
@@ -38,10 +40,21 @@ class BenchOptions:
     baseline: str = BASELINE
     profile: bool = False
     sustained: float | None = None
+    best: bool = False
+    max_drop: float = 1.0
 
     def __post_init__(self):
         from ..conversion.recipes import RECIPES
+        from ..core.formats import FORMATS
         from ..runtimes import RUNTIMES
+
+        if self.recipes is None or self.recipes == "":
+            object.__setattr__(self, "recipes", ("fp32", "int8") if self.best else ("fp32",))
+        if self.best and not self.runtimes:  # every CPU runtime of artifacts but the legacy stand-ins
+            fallbacks = {r.fallback for r in RUNTIMES.values() if r.fallback}
+            object.__setattr__(self, "runtimes", tuple(n for n, r in RUNTIMES.items() if r.target == "cpu"
+                                                       and FORMATS[r.format].artifact and n not in fallbacks))
+        check_number("--max-drop", self.max_drop, 0)
 
         object.__setattr__(self, "runtimes", tuple(parse_list(self.runtimes, RUNTIMES, "runtime")) if self.runtimes
                            else ())
@@ -85,6 +98,8 @@ class BenchOptions:
             argv.append("--profile")
         if self.sustained is not None:
             argv += ["--sustained", repr(self.sustained)]
+        if self.best:
+            argv += ["--best", "--max-drop", repr(self.max_drop)]
         return argv
 
     @classmethod

@@ -94,19 +94,25 @@ class BenchReport:
     notes: list[str]
     # Conditions that make the figures not comparable to a clean run (a device that throttled during it).
     warnings: list[str] = field(default_factory=list)
+    # With --best: per model and input size, the fastest deployment whose accuracy holds (edgebb.benchmark.best).
+    best: list[dict] | None = None
 
     @property
     def failed(self) -> list[BenchRow]:
         return [r for r in self.results if r.status == "failed"]
 
     def to_dict(self) -> dict:
-        return {"schema": SCHEMA, "env": self.env, "results": [r.to_dict() for r in self.results],
+        data = {"schema": SCHEMA, "env": self.env, "results": [r.to_dict() for r in self.results],
                 "notes": self.notes, "warnings": self.warnings}
+        if self.best is not None:
+            data["best"] = self.best
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> BenchReport:
         return cls(env=dict(data.get("env", {})), results=[BenchRow.from_dict(r) for r in data.get("results", [])],
-                   notes=list(data.get("notes", [])), warnings=list(data.get("warnings", [])))
+                   notes=list(data.get("notes", [])), warnings=list(data.get("warnings", [])),
+                   best=data.get("best"))
 
 
 def latency_stats(times_ms: list[float]) -> dict:

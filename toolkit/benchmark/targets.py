@@ -27,6 +27,7 @@ class Target:
     macs: int | None = None
     preprocessing: dict | None = None
     input_size: int | None = None
+    verification: dict[str, dict] = field(default_factory=dict)  # format -> the conversion's verification
 
 
 def artifact_problem(path: str) -> str | None:
@@ -68,6 +69,8 @@ def from_manifest(path: str, *, skip_missing: bool = False) -> list[Target]:
                 model=name, recipe=entry["recipe"], macs=entry.get("macs"), preprocessing=entry.get("preprocessing"),
                 input_size=size))
             t.artifacts[entry["format"]] = artifact
+            if entry.get("verification"):
+                t.verification[entry["format"]] = entry["verification"]
     except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: not an edgebb manifest ({type(exc).__name__}: {exc})") from exc
     keras = FORMATS["keras"]
@@ -93,7 +96,8 @@ def from_file(path: str) -> Target:
             for fmt, p in t.artifacts.items():
                 if os.path.abspath(p) == os.path.abspath(path):
                     return Target(model=t.model, recipe=t.recipe, artifacts={fmt: p}, macs=t.macs,
-                                  preprocessing=t.preprocessing, input_size=t.input_size)
+                                  preprocessing=t.preprocessing, input_size=t.input_size,
+                                  verification={k: v for k, v in t.verification.items() if k == fmt})
     from ..conversion.recipes import RECIPES
 
     stem = os.path.splitext(os.path.basename(path))[0]

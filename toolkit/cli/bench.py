@@ -16,8 +16,9 @@ from .common import check_outputs, quiet_option, terminal, write_outputs
               help="Comma-separated: litert, litert-gpu, tflite-runtime, onnxruntime, keras "
                    "[default: each artifact's own: litert for .tflite, onnxruntime for .onnx].")
 @click.option("--threads", "-t", default="1", show_default=True, help="Comma-separated thread counts.")
-@click.option("--recipe", "-r", "recipes", default="fp32", show_default=True,
-              help="Comma-separated recipes for backbone names (converted on the fly, cached).")
+@click.option("--recipe", "-r", "recipes", default=None,
+              help="Comma-separated recipes for backbone names (converted on the fly, cached) "
+                   "[default: fp32; fp32,int8 with --best].")
 @click.option("--size", "-s", type=int, default=224, show_default=True, help="Input size for backbone names.")
 @click.option("--data", "-d", type=click.Path(), default=None, help="Image folder to feed instead of random inputs.")
 @click.option("--runs", type=int, default=50, show_default=True, help="Steady-state runs (at least).")
@@ -29,6 +30,11 @@ from .common import check_outputs, quiet_option, terminal, write_outputs
 @click.option("--memory-limit", "memory_limit_mb", type=float, default=None, help="Address-space limit per row, in MB.")
 @click.option("--baseline", default="resnet50", show_default=True, help='Baseline backbone, or "none".')
 @click.option("--profile", is_flag=True, help="Per-op time table where the runtime offers one.")
+@click.option("--best", is_flag=True,
+              help="Measure every deployment (each CPU runtime unless --runtime, fp32 and int8 unless --recipe) and "
+                   "name the fastest whose accuracy holds, with every other one's ratio to it.")
+@click.option("--max-drop", type=float, default=1.0, show_default=True,
+              help="With --best: the accuracy drop (points, where labelled data measured one) a deployment may have.")
 @click.option("--sustained", type=float, default=None, metavar="SECONDS",
               help="Keep each row's steady state running this long (a device heats up and throttles): p50, "
                    "temperature, clock and throttling per window, and the drift.")
@@ -60,6 +66,10 @@ def bench(items, json_path, csv_path, remote, remote_python, ssh_options, **opti
     rows, footnotes = bench_rows(report)
     term.table(rows, BENCH_COLUMNS)
     term.lines(bench_lines(report, footnotes))
+    if report.best is not None:
+        from ..benchmark.best import best_lines
+
+        term.lines([""] + best_lines(report.best))
     for r in report.results:
         if r.get("profile"):
             term.line(f"\nper-op time, {r.artifact} on {r.runtime} ({r.threads} thread(s)):")
