@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import numpy as np
@@ -97,12 +99,31 @@ class OnnxRuntime(Runtime):
             session.run(None, {name: x})
         with open(session.end_profiling()) as f:
             events = json.load(f)
+        grouped = _grouped_convs(path)
         by_op: dict[str, list[float]] = {}
         for event in events:
             if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
                 op = event.get("args", {}).get("op_name", "?")
+                node = re.sub(r"_token_\d+$", "", event["name"][: -len("_kernel_time")])  # a fused node: name_token_N
+                if node in grouped:
+                    op += " (depthwise/grouped)"  # memory-bound: few MACs per byte moved
                 by_op.setdefault(op, []).append(event["dur"] / 1e3)
         total = sum(sum(v) for v in by_op.values()) or 1.0
         rows = [{"op": op, "count": len(v) // runs, "ms": sum(v) / runs, "share": sum(v) / total}
                 for op, v in by_op.items()]
         return sorted(rows, key=lambda r: r["ms"], reverse=True)
+
+
+def _grouped_convs(path: str) -> set[str]:
+    """Names of the Conv / QLinearConv / ConvInteger nodes with group > 1 (depthwise or grouped) in the model file;
+    ONNX Runtime keeps a node's name through its own fusions. Empty where onnx cannot read it."""
+    try:
+        import onnx
+    except ImportError:
+        return set()
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception:  # noqa: BLE001  (only a label is lost)
+        return set()
+    return {n.name for n in model.graph.node if n.op_type in ("Conv", "QLinearConv", "ConvInteger")
+            and any(a.name == "group" and a.i > 1 for a in n.attribute)}
