@@ -141,7 +141,9 @@ def test_bench_on_a_cool_device_has_no_warning(tiny_tflite, tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert not [w for w in report["warnings"] if "throttl" in w] and report["results"][0]["throttled"] == []
-    assert "warning:" not in result.stdout
+    # (a busy machine, e.g. a loaded CI host, adds its own warning; none may be about throttling)
+    assert not [ln for ln in result.stdout.splitlines() if ln.startswith("warning:") and "throttl" in ln]
+    assert "(throttled)" not in result.stdout
 
 
 def test_emulated_figures_are_labelled(tiny_tflite, tmp_path):
