@@ -127,6 +127,67 @@ def test_hard_sigmoid_quantizes_the_tensor_the_converter_makes(small_qat):
     assert inner and all(any("shifted_activation_min" in v.name for v in layer.weights) for layer in inner)
 
 
+def test_swish_and_sigmoid_compute_what_the_int8_ops_compute():
+    """The converter lowers swish to LOGISTIC + MUL, and an int8 LOGISTIC always outputs on a fixed 1/256 grid.
+    Fed the very int8 tensor the TFLite model feeds them, the QAT model's swish and sigmoid (squeeze-excite's
+    gate) layers must give what the int8 model gives. Unmodelled, the gate's rounding gave another output for
+    8-28% of the input codes of each swish here, and left every sigmoid up to half a step off."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from edgebb.conversion.exporters.tflite import tflite_converter
+    from edgebb.models.blocks import Norm, conv_bn, inverted_residual
+    from edgebb.models.weights import reestimate_batchnorm
+    from edgebb.training.qat import calibrate_ranges, quantize_model
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = conv_bn(inputs, 16, 3, stride=2, act="swish", name="stem", norm=Norm())
+    x = inverted_residual(x, expanded=32, out=16, kernel=3, stride=1, act="swish", name="block", norm=Norm(), se=4,
+                          se_inner="swish", se_gate="sigmoid")  # EfficientNet-B0's block, as its builder makes it
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    images = np.random.default_rng(0).uniform(-1, 1, (48, 16, 16, 3)).astype(np.float32)
+    reestimate_batchnorm(model, images)  # activations of a trained network's size, not a random one's vanishing ones
+    qat = quantize_model(model)
+    calibrate_ranges(qat, [images[:24], images[24:]])
+    interpreter = tf.lite.Interpreter(  # the reference kernels, whose every tensor can be read back
+        model_content=tflite_converter(qat, "int8-qat", images[:8]).convert(), experimental_preserve_all_tensors=True,
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    checked = []
+    for layer in model.layers:
+        if not layer.name.endswith(("_swish", "_sigmoid")):
+            continue
+        ops = [op for op in interpreter._get_ops_details()
+               if any(f"/quant_{layer.name}/" in tensors[i]["name"] for i in op["outputs"])]
+        swish = layer.name.endswith("_swish")
+        assert [op["op_name"] for op in ops] == (["LOGISTIC", "MUL"] if swish else ["LOGISTIC"]), layer.name
+        given, made = tensors[ops[0]["inputs"][0]], tensors[ops[-1]["outputs"][0]]
+        codes, steps = [], []
+        for image in images[:16]:
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
+            interpreter.invoke()
+            want = qat.get_layer(f"quant_{layer.name}")(_dequantized(interpreter, given), training=False).numpy()
+            codes.append(interpreter.get_tensor(given["index"]).ravel())
+            steps.append(np.abs(_dequantized(interpreter, made) - want).ravel() / made["quantization"][0])
+        codes, steps = np.concatenate(codes), np.concatenate(steps)
+        if swish:
+            # elementwise, so one output per input code; the int8 MUL rounds twice (to an integer, then a
+            # power-of-two shift), which moves a product within ~0.01 step of a tie: one code in ~200 here
+            seen, differ = np.unique(codes), np.unique(codes[steps > 0.5])
+            assert len(differ) <= 0.02 * len(seen), (layer.name, f"{len(differ)} of {len(seen)} input codes")
+        else:
+            assert steps.max() < 1e-3, (layer.name, steps.max())  # exactly the int8 model's values, on its grid
+        checked.append(layer.name)
+    assert len(checked) == 5, checked
+
+
+def _dequantized(interpreter, tensor):
+    scale, zero = tensor["quantization"]
+    return (interpreter.get_tensor(tensor["index"]).astype(np.float32) - zero) * scale
+
+
 def test_calibrated_ranges_replace_the_library_default_and_leave_batchnorm_alone(small_qat):
     from edgebb.training.qat.quantize import _is_activation_range, calibrate_ranges
 
@@ -141,3 +202,4 @@ def test_calibrated_ranges_replace_the_library_default_and_leave_batchnorm_alone
     assert sorted(float(v.numpy()) for v in inputs) == pytest.approx([x.min(), x.max()])
     after = [v.numpy() for v in qat.non_trainable_weights if "moving_" in v.name]
     assert all(np.array_equal(a, b) for a, b in zip(statistics, after))
+

@@ -21,7 +21,8 @@ def load_tfmot():
 
 
 def quantize_configs():
-    """The QuantizeConfig classes for edgebb's layers and Multiply, by layer class name."""
+    """The QuantizeConfig classes for edgebb's layers, Multiply and sigmoid, and the layers that stand in for
+    hard-sigmoid and swish in a QAT model, by class name."""
     tfmot = load_tfmot()
     base = tfmot.quantization.keras.QuantizeConfig
     quantizers = tfmot.quantization.keras.quantizers
@@ -125,9 +126,32 @@ def quantize_configs():
                 lambda: self._shifted(shifted, False, self._shifted_range))
             return shifted * (1.0 / 6.0)
 
+    class SigmoidQuantizeConfig(OutputQuantizeConfig):
+        """A sigmoid (squeeze-excite's gate): the converter's int8 LOGISTIC always outputs at scale 1/256, zero
+        point -128, whatever range the model saw, so its output is fake-quantized to that fixed grid."""
+
+        def get_output_quantizers(self, layer):
+            return [quantizers.FixedQuantizer(num_bits=8, init_min=0.0, init_max=SIGMOID_MAX, narrow_range=False)]
+
+    class SwishQAT(keras.layers.Layer):
+        """swish as the converter lowers it, for QAT models only: LOGISTIC, whose int8 output sits on the fixed
+        1/256 grid (see SigmoidQuantizeConfig), then MUL by the input. The gate is fake-quantized to that grid
+        here; the output quantizer comes from OutputQuantizeConfig."""
+
+        def call(self, x):
+            import tensorflow as tf
+
+            gate = tf.quantization.fake_quant_with_min_max_args(tf.sigmoid(x), min=0.0, max=SIGMOID_MAX,
+                                                                 num_bits=8, narrow_range=False)
+            return x * gate
+
     return {"OutputQuantizeConfig": OutputQuantizeConfig, "PassThroughQuantizeConfig": PassThroughQuantizeConfig,
             "DepthwiseQuantizeConfig": DepthwiseQuantizeConfig, "DepthwiseWeightsQuantizer": DepthwiseWeightsQuantizer,
-            "HardSigmoidQAT": HardSigmoidQAT}
+            "HardSigmoidQAT": HardSigmoidQAT, "SigmoidQuantizeConfig": SigmoidQuantizeConfig, "SwishQAT": SwishQAT}
+
+
+# The int8 LOGISTIC's output grid: scale 1/256 and zero point -128 give the 256 values 0, 1/256, ..., 255/256.
+SIGMOID_MAX = 255.0 / 256.0
 
 
 def _channels_last(shape):
@@ -160,8 +184,11 @@ def scheme():
 
 # Which of our configs each layer class takes; all other layers go to the library's default registry.
 LAYER_CONFIG = {"HardSwish": "OutputQuantizeConfig", "HardSigmoidQAT": "OutputQuantizeConfig",
+                 "SwishQAT": "OutputQuantizeConfig",
                  "Multiply": "OutputQuantizeConfig", "ChannelSplit": "PassThroughQuantizeConfig",
                  # Inception-ResNet's x + scale * branch: the converter folds the scale into the branch's last
                  # 1x1 conv, so one output quantizer on the sum is the int8 model's arithmetic
                  "ScaledAdd": "OutputQuantizeConfig"}
+# The same for Activation layers, by activation: the library's registry gives a sigmoid no output quantizer.
+ACTIVATION_CONFIG = {"sigmoid": "SigmoidQuantizeConfig"}
 

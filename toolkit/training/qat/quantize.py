@@ -7,7 +7,7 @@ import contextlib
 import numpy as np
 
 from ...core.errors import InputError, first_line
-from .configs import LAYER_CONFIG, load_tfmot, quantize_configs, scheme
+from .configs import ACTIVATION_CONFIG, LAYER_CONFIG, load_tfmot, quantize_configs, scheme
 
 
 def scope():
@@ -30,9 +30,13 @@ def quantize_model(model):
     configs = quantize_configs()
 
     def annotate(layer):
-        if type(layer).__name__ == "HardSigmoid":
+        kind = type(layer).__name__
+        activation = layer.get_config().get("activation") if kind == "Activation" else None
+        if kind == "HardSigmoid":
             layer = configs["HardSigmoidQAT"](name=layer.name)
-        name = LAYER_CONFIG.get(type(layer).__name__)
+        elif activation == "swish":
+            layer = configs["SwishQAT"](name=layer.name)
+        name = LAYER_CONFIG.get(type(layer).__name__) or ACTIVATION_CONFIG.get(activation)
         if name:
             return qk.quantize_annotate_layer(layer, configs[name]())
         return qk.quantize_annotate_layer(layer)
