@@ -203,3 +203,41 @@ def test_calibrated_ranges_replace_the_library_default_and_leave_batchnorm_alone
     after = [v.numpy() for v in qat.non_trainable_weights if "moving_" in v.name]
     assert all(np.array_equal(a, b) for a, b in zip(statistics, after))
 
+
+def test_int8_qat_is_byte_identical_for_the_same_seed(tmp_path):
+    """Two `edgebb convert --recipe int8-qat --seed 3` at once, on the same images, write the same bytes: the
+    fine-tuning inside (augmented batches, calibration, training) draws the same numbers in the same order however
+    each run's threads are scheduled. Parallel augmentation made them differ."""
+    import hashlib
+    import json
+    import subprocess
+    import sys
+
+    from edgebb.data.synth import generate
+
+    generate(str(tmp_path / "data"), classes=4, per_class=16, size=32, seed=0)
+    runs = [subprocess.Popen([sys.executable, "-m", "edgebb", "convert", "mobilenet_v1", "--width", "0.25",
+                              "--size", "32", "--data", str(tmp_path / "data"), "--recipe", "int8-qat", "--seed", "3",
+                              "--qat-epochs", "1", "--calib-samples", "8", "--json", "-o", str(tmp_path / run)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for run in ("a", "b")]
+    digests = []
+    for run, process in zip(("a", "b"), runs):
+        out, err = process.communicate()
+        assert process.returncode == 0, err[-2000:]
+        (entry,) = json.loads(out)["artifacts"]
+        assert entry["qat"]["from"] == "fine-tuned here" and len(entry["qat"]["log"]) == 1, entry["qat"]
+        digests.append(hashlib.sha256((tmp_path / run / entry["path"]).read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+
+
+def test_op_determinism_is_on_only_while_quantization_aware_training_runs():
+    """Op determinism is process-wide and makes tf.data run augmentation serially: float training after an
+    int8-qat conversion in the same process must get its parallel map back."""
+    from tensorflow.python.framework import config
+
+    from edgebb.training.qat.fit import deterministic_ops
+
+    assert not config.is_op_determinism_enabled()
+    with deterministic_ops():
+        assert config.is_op_determinism_enabled()
+    assert not config.is_op_determinism_enabled()
