@@ -171,7 +171,8 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                              out_dir)
             write_atomic(manifest_path, to_json(manifest))
             step.advance(detail=f"{os.path.basename(target)}: top-1 agreement "
-                                f"{check.verification.top1_agreement:.1f}%", log=True)
+                                f"{check.verification.top1_agreement:.1f}%"
+                                + ("" if budget.judged else " (random weights: not judged)"), log=True)
     return ConvertResult(out_dir=out_dir, manifest_path=manifest_path, source=src, data=ev.description,
                          artifacts=artifacts, notes=notes, manifest=manifest)
 

@@ -58,6 +58,10 @@ class Progress:
         """A countable piece of work of `total` units (None: unknown), used as a context manager."""
         return Step(description, total)
 
+    def nested(self, indent: str = "  ") -> Progress:
+        """This progress for work done on behalf of the current line (a conversion a bench started), indented."""
+        return self
+
 
 class CallbackProgress(Progress):
     """Progress as lines passed to a callable: narration as it comes, a step when it starts and at each detail."""
@@ -79,6 +83,9 @@ class CallbackProgress(Progress):
 
         say(description + (f" ({total:g})" if total else ""))
         return _Lines(description, total)
+
+    def nested(self, indent: str = "  ") -> Progress:
+        return CallbackProgress(lambda message: self.callback(indent + message))
 
 
 def as_progress(progress: Progress | Callable[[str], None] | None) -> Progress:

@@ -51,7 +51,7 @@ def table(rows: Sequence[dict[str, Any]], columns: Columns, *, title: str | None
 def rich_table(rows: Sequence[dict[str, Any]], columns: Columns, *, title: str | None = None,
                styles: dict[str, str] | None = None):
     """The same table as a rich Table (imported here: rich is only needed on a terminal). `styles` maps a column
-    key to a rich style; a row's "_style" key styles the whole row."""
+    key to a rich style; a row's "_style" key styles the whole row. See `fits`."""
     from rich import box
     from rich.table import Table
 
@@ -62,3 +62,10 @@ def rich_table(rows: Sequence[dict[str, Any]], columns: Columns, *, title: str |
     for row in rows:
         t.add_row(*(cell(row.get(key)) for key, _ in columns), style=row.get("_style"))
     return t
+
+
+def fits(rich, console) -> bool:
+    """Whether a rich table fits `console` at its natural width. Narrower, rich folds cells to fit: a latency
+    "372.04" becomes "372" over ".04" (at 80 columns the bench table read like that), so the caller prints the
+    plain table instead, whose lines the terminal wraps whole."""
+    return console.measure(rich, options=console.options.update_width(10**6)).maximum <= console.width

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.progress import CallbackProgress, Progress, Step
-from .tables import Columns, rich_table, table
+from .tables import Columns, fits, rich_table, table
 
 
 def _stderr_copy():
@@ -41,9 +41,11 @@ class Terminal:
         if self.rich:
             from rich.console import Console
 
-            Console().print(rich_table(rows, columns, title=title, styles=styles))
-        else:
-            print(table(rows, columns, title=title))
+            console, rich = Console(), rich_table(rows, columns, title=title, styles=styles)
+            if fits(rich, console):
+                console.print(rich)
+                return
+        print(table(rows, columns, title=title))  # where a rich table would not fit, the terminal wraps whole lines
 
     def line(self, text: str = "") -> None:
         print(text)
@@ -133,7 +135,26 @@ class RichProgress(Progress):
 
         return _Bar(description, total)
 
+    def nested(self, indent: str = "  ") -> Progress:
+        return _Indented(self, indent)
+
     def stop(self) -> None:
         if self._bars is not None:
             self._bars.stop()
             self._bars = None
+
+
+class _Indented(Progress):
+    """A RichProgress whose narration and bar names are indented under the line that started the work."""
+
+    def __init__(self, outer: RichProgress, indent: str):
+        self.outer, self.indent = outer, indent
+
+    def say(self, message: str) -> None:
+        self.outer.say(self.indent + message)
+
+    def step(self, description: str, total: float | None = None) -> Step:
+        return self.outer.step(self.indent + description, total)
+
+    def nested(self, indent: str = "  ") -> Progress:
+        return _Indented(self.outer, self.indent + indent)

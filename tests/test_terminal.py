@@ -1,0 +1,64 @@
+"""What a user watching a terminal sees: tables that keep their figures whole at any width, and a bench that
+converts backbones by name saying what it is doing while it does."""
+
+import io
+
+import pytest
+
+from edgebb.reporting.results import BENCH_COLUMNS
+from edgebb.reporting.terminal import Terminal
+
+ROWS = [{"model": "vgg16", "recipe": "fp32", "px": 224, "runtime": "litert", "threads": 1, "p50": 372.04,
+         "p90": 404.11, "ips": 2.62, "rss": 1201.97, "size": 553.39, "speedup": 0.25, "mem": 4.34, "status": "ok"},
+        {"model": "mobilenet_v2 *", "recipe": "int8", "px": 224, "runtime": "litert", "threads": 1, "p50": 10.15,
+         "p90": 12.79, "ips": 91.58, "rss": 67.65, "size": 3.98, "speedup": 9.66, "mem": 0.58, "status": "ok"}]
+FIGURES = ["372.04", "404.11", "1,201.97", "553.39", "0.25", "4.34", "10.15", "91.58", "mobilenet_v2"]
+
+
+@pytest.mark.parametrize("columns", [80, 100, 200])
+def test_bench_table_keeps_every_figure_whole(columns, monkeypatch, capsys):
+    """At 80 columns rich used to fold the bench table's cells ("372" over ".04", "0.2" over "5"); now a table
+    that does not fit is printed plain, one line per row, and the terminal wraps whole lines."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    Terminal(rich=True).table(ROWS, BENCH_COLUMNS)
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    for figure in FIGURES:
+        assert any(figure in line for line in lines), (figure, out)
+    assert max(len(line) for line in lines) <= columns or out.count("\n") == len(ROWS) + 2  # rich fits, or plain
+
+
+def test_bench_by_name_reports_the_conversion_under_its_line(monkeypatch, tmp_path):
+    """Converting VGG16 for `edgebb bench vgg16` took 3-5 minutes here with one line printed; the conversion's own
+    steps now report, indented under it."""
+    from edgebb.benchmark import targets
+    from edgebb.core.progress import CallbackProgress
+
+    monkeypatch.setenv("EDGEBB_CACHE", str(tmp_path))
+    seen = {}
+
+    def fake_convert(source, out_dir, data, *, progress=None, **kwargs):
+        progress.say("building " + source)
+        with progress.step("converting and verifying", total=1) as step:
+            step.advance(detail="tflite fp32: converting")
+        seen["kwargs"] = kwargs
+        raise KeyboardInterrupt  # stop here: what was said is the point
+
+    monkeypatch.setattr("edgebb.conversion.convert", fake_convert)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        targets.convert_backbone("vgg16", "fp32", ["tflite"], 224, CallbackProgress(lines.append))
+    assert lines[0].startswith("converting vgg16 to fp32 (tflite) at 224x224, random weights; cached in ")
+    assert lines[1:] == ["  building vgg16", "  converting and verifying (1)", "  [1/1] tflite fp32: converting"]
+    assert seen["kwargs"]["size"] == 224
+
+
+def test_plain_terminal_output_is_unchanged():
+    """In a pipe or a log the table is the plain one, as before."""
+    import contextlib
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        Terminal(rich=False).table(ROWS, BENCH_COLUMNS)
+    header = buffer.getvalue().splitlines()[0]
+    assert header.split()[:3] == ["model", "recipe", "px"]
