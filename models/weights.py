@@ -105,6 +105,8 @@ def reestimate_batchnorm(model, x, batch_size: int = 64) -> int:
     each BatchNorm the statistics of its actual input, as a trained network has. Returns the layers updated.
     """
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers:  # VGG: the forward pass would change nothing, and it is 64 images through the whole network
+        return 0
     momenta = [layer.momentum for layer in layers]
     try:
         for layer in layers:
