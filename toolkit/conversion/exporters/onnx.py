@@ -13,19 +13,18 @@ from .tflite import converter_reason
 
 
 def export_onnx_fp32(model, size: int, opset: int) -> bytes:
-    """The float ONNX model from tf2onnx, with one input named "input" of shape (1, size, size, 3)."""
+    """The float ONNX model from tf2onnx, with one input named "input" of shape (1, size, size, 3); its kernels
+    bypass tf2onnx (edgebb.conversion.exporters.onnx_weights), which would otherwise need gigabytes per hundred
+    megabytes of weights."""
     import logging
 
-    import tensorflow as tf
-    import tf2onnx
-
     from ...models.layers import onnx_export_mode
+    from .onnx_weights import convert_lifted
 
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
-    spec = (tf.TensorSpec((1, size, size, 3), tf.float32, name="input"),)
     try:
         with onnx_export_mode():
-            proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
+            proto = convert_lifted(model, size, opset)
     except Exception as exc:
         raise InputError(f"tf2onnx cannot convert {model.name} at opset {opset}: {converter_reason(exc)}") from exc
     return proto.SerializeToString()
