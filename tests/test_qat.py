@@ -70,7 +70,7 @@ def test_convert_fine_tunes_a_float_model_for_int8_qat(tmp_path, trained):
 
     root, _ = trained
     converted = convert(str(root / "m.keras"), str(tmp_path / "out"), str(root / "eval"),
-                        recipes="fp32,int8,int8-qat", qat_epochs=1)
+                        recipes="int8,int8-qat", qat_epochs=1)
     by_recipe = {a.recipe.name: a for a in converted.artifacts}
     qat = by_recipe["int8-qat"]
     assert qat.qat["from"] == "fine-tuned here" and qat.qat["epochs"] == 1 and len(qat.qat["log"]) == 1
