@@ -62,3 +62,19 @@ def test_plain_terminal_output_is_unchanged():
         Terminal(rich=False).table(ROWS, BENCH_COLUMNS)
     header = buffer.getvalue().splitlines()[0]
     assert header.split()[:3] == ["model", "recipe", "px"]
+
+
+def test_nested_progress_on_a_terminal_indents_narration_and_kept_lines():
+    from edgebb.reporting.terminal import RichProgress
+
+    buffer = io.StringIO()
+    progress = RichProgress(buffer)
+    progress.say("converting vgg16 to fp32")
+    nested = progress.nested()
+    nested.say("building vgg16")
+    with nested.step("converting and verifying", total=1) as step:
+        step.advance(detail="vgg16_fp32.tflite: top-1 agreement 100.0%", log=True)
+    progress.stop()
+    lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
+    assert "converting vgg16 to fp32" in lines
+    assert "  building vgg16" in lines and "  vgg16_fp32.tflite: top-1 agreement 100.0%" in lines

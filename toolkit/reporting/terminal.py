@@ -154,7 +154,22 @@ class _Indented(Progress):
         self.outer.say(self.indent + message)
 
     def step(self, description: str, total: float | None = None) -> Step:
-        return self.outer.step(self.indent + description, total)
+        return _IndentedStep(self.outer.step(self.indent + description, total), self.indent)
 
     def nested(self, indent: str = "  ") -> Progress:
         return _Indented(self.outer, self.indent + indent)
+
+
+class _IndentedStep(Step):
+    """A bar's step whose lines kept above the bars (log=True) are indented like its narration."""
+
+    def __init__(self, inner: Step, indent: str):
+        super().__init__(inner.description, inner.total)
+        self.inner, self.indent = inner, indent
+
+    def advance(self, amount: float = 1, detail: str | None = None, *, log: bool = False) -> None:
+        self.completed += amount
+        self.inner.advance(amount, self.indent + detail if detail and log else detail, log=log)
+
+    def close(self) -> None:
+        self.inner.close()
