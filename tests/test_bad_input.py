@@ -219,7 +219,7 @@ EARLY = [
      "--epochs 0 skips training"),
     ("sweep-qat-without-data", ["sweep", "squeezenet_1_1", "--recipes", "int8-qat"], "needs labelled images"),
     ("sweep-jobs-zero", ["sweep", "squeezenet_1_1", "--jobs", "0"], "--jobs must be at least 1"),
-    ("sweep-unknown-executor", ["sweep", "squeezenet_1_1", "--executor", "ray"], "--executor must be one of local"),
+    ("sweep-unknown-executor", ["sweep", "squeezenet_1_1", "--executor", "dask"], "--executor must be one of local"),
     ("sweep-no-backbone", ["sweep", "--data", "{w}/shapes"], "no backbone given"),
     ("sweep-missing-config", ["sweep", "--config", "{w}/nowhere.toml"], "config file not found"),
     ("sweep-corrupt-toml", ["sweep", "--config", "{w}/corrupt.toml"], "is not valid TOML"),

@@ -221,7 +221,7 @@ def test_peak_memory_is_the_workers_own(artifacts):
     assert row["status"] == "ok" and 10 < row["peak_rss_mb"] < 600, row["peak_rss_mb"]
 
 
-def _row(recipe, runtime, p50, path, status="ok", threads=1):
+def _deployment(recipe, runtime, p50, path, status="ok", threads=1):
     from edgebb.benchmark.rows import BenchRow
 
     return BenchRow(model="m", artifact=os.path.basename(path), path=path, format=path.rsplit(".", 1)[1],
@@ -233,12 +233,13 @@ def test_best_is_the_fastest_deployment_whose_accuracy_holds():
     from edgebb.benchmark.best import best_lines, choose
 
     ok = {"passed": True, "top1_agreement": 99.0, "drop": 0.4}
-    rows = [_row("fp32", "litert", 2.0, "/a/m_fp32.tflite"), _row("fp32", "onnxruntime", 2.4, "/a/m_fp32.onnx"),
-            _row("int8", "litert", 1.0, "/a/m_int8.tflite"),          # fast, but loses 3 points
-            _row("int8", "onnxruntime", 1.2, "/a/m_int8.onnx"),       # the answer
-            _row("int8", "openvino", 0.8, "/a/m_int8.onnx"),           # same file, same verification: faster still
-            _row("int8", "litert", 0.5, "/b/bare_int8.tflite"),        # no manifest: nothing says it is the model
-            _row("int8", "onnxruntime", None, "/a/m_int8.onnx", status="failed", threads=2)]
+    d = _deployment
+    rows = [d("fp32", "litert", 2.0, "/a/m_fp32.tflite"), d("fp32", "onnxruntime", 2.4, "/a/m_fp32.onnx"),
+            d("int8", "litert", 1.0, "/a/m_int8.tflite"),          # fast, but loses 3 points
+            d("int8", "onnxruntime", 1.2, "/a/m_int8.onnx"),       # the answer
+            d("int8", "openvino", 0.8, "/a/m_int8.onnx"),           # same file, same verification: faster still
+            d("int8", "litert", 0.5, "/b/bare_int8.tflite"),        # no manifest: nothing says it is the model
+            d("int8", "onnxruntime", None, "/a/m_int8.onnx", status="failed", threads=2)]
     verifications = {"/a/m_fp32.tflite": {"passed": True, "top1_agreement": 100.0, "drop": 0.0},
                      "/a/m_int8.tflite": {"passed": True, "top1_agreement": 96.0, "drop": 3.0},
                      "/a/m_int8.onnx": ok}

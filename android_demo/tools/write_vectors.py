@@ -370,11 +370,13 @@ def bench_schema(artifact: str) -> dict:
     (row,) = report["results"]
     if row["status"] != "ok":
         raise SystemExit(f"edgebb bench failed on {artifact}: {row['error']}")
-    optional = {"board", "cpu_governor", "cpu_freq_mhz", "cpu_freq_max_mhz", "emulation"}
+    # "peak" (the measured GEMM peak) only where edgebb's own bench probes it; the app does not
+    optional = {"board", "cpu_governor", "cpu_freq_mhz", "cpu_freq_max_mhz", "emulation", "peak"}
     return {
         "schema": report["schema"],
         "report_keys": list(report),
-        "result_keys": [k for k in row if k != "throttled"],  # "throttled" only where vcgencmd answers
+        # "throttled" only where vcgencmd answers; "peak_fraction" only beside a measured peak
+        "result_keys": [k for k in row if k not in ("throttled", "peak_fraction")],
         "latency_keys": list(LATENCY_KEYS),
         "env_keys": [k for k in report["env"] if k not in optional],
         "relevant_flags": list(envinfo.RELEVANT_FLAGS),
