@@ -60,7 +60,7 @@ def cluster(device: str | None):
     marker = secrets.token_hex(8)
     temp = tempfile.mkdtemp(prefix="edgebb-ray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     env = {**os.environ, "EDGEBB_RAY_TEST": marker, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-           "RAY_USAGE_STATS_ENABLED": "0"}
+           "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
     port, worker_port = _free_port(), _free_port()
     common = ["--num-cpus", "1", "--object-store-memory", str(200 << 20), "--disable-usage-stats"]
     try:
