@@ -261,6 +261,8 @@ def _convert(name, size, tmp_path):
             assert v["passed"] is None and v["cosine"] is not None, a  # near-ties that any rounding reorders)
     assert manifest["source"]["weights"] == "random"
     assert any("shown but not judged" in note for note in manifest["notes"])
+    kernels = artifacts["int8", "onnx"]["kernels"]  # ONNX Runtime runs every Conv/MatMul as an integer kernel
+    assert kernels["integer_nodes"] > 0 and kernels["float_compute"] == [], kernels
 
 
 # Converting a large model takes minutes even at a small input (its weights, not its activations, set the time:
