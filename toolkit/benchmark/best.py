@@ -22,7 +22,7 @@ def _quality(row: BenchRow, verification: dict | None, max_drop: float) -> tuple
 
     recipe = RECIPES.get(row.recipe, default=None)
     if verification is None:
-        if recipe is not None and recipe.is_float and row.format in ("tflite", "onnx", "keras"):
+        if recipe is not None and recipe.is_float:
             return True, "float"
         return False, "no verification (an artifact without its manifest)"
     agree = verification.get("top1_agreement")
