@@ -84,3 +84,21 @@ def test_export_memory_stays_near_the_weights():
     assert out.returncode == 0, out.stderr[-2000:]
     m = json.loads(out.stdout.strip().splitlines()[-1])
     assert m["after_mb"] - m["before_mb"] < 500 + 4 * m["weights_mb"], m
+
+
+def test_nested_models_and_repeated_layer_names():
+    """A saved model may wrap a backbone as one layer, and a layer outside may repeat a name inside it: every
+    kernel is still lifted, under a name of its own."""
+    import tf_keras as keras
+
+    inner_in = keras.Input((16, 16, 3))
+    inner = keras.Model(inner_in, keras.layers.Conv2D(4, 3, name="conv")(inner_in), name="backbone")
+    x = keras.Input((16, 16, 3))
+    y = keras.layers.Conv2D(4, 1, name="conv")(inner(x))
+    y = keras.layers.Dense(5, name="head")(keras.layers.GlobalAveragePooling2D()(y))
+    model = keras.Model(x, keras.layers.Softmax(name="probs")(y))
+    content = export_onnx_fp32(model, 16, 17)
+    graph = onnx.load_from_string(content).graph
+    assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == ["probs"]
+    data = np.random.default_rng(2).normal(size=(2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(_run(content, data), model.predict(data, verbose=0), atol=1e-6)

@@ -9,9 +9,8 @@ So the kernels (Conv2D, DepthwiseConv2D and Dense) go into the traced function a
 sees placeholders with shapes and no data, and the ONNX graph gets them as inputs. Here they become initializers
 again, and what tf2onnx would have folded into them had they been constants is folded in numpy: the
 Transpose/Reshape from TensorFlow's layouts to ONNX's, the BatchNormalization that follows a Conv and a constant
-scale after one. The graph
-computes the same outputs as tf2onnx's own (tests/test_onnx_export.py compares them); VGG19's export peaked at
-3.1 GB, ResNet-152's at 2.3 GB.
+scale after one. The graph computes the same outputs as tf2onnx's own (tests/test_onnx_export.py compares them);
+VGG19's export peaked at 3.1 GB, ResNet-152's at 2.3 GB.
 """
 
 from __future__ import annotations
@@ -43,7 +42,10 @@ def convert_lifted(model, size: int, opset: int):
     import tf2onnx
 
     lifted = lifted_kernels(model)
-    names = [f"{layer.name}__{attribute}" for layer, attribute, _ in lifted]
+    names: list[str] = []
+    for i, (layer, attribute, _) in enumerate(lifted):  # nested models may repeat a layer name
+        name = f"{layer.name}__{attribute}"
+        names.append(name if name not in names else f"{name}_{i}")
     specs = [tf.TensorSpec((1, size, size, 3), tf.float32, name="input")] + [
         tf.TensorSpec(variable.shape, variable.dtype, name=name) for (_, _, variable), name in zip(lifted, names)]
 
