@@ -336,6 +336,23 @@ def test_runtime_that_fails_to_import(tmp_path, monkeypatch):
                       "numpy.core.multiarray failed to import")
 
 
+def test_interrupt_while_a_runtime_imports_is_an_interrupt(tmp_path, monkeypatch):
+    # Ctrl-C or SIGTERM inside an extension module's initialisation comes out as ImportError("initialization
+    # failed") caused by the interrupt (CI saw a SIGTERM land in onnxruntime's import): it must stay an interrupt,
+    # and the runtime must not be remembered as broken.
+    (tmp_path / "slow_runtime.py").write_text(
+        "try:\n    raise KeyboardInterrupt\nexcept KeyboardInterrupt as exc:\n"
+        "    raise ImportError('initialization failed') from exc\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(runtimes.base, "IMPORT_FAILURES", {})
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runtimes.base.import_module("slow_runtime", "slow-runtime")
+    finally:
+        sys.modules.pop("slow_runtime", None)
+    assert runtimes.base.IMPORT_FAILURES == {}
+
+
 @pytest.mark.parametrize("name", ["random.tflite", "random.onnx", "random.keras", "truncated.tflite",
                                   "truncated.onnx", "onnx_inside.tflite", "empty.tflite", "empty.onnx"])
 def test_corrupt_files_give_one_line(artifacts, tmp_path, name):

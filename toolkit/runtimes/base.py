@@ -239,9 +239,24 @@ def import_module(module: str, package: str) -> Any:
         with stderr_silenced():
             return importlib.import_module(module)
     except Exception as exc:
+        interrupt = _interrupt_in(exc)
+        if interrupt is not None:  # Ctrl-C or SIGTERM while the module initialised: not a broken package
+            raise interrupt from None
         reason = f"{package} fails to import under numpy {np.__version__}: {first_line(exc)}"
         IMPORT_FAILURES[module] = reason
         raise RuntimeUnavailable(reason) from exc
+
+
+def _interrupt_in(exc: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt (Ctrl-C, or edgebb's SIGTERM) an import failure was made of, if any: an extension
+    module's initialisation turns one raised inside it into ImportError("initialization failed") with it as cause."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 # Distribution names per package; the first one installed is reported.
