@@ -431,10 +431,10 @@ def test_bench_results_survive_an_unwritable_csv(models, tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------- signals
 
 
-def _interrupt(args, sig, marker, *, cwd=None, timeout=300):
+def _interrupt(args, sig, marker, *, cwd=None, timeout=300, env=None):
     """Start a command, send `sig` once `marker` shows on its stderr; (exit code, stderr)."""
     proc = subprocess.Popen([sys.executable, "-m", "edgebb", *map(str, args)], stderr=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=cwd)
+                            stdout=subprocess.PIPE, text=True, cwd=cwd, env=env)
     lines = []
     deadline = time.monotonic() + timeout
     for line in proc.stderr:
@@ -468,15 +468,30 @@ def test_signal_mid_conversion_leaves_a_consistent_folder(sig, code, world, tmp_
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_bench_leaves_no_worker_and_no_file(sig, code, models, tmp_path):
     out = tmp_path / "r.json"
+    mark = f"EDGEBB_TEST_RUN={tmp_path}"  # inherited by the bench's workers, so only they are looked for
     returncode, err = _interrupt(["bench", models[0] / "out", "--baseline", "none", "--runtime",
                                   "litert,onnxruntime", "--threads", "1,2", "--min-seconds", "3", "--json", out],
-                                 sig, "thread(s)")
+                                 sig, "thread(s)", env={**os.environ, "EDGEBB_TEST_RUN": str(tmp_path)})
     assert returncode == code, err
     assert "Traceback" not in err
     assert not out.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".")]
     time.sleep(0.5)
-    workers = subprocess.run(["pgrep", "-f", "edgebb.benchmark.worker"], capture_output=True, text=True).stdout
-    assert workers.strip() == "", "a worker outlived its bench"
+    assert _processes_with(mark) == [], "a worker outlived its bench"
+
+
+def _processes_with(environment_entry: str) -> list[str]:
+    """Command lines of the live processes whose environment holds `environment_entry` (NAME=value)."""
+    found, entry = [], environment_entry.encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if entry not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                found.append(f.read().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
 
 
 # ----------------------------------------------------------------------------------- odd but valid images
