@@ -35,6 +35,7 @@ def _run(content, x):
 
 @pytest.mark.parametrize("name, width, size", CASES)
 def test_same_graph_and_outputs_as_tf2onnx_own_export(name, width, size):
+    tf.keras.utils.set_random_seed(0)  # the same weights each run: a rounding difference is then not a coin toss
     model = create_model(name, width=width, input_size=size)
     ours, theirs = export_onnx_fp32(model, size, 17), _tf2onnx_own(model, size)
     g, ref = onnx.load_from_string(ours).graph, onnx.load_from_string(theirs).graph
@@ -48,7 +49,8 @@ def test_same_graph_and_outputs_as_tf2onnx_own_export(name, width, size):
         if node.op_type == "BatchNormalization":  # only where tf2onnx leaves one too: not straight after a Conv
             assert producer[node.input[0]].op_type != "Conv", node.name
     x = np.random.default_rng(0).normal(size=(2, size, size, 3)).astype("float32")
-    np.testing.assert_allclose(_run(ours, x), _run(theirs, x), atol=1e-6)
+    # Folding the kernels in is not bit-exact (another order of float operations): 1e-5 on softmax outputs
+    np.testing.assert_allclose(_run(ours, x), _run(theirs, x), atol=1e-5)
     np.testing.assert_allclose(_run(ours, x), model.predict(x, verbose=0), atol=1e-5)
 
 

@@ -30,25 +30,41 @@ def export_onnx_fp32(model, size: int, opset: int) -> bytes:
     return proto.SerializeToString()
 
 
-def float_model(model, ctx: ExportContext) -> bytes:
-    """The float ONNX model of this conversion, made once and shared by the ONNX exporters."""
+def float_model_path(model, ctx: ExportContext) -> str:
+    """The float ONNX model of this conversion, made once and shared by the ONNX exporters: a file in a temporary
+    folder that lives as long as `ctx`. On disk rather than in memory, because between the ONNX exporters come
+    the others: VGG19's 575 MB would sit in memory through its int8 TFLite conversion, this process's peak."""
     if "onnx_fp32" not in ctx.cache:
-        ctx.cache["onnx_fp32"] = export_onnx_fp32(model, ctx.size, ctx.opset)
-    return ctx.cache["onnx_fp32"]
+        folder = tempfile.TemporaryDirectory(prefix="edgebb-onnx-")
+        path = os.path.join(folder.name, "fp32.onnx")
+        with open(path, "wb") as f:
+            f.write(export_onnx_fp32(model, ctx.size, ctx.opset))
+        ctx.cache["onnx_fp32"] = (folder, path)  # the folder object removes itself with the context
+    return ctx.cache["onnx_fp32"][1]
 
 
-def _quantized(fp32: bytes, quantize) -> bytes:
-    """Run `quantize(src_path, dst_path, tmp_folder)` on the float model's bytes; the quantized bytes."""
+def float_model(model, ctx: ExportContext) -> bytes:
+    """The float ONNX model of this conversion, as bytes (see float_model_path)."""
+    with open(float_model_path(model, ctx), "rb") as f:
+        return f.read()
+
+
+def _quantized(fp32: bytes | str, quantize) -> bytes:
+    """Run `quantize(src_path, dst_path, tmp_folder)` on the float model (its bytes, or the path of its file);
+    the quantized bytes."""
     with tempfile.TemporaryDirectory(prefix="edgebb-onnx-") as tmp:
         src, dst = os.path.join(tmp, "fp32.onnx"), os.path.join(tmp, "q.onnx")
-        with open(src, "wb") as f:
-            f.write(fp32)
+        if isinstance(fp32, str):
+            src = fp32
+        else:
+            with open(src, "wb") as f:
+                f.write(fp32)
         quantize(src, dst, tmp)
         with open(dst, "rb") as f:
             return f.read()
 
 
-def quantize_dynamic(fp32: bytes) -> bytes:
+def quantize_dynamic(fp32: bytes | str) -> bytes:
     """ONNX Runtime's dynamic quantization: int8 weights, activations quantized on the fly."""
     from onnxruntime import quantization as q
 
@@ -59,7 +75,7 @@ def quantize_dynamic(fp32: bytes) -> bytes:
 FLOAT_COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "FusedConv", "FusedGemm", "FusedMatMul", "NchwcConv")
 
 
-def quantize_static(fp32: bytes, calib: np.ndarray, calib_method: str, nodes_to_exclude: list[str] = ()) -> bytes:
+def quantize_static(fp32: bytes | str, calib: np.ndarray, calib_method: str, nodes_to_exclude: list[str] = ()) -> bytes:
     """ONNX Runtime's static quantization of the float model: QDQ int8 calibrated on `calib`.
 
     Activations are uint8 (asymmetric) and weights int8, symmetric per output channel, in 7 bits (reduce_range).
@@ -146,7 +162,7 @@ def _fp32(model, ctx: ExportContext) -> bytes:
 
 @exporter("onnx", "dynamic", lambda ctx: {"io_dtype": "float32", "opset": ctx.opset}, inspect=kernels)
 def _dynamic(model, ctx: ExportContext) -> bytes:
-    return quantize_dynamic(float_model(model, ctx))
+    return quantize_dynamic(float_model_path(model, ctx))
 
 
 @exporter("onnx", "int8", lambda ctx: {"io_dtype": "float32", "calibration_images": len(ctx.calib),
@@ -154,4 +170,4 @@ def _dynamic(model, ctx: ExportContext) -> bytes:
                                        "activations": "uint8 asymmetric", "weights": "int8 per-channel, 7-bit"},
           inspect=kernels)
 def _int8(model, ctx: ExportContext) -> bytes:
-    return quantize_static(float_model(model, ctx), ctx.calib, ctx.calib_method)
+    return quantize_static(float_model_path(model, ctx), ctx.calib, ctx.calib_method)
