@@ -15,7 +15,7 @@ import csv
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,6 +37,7 @@ class MixedPrecision:
     check: ArtifactCheck
     float_layers: list[str]
     options: dict = field(default_factory=dict)
+    candidates: int = 0  # how many layers (or nodes) were ranked, of which float_layers were kept in float
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def grow_until_budget(ranked: int, attempt: Callable[[int], MixedPrecision], uni
         if verification.passed or count >= ranked:
             break
         count = min(count * 2, ranked)
-    return best
+    return replace(best, candidates=ranked)
 
 
 REPAIRS.register(Repair("tflite", "int8", selective_int8))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 
 import numpy as np
 
@@ -101,7 +102,8 @@ def selective_int8_onnx(model, ev, reference, random_reference, budget: Budget, 
         check = verify_content(content, "onnx", ev, reference, random_reference, budget)
         return MixedPrecision(content, check, nodes, {"float_nodes_by": "channel noise (qdq_loss_debug)"})
 
-    return grow_until_budget(len(ranking), attempt, "node(s)", say)
+    mixed = grow_until_budget(len(ranking), attempt, "node(s)", say)
+    return replace(mixed, candidates=len({n for r in ranking for n in r["nodes"]}))  # counted in nodes, as kept
 
 
 REPAIRS.register(Repair("onnx", "int8", selective_int8_onnx))

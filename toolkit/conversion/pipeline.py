@@ -151,6 +151,10 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                 mixed = repair.run(src.model, ev, reference, random_reference, budget, ctx=ctx, progress=progress)
                 content, check, float_layers = mixed.content, mixed.check, mixed.float_layers
                 options.update(mixed.options)
+                if len(float_layers) * 2 > mixed.candidates:
+                    notes.append(f"{os.path.basename(target)}: --auto-fallback kept {len(float_layers)} of "
+                                 f"{mixed.candidates} quantized layers in float to hold the budget, so most of it "
+                                 "runs in float and int8 buys little size or speed; try --recipe int8-qat")
             kernels = exporter.inspect(content, float_layers) if exporter.inspect else None
             if kernels and kernels["float_compute"]:
                 notes.append(f"{os.path.basename(target)}: {len(kernels['float_compute'])} Conv/MatMul/Gemm node(s) "
