@@ -433,8 +433,11 @@ def test_bench_results_survive_an_unwritable_csv(models, tmp_path, monkeypatch):
 
 def _interrupt(args, sig, marker, *, cwd=None, timeout=300, env=None):
     """Start a command, send `sig` once `marker` shows on its stderr; (exit code, stderr)."""
+    # SIGINT as a terminal's Ctrl-C: a shell that started pytest in the background made it ignored, and an ignored
+    # SIGINT is inherited (Python then installs no KeyboardInterrupt for it), so the child gets the default back.
     proc = subprocess.Popen([sys.executable, "-m", "edgebb", *map(str, args)], stderr=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=cwd, env=env)
+                            stdout=subprocess.PIPE, text=True, cwd=cwd, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     deadline = time.monotonic() + timeout
     for line in proc.stderr:
