@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from edgebb import InputError
+from edgebb.conversion.exporters.tflite import keras_converter
 from edgebb.models import create_model
 from edgebb.runtimes import (
     RuntimeUnavailable,
@@ -68,11 +69,11 @@ def mobilenet(gpu, tmp_path_factory):
     from edgebb.core.tf import load_tensorflow
     from edgebb.models.weights import reestimate_batchnorm
 
-    tf = load_tensorflow()
+    load_tensorflow()
     model = create_model("mobilenet_v2", width=0.35, input_size=SIZE, num_classes=CLASSES)
     reestimate_batchnorm(model, np.random.default_rng(0).uniform(-1, 1, (16, SIZE, SIZE, 3)).astype("float32"))
     path = tmp_path_factory.mktemp("gpu") / "mnv2_fp32.tflite"
-    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    path.write_bytes(keras_converter(model).convert())
     x = _images(SAMPLES, seed=1)
     with load_artifact(path, runtime="litert") as cpu:
         expected = cpu.run(x)
@@ -159,7 +160,7 @@ def test_int8_model_quantizes_its_io(gpu, tmp_path):
     model = keras.Model(inputs, outputs)
     rng = np.random.default_rng(3)
     x = (rng.uniform(-0.5, 0.5, (8, 16, 16, 3)) + rng.uniform(-0.5, 0.5, (8, 1, 1, 3))).astype("float32")
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = keras_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([x[i:i + 1]] for i in range(len(x)))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

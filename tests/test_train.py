@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from edgebb import InputError
+from edgebb.conversion.exporters.tflite import keras_converter
 from edgebb.training import train
 
 SIZE = 32
@@ -106,7 +107,7 @@ def _qat_int8(name, width):
     qat = quantize_model(model)
     x = np.random.default_rng(0).normal(size=(4, SIZE, SIZE, 3)).astype(np.float32)
     assert qat(x, training=False).shape == (4, 4)
-    converter = tf.lite.TFLiteConverter.from_keras_model(qat)
+    converter = keras_converter(qat)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([x[i:i + 1]] for i in range(len(x)))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -66,9 +66,33 @@ def tflite_converter(model, recipe: str, calib: np.ndarray, io_dtype: str = "flo
     """A TFLiteConverter for `model` set up for `recipe` (calibrated on `calib` where the recipe needs it)."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = keras_converter(model)
     SETUP[recipe](converter, tf, calib, io_dtype)
     return converter
+
+
+def keras_converter(model):
+    """A TFLiteConverter of `model`'s forward pass, as `TFLiteConverter.from_keras_model` makes it, in a quarter of
+    the time.
+
+    from_keras_model saves the whole Keras model as a SavedModel first and loads it back; saving traces every
+    layer's functions for Keras's own metadata (18 s of a 22 s conversion of MobileNetV2 0.35 at 32 px). The
+    converter needs only the forward pass and the weights: one traced function in a module that holds the weights,
+    with the model's input names and its output names as the serving signature's keys (multi-output models keep
+    their names), converts to the same graph and the same outputs."""
+    import tensorflow as tf
+
+    names = list(model.output_names)
+
+    def forward(*inputs):
+        outputs = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        return dict(zip(names, outputs if isinstance(outputs, (list, tuple)) else [outputs]))
+
+    specs = [tf.TensorSpec((None, *i.shape[1:]), i.dtype, name=i.name.split(":")[0]) for i in model.inputs]
+    function = tf.function(forward).get_concrete_function(*specs)
+    weights = tf.Module()
+    weights.variables_of_the_model = list(model.weights)  # kept alive by the converter, saved with the function
+    return tf.lite.TFLiteConverter.from_concrete_functions([function], weights)
 
 
 def export_tflite(model, recipe, calib: np.ndarray, io_dtype: str) -> bytes:
