@@ -34,11 +34,15 @@ demo: install  ## sweep 4 backbones x fp32/int8 x LiteRT/ONNX Runtime, write dem
 	$(BIN)/edgebb recommend $(DEMO_DIR)/sweep $(DEMO_BUDGET)
 	@echo "report: $(abspath $(DEMO_DIR)/report.html) (open it in a browser; it needs no network)"
 
+# Most tests keep one core busy (a conversion, a subprocess importing TensorFlow), so the suite runs in TEST_JOBS
+# processes (pytest-xdist), a test file per process at a time; TEST_JOBS=0 runs it in this one process.
+TEST_JOBS ?= 2
+
 test: install  ## the fast test suite (small inputs and widths)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 test-slow: install  ## full-size tests only
-	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m slow -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check toolkit models tests benchmarks device android_demo/tools
