@@ -106,6 +106,17 @@ def test_emulated_cells_are_left_out_unless_asked():
     assert recommend(rows, Budget("cpu:4", allow_emulated=True)).choice["recipe"] == "fp32"
 
 
+def test_an_artifact_that_failed_its_check_is_not_shipped():
+    """Faster but no longer computing what the float model computes (agreement under the budget): rejected with
+    the reason its conversion gave, like bench --best."""
+    broken = {**cell("mobilenet_v2", "int8", 6.0, 0.9),
+              "verification": {"passed": False, "failed_because": "top-1 agreement 41.0% < 90%"}}
+    rec = recommend([broken, cell("mobilenet_v2", "fp32", 9.0, 0.92)], Budget("cpu:4"))
+    assert rec.choice["recipe"] == "fp32"
+    (rejected,) = [r for r in rec.rejected if r["recipe"] == "int8"]
+    assert "failed its check against the float model: top-1 agreement 41.0% < 90%" in rejected["reasons"]
+
+
 def _trained(row: dict, float_accuracy: float, samples: int = 100) -> dict:
     """`row` as a sweep with --data records it: held-out images, the data's classes, the float model's accuracy."""
     return {**row, "float_accuracy": float_accuracy, "verification": {"samples": samples},

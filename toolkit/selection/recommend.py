@@ -161,6 +161,9 @@ def hard_reasons(c: dict, budget: Budget) -> list[str]:
     out = []
     if c["status"] != "ok":
         return [f"failed at {c.get('stage') or 'measure'}: {c.get('error')}"]
+    check = c.get("verification") or {}
+    if check.get("passed") is False:  # the artifact does not compute what the float model computes
+        out.append(f"failed its check against the float model: {check.get('failed_because') or 'over budget'}")
     if (c.get("software") or c.get("emulated")) and not budget.allow_emulated:
         what = "a software GPU" if c.get("software") else "an emulator"
         out.append(f"measured on {what}: not the target's speed (--allow-emulated considers it)")
