@@ -431,8 +431,8 @@ def test_bench_results_survive_an_unwritable_csv(models, tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------- signals
 
 
-def _interrupt(args, sig, marker, *, cwd=None, timeout=300, env=None):
-    """Start a command, send `sig` once `marker` shows on its stderr; (exit code, stderr)."""
+def _interrupt(args, sig, marker, *, cwd=None, timeout=300, env=None, delay=1.0):
+    """Start a command, send `sig` `delay` seconds after `marker` shows on its stderr; (exit code, stderr)."""
     # SIGINT as a terminal's Ctrl-C: a shell that started pytest in the background made it ignored, and an ignored
     # SIGINT is inherited (Python then installs no KeyboardInterrupt for it), so the child gets the default back.
     proc = subprocess.Popen([sys.executable, "-m", "edgebb", *map(str, args)], stderr=subprocess.PIPE,
@@ -443,7 +443,7 @@ def _interrupt(args, sig, marker, *, cwd=None, timeout=300, env=None):
     for line in proc.stderr:
         lines.append(line)
         if marker in line:
-            time.sleep(1.0)
+            time.sleep(delay)
             proc.send_signal(sig)
             break
         assert time.monotonic() < deadline, "".join(lines)
@@ -456,7 +456,7 @@ def test_signal_mid_conversion_leaves_a_consistent_folder(sig, code, world, tmp_
     out = tmp_path / "out"
     returncode, err = _interrupt(["convert", "squeezenet_1_1", "-o", out, "--size", SIZE, "--recipe",
                                   "fp32,int8,dynamic", "--format", "tflite,onnx", "--calib-samples", "8"],
-                                 sig, "top-1 agreement")
+                                 sig, "top-1 agreement", delay=0.2)  # after the first artifact, 5 to go (~6 s)
     assert returncode == code, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("edgebb: ")
     files = snapshot(out)
