@@ -30,8 +30,9 @@ needs_sshd = pytest.mark.skipif(
            "openssh-client; .ci/run installs them)")
 
 
-def edgebb(*args):
-    return subprocess.run([sys.executable, "-m", "edgebb", *args], capture_output=True, text=True, timeout=600)
+def edgebb(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "edgebb", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **env} if env else None)
 
 
 def _free_port() -> int:
@@ -136,6 +137,24 @@ def test_remote_data_sample_and_single_artifact(sshd, artifacts, tmp_path):
     (row,) = report["results"]
     assert row["status"] == "ok" and row["model"] == "mobilenet_v2" and row["macs"] > 0
     assert report["env"]["remote"]["copied_files"] == 2 + 8  # artifact, manifest and the 8 images bench reads
+
+
+@needs_sshd
+def test_remote_baseline_at_the_artifact_size_and_recipe(sshd, artifacts, tmp_path):
+    """The device has no TensorFlow: ResNet-50 is converted here at the int8 artifact's own input size (32, not
+    --size's 224) and recipe, sent along, and the device's table compares the two."""
+    out = tmp_path / "r.json"
+    fast = [a for a in FAST if a not in ("--baseline", "none")]
+    result = edgebb("bench", str(artifacts / "mobilenet_v2_0.35_32_int8.tflite"), "--remote", sshd["destination"],
+                    "--remote-python", sys.executable, *sshd["options"], *fast, "--json", str(out),
+                    env={"XDG_CACHE_HOME": str(tmp_path / "c")})
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["results"]
+    base = next(r for r in rows if r["baseline"])
+    mine = next(r for r in rows if not r["baseline"])
+    assert (base["model"], base["recipe"], base["input_size"], mine["input_size"]) == ("resnet50", "int8", 32, 32)
+    assert base["target"] == mine["target"] == "remote:127.0.0.1"
+    assert mine["speedup_vs_baseline"] == pytest.approx(base["latency_ms"]["p50"] / mine["latency_ms"]["p50"])
 
 
 @needs_sshd

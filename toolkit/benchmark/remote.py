@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass, field
 
 from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
-from .harness import INPUT_SAMPLES
+from .harness import INPUT_SAMPLES, add_baselines
 from .options import BenchOptions
 from .rows import BenchReport
-from .targets import Target, collect_targets, convert_backbone
+from .targets import Target, collect_targets
 
 # ssh keeps the first value it is given for an option, so these come after the user's own.
 DEFAULT_SSH_OPTIONS = ("BatchMode=yes", "ConnectTimeout=10", "StrictHostKeyChecking=accept-new",
@@ -157,16 +157,11 @@ def remote_bench(items: list[str], remote: str, options: BenchOptions | None = N
     targets = collect_targets(list(items), recipes=list(opts.recipes), formats=formats, size=opts.size,
                               progress=progress)
     run = RemoteRun(destination=destination, host=host, python=python)
-    if opts.baseline != "none" and not any(t.model == opts.baseline for t in targets):
-        # The device has no TensorFlow to convert the baseline with: convert it here and send it along.
-        for recipe in sorted({t.recipe for t in targets}):
-            try:
-                base = convert_backbone(opts.baseline, recipe, formats, opts.size, progress)
-            except ImportError as exc:
-                run.notes.append(f"baseline {opts.baseline} not converted here ({exc.name} is not installed); the "
-                                 "device measures it only if it is among the artifacts")
-                break
-            targets.append(base)
+    if opts.baseline != "none":
+        # The device has no TensorFlow to convert the baseline with: convert it here, at the recipe and input size of
+        # each model it is compared with (as a local bench does), and send it along.
+        targets, notes = add_baselines(targets, opts.baseline, formats, progress)
+        run.notes.extend(notes)
     bundles, remote_items = _bundles(targets, formats)
     if not remote_items:
         raise InputError(f"nothing to send to {host}: no {' or '.join(formats)} artifact among the inputs")
