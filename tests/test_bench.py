@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -95,6 +96,22 @@ def test_a_failing_row_is_contained(artifacts, fault, timeout, cause):
     assert any("fp32" in ln and " ok" in ln for ln in lines)  # the other row completed
     assert any("int8" in ln and cause in ln for ln in lines), result.stdout
     assert cause in result.stderr.strip().splitlines()[-1]
+
+
+def test_max_seconds_bounds_a_slow_row_from_warm_up_to_its_outputs(artifacts, tmp_path):
+    """A row at 0.5 s per inference (a software GPU's pace) with 20 warm-up runs, 100 timed runs and 8 parity
+    inputs would take over a minute; --max-seconds 2 bounds warm-up (a third of it), the timed runs and the outputs
+    kept for parity (another third): seconds, not minutes."""
+    out = tmp_path / "r.json"
+    started = time.monotonic()
+    result = edgebb("bench", str(artifacts / "mobilenet_v2_0.35_32_fp32.tflite"), "--baseline", "none",
+                    "--runtime", "litert", "--threads", "1", "--runs", "100", "--min-seconds", "0", "--warmup", "20",
+                    "--max-seconds", "2", "--json", str(out), env={"EDGEBB_BENCH_FAULT": "slow"})
+    seconds = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())["results"]
+    assert 3 <= row["runs"] <= 8 and row["latency_ms"]["p50"] >= 500, row
+    assert seconds < 40, f"bench took {seconds:.0f} s; unbounded it would take 64 s of sleeping alone"
 
 
 def test_bad_artifacts_one_line_each(tmp_path, artifacts):

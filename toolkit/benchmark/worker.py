@@ -45,7 +45,7 @@ def _peak_rss_mb() -> float:
 
 def _fault(setting: str, path: str) -> None:
     """Test hook: EDGEBB_BENCH_FAULT=kind[:text] makes this worker fail the way real runtimes do (segfault, hang,
-    oom), for every artifact or only those whose path contains `text`."""
+    oom; slow is applied after loading, see _slow), for every artifact or only those whose path contains `text`."""
     kind, _, only = setting.partition(":")
     if only and only not in path:
         return
@@ -59,6 +59,25 @@ def _fault(setting: str, path: str) -> None:
         hoard = []
         while True:
             hoard.append(np.ones(64 * 1024 * 1024, np.uint8))
+
+
+def _slow(session, setting: str, path: str, seconds: float = 0.5) -> None:
+    """Test hook: EDGEBB_BENCH_FAULT=slow[:text] makes every inference take `seconds` longer, as a software GPU's
+    do, to show that --max-seconds bounds the whole row."""
+    only = setting.partition(":")[2]
+    if only and only not in path:
+        return
+    invoke_raw, run = session.invoke_raw, session.run
+
+    def slow_invoke(x):
+        time.sleep(seconds)
+        return invoke_raw(x)
+
+    def slow_run(x):
+        time.sleep(seconds * len(x))
+        return run(x)
+
+    session.invoke_raw, session.run = slow_invoke, slow_run
 
 
 def _typed_input(session, batch: np.ndarray) -> np.ndarray:
@@ -89,6 +108,8 @@ def measure(spec: dict) -> dict:
     t0 = time.perf_counter()
     session = load_artifact(spec["path"], runtime=spec["runtime"], threads=spec.get("threads"),
                             **spec.get("options", {}))
+    if fault and fault.partition(":")[0] == "slow":
+        _slow(session, fault, spec["path"])
     init_ms = (time.perf_counter() - t0) * 1e3
     try:
         if inputs is None:
@@ -124,7 +145,10 @@ def measure(spec: dict) -> dict:
             t = time.perf_counter_ns()
             session.invoke_raw(x)
             times.append((time.perf_counter_ns() - t) / 1e6)
-        outputs = session.run(inputs[: spec.get("parity_samples", 8)])
+        samples = spec.get("parity_samples", 8)
+        if cap is not None and times:  # a slow row spends at most another third of --max-seconds on its outputs
+            samples = max(1, min(samples, int(cap / 3 / (float(np.median(times)) / 1e3))))
+        outputs = session.run(inputs[:samples])
         if isinstance(outputs, list):
             outputs = outputs[0]
         if spec.get("outputs"):
