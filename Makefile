@@ -26,6 +26,7 @@ DEMO_BUDGET   ?= --target cpu:1 --max-latency-ms 2 --latency p90 --max-memory-mb
 DEMO_BACKBONES = resnet50 mobilenet_v2@0.35 mobilenet_v3_small@0.75 shufflenet_v2@0.5
 
 demo: install  ## sweep 4 backbones x fp32/int8 x LiteRT/ONNX Runtime, write demo/report.html, recommend one
+	@echo "make demo: a few minutes on 2 cores and up to a few GB of memory; work goes to $(DEMO_DIR)/ (a re-run reuses it)"
 	test -d $(DEMO_DIR)/shapes || $(BIN)/edgebb data synth $(DEMO_DIR)/shapes --classes 4 --per-class 60 --size 64 -q
 	$(BIN)/edgebb sweep $(DEMO_BACKBONES) --sizes 64 --epochs 4 --batch-size 8 --lr 0.002 --augment none \
 		--recipes fp32,int8 --targets $(DEMO_TARGETS) --runtimes litert,onnxruntime --data $(DEMO_DIR)/shapes \
@@ -94,3 +95,4 @@ android-assets: install  ## convert BACKBONE (RECIPE, WIDTH, SIZE, WEIGHTS, DATA
 clean:
 	rm -rf $(VENV) demo build dist *.egg-info .ruff_cache .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	@echo "kept: converted backbones cached under $${EDGEBB_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/edgebb}; 'edgebb cache clear' empties it"
