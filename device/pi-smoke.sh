@@ -183,7 +183,8 @@ SITE=$SYSROOT/usr/local/lib/$PY/dist-packages
 mapfile -t requirements < <("$HOST_PYTHON" -c '
 import sys, tomllib
 with open(sys.argv[1], "rb") as f:
-    print("\n".join(tomllib.load(f)["project"]["optional-dependencies"]["device"]))' "$REPO/pyproject.toml")
+    project = tomllib.load(f)["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["device"]))' "$REPO/pyproject.toml")
 pip_target=(--only-binary=:all: --python-version 3.11 --implementation cp --abi cp311)
 for glibc_minor in $(seq 36 -1 17); do
     pip_target+=(--platform "manylinux_2_${glibc_minor}_aarch64")
@@ -222,7 +223,7 @@ say "$("$GUEST_PY" -m edgebb --version) in $SITE (no TensorFlow)"
 step 6 "fp32 and int8 .tflite on the host (mobilenet_v2 width 0.35, ${SIZE}x$SIZE)"
 # Conversion is deterministic, so the artifacts are kept until the code that makes them changes.
 ARTIFACTS=$CACHE/artifacts
-code=$(cd "$REPO" && cat toolkit/conversion.py toolkit/recipes.py toolkit/data.py toolkit/synth.py models/*.py \
+code=$(cd "$REPO" && find toolkit models -name '*.py' -not -path '*/__pycache__/*' | LC_ALL=C sort | xargs cat \
     | sha256sum | cut -c1-16)
 if stamp_ok artifacts "$code $SIZE" && [[ -f $ARTIFACTS/manifest.json ]]; then
     say "converted already (same conversion code): $(cd "$ARTIFACTS" && echo *.tflite)"
