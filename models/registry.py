@@ -108,11 +108,16 @@ class BackboneSpec:
         raise InputError(f"width for {self.name} must be one of {allowed_text}; received {width:g}")
 
     def check_size(self, size: int) -> int:
-        if int(size) != size or size < self.min_size or size % self.size_multiple:
+        if int(size) != size or not self.min_size <= size <= MAX_SIZE or size % self.size_multiple:
             rule = f"a multiple of {self.size_multiple} and " if self.size_multiple > 1 else ""
-            raise InputError(f"input size for {self.name} must be {rule}at least {self.min_size}; received {size}")
+            raise InputError(f"input size for {self.name} must be {rule}between {self.min_size} and {MAX_SIZE}; "
+                             f"received {size}")
         return int(size)
 
+
+# Edge inputs are 96-640 px; past this a batch of calibration images alone takes gigabytes (16 x 2048^2 x 3 float64
+# is 1.6 GB), and a size of 100000 (a typo) would ask numpy for terabytes.
+MAX_SIZE = 2048
 
 BACKBONES: Registry[BackboneSpec] = Registry("backbone")
 

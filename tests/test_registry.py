@@ -51,7 +51,7 @@ def test_unknown_name_lists_close_matches():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"width": 0.7}, "width for mobilenet_v2 must be one of 0.35, 0.5, 0.75, 1, 1.3, 1.4; received 0.7"),
-    ({"input_size": 100}, "multiple of 32 and at least 32; received 100"),
+    ({"input_size": 100}, "multiple of 32 and between 32 and 2048; received 100"),
     ({"input_size": 0}, "received 0"),
     ({"num_classes": 0}, "num_classes must be a positive integer"),
     ({"pooling": "mean"}, "pooling must be one of"),
