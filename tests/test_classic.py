@@ -61,7 +61,7 @@ def test_inception_resnet_v2_size_rule():
 
     spec = get_spec("inception_resnet_v2")
     assert spec.check_size(299) == 299 and spec.check_size(75) == 75
-    with pytest.raises(InputError, match="at least 75; received 74"):
+    with pytest.raises(InputError, match="between 75 and 2048; received 74"):
         spec.check_size(74)
 
 
