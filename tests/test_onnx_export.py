@@ -18,7 +18,9 @@ from edgebb.models import create_model
 from edgebb.models.layers import onnx_export_mode
 
 CASES = [("mobilenet_v2", 0.35, 32), ("resnet18", 1.0, 32), ("mobilenet_v3_small", 0.75, 64),
-         ("efficientnet_b0", 1.0, 96), ("googlenet", 1.0, 32)]
+         ("efficientnet_b0", 1.0, 96), ("googlenet", 1.0, 64)]
+# GoogLeNet at 64 px, not 32: at 32 its last stage is 1x1 pixel, where tf2onnx's own export sometimes folds one
+# BatchNorm (and its Reshape) more than in another run of the same weights (CI: 11 vs 12); at 64 every one folds.
 
 
 def _tf2onnx_own(model, size):
