@@ -224,6 +224,25 @@ def test_diagnosis_of_a_gpu_fallback_and_software_adapter():
     assert any("fell back to CPU" in n for n in notes) and any("software adapter (llvmpipe)" in n for n in notes)
 
 
+@pytest.mark.parametrize("label", ["software", "emulated", None])
+def test_emulated_rows_get_no_ratio_to_the_baseline(label):
+    from edgebb.benchmark.harness import compare_to_baseline
+    from edgebb.benchmark.rows import BenchRow
+
+    def row(model, p50, **kw):
+        r = BenchRow(model=model, artifact=f"{model}.tflite", path=f"/a/{model}.tflite", format="tflite",
+                     recipe="fp32", runtime="litert", input_size=64, threads=1, status="ok",
+                     latency_ms={"p50": p50}, peak_rss_mb=100.0, baseline=model == "resnet50", **kw)
+        if label == "software":
+            r.extra["software"] = True
+        return r
+
+    rows = [row("resnet50", 40.0, emulated=label == "emulated"), row("m", 10.0, emulated=label == "emulated")]
+    compare_to_baseline(rows, "resnet50")
+    assert rows[1].speedup_vs_baseline == (4.0 if label is None else None)
+    assert rows[1].memory_ratio_vs_baseline == (1.0 if label is None else None)
+
+
 def test_peak_memory_is_the_workers_own(artifacts):
     """A worker started by a process that holds a lot of memory reports its own peak, not its parent's (Linux
     carries ru_maxrss across fork and exec; edgebb reads VmHWM)."""

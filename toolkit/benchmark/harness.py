@@ -346,10 +346,11 @@ def _parity(results: list[BenchRow]) -> None:
 def compare_to_baseline(results: list[BenchRow], baseline: str) -> None:
     """speedup_vs_baseline and memory_ratio_vs_baseline against the baseline row of the same input size, runtime,
     threads and arithmetic (a QAT model's baseline is the PTQ recipe of the same arithmetic). Rows measured on a
-    software GPU (CPU emulation of a GPU) get none: a ratio would say something about the emulator."""
+    software GPU (CPU emulation of a GPU) or under an emulator (qemu) get none: a ratio would describe the
+    emulator, whose cost per operation is not the target's (an int8 kernel and a float one are slowed unequally)."""
     base = {(r.recipe, r.runtime, r.threads, r.input_size): r for r in results if r.baseline and r.ok}
     for r in results:
         b = base.get((baseline_recipe(r.recipe), r.runtime, r.threads, r.input_size))
-        if r.ok and b and not r.get("software") and not b.get("software"):
+        if r.ok and b and not any(x.get("software") or x.emulated for x in (r, b)):
             r.speedup_vs_baseline = b.p50 / r.p50
             r.memory_ratio_vs_baseline = r.peak_rss_mb / b.peak_rss_mb
