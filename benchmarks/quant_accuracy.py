@@ -1,7 +1,7 @@
 """Float vs int8 PTQ (TFLite and ONNX) vs int8 QAT top-1 accuracy for every backbone, as JSON and Markdown.
 
     python benchmarks/quant_accuracy.py [--dataset digits|textures|shapes] [--only 'mobilenet*'] [--size 64]
-                                        [--epochs 15] [--qat-epochs 3]
+                                        [--epochs 15] [--qat-epochs 3] [--merge]
 
 Data: `digits` (real scans: scikit-learn's 1,797 handwritten digits, its fixed 70/30 split), `textures` (the
 generated set made to be hard: 10 classes of fine textures under clutter and lighting; a second seed evaluates)
@@ -14,6 +14,8 @@ Recorded: float accuracy (Keras), int8 PTQ accuracy and top-1 agreement with flo
 QAT accuracy in Keras and of its int8 TFLite model, the drops, and the float Conv/Gemm ONNX Runtime left in the
 int8 ONNX model. Goals: int8 ONNX within 0.5 points of int8 TFLite and its agreement within 1 point; int8 within
 1 point of float; QAT's Keras accuracy carried over to its int8 model within 0.5 points.
+--merge measures the named backbones into an existing report made with the same data and settings, keeping its
+other rows (a whole-zoo run is hours on 2 cores; it can be done a few backbones at a time).
 """
 
 from __future__ import annotations
@@ -100,17 +102,43 @@ def markdown(rows: list[dict], summary: dict, env: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(args, rows: list[dict], started: float) -> dict:
+SETTINGS = ("input_size", "dataset", "classes", "epochs", "qat_epochs", "weights")
+
+
+def kept_rows(args, names: list[str]) -> tuple[list[dict], float]:
+    """With --merge: the existing report's rows for backbones not measured now, and the seconds they took. An
+    existing report made with other settings is refused (its rows would not be comparable)."""
+    import json
+
+    if not args.merge or not os.path.exists(args.out):
+        return [], 0.0
+    with open(args.out) as f:
+        old = json.load(f)
+    mine = settings(args)
+    differ = [k for k in SETTINGS if old["env"].get(k) != mine[k]]
+    if differ:
+        sys.exit(f"--merge: {args.out} was made with other settings ("
+                 + ", ".join(f"{k} {old['env'].get(k)} vs {mine[k]}" for k in differ) + ")")
+    return [r for r in old["results"] if r["backbone"] not in names], float(old["summary"].get("total_s") or 0)
+
+
+def settings(args) -> dict:
+    return {"input_size": args.size, "dataset": args.dataset, "classes": args.classes, "epochs": args.epochs,
+            "qat_epochs": args.qat_epochs, "weights": "random"}
+
+
+def report(args, rows: list[dict], started: float, kept: tuple[list[dict], float] = ([], 0.0)) -> dict:
     """Write the JSON and Markdown reports for the rows so far (after every backbone, so an interrupted run
-    keeps what it measured); returns the summary."""
+    keeps what it measured), with the rows `kept` from an earlier report; returns the summary."""
     from edgebb import __version__
     from edgebb.core.files import write_atomic
 
+    rows = sorted(kept[0] + rows, key=lambda r: r["backbone"])
     ok = [r for r in rows if r["status"] == "ok"]
     within = [r for r in ok if min(r["ptq_drop"], r["qat_drop"]) <= 1.0]
     summary = {"ok": len(ok), "failed": len(rows) - len(ok),
                "did_not_learn": [r["backbone"] for r in ok if not r["learned"]],
-               "total_s": round(time.perf_counter() - started, 1),
+               "total_s": round(kept[1] + time.perf_counter() - started, 1),
                "int8_within_1_point": len(within), "int8_within_1_point_all": len(within) == len(rows),
                "onnx_within_0_5_of_tflite": sum(r["int8_ptq"] - r["int8_onnx"] <= 0.5 for r in ok),
                "onnx_agreement_within_1": sum(r["ptq_top1_agreement"] - r["onnx_top1_agreement"] <= 1.0 for r in ok),
@@ -118,9 +146,7 @@ def report(args, rows: list[dict], started: float) -> dict:
                "carry_over_within_0_5": sum(abs(r["carry_over"]) <= 0.5 for r in ok),
                "max_abs_carry_over": max((abs(r["carry_over"]) for r in ok), default=None)}
     env = {"edgebb": __version__, "python": platform.python_version(), "machine": platform.machine(),
-           "cpu_count": os.cpu_count(), "input_size": args.size, "dataset": args.dataset, "classes": args.classes,
-           "eval_images": ok[0]["eval_images"] if ok else None,
-           "epochs": args.epochs, "qat_epochs": args.qat_epochs, "weights": "random"}
+           "cpu_count": os.cpu_count(), **settings(args), "eval_images": ok[0]["eval_images"] if ok else None}
     write_report(args.out, env, summary, rows)
     md = os.path.splitext(args.out)[0] + ".md"
     write_atomic(md, markdown(rows, summary, env))
@@ -138,12 +164,15 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-per-class", type=int, default=100, help="generated sets")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--qat-epochs", type=int, default=3)
+    parser.add_argument("--merge", action="store_true", help="keep the rows of other backbones in --out")
     args = parser.parse_args(argv)
 
     from edgebb.data.synth import generate
     from edgebb.models import get_spec
 
     names = backbones(args.only)
+    args.classes = 10 if args.dataset == "digits" else args.classes or (10 if args.dataset == "textures" else 4)
+    kept = kept_rows(args, names)
     rows, started = [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgebb-quant-") as tmp:
         train_dir, eval_dir = os.path.join(tmp, "train"), os.path.join(tmp, "eval")
@@ -152,9 +181,7 @@ def main(argv=None) -> int:
 
             write_digits(train_dir, split="train", size=args.size)
             write_digits(eval_dir, split="eval", size=args.size)
-            args.classes = 10
         else:
-            args.classes = args.classes or (10 if args.dataset == "textures" else 4)
             for folder, per_class, seed in ((train_dir, args.train_per_class, 0), (eval_dir, args.eval_per_class, 1)):
                 generate(folder, kind=args.dataset, classes=args.classes, per_class=per_class, size=args.size,
                          seed=seed)
@@ -179,8 +206,8 @@ def main(argv=None) -> int:
             else:
                 say(f"[{i}/{len(names)}] {name:20s} failed: {row['error']}")
             rows.append(row)
-            report(args, rows, started)
-    summary = report(args, rows, started)
+            report(args, rows, started, kept)
+    summary = report(args, rows, started, kept)
     return 0 if not summary["failed"] else 1
 
 

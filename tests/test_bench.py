@@ -67,16 +67,25 @@ def test_manifest_on_cpu_runtimes(artifacts, tmp_path):
 
 
 def test_baseline_row_and_ratios(tmp_path):
+    """Two input sizes in one run (a backbone at 32 px, a converted folder at 64): a ResNet-50 row at each, and
+    every ratio is to the one of its own size."""
     cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    made = edgebb("convert", "mobilenet_v2", "-w", "0.35", "-s", "64", "-r", "fp32", "-o", str(tmp_path / "at64"),
+                  "--calib-samples", "4", "-q", env=cache)
+    assert made.returncode == 0, made.stderr
     out_json = tmp_path / "r.json"
-    result = edgebb("bench", "squeezenet_1_1", "--size", str(SIZE), "--json", str(out_json), *FAST, env=cache)
+    result = edgebb("bench", "squeezenet_1_1", str(tmp_path / "at64"), "--size", str(SIZE), "--json",
+                    str(out_json), *FAST, env=cache)
     assert result.returncode == 0, result.stderr
     rows = json.loads(out_json.read_text())["results"]
-    base = next(r for r in rows if r["model"] == "resnet50")
-    other = next(r for r in rows if r["model"] == "squeezenet_1_1")
-    assert base["baseline"] and base["speedup_vs_baseline"] == pytest.approx(1.0)
-    assert other["speedup_vs_baseline"] == pytest.approx(base["latency_ms"]["p50"] / other["latency_ms"]["p50"])
-    assert other["memory_ratio_vs_baseline"] == pytest.approx(other["peak_rss_mb"] / base["peak_rss_mb"])
+    bases = {r["input_size"]: r for r in rows if r["model"] == "resnet50"}
+    assert sorted(bases) == [SIZE, 64] and all(b["baseline"] for b in bases.values())
+    assert bases[SIZE]["speedup_vs_baseline"] == pytest.approx(1.0)
+    for name, size in (("squeezenet_1_1", SIZE), ("mobilenet_v2", 64)):
+        other, base = next(r for r in rows if r["model"] == name), bases[size]
+        assert other["input_size"] == size
+        assert other["speedup_vs_baseline"] == pytest.approx(base["latency_ms"]["p50"] / other["latency_ms"]["p50"])
+        assert other["memory_ratio_vs_baseline"] == pytest.approx(other["peak_rss_mb"] / base["peak_rss_mb"])
     # converted once: a second run reuses the cached artifacts
     again = edgebb("bench", "squeezenet_1_1", "--size", str(SIZE), *FAST, env=cache)
     assert again.returncode == 0 and "converting" not in again.stderr

@@ -117,6 +117,78 @@ def test_kill_9_mid_sweep_loses_only_the_cells_in_flight(swept):
     assert swept["children_alive"] == [], "a pool worker outlived its killed driver"
 
 
+def test_ctrl_c_mid_sweep_keeps_the_finished_cells(swept, tmp_path):
+    """The session's sweep with MobileNetV2's two cells removed, run again with every measurement slowed: Ctrl-C
+    while they are measured exits 130 in one line, leaves no stage process, the store intact and the run marked
+    interrupted; the re-run reuses SqueezeNet's cells and measures the rest."""
+    from test_bad_input import _interrupt, _processes_with
+
+    from edgebb.selection.store import Store
+
+    out = tmp_path / "out"
+    shutil.copytree(swept["out"], out)
+    with sqlite3.connect(out / "sweep.sqlite") as conn:
+        conn.execute("DELETE FROM cells WHERE backbone = 'mobilenet_v2'")
+    env = {**os.environ, "EDGEBB_TEST_RUN": str(tmp_path), "EDGEBB_BENCH_FAULT": "slow"}
+    code, err = _interrupt(["sweep", *GRID, "--data", swept["data"], "-o", out], signal.SIGINT,
+                           "measuring mobilenet_v2", env=env, delay=0.5)
+    assert code == 130, err[-3000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "edgebb: interrupted", err[-3000:]
+    time.sleep(1)
+    assert _processes_with(f"EDGEBB_TEST_RUN={tmp_path}") == [], "a stage process outlived its interrupted sweep"
+    with Store.open(str(out)) as store:
+        assert store.integrity() == "ok" and store.runs()[-1]["status"] == "interrupted"
+        finished = [r for r in store.cells() if r["status"] == "ok"]
+    assert sorted(r["backbone"] for r in finished) == ["squeezenet_1_1"] * 2
+    rerun = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out)
+    assert rerun.returncode == 0 and "reusing 2 finished cell(s)" in rerun.stderr, rerun.stderr[-3000:]
+
+
+def test_a_ctrl_c_while_the_pool_shuts_down_still_ends_the_run(swept, tmp_path, monkeypatch):
+    """The pool's shutdown waits for its workers; a Ctrl-C landing there once left the run 'running' for ever."""
+    from edgebb.selection import sweep
+    from edgebb.selection.executors.local import LocalExecutor
+    from edgebb.selection.store import Store
+
+    def interrupted(self, cancel=False):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "copy"
+    shutil.copytree(swept["out"], out)
+    monkeypatch.setattr(LocalExecutor, "close", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(["squeezenet_1_1", "mobilenet_v2@0.35"], swept["data"], str(out), sizes=(SIZE,), epochs=1,
+              recipes="fp32,int8", targets=("cpu:1",), runtimes=("litert",), runs=3, min_seconds=0, warmup=1,
+              calib_samples=8, batch_size=8)
+    with Store.open(str(out)) as store:
+        assert [r["status"] for r in store.runs()][-1] == "finished"  # every cell was reused: it had finished
+
+
+def test_int8_qat_from_a_weights_file_without_training(swept, tmp_path):
+    """--epochs 0 --weights FILE: no training stage, the file's weights are what is converted (the fp32 cell's
+    accuracy is theirs), and int8-qat fine-tunes them with fake quantization inside the sweep."""
+    import tf_keras as keras
+
+    from edgebb.models import create_model
+    from edgebb.selection.store import Store
+
+    keras.utils.set_random_seed(3)
+    weights = tmp_path / "mine.weights.h5"
+    create_model("mobilenet_v2", width=0.35, input_size=SIZE, num_classes=3).save_weights(str(weights))
+    out = tmp_path / "out"
+    grid = ["mobilenet_v2@0.35", *GRID[2:]]
+    grid[grid.index("--epochs") + 1], grid[grid.index("--recipes") + 1] = "0", "fp32,int8-qat"
+    result = edgebb("sweep", *grid, "--weights", weights, "--data", swept["data"], "-o", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with Store.open(str(out)) as store:
+        rows = {r["recipe"]: r for r in store.cells()}
+    assert sorted(rows) == ["fp32", "int8-qat"] and all(r["status"] == "ok" for r in rows.values()), rows
+    assert all(r["train_seconds"] is None for r in rows.values())  # nothing was trained
+    assert rows["fp32"]["weights"] == str(weights)
+    qat = rows["int8-qat"]
+    assert qat["accuracy"] is not None and qat["agreement"] is not None and qat["p50_ms"] > 0
+
+
 def test_rerun_reuses_every_finished_cell(swept):
     from edgebb.selection import sweep
 

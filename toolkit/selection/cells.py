@@ -126,8 +126,9 @@ def add_artifact(row: dict, conv: dict | None, cell: Cell, has_data: bool) -> No
             row.update({"accuracy": v["accuracy"] / 100.0, "accuracy_source": "measured",
                         "float_accuracy": _fraction(v.get("reference_accuracy"))})
         row["provenance"]["conversion_notes"] = conv.get("notes", [])
+        if conv.get("weights"):  # a backbone converted without training: random, imagenet or the user's file
+            row.setdefault("weights", conv["weights"])
         if conv.get("random_weights"):
-            row.setdefault("weights", "random")
             if not RECIPES[cell.recipe].is_float:  # a random network's outputs are near-ties any rounding reorders
                 row["agreement"] = None
     if not has_data:

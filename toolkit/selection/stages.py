@@ -116,7 +116,7 @@ def convert(task: dict) -> dict:
         for recipe in recipes:
             out["recipes"][recipe] = {
                 "notes": result.notes, "macs": result.source.macs, "params": result.source.params,
-                "random_weights": result.source.random_weights,
+                "random_weights": result.source.random_weights, "weights": result.source.config.get("weights"),
                 "artifacts": [{"format": a.format, "path": os.path.abspath(a.path), "sha256": a.sha256,
                                "size_bytes": a.size_bytes, "convert_seconds": a.convert_seconds,
                                "verification": a.verification.to_dict()}

@@ -134,8 +134,10 @@ class Driver:
                         self._handle(outcome, executor)
                 status = "finished"
             finally:
-                executor.close(cancel=status != "finished")
-                store.finish_run(self.run_id, status)
+                try:  # a Ctrl-C while the pool shuts down (it waits for its workers) must not lose the run's end
+                    executor.close(cancel=status != "finished")
+                finally:
+                    store.finish_run(self.run_id, status)
             rows = store.cells([c.key for c in plan.cells])
         return SweepResult(plan.out_dir, store.path, rows, plan.notes, reused=reused, measured=self.written)
 
@@ -250,7 +252,8 @@ class Driver:
                 self._fail([cell], "convert", f"conversion made no {cell.format} artifact for {cell.recipe}")
                 continue
             record = {**artifact, "macs": result["macs"], "params": result["params"], "notes": result["notes"],
-                      "random_weights": result["random_weights"], "data": outcome.result.get("data")}
+                      "random_weights": result["random_weights"], "weights": result.get("weights"),
+                      "data": outcome.result.get("data")}
             self.store.put_stage(cell.convert_key, "convert", model.slug, record)
             self.converted[cell.convert_key] = record
         self._measure(model, executor)
