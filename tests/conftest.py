@@ -3,6 +3,11 @@ import os
 # Set before anything imports TensorFlow (edgebb sets them too; tests may import tf_keras first).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The tests' cache (converted baselines, the GEMM peak, the emulated Pi's sysroot) is their own, not the user's:
+# a peak probed while the other test process ran would be low, and the user's benches would read it. It persists
+# between runs of this clone (pytest's .gitignored cache folder), as ~/.cache would.
+os.environ["XDG_CACHE_HOME"] = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                            ".pytest_cache", "xdg")
 
 import json  # noqa: E402
 import pathlib  # noqa: E402

@@ -4,7 +4,8 @@ MobileNetV2, the adapter labels a benchmark reports, and the one-line reasons it
 A machine without a GPU runs it on Mesa's lavapipe (software Vulkan, Mesa >= 25; .ci/gpu-setup.sh installs it);
 where that is missing the GPU tests skip with the runtime's own reason. Lavapipe compiles each GPU kernel with LLVM
 the first time it meets it, about 15 s for this model on 2 cores at each precision; Mesa keeps the result in its
-shader cache (~/.cache/mesa_shader_cache_db), so later runs on the same machine take about a second.
+shader cache (under $XDG_CACHE_HOME, the tests' own: see conftest.py), so later runs of this clone take about a
+second.
 """
 
 import os

@@ -6,7 +6,10 @@ its quantized Conv and MatMul kernels use), where onnx and onnxruntime are insta
 process, so that the BLAS and runtime thread counts are set before the library loads.
 
 A probe takes about a second per thread count; results are cached per machine (CPU model, flags, cores, library
-versions) under the cache root, in peak.json, and re-measured when any of those change.
+versions) under the cache root, in peak.json, and re-measured when any of those change. A peak measured while other
+work ran is used for that run but not kept: other work seen just before or just after probing, or a peak that falls
+as threads are added (2 threads at half of 1 thread's GMAC/s: another process took a core mid-probe; seen once, and
+every row's % peak was then over 100).
 
 `peak_fraction` of a bench row = its achieved GMAC/s (MACs / p50) over the peak of its kind (fp32 for float
 artifacts, int8 for int8 ones) at its thread count. Convolutions of mobile networks are far from GEMM-shaped
@@ -110,8 +113,8 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
                                f"u8 x s8 {SIZE}^3; best of {SECONDS} s per thread count"}
     from .environment import cpu_busy
 
-    busy = cpu_busy(0.3)
-    if busy is not None and busy > 0.25:  # other work would lower the peak: measure it, use it, do not keep it
+    busy = cpu_busy(0.3) or 0.0
+    if busy > 0.25 or _falling(peak):  # other work would lower the peak: measure it, use it, do not keep it
         peak = {**peak, "fp32_gmacs": {}, "int8_gmacs": {}}
     changed = False
     int8 = _int8_available()
@@ -127,8 +130,15 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
             if value:
                 peak["int8_gmacs"][key] = value
                 changed = True
-    if busy is not None and busy > 0.25:
+    if changed:
+        after = cpu_busy(0.3)
+        busy = max(x for x in (busy, after, 0.0) if x is not None)
+    falling = _falling(peak)
+    if busy > 0.25:
         peak["busy"] = f"other work used {100 * busy:.0f}% of the CPU while probing: the peak is low and not cached"
+    elif falling:
+        peak = {**peak, "busy": f"the peak fell as threads were added ({falling}): other work took a core while "
+                                "probing; this peak is low and not cached"}
     elif changed:
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -140,6 +150,17 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
         out.pop("int8_gmacs", None)
         out["int8_note"] = "no integer GEMM probe here (needs onnx and onnxruntime)"
     return out
+
+
+def _falling(peak: dict) -> str | None:
+    """Where a peak at more threads is under 90% of the peak at fewer ("fp32: 26.85 GMAC/s x2 < 47.94 x1"), else
+    None. Added threads never lower a GEMM's throughput on an idle machine."""
+    for kind in ("fp32_gmacs", "int8_gmacs"):
+        values = sorted((int(k), v) for k, v in (peak.get(kind) or {}).items())
+        for (n1, v1), (n2, v2) in zip(values, values[1:]):
+            if v2 < 0.9 * v1:
+                return f"{kind.split('_')[0]}: {v2} GMAC/s x{n2} < {v1} x{n1}"
+    return None
 
 
 def peak_fraction(gmacs_per_s: float | None, recipe: str, threads: int, peak: dict | None) -> float | None:
