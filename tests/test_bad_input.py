@@ -197,6 +197,7 @@ EARLY = [
     ("synth-one-class", ["data", "synth", "{o}/s", "--classes", "1"], "classes must be between"),
     ("synth-tiny", ["data", "synth", "{o}/s", "--size", "8"], "size must be between"),
     ("synth-under-file", ["data", "synth", "{w}/shapes/synth.json/s"], "is not a folder"),
+    ("synth-out-is-file", ["data", "synth", "{w}/shapes/synth.json"], "exists and is a file"),
     ("cache-unknown-entry", ["cache", "clear", "no-such-entry"], "no cache entry 'no-such-entry'"),
     ("unknown-option", ["convert", "mobilenet_v2", "--recipes", "int8"], "No such option"),
     # sweep (each gets -o {o}/sweep unless it names one)
@@ -318,6 +319,8 @@ def test_early(name, args, message, world, models, folders, tmp_path):
         args += ["-o", str(out / "converted")]
     result = run(*args, env=early(world), timeout=120)
     assert_one_line(result, 2, message)
+    if args[:2] == ["data", "synth"]:  # refused before its progress ("drawing ...") shows, not after
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert snapshot(out) == before
     assert not os.path.exists(out / "converted")
     assert snapshot(world / "shapes") == data_before  # the data is read, never written

@@ -229,6 +229,19 @@ def test_a_peak_disturbed_while_probing_is_used_but_not_kept(tmp_path, monkeypat
     assert peak.machine_peak(env, [1, 2])["fp32_gmacs"]["2"] == 90.0
 
 
+def test_per_op_profile(artifacts, tmp_path):
+    """--profile: ONNX Runtime's per-op table of the int8 model, steady-state runs only, shares summing to 1."""
+    out = tmp_path / "r.json"
+    result = edgebb("bench", artifacts / "mobilenet_v2_0.35_32_int8.onnx", "--profile", "--baseline", "none",
+                    "--json", out, *FAST)
+    assert result.returncode == 0, result.stderr
+    assert "per-op time, mobilenet_v2_0.35_32_int8.onnx on onnxruntime" in result.stdout
+    (row,) = json.loads(out.read_text())["results"]
+    ops = {p["op"]: p for p in row["profile"]}
+    assert "QLinearConv" in ops and ops["QLinearConv"]["count"] > 0 and ops["QLinearConv"]["ms"] > 0
+    assert sum(p["share"] for p in row["profile"]) == pytest.approx(1.0, abs=0.01)
+
+
 def test_latency_stats():
     stats = latency_stats([1.0, 2.0, 3.0, 4.0, 100.0])
     assert stats["min"] == 1.0 and stats["max"] == 100.0 and stats["p50"] == 3.0 and stats["mean"] == 22.0

@@ -261,3 +261,31 @@ def test_measure_turns_estimates_into_measurements(swept, tmp_path):
         rows = [r for r in store.cells() if r["target"] == "cpu:2" and r["backbone"] == "mobilenet_v2"]
         assert store.integrity() == "ok"
     assert rows and all(r["status"] == "ok" and r["threads"] == 2 for r in rows)
+
+
+def test_an_artifact_that_failed_its_check_is_on_no_frontier_and_says_so():
+    """The sweep table and the report once marked such a cell Pareto-optimal with status ok while recommend
+    rejected it: its figures are not the model's, so it is on no frontier and its status says why."""
+    from types import SimpleNamespace
+
+    from edgebb.reporting.selection import sweep_rows
+    from edgebb.selection.pareto import annotate
+
+    broken = {**cell("mobilenet_v2", "int8", 6.0, 0.95),
+              "verification": {"passed": False, "failed_because": "top-1 agreement 79.2% < 90%"}}
+    good = cell("mobilenet_v2", "fp32", 9.0, 0.92)
+    marks = annotate([broken, good])
+    assert "latency" not in marks[broken["key"]] and marks[good["key"]]["latency"]["optimal"]
+    rows, footnotes = sweep_rows(SimpleNamespace(rows=[broken, good]))
+    shown = {r["recipe"]: r for r in rows}
+    assert shown["int8"]["status"] == "failed check [1]" and shown["int8"]["pareto"] == ""
+    assert shown["fp32"]["pareto"] == "*" and shown["fp32"]["status"] == "ok"
+    assert footnotes == ["[1] mobilenet_v2 1 @224 int8 on litert (cpu:4), failed its check against the float model: "
+                         "top-1 agreement 79.2% < 90%"]
+
+
+def test_a_small_violation_is_not_shown_as_zero_percent():
+    from edgebb.selection.recommend import _over
+
+    assert _over("peak memory", 100.44, 100, "MB", {}).endswith("by 0.44 MB (0.44%)")
+    assert _over("p90", 3.0, 2, "ms", {}).endswith("by 1.00 ms (50%)")

@@ -52,23 +52,30 @@ def zoo_rows(progress: Progress | None = None) -> list[dict]:
     rows, every = [], variants()
     missing = [(name, width) for name, width in every if f"{name}@{width:g}" not in cached]
     if missing:
-        with as_progress(progress).step("profiling the zoo at 224x224 (once; cached)", total=len(missing)) as step:
-            for name, width in missing:
-                p = profile(name, width)
-                cached[f"{name}@{width:g}"] = {
-                    "params_total": p.params_total, "params_trainable": p.params_trainable, "macs": p.macs,
-                    "weights_fp32_bytes": p.weights_fp32_bytes, "weights_int8_bytes": p.weights_int8_bytes,
-                    "peak_activation_bytes": p.peak_activation_bytes}
-                step.advance(detail=f"{name} {width:g}")
+        try:  # what was profiled is kept even when Ctrl-C stops the rest (a first run takes minutes)
+            with as_progress(progress).step("profiling the zoo at 224x224 (once: a few minutes; cached)",
+                                            total=len(missing)) as step:
+                for name, width in missing:
+                    p = profile(name, width)
+                    cached[f"{name}@{width:g}"] = {
+                        "params_total": p.params_total, "params_trainable": p.params_trainable, "macs": p.macs,
+                        "weights_fp32_bytes": p.weights_fp32_bytes, "weights_int8_bytes": p.weights_int8_bytes,
+                        "peak_activation_bytes": p.peak_activation_bytes}
+                    step.advance(detail=f"{name} {width:g}")
+        finally:
+            _save(cache, cached)
     for name, width in every:
         key = f"{name}@{width:g}"
         spec = get_spec(name)
         rows.append({"name": name, "width": width, "family": spec.family, "input_size": 224, **cached[key],
                      "imagenet_weights": spec.has_imagenet, "top1": spec.published_top1.get(width),
                      "top1_source": spec.top1_source if width in spec.published_top1 else None})
+    return rows
+
+
+def _save(cache: pathlib.Path, cached: dict) -> None:
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(str(cache), json.dumps(cached))
     except (OSError, ValueError):
         pass  # a read-only home only costs the next run the same work
-    return rows

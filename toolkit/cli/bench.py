@@ -74,6 +74,10 @@ def bench(items, json_path, csv_path, remote, remote_python, ssh_options, **opti
         if r.get("profile"):
             term.line(f"\nper-op time, {r.artifact} on {r.runtime} ({r.threads} thread(s)):")
             term.table(r.get("profile")[:15], PROFILE_COLUMNS)
+            total = sum(p["ms"] for p in r.get("profile"))
+            if r.p50 and total > 1.2 * r.p50:
+                term.line(f"(a separate profiled run: {total:.2f} ms per inference against p50 {r.p50:.2f} ms, the "
+                          "profiler's own cost per node; read the shares, not the sum)")
         elif r.get("profile_note"):
             term.line(f"\nno per-op profile for {r.artifact}: {r.get('profile_note')}")
     text = to_json(report.to_dict())

@@ -26,9 +26,10 @@ def data():
 @quiet_option
 def data_synth(out_dir, kind, classes, per_class, size, seed):
     """Write a procedurally generated image set (one subfolder per class)."""
-    from ..data.synth import generate
+    from ..data.synth import generate, validate
 
     classes = classes if classes is not None else {"textures": 10}.get(kind, 4)
+    validate(out_dir, kind, classes, per_class, size, seed)  # before "drawing" shows
     term = terminal()
     with term.progress().step(f"drawing {classes} x {per_class} images", total=classes * per_class) as step:
         summary = generate(out_dir, classes=classes, per_class=per_class, size=size, seed=seed,

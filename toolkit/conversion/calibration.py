@@ -75,7 +75,8 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
             rest, eval_items = split(folder.items, eval_fraction, seed)
         order = rng.permutation(len(rest))[:calib_samples]
         calib_items = [rest[i] for i in sorted(order)]
-        say.say(f"reading {len(calib_items)} calibration and {len(eval_items)} evaluation images "
+        of = f" (of {len(rest)} not held out)" if len(calib_items) < len(rest) and not train else ""
+        say.say(f"reading {len(calib_items)} calibration{of} and {len(eval_items)} evaluation images "
                 + (f"({len(rest)} for fine-tuning) " if train else "")
                 + f"from {'a generated set' if synthetic else data_dir}")
         calib = load_images(calib_items, pp)

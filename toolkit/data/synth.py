@@ -169,21 +169,9 @@ def generate(out_dir: str | os.PathLike, classes: int = 4, per_class: int = 50, 
     from PIL import Image
 
     names_all, draw, note = _kind(kind)
-    classes, per_class, size, seed = (_int(k, v) for k, v in
-                                      (("classes", classes), ("per_class", per_class), ("size", size), ("seed", seed)))
-    if not 2 <= classes <= len(names_all):
-        raise InputError(f"classes must be between 2 and {len(names_all)} (the number of {kind}), got {classes}")
-    if per_class < 2:
-        raise InputError(f"per_class must be at least 2, got {per_class}")
-    if not 16 <= size <= 1024:
-        raise InputError(f"size must be between 16 and 1024 pixels, got {size}")
-    if seed < 0:
-        raise InputError(f"seed must be 0 or more, got {seed}")
+    classes, per_class, size, seed = validate(out_dir, kind, classes, per_class, size, seed)
     out_dir = os.fspath(out_dir)
-    _check_free(out_dir)
-    check_can_create_dir(out_dir)
     parent, base = os.path.split(os.path.abspath(out_dir))
-    check_writable_dir(parent)
     names = list(names_all[:classes])
     n = classes * per_class
 
@@ -212,6 +200,27 @@ def generate(out_dir: str | os.PathLike, classes: int = 4, per_class: int = 50, 
         raise
     return SynthSummary(out_dir, names, per_class, size, seed, n, kind)
 
+
+
+def validate(out_dir, kind: str, classes, per_class, size, seed) -> tuple[int, int, int, int]:
+    """generate's checks, before any drawing (the CLI calls it before it shows progress): InputError for a bad
+    argument or an output place that cannot be made; the arguments as ints."""
+    names_all = _kind(kind)[0]
+    classes, per_class, size, seed = (_int(k, v) for k, v in
+                                      (("classes", classes), ("per_class", per_class), ("size", size), ("seed", seed)))
+    if not 2 <= classes <= len(names_all):
+        raise InputError(f"classes must be between 2 and {len(names_all)} (the number of {kind}), got {classes}")
+    if per_class < 2:
+        raise InputError(f"per_class must be at least 2, got {per_class}")
+    if not 16 <= size <= 1024:
+        raise InputError(f"size must be between 16 and 1024 pixels, got {size}")
+    if seed < 0:
+        raise InputError(f"seed must be 0 or more, got {seed}")
+    out_dir = os.fspath(out_dir)
+    _check_free(out_dir)
+    check_can_create_dir(out_dir)
+    check_writable_dir(os.path.dirname(os.path.abspath(out_dir)))
+    return classes, per_class, size, seed
 
 def _check_free(out_dir: str) -> None:
     if os.path.isdir(out_dir):

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.errors import InputError
+from ..selection.pareto import failed_check
 from . import plots
 from .document import Bullets, Document, Figure, Section, Table, render_html, render_markdown
 
@@ -197,19 +198,20 @@ def _display(c: dict, marks: dict | None = None) -> dict:
            "mmacs": c["macs"] / 1e6 if c.get("macs") else None,
            "target_shown": c["target"] + (" (software GPU)" if c.get("software") else "")
            + (" (emulated)" if c.get("emulated") else ""),
-           "status_shown": c.get("status") if c.get("status") == "ok" else
+           "status_shown": (failed_check(c) or "ok") if c.get("status") == "ok" else
            f"{c.get('status')} at {c.get('stage') or 'measure'}: {c.get('error')}"}
     if marks is not None:
         for name, column in (("latency", "mark"), ("memory", "memory_mark")):
             mark = marks.get(c["key"], {}).get(name)
             if mark is None:
-                row[column] = "-" if c.get("status") == "ok" else "failed"
+                row[column] = "failed" if c.get("status") != "ok" else "failed check" if failed_check(c) else "-"
             elif mark["optimal"]:
                 row[column] = "optimal"
             else:
                 by = next((d for d in marks["_cells"] if d["key"] == mark["dominated_by"]), None)
                 row[column] = f"dominated by {label(by, target=False)}" if by else "dominated"
-        row["_class"] = "optimal" if row["mark"] == "optimal" else ("failed" if c.get("status") != "ok" else None)
+        row["_class"] = "optimal" if row["mark"] == "optimal" else (
+            "failed" if c.get("status") != "ok" or failed_check(c) else None)
     return row
 
 

@@ -90,7 +90,9 @@ def bench_lines(report, footnotes: list[str]) -> list[str]:
     state = device_state_line(env)
     if state:
         lines.append(state)
-    lines.append("* baseline; x vs R50 = ResNet-50 p50 / this p50 at the same input size, recipe, runtime and threads")
+    if any(r.baseline for r in report.results):
+        lines.append("* baseline; x vs R50 = ResNet-50 p50 / this p50 at the same input size, recipe, runtime and "
+                     "threads")
     peak = env.get("peak")
     if peak:
         kinds = [f"{kind} " + ", ".join(f"{v:g} GMAC/s x{n}" for n, v in sorted(peak.get(f"{kind}_gmacs", {}).items(),

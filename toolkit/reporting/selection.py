@@ -16,21 +16,22 @@ def _pct(v):
 
 def sweep_rows(result) -> tuple[list[dict], list[str]]:
     """Rows of a SweepResult's table (Pareto-optimal cells marked *) and the footnotes failures became."""
-    from ..selection.pareto import annotate
+    from ..selection.pareto import annotate, failed_check
 
     marks = annotate(result.rows)
     rows, footnotes = [], []
     for c in sorted(result.rows, key=lambda c: (c["target"], c["status"] != "ok", c.get("p50_ms") or 0)):
-        status = c["status"]
-        if status != "ok":
+        status, failed = c["status"], failed_check(c)
+        if status != "ok" or failed:
             footnotes.append(f"[{len(footnotes) + 1}] {c['backbone']} {c['width']:g} @{c['size']} {c['recipe']} on "
-                             f"{c['runtime']} ({c['target']}), {c.get('stage')}: {c.get('error')}")
-            status += f" [{len(footnotes)}]"
+                             f"{c['runtime']} ({c['target']}), "
+                             + (f"{c.get('stage')}: {c.get('error')}" if status != "ok" else failed))
+            status = ("failed check" if status == "ok" else status) + f" [{len(footnotes)}]"
         status += (" (software GPU)" if c.get("software") else "") + (" (emulated)" if c.get("emulated") else "")
         optimal = marks.get(c["key"], {}).get("latency", {}).get("optimal")
         rows.append({**c, "pareto": "*" if optimal else "", "acc": _pct(c.get("accuracy")),
                      "agree": _pct(c.get("agreement")), "status": status,
-                     "_style": "red" if c["status"] != "ok" else ("bold" if optimal else None)})
+                     "_style": "red" if c["status"] != "ok" or failed else ("bold" if optimal else None)})
     return rows, footnotes
 
 

@@ -94,13 +94,18 @@ class OnnxRuntime(Runtime):
             options.intra_op_num_threads = threads
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
-        for _ in range(runs):
+        warmup = 5  # the first runs allocate and pack weights: several times a steady run of a small model
+        for _ in range(warmup + runs):
             session.run(None, {name: x})
         with open(session.end_profiling()) as f:
             events = json.load(f)
+        starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+        steady = starts[warmup] if len(starts) > warmup else 0
         grouped = _grouped_convs(path)
         by_op: dict[str, list[float]] = {}
         for event in events:
+            if event.get("ts", 0) < steady:
+                continue
             if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
                 op = event.get("args", {}).get("op_name", "?")
                 node = re.sub(r"_token_\d+$", "", event["name"][: -len("_kernel_time")])  # a fused node: name_token_N

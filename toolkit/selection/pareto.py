@@ -3,7 +3,8 @@ memory). A cell is optimal when no other cell of its group is at least as good o
 other cell names one cell that dominates it (the fastest such cell on the frontier, so the name is one to look at).
 
 Cells are dicts with the store's columns (accuracy, p50_ms, peak_rss_mb, target, key ...). Cells without the
-figures a frontier needs (failed, or without accuracy) are on no frontier and dominated by nothing.
+figures a frontier needs (failed, without accuracy, or an artifact that failed its check against the float model)
+are on no frontier and dominated by nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +18,18 @@ MEMORY = (("accuracy", 1), ("peak_rss_mb", -1))
 COST = (("p50_ms", -1), ("peak_rss_mb", -1))
 
 
+def failed_check(cell: dict) -> str | None:
+    """Why the cell's artifact failed its check against the float model (its figures are not the model's), else
+    None."""
+    check = cell.get("verification") or {}
+    if check.get("passed") is False:
+        return f"failed its check against the float model: {check.get('failed_because') or 'over budget'}"
+    return None
+
+
 def _values(cell: dict, objectives) -> tuple | None:
     values = tuple(cell.get(name) for name, _ in objectives)
-    if cell.get("status", "ok") != "ok" or any(v is None for v in values):
+    if cell.get("status", "ok") != "ok" or failed_check(cell) or any(v is None for v in values):
         return None
     return values
 

@@ -17,7 +17,7 @@ from ..core.errors import InputError, unknown_name
 from .cells import chance_problem
 from .grid import SMALL_DATA
 from .latency_model import fit
-from .pareto import dominates
+from .pareto import dominates, failed_check
 
 TASKS = ("classification", "detection", "segmentation")
 DENSE_STRIDES = (4, 8, 16, 32)
@@ -152,8 +152,9 @@ def _config(r: dict) -> tuple:
 
 def _over(name: str, value: float, limit: float, unit: str, c: dict) -> str:
     est = "estimated " if c.get("estimated") else ""
-    return f"{est}{name} {value:.2f} {unit} exceeds {limit:g} {unit} by {value - limit:.2f} {unit} " \
-           f"({(value - limit) / limit:.0%})"
+    share = 100 * (value - limit) / limit  # "(0%)" read as no violation at all: a small one gets decimals
+    shown = f"{share:.0f}%" if share >= 10 else f"{share:.2g}%"
+    return f"{est}{name} {value:.2f} {unit} exceeds {limit:g} {unit} by {value - limit:.2f} {unit} ({shown})"
 
 
 def hard_reasons(c: dict, budget: Budget) -> list[str]:
@@ -161,9 +162,9 @@ def hard_reasons(c: dict, budget: Budget) -> list[str]:
     out = []
     if c["status"] != "ok":
         return [f"failed at {c.get('stage') or 'measure'}: {c.get('error')}"]
-    check = c.get("verification") or {}
-    if check.get("passed") is False:  # the artifact does not compute what the float model computes
-        out.append(f"failed its check against the float model: {check.get('failed_because') or 'over budget'}")
+    failed = failed_check(c)  # the artifact does not compute what the float model computes
+    if failed:
+        out.append(failed)
     if (c.get("software") or c.get("emulated")) and not budget.allow_emulated:
         what = "a software GPU" if c.get("software") else "an emulator"
         out.append(f"measured on {what}: not the target's speed (--allow-emulated considers it)")
