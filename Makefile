@@ -64,8 +64,8 @@ bench-convert: install  ## conversion time and peak memory, every backbone x fp3
 bench-latency: install  ## every backbone fp32/int8 on LiteRT and ONNX Runtime, 1 and 2 threads, vs ResNet-50
 	$(BIN)/python benchmarks/zoo_latency.py --out benchmarks/results/zoo_latency.json
 
-bench-quant: install  ## float vs int8 PTQ vs int8 QAT accuracy, every backbone at 64 px, as JSON and Markdown
-	$(BIN)/python benchmarks/quant_accuracy.py --out benchmarks/results/quant_accuracy.json
+bench-quant: install  ## float vs int8 PTQ (TFLite, ONNX) vs QAT accuracy on real scans, every backbone at 64 px
+	$(BIN)/python benchmarks/quant_accuracy.py --dataset digits --out benchmarks/results/quant_accuracy_digits.json
 
 bench-ray: install  ## scheduling overhead per cell of sweep --executor ray against the local executor, as JSON
 	$(BIN)/python benchmarks/ray_overhead.py --out benchmarks/results/ray_overhead.json
