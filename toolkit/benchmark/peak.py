@@ -137,8 +137,8 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
     if busy > 0.25:
         peak["busy"] = f"other work used {100 * busy:.0f}% of the CPU while probing: the peak is low and not cached"
     elif falling:
-        peak = {**peak, "busy": f"the peak fell as threads were added ({falling}): other work took a core while "
-                                "probing; this peak is low and not cached"}
+        peak["busy"] = (f"the peak fell as threads were added ({falling}): other work took a core while probing; "
+                        "this peak is low and not cached")
     elif changed:
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -21,7 +21,21 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
+    _quiet_teardown()
     raise Terminated()
+
+
+def _interrupt(signum, frame):
+    _quiet_teardown()
+    raise KeyboardInterrupt
+
+
+def _quiet_teardown() -> None:
+    """Set by the Ctrl-C and SIGTERM handlers: objects the interrupt left half-built are torn down afterwards, and
+    their __del__ may fail (TensorFlow's ApiDefMap interrupted in __init__: "Exception ignored in ...
+    AttributeError", with a traceback, after edgebb's one line; CI saw it). Such errors say nothing about the
+    user's work: keep them out."""
+    sys.unraisablehook = lambda unraisable: None
 
 
 class _Group(click.Group):
@@ -30,6 +44,8 @@ class _Group(click.Group):
 
     def main(self, args=None, prog_name=None, **kwargs):
         signal.signal(signal.SIGTERM, _terminate)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored (nohup)
+            signal.signal(signal.SIGINT, _interrupt)
         try:
             # Without standalone mode, click returns the code of ctx.exit() instead of exiting with it.
             code = super().main(args=args, prog_name=prog_name, standalone_mode=False, **kwargs)

@@ -201,7 +201,6 @@ def generate(out_dir: str | os.PathLike, classes: int = 4, per_class: int = 50, 
     return SynthSummary(out_dir, names, per_class, size, seed, n, kind)
 
 
-
 def validate(out_dir, kind: str, classes, per_class, size, seed) -> tuple[int, int, int, int]:
     """generate's checks, before any drawing (the CLI calls it before it shows progress): InputError for a bad
     argument or an output place that cannot be made; the arguments as ints."""
@@ -221,6 +220,7 @@ def validate(out_dir, kind: str, classes, per_class, size, seed) -> tuple[int, i
     check_can_create_dir(out_dir)
     check_writable_dir(os.path.dirname(os.path.abspath(out_dir)))
     return classes, per_class, size, seed
+
 
 def _check_free(out_dir: str) -> None:
     if os.path.isdir(out_dir):
