@@ -7,9 +7,10 @@ process, so that the BLAS and runtime thread counts are set before the library l
 
 A probe takes about a second per thread count; results are cached per machine (CPU model, flags, cores, library
 versions) under the cache root, in peak.json, and re-measured when any of those change. A peak measured while other
-work ran is used for that run but not kept: other work seen just before or just after probing, or a peak that falls
-as threads are added (2 threads at half of 1 thread's GMAC/s: another process took a core mid-probe; seen once, and
-every row's % peak was then over 100).
+work ran (seen just before or just after probing, or a peak that falls as threads are added: 2 threads at half of 1
+thread's GMAC/s once put every row's % peak over 100) is kept as provisional and flagged wherever it is used; the
+next bench on a quiet machine measures it again. (Not re-probing on a busy machine keeps each bench from paying for
+probes whose figures would be low anyway.)
 
 `peak_fraction` of a bench row = its achieved GMAC/s (MACs / p50) over the peak of its kind (fp32 for float
 artifacts, int8 for int8 ones) at its thread count. Convolutions of mobile networks are far from GEMM-shaped
@@ -114,8 +115,11 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
     from .environment import cpu_busy
 
     busy = cpu_busy(0.3) or 0.0
-    if busy > 0.25 or _falling(peak):  # other work would lower the peak: measure it, use it, do not keep it
-        peak = {**peak, "fp32_gmacs": {}, "int8_gmacs": {}}
+    provisional = peak.get("provisional")
+    # Measure again: a provisional peak once the machine is quiet, or a bad peak cached by an older edgebb.
+    if (provisional and busy <= 0.25) or (_falling(peak) and not provisional):
+        peak = {k: v for k, v in peak.items() if k != "provisional"}
+        peak.update(fp32_gmacs={}, int8_gmacs={})
     changed = False
     int8 = _int8_available()
     for n in sorted(set(threads)):
@@ -133,19 +137,21 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
     if changed:
         after = cpu_busy(0.3)
         busy = max(x for x in (busy, after, 0.0) if x is not None)
-    falling = _falling(peak)
-    if busy > 0.25:
-        peak["busy"] = f"other work used {100 * busy:.0f}% of the CPU while probing: the peak is low and not cached"
-    elif falling:
-        peak["busy"] = (f"the peak fell as threads were added ({falling}): other work took a core while probing; "
-                        "this peak is low and not cached")
-    elif changed:
+        falling = _falling(peak)
+        if busy > 0.25:
+            peak["provisional"] = (f"other work used {100 * busy:.0f}% of the CPU while probing: the peak is low "
+                                   "(provisional: measured again by the next bench on a quiet machine)")
+        elif falling:
+            peak["provisional"] = (f"the peak fell as threads were added ({falling}): other work took a core while "
+                                   "probing; the peak is low (provisional: measured again on a quiet machine)")
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             write_atomic(path, json.dumps(peak, indent=1))
         except OSError:
             pass  # an unwritable cache costs a re-probe next time, nothing else
-    out = {k: v for k, v in peak.items() if k != "fingerprint"}
+    out = {k: v for k, v in peak.items() if k not in ("fingerprint", "provisional")}
+    if peak.get("provisional"):
+        out["busy"] = peak["provisional"]
     if not out.get("int8_gmacs"):
         out.pop("int8_gmacs", None)
         out["int8_note"] = "no integer GEMM probe here (needs onnx and onnxruntime)"
