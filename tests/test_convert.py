@@ -32,7 +32,9 @@ def shapes(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, shapes):
     """A small MobileNetV2 fitted to the image folder and saved with its edgebb metadata, as `edgebb train` would:
-    quantization is only worth judging on a network whose outputs mean something."""
+    quantization is only worth judging on a network whose outputs mean something. 60 epochs fit all 48 images with
+    ~98% mean confidence whatever the (nondeterministic) training draws; at 30 a run now and then left near-ties
+    that int8 reordered (ONNX int8 agreement 81% on the 16 held-out, once in CI)."""
     import tf_keras as keras
 
     from edgebb.build.meta import write_meta
@@ -46,7 +48,7 @@ def trained(tmp_path_factory, shapes):
     images = load_images(folder.items, pp)
     model = create_model("mobilenet_v2", width=0.35, input_size=SIZE, num_classes=len(folder.classes))
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(images.x, images.labels, epochs=30, batch_size=16, verbose=0)
+    model.fit(images.x, images.labels, epochs=60, batch_size=16, verbose=0)
     reestimate_batchnorm(model, images.x)
     path = str(tmp_path_factory.mktemp("model") / "shapes_mnv2.keras")
     model.save(path)
