@@ -265,11 +265,32 @@ def test_as_h5_keeps_the_weights_and_the_metadata(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.h5", "m.keras"]  # no temporary file left behind
 
 
-def _nap(task: dict) -> dict:
+def _nap(task: dict, progress=None) -> dict:
     """A heavy stage for the executor test (module level: a spawned worker imports it by name)."""
     started = time.time()
-    time.sleep(task["seconds"])
+    for i in range(task.get("say", 0)):
+        progress(f"epoch {i + 1}/{task['say']}")
+        time.sleep(task["seconds"] / task["say"])
+    time.sleep(0 if task.get("say") else task["seconds"])
     return {"started": started, "ended": time.time()}
+
+
+def test_what_a_worker_says_reaches_the_driver_while_it_runs():
+    """A training in a pool worker says its epochs as they end; the driver hears them, with their stage, before
+    the stage is done (not all at once after it)."""
+    from edgebb.selection.executors import Stage
+    from edgebb.selection.executors.local import LocalExecutor
+
+    heard = []
+    executor = LocalExecutor(jobs=1, on_progress=lambda stage, message: heard.append((stage.id, message, time.time())))
+    executor.submit(Stage("train", "prepare", _nap, {"seconds": 3, "say": 3}))
+    try:
+        (outcome,) = list(executor.completed())
+    finally:
+        executor.close()
+    assert outcome.error is None, outcome.error
+    assert [(i, m) for i, m, _ in heard] == [("train", "epoch 1/3"), ("train", "epoch 2/3"), ("train", "epoch 3/3")]
+    assert heard[0][2] < outcome.result["ended"] - 1.5  # relayed while the stage still ran
 
 
 def test_heavy_stages_never_wait_for_a_measurement():
@@ -287,8 +308,8 @@ def test_heavy_stages_never_wait_for_a_measurement():
             assert outcome.error is None, outcome.error
             done[outcome.stage.id] = outcome.result
             if outcome.stage.id == "short":
-                executor.submit(Stage("measure", "measure", lambda task: measured.append(time.time()) or {}, {},
-                                      device="local"))
+                executor.submit(Stage("measure", "measure", lambda task, progress=None: measured.append(time.time())
+                                      or {}, {}, device="local"))
                 executor.submit(Stage("next", "convert", _nap, {"seconds": 0.1}))
     finally:
         executor.close()

@@ -22,7 +22,7 @@ def _clear_session() -> None:
         sys.modules["tf_keras"].backend.clear_session()
 
 
-def prepare(task: dict) -> dict:
+def prepare(task: dict, progress=None) -> dict:
     """Train backbone task["backbone"] at task["width"], task["size"] on task["data"] into task["output"] (.h5,
     see `as_h5`) when task["epochs"] > 0 (weights and augmentation as `edgebb train` takes them), and profile it.
 
@@ -39,7 +39,7 @@ def prepare(task: dict) -> dict:
         trained = os.path.splitext(task["output"])[0] + ".keras"  # what edgebb train writes
         result = train(task["backbone"], task["data"], trained, width=task["width"], size=task["size"],
                        epochs=task["epochs"], batch_size=t["batch_size"], lr=t["lr"], seed=t["seed"],
-                       weights=t["weights"], augment=tuple(t["augment"]))
+                       weights=t["weights"], augment=tuple(t["augment"]), progress=progress)
         path, classes = task["output"], len(result.labels)
         as_h5(trained, path)
         os.unlink(trained)
@@ -92,7 +92,7 @@ def as_h5(keras_path: str, h5_path: str) -> None:
     _clear_session()
 
 
-def convert(task: dict) -> dict:
+def convert(task: dict, progress=None) -> dict:
     """Convert task["source"] (a trained model file or a backbone name) into task["out_dir"] with each of
     task["recipes"] (a dict recipe -> formats): all in one conversion (the model is loaded and its float reference
     computed once), and if that fails, one conversion per recipe so that only the recipe that fails fails.
@@ -109,7 +109,7 @@ def convert(task: dict) -> dict:
             result = run(task["source"], task["out_dir"], task.get("data"), recipes=",".join(recipes),
                          formats=",".join(formats), width=task["width"], size=task["size"],
                          weights=task.get("weights"), classes=task.get("classes"), calib_samples=task["calib_samples"],
-                         eval_samples=task["eval_samples"], seed=task["seed"])
+                         eval_samples=task["eval_samples"], seed=task["seed"], progress=progress)
         finally:
             _clear_session()
         out["data"] = result.data

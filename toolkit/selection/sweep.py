@@ -123,7 +123,7 @@ class Driver:
                 self.pending.setdefault(cell.model, []).append(cell)
             if reused:
                 self.say.say(f"reusing {reused} finished cell(s) from {store.path}")
-            executor = EXECUTORS[opts.executor].create(plan, on_start=self._started)
+            executor = EXECUTORS[opts.executor].create(plan, on_start=self._started, on_progress=self._progressed)
             status = "interrupted"
             try:
                 with self.say.step(f"sweep: {len(todo)} cell(s) to measure", total=len(todo)) as step:
@@ -145,6 +145,12 @@ class Driver:
 
     def _started(self, stage: Stage) -> None:
         self.step.advance(0, detail=stage.detail)
+
+    def _progressed(self, stage: Stage, message: str) -> None:
+        """What a running stage said (a training's epoch, a conversion's artifact), under the stage it belongs to."""
+        message = " ".join(message.split())
+        if message:
+            self.step.advance(0, detail=f"{stage.detail}: {message}")
 
     def _prepare(self, model: ModelConfig, executor) -> None:
         plan = self.plan

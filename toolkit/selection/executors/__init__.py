@@ -1,8 +1,10 @@
 """How a sweep's stages run: the seam between the driver (which plans, decides what follows what and is the only
 writer of the store) and the places stages run.
 
-A `Stage` is a plain function of `edgebb.selection.stages` with a dict of JSON values; an executor runs it and
-reports a `Done` with the returned dict or a one-line error. Executors differ in where stages run and what they
+A `Stage` is a plain function of `edgebb.selection.stages` with a dict of JSON values (and a `progress` callable
+taking one message, which the executor may pass); an executor runs it and reports a `Done` with the returned dict or
+a one-line error. What a stage says while it runs (a training's epochs, a conversion's artifacts) reaches
+`on_progress(stage, message)` where the executor can carry it back. Executors differ in where stages run and what they
 may run at once; the rules every executor keeps:
 
 - at most one measurement at a time per device (`Stage.device`: "local", "ssh://user@host");
@@ -60,14 +62,17 @@ class Executor:
 
     name = ""
 
-    def __init__(self, jobs: int = 1, on_start: Callable[[Stage], None] | None = None):
+    def __init__(self, jobs: int = 1, on_start: Callable[[Stage], None] | None = None,
+                 on_progress: Callable[[Stage, str], None] | None = None):
         self.jobs = jobs
         self.on_start = on_start or (lambda stage: None)
+        self.on_progress = on_progress or (lambda stage, message: None)
 
     @classmethod
-    def create(cls, plan, on_start: Callable[[Stage], None] | None = None) -> Executor:
+    def create(cls, plan, on_start: Callable[[Stage], None] | None = None,
+               on_progress: Callable[[Stage, str], None] | None = None) -> Executor:
         """The executor for a checked plan (edgebb.selection.plan.Plan)."""
-        return cls(jobs=plan.options.jobs, on_start=on_start)
+        return cls(jobs=plan.options.jobs, on_start=on_start, on_progress=on_progress)
 
     @staticmethod
     def check(options, targets=()) -> None:

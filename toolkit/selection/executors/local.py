@@ -2,9 +2,11 @@
 driver, one at a time per device, and nothing heavy beside a measurement on this machine.
 
 Workers are spawned (not forked: TensorFlow does not survive a fork) and import TensorFlow once each; each gets
-`cores // jobs` TensorFlow threads. They ignore Ctrl-C (the driver decides and stops them) and exit by themselves
-when the driver dies, even by kill -9. A worker that dies (a crash, the out-of-memory killer) fails the stages it
-may have been running after one retry in a new pool.
+`cores // jobs` TensorFlow threads. What a stage says while it runs (a training's epochs, a conversion's steps)
+comes back through a queue and reaches `on_progress`, so minutes of training in a worker are not minutes of silence.
+They ignore Ctrl-C (the driver decides and stops them) and exit by themselves when the driver dies, even by kill -9.
+A worker that dies (a crash, the out-of-memory killer) fails the stages it may have been running after one retry in
+a new pool.
 
 Scheduling: a measurement on this machine starts only when no heavy stage is running, and heavy stages never wait
 for measurements: a worker left idle for a measurement window would wait for the longest stage of the other workers
@@ -25,13 +27,17 @@ from collections.abc import Iterator
 from . import Done, Executor, Stage
 
 MAX_ATTEMPTS = 2  # a stage whose worker died is tried once more in a new pool
+_PROGRESS = None  # in a worker: the driver's queue for (stage id, message)
 
 
-def _init_worker(threads: int, parent: int) -> None:
-    """In each worker: TensorFlow's thread counts, no Ctrl-C, quiet descriptors, and exit when the driver is gone."""
+def _init_worker(threads: int, parent: int, progress=None) -> None:
+    """In each worker: TensorFlow's thread counts, no Ctrl-C, quiet descriptors, exit when the driver is gone, and
+    the queue progress goes back through."""
     import signal
     import time
 
+    global _PROGRESS
+    _PROGRESS = progress
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
@@ -51,13 +57,21 @@ def _init_worker(threads: int, parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _call(fn, task: dict) -> dict:
+def _call(fn, task: dict, stage_id: str | None = None) -> dict:
     """Run a stage in a worker; an exception comes back as {"__error__": one line} (some do not pickle)."""
     import time
 
+    queue = _PROGRESS
+
+    def progress(message: str) -> None:
+        try:
+            queue.put_nowait((stage_id, str(message)))
+        except Exception:  # a full or closed queue costs a progress line, never the stage
+            pass
+
     started = time.perf_counter()
     try:
-        result = fn(task)
+        result = fn(task, progress) if queue is not None and stage_id is not None else fn(task)
         return {**result, "__seconds__": time.perf_counter() - started} if isinstance(result, dict) else result
     except Exception as exc:
         from ...core.errors import EdgebbError, first_line
@@ -66,21 +80,22 @@ def _call(fn, task: dict) -> dict:
         return {"__error__": message if isinstance(exc, EdgebbError) else f"{type(exc).__name__}: {message}"}
 
 
-def _timed(stage: Stage) -> dict:
+def _timed(stage: Stage, progress=None) -> dict:
     """A measurement in the driver or a thread (exceptions propagate), with its own seconds."""
     import time
 
     started = time.perf_counter()
-    result = stage.fn(stage.task)
+    result = stage.fn(stage.task, progress) if progress else stage.fn(stage.task)
     return {**result, "__seconds__": time.perf_counter() - started}
 
 
 class LocalExecutor(Executor):
     name = "local"
 
-    def __init__(self, jobs: int = 1, on_start=None):
-        super().__init__(jobs, on_start)
+    def __init__(self, jobs: int = 1, on_start=None, on_progress=None):
+        super().__init__(jobs, on_start, on_progress)
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._progress = None  # the queue workers report progress through (made with the pool)
         self._heavy: list = []  # heap of (-priority, seq, stage)
         self._measures: list[Stage] = []
         self._running: dict[cf.Future, Stage] = {}
@@ -115,13 +130,31 @@ class LocalExecutor(Executor):
                 self._start_heavy(heapq.heappop(self._heavy)[2])
             if not self._running:
                 continue
-            finished, _ = cf.wait(list(self._running), return_when=cf.FIRST_COMPLETED)
+            finished: set = set()
+            while not finished:  # relaying the workers' progress while waiting
+                finished, _ = cf.wait(list(self._running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                self._relay()
             for future in finished:
                 stage = self._running.pop(future)
                 self._busy.discard(stage.device or "")
                 done = self._outcome(stage, future)
                 if done is not None:
                     yield done
+
+    def _relay(self) -> None:
+        """Pass what the workers said to on_progress, with the stage that said it."""
+        import queue
+
+        if self._progress is None:
+            return
+        by_id = {s.id: s for s in self._running.values()}
+        for _ in range(1000):
+            try:
+                stage_id, message = self._progress.get_nowait()
+            except (queue.Empty, OSError, ValueError, EOFError):
+                return
+            if stage_id in by_id:
+                self.on_progress(by_id[stage_id], message)
 
     def _outcome(self, stage: Stage, future: cf.Future) -> Done | None:
         attempts = self._attempts[stage.id] + 1
@@ -153,11 +186,14 @@ class LocalExecutor(Executor):
             import multiprocessing
 
             threads = max(1, (os.cpu_count() or 1) // self.jobs)
-            self._pool = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_init_worker, initargs=(threads, os.getpid()))
+            context = multiprocessing.get_context("spawn")
+            self._discard_progress()  # a worker killed mid-put can leave the old queue locked: a new pool, a new queue
+            self._progress = context.Queue()
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=context, initializer=_init_worker,
+                                                initargs=(threads, os.getpid(), self._progress))
         self.on_start(stage)
         try:
-            future = self._pool.submit(_call, stage.fn, stage.task)
+            future = self._pool.submit(_call, stage.fn, stage.task, stage.id)
         except cf.process.BrokenProcessPool:
             self._pool = None
             future = cf.Future()
@@ -183,13 +219,26 @@ class LocalExecutor(Executor):
         self.on_start(stage)
         future: cf.Future = cf.Future()
         try:
-            future.set_result(_timed(stage))
+            future.set_result(_timed(stage, lambda message: self.on_progress(stage, message)))
         except Exception as exc:
             future.set_exception(exc)
         return self._outcome(stage, future)
 
+    def _discard_progress(self) -> None:
+        queue, self._progress = self._progress, None
+        if queue is not None:
+            queue.close()
+            queue.cancel_join_thread()  # never wait on a queue's feeder at exit
+
     def close(self, cancel: bool = False) -> None:
         pool, self._pool = self._pool, None
+        try:
+            self._shutdown(pool, cancel)
+        finally:
+            self._discard_progress()
+
+    @staticmethod
+    def _shutdown(pool, cancel: bool) -> None:
         if pool is None:
             return
         if cancel:

@@ -98,8 +98,10 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, jobs: int = 1, on_start=None, address: str | None = None, devices: dict | None = None,
-                 out_dir: str = "."):
-        super().__init__(jobs, on_start)
+                 out_dir: str = ".", on_progress=None):
+        # on_progress is kept but not called: a Ray task's own progress would need an actor to carry it back; the
+        # sweep's bar shows each stage as it starts and ends.
+        super().__init__(jobs, on_start, on_progress)
         self.address = address
         self.devices = devices or {}  # device ("ssh://...") -> Ray resource name
         self.out_dir = os.path.abspath(out_dir)
@@ -111,10 +113,11 @@ class RayExecutor(Executor):
         self.nodes: dict[str, str] = {}  # node id -> host name
 
     @classmethod
-    def create(cls, plan, on_start=None) -> RayExecutor:
+    def create(cls, plan, on_start=None, on_progress=None) -> RayExecutor:
         opts = plan.options
         devices = {t.device: t.resource for t in plan.targets if not t.local}
-        return cls(jobs=opts.jobs, on_start=on_start, address=opts.ray_address, devices=devices, out_dir=plan.out_dir)
+        return cls(jobs=opts.jobs, on_start=on_start, address=opts.ray_address, devices=devices, out_dir=plan.out_dir,
+                   on_progress=on_progress)
 
     @staticmethod
     def check(options, targets=()) -> None:
