@@ -207,6 +207,25 @@ def test_noise_is_not_explained_with_confidence():
     assert noise_warnings({"cores": 2, "load_average_before": [2.0, 0, 0], "cpu_busy_before": 0.02}, []) == []
 
 
+def test_the_fp32_peak_is_the_faster_of_blas_and_onnxruntime(tmp_path, monkeypatch):
+    """A model's float kernels must not beat the "peak": where ONNX Runtime's MatMul outruns numpy's BLAS, the peak
+    is ONNX Runtime's, and the peak says whose it is."""
+    from edgebb.benchmark import environment, peak
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(environment, "cpu_busy", lambda seconds=0.5: 0.0)
+
+    def probe(code, n):
+        if "a @ b" in code:
+            return 40.0 * n  # numpy
+        return (90.0 if f"integer = 1024, {n}, True" in code else 50.0) * n
+
+    monkeypatch.setattr(peak, "_probe", probe)
+    got = peak.machine_peak({"cpu_model": "x", "cpu_flags": [], "machine": "x86_64"}, [1, 2])
+    assert got["fp32_gmacs"] == {"1": 50.0, "2": 100.0} and got["fp32_from"] == {"1": "onnxruntime", "2": "onnxruntime"}
+    assert got["int8_gmacs"] == {"1": 90.0, "2": 180.0}
+
+
 def test_a_peak_disturbed_while_probing_is_provisional_until_a_quiet_run(tmp_path, monkeypatch):
     """2 threads at half of 1 thread's GMAC/s (another process took a core mid-probe) is kept as provisional and
     flagged; a busy machine reuses it without probing again; the next quiet run measures it again; a bad peak cached

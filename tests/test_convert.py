@@ -283,15 +283,15 @@ def test_interrupt_leaves_a_folder_consistent_with_what_finished(tmp_path, shape
     assert sorted(a["path"] for a in manifest["artifacts"]) == files[2:]  # the earlier artifact kept, the new one in
 
 
-def test_a_second_conversion_adds_to_the_manifest(tmp_path, shapes, trained):
+def test_a_second_conversion_adds_to_the_manifest(tmp_path, shapes):
     out = tmp_path / "out"
-    convert(trained, str(out), shapes, recipes="fp32", calib_samples=4)
-    second = convert(trained, str(out), shapes, recipes="int8", calib_samples=4)
+    convert("squeezenet_1_1", str(out), shapes, recipes="fp32", size=SIZE, calib_samples=4)
+    second = convert("squeezenet_1_1", str(out), shapes, recipes="int8", size=SIZE, calib_samples=4)
     manifest = json.loads((out / "manifest.json").read_text())
     assert [a["recipe"] for a in manifest["artifacts"]] == ["fp32", "int8"]
     assert not any("replaced" in n for n in second.notes)
-    third = convert(trained, str(out), shapes, recipes="fp32", calib_samples=4)
-    assert any("replaced shapes_mnv2_fp32.tflite" in n for n in third.notes)
+    third = convert("squeezenet_1_1", str(out), shapes, recipes="fp32", size=SIZE, calib_samples=4)
+    assert any(f"replaced squeezenet_1_1_{SIZE}_fp32.tflite" in n for n in third.notes)
     assert sorted(a["recipe"] for a in json.loads((out / "manifest.json").read_text())["artifacts"]) == \
         ["fp32", "int8"]
 

@@ -71,7 +71,7 @@ def test_convert_fine_tunes_a_float_model_for_int8_qat(tmp_path, trained):
     root, _ = trained
     lines = []
     converted = convert(str(root / "m.keras"), str(tmp_path / "out"), str(root / "eval"),
-                        recipes="int8,int8-qat", qat_epochs=1, progress=lines.append)
+                        recipes="int8-qat", qat_epochs=1, progress=lines.append)
     assert any("QAT epoch 1/1: loss " in ln for ln in lines), lines  # minutes of fine-tuning show progress
     by_recipe = {a.recipe.name: a for a in converted.artifacts}
     qat = by_recipe["int8-qat"]
