@@ -34,3 +34,16 @@ def tiny_tflite(tmp_path_factory):
     convert("mobilenet_v2", str(out), None, recipes="fp32,int8", formats="tflite", width=0.35, size=32,
             calib_samples=8, eval_samples=8)
     return out
+
+
+# The heaviest files first (their measured seconds in CI, most first): pytest-xdist's --dist loadfile hands files
+# to the two processes in collection order, so a heavy file collected late can run alone at the end while the other
+# process has nothing left to do. The rest keep their alphabetical order.
+HEAVY_FIRST = ("test_qat.py", "test_reference.py", "test_convert.py", "test_sweep.py", "test_onnx_export.py",
+               "test_bench.py", "test_classic.py", "test_cli.py", "test_ray.py", "test_train.py", "test_recommend.py",
+               "test_zoo.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
