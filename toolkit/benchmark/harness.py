@@ -98,8 +98,13 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
                         seen = throttled_between(row_before, throttled())
                         row.extra["throttled"] = seen + [f for f in row.get("throttled") or [] if f not in seen]
                 results.append(row)
-                step.advance(detail=f"{row.artifact} on {runtime}, {n} thread(s): "
-                                    + (f"p50 {row.p50:.2f} ms" if row.ok else row.status))
+                if row.ok:
+                    outcome = f"p50 {row.p50:.2f} ms"
+                elif row.artifact:
+                    outcome = row.status
+                else:  # never started: no artifact of this runtime's format, or the runtime is missing
+                    outcome = f"{row.status} ({row.error})"
+                step.advance(detail=f"{row.artifact or f'{t.model} {t.recipe}'} on {runtime}, {n} thread(s): {outcome}")
         _parity(results)
     after = device_state()
     env.update(temperature_after_c=after["temperature_c"], throttled_after=after["throttled"],
