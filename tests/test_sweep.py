@@ -267,11 +267,11 @@ def test_as_h5_keeps_the_weights_and_the_metadata(tmp_path):
 
 def _nap(task: dict, progress=None) -> dict:
     """A heavy stage for the executor test (module level: a spawned worker imports it by name)."""
-    started = time.time()
-    for i in range(task.get("say", 0)):
-        progress(f"epoch {i + 1}/{task['say']}")
-        time.sleep(task["seconds"] / task["say"])
-    time.sleep(0 if task.get("say") else task["seconds"])
+    started, steps = time.time(), task.get("say", 1)
+    for i in range(steps):
+        if progress and "say" in task:
+            progress(f"epoch {i + 1}/{steps}")
+        time.sleep(task["seconds"] / steps)
     return {"started": started, "ended": time.time()}
 
 

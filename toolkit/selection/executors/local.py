@@ -57,13 +57,13 @@ def _init_worker(threads: int, parent: int, progress=None) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _call(fn, task: dict, stage_id: str | None = None) -> dict:
+def _call(fn, task: dict, stage_id: str) -> dict:
     """Run a stage in a worker; an exception comes back as {"__error__": one line} (some do not pickle)."""
     import time
 
     queue = _PROGRESS
 
-    def progress(message: str) -> None:
+    def say(message: str) -> None:
         try:
             queue.put_nowait((stage_id, str(message)))
         except Exception:  # a full or closed queue costs a progress line, never the stage
@@ -71,7 +71,7 @@ def _call(fn, task: dict, stage_id: str | None = None) -> dict:
 
     started = time.perf_counter()
     try:
-        result = fn(task, progress) if queue is not None and stage_id is not None else fn(task)
+        result = fn(task, say if queue is not None else None)
         return {**result, "__seconds__": time.perf_counter() - started} if isinstance(result, dict) else result
     except Exception as exc:
         from ...core.errors import EdgebbError, first_line
@@ -85,7 +85,7 @@ def _timed(stage: Stage, progress=None) -> dict:
     import time
 
     started = time.perf_counter()
-    result = stage.fn(stage.task, progress) if progress else stage.fn(stage.task)
+    result = stage.fn(stage.task, progress)
     return {**result, "__seconds__": time.perf_counter() - started}
 
 
