@@ -61,6 +61,7 @@ def test_manifest_on_cpu_runtimes(artifacts, tmp_path):
         assert r["peak_fraction"] == pytest.approx(r["gmacs_per_s"] / env["peak"][kind][str(r["threads"])], rel=1e-3,
                                                    abs=6e-5)
     assert set(env["peak"]["fp32_gmacs"]) == {"1", "2"} and min(env["peak"]["fp32_gmacs"].values()) > 0.1
+    assert set(env["peak"]["fp32_from"].values()) <= {"numpy", "onnxruntime"}  # whose GEMM set the fp32 peak
     with open(out_csv) as f:
         table = list(csv.DictReader(f))
     assert len(table) == len(rows) and "latency_p50_ms" in table[0]
@@ -224,6 +225,10 @@ def test_the_fp32_peak_is_the_faster_of_blas_and_onnxruntime(tmp_path, monkeypat
     got = peak.machine_peak({"cpu_model": "x", "cpu_flags": [], "machine": "x86_64"}, [1, 2])
     assert got["fp32_gmacs"] == {"1": 50.0, "2": 100.0} and got["fp32_from"] == {"1": "onnxruntime", "2": "onnxruntime"}
     assert got["int8_gmacs"] == {"1": 90.0, "2": 180.0}
+    from edgebb.reporting.results import peak_line
+
+    assert "(fp32 50 GMAC/s x1 (onnxruntime), 100 GMAC/s x2 (onnxruntime); int8 90 GMAC/s x1, 180 GMAC/s x2)" \
+        in peak_line(got)
 
 
 def test_a_peak_disturbed_while_probing_is_provisional_until_a_quiet_run(tmp_path, monkeypatch):

@@ -79,6 +79,18 @@ def bench_rows(report) -> tuple[list[dict], list[str]]:
     return rows, footnotes
 
 
+def peak_line(peak: dict) -> str:
+    """The legend of the % peak column: the peaks it divides by, and whose GEMM set the fp32 one."""
+    def figures(kind: str) -> str:
+        by = peak.get(f"{kind}_from") or {}
+        return ", ".join(f"{v:g} GMAC/s x{n}" + (f" ({by[n]})" if n in by else "")
+                         for n, v in sorted(peak[f"{kind}_gmacs"].items(), key=lambda kv: int(kv[0])))
+
+    kinds = [f"{kind} {figures(kind)}" for kind in ("fp32", "int8") if peak.get(f"{kind}_gmacs")]
+    return ("% peak = achieved GMAC/s (MACs / p50) over this machine's measured GEMM peak at the same threads ("
+            + "; ".join(kinds) + ")" + (f"; {peak['busy']}" if peak.get("busy") else ""))
+
+
 def bench_lines(report, footnotes: list[str]) -> list[str]:
     """What goes under the bench table: the row footnotes, the machine, its state, the legend, notes, warnings."""
     env = report.env
@@ -93,13 +105,8 @@ def bench_lines(report, footnotes: list[str]) -> list[str]:
     if any(r.baseline for r in report.results):
         lines.append("* baseline; x vs R50 = ResNet-50 p50 / this p50 at the same input size, recipe, runtime and "
                      "threads")
-    peak = env.get("peak")
-    if peak:
-        kinds = [f"{kind} " + ", ".join(f"{v:g} GMAC/s x{n}" for n, v in sorted(peak.get(f"{kind}_gmacs", {}).items(),
-                                                                          key=lambda kv: int(kv[0])))
-                 for kind in ("fp32", "int8") if peak.get(f"{kind}_gmacs")]
-        lines.append("% peak = achieved GMAC/s (MACs / p50) over this machine's measured GEMM peak at the same "
-                     "threads (" + "; ".join(kinds) + ")" + (f"; {peak['busy']}" if peak.get("busy") else ""))
+    if env.get("peak"):
+        lines.append(peak_line(env["peak"]))
     lines += [sustained_line(r) for r in report.results if r.get("sustained")]
     lines += [f"note: {n}" for n in report.notes]
     lines += [f"warning: {w}" for w in report.warnings]
