@@ -86,10 +86,10 @@ def _worker_raylet(port: int):
     return None
 
 
-def _kill_node_when_busy(port: int, deadline: float) -> str | None:
+def _kill_node_when_busy(port: int, driver: subprocess.Popen, deadline: float) -> str | None:
     """Wait until the worker node runs a stage (a worker titled ray::_run), then SIGKILL the node: its raylet and
-    every process under it. Returns what was killed, or None if it never ran one."""
-    while time.monotonic() < deadline:
+    every process under it. Returns what was killed, or None if it never ran one before the driver ended."""
+    while time.monotonic() < deadline and driver.poll() is None:
         raylet = _worker_raylet(port)
         busy = [p for p in (raylet.children(recursive=True) if raylet else [])
                 if any("ray::_run" in a for a in _cmdline(p))]
@@ -143,17 +143,16 @@ def test_sweep_across_two_nodes_survives_a_node_killed(tmp_path, request):
                    "--ray-address", c["address"], "-o", str(tmp_path / "ray"), "--json", str(tmp_path / "ray.json")]
         driver = subprocess.Popen(command, env=c["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            killed = _kill_node_when_busy(c["worker_port"], time.monotonic() + 600)
+            killed = _kill_node_when_busy(c["worker_port"], driver, time.monotonic() + 600)
             out, err = driver.communicate(timeout=900)
         finally:
             if driver.poll() is None:
                 driver.kill()
-    assert killed, "the worker node never ran a stage, so nothing was killed mid-task"
     assert driver.returncode == 0, err[-3000:]
-
     rows = _cells(tmp_path / "ray")
-    assert len(rows) == 8 and len({r["key"] for r in rows}) == 8  # 2 models x 2 recipes x 2 targets, each once
     assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    assert killed, "the worker node never ran a stage, so nothing was killed mid-task"
+    assert len(rows) == 8 and len({r["key"] for r in rows}) == 8  # 2 models x 2 recipes x 2 targets, each once
     retried = [r for r in rows if r["provenance"]["executor"]["retried"]]
     assert retried, "a stage ran on the killed node, so some cell must say it was retried"
     assert "retried:" in out

@@ -62,7 +62,7 @@ def _check_devices(declared: dict, devices: dict) -> None:
                              f"ray start --address ... --resources '{{\"{resource}\": 1}}'")
 
 
-def _run(fn, task: dict, cwd: str, threads_env: bool) -> dict:
+def _run(fn, task: dict, stage_id: str, cwd: str, threads_env: bool) -> dict:
     """A stage in a Ray worker: the driver's working directory (relative paths), TensorFlow's threads to the CPUs
     this task was given, and any exception as {"__error__": one line} like the local executor's."""
     import ray
@@ -78,7 +78,7 @@ def _run(fn, task: dict, cwd: str, threads_env: bool) -> dict:
     node = ray.get_runtime_context().get_node_id()
     from . import local
 
-    result = local._call(fn, task)
+    result = local._call(fn, task, stage_id)  # no progress queue in a Ray worker: the stage gets None
     return {"__node__": node, **result} if isinstance(result, dict) else result
 
 
@@ -230,7 +230,7 @@ class RayExecutor(Executor):
         remote = ray.remote(_run).options(max_retries=0, retry_exceptions=False, **self._options(stage))
         self._attempts[stage.id] = self._attempts.get(stage.id, 0) + 1
         self.on_start(stage)
-        ref = remote.remote(stage.fn, stage.task, os.getcwd(), stage.heavy)
+        ref = remote.remote(stage.fn, stage.task, stage.id, os.getcwd(), stage.heavy)
         self._running[ref] = stage
 
     def _dispatch(self) -> None:
@@ -275,7 +275,10 @@ class RayExecutor(Executor):
         except rx.RayError as exc:
             from ...core.errors import first_line
 
-            return Done(stage, error=f"{type(exc).__name__}: {first_line(exc)}", attempts=attempts)
+            # a RayTaskError's own first line is a banner (`ray::_run() (pid=..., ip=...)`); say what was raised
+            cause = getattr(exc, "cause", None)
+            what = cause if isinstance(cause, BaseException) else exc
+            return Done(stage, error=f"{type(what).__name__}: {first_line(what)}", attempts=attempts)
         node_id = result.pop("__node__", None) if isinstance(result, dict) else None
         node = self.nodes.get(node_id) or (node_id[:12] if node_id else None)
         seconds = result.pop("__seconds__", None) if isinstance(result, dict) else None
