@@ -16,9 +16,11 @@ What each stage asks of the cluster (Ray custom resources are the leases):
 
 Artifacts travel through the output folder, which every node must see at the same path (a shared file system, or
 one machine); the executor checks that on every node before any work. Results come back to the driver, the store's
-only writer. A task whose worker or node died (killed, out of memory, the node lost) is submitted again, up to
-MAX_ATTEMPTS times, and Ray places it on a node that is alive; the number of attempts goes into each cell's
-provenance. Ray is never needed on the devices themselves: they stay SSH targets driven from a Ray node.
+only writer; what a stage says while it runs (a training's epochs, a conversion's steps) comes back through a queue
+actor on the driver's node and reaches the progress lines, as with the local executor. A task whose worker or
+node died (killed, out of memory, the node lost) is submitted again, up to MAX_ATTEMPTS times, and Ray places it on
+a node that is alive; the number of attempts goes into each cell's provenance. Ray is never needed on the devices
+themselves: they stay SSH targets driven from a Ray node.
 """
 
 from __future__ import annotations
@@ -62,9 +64,10 @@ def _check_devices(declared: dict, devices: dict) -> None:
                              f"ray start --address ... --resources '{{\"{resource}\": 1}}'")
 
 
-def _run(fn, task: dict, stage_id: str, cwd: str, threads_env: bool) -> dict:
+def _run(fn, task: dict, stage_id: str, cwd: str, threads_env: bool, progress=None) -> dict:
     """A stage in a Ray worker: the driver's working directory (relative paths), TensorFlow's threads to the CPUs
-    this task was given, and any exception as {"__error__": one line} like the local executor's."""
+    this task was given, what the stage says put on `progress` (the driver's queue actor), and any exception as
+    {"__error__": one line} like the local executor's."""
     import ray
 
     if threads_env and "tensorflow" not in __import__("sys").modules:
@@ -78,7 +81,11 @@ def _run(fn, task: dict, stage_id: str, cwd: str, threads_env: bool) -> dict:
     node = ray.get_runtime_context().get_node_id()
     from . import local
 
-    result = local._call(fn, task, stage_id)  # no progress queue in a Ray worker: the stage gets None
+    local._PROGRESS = progress  # a worker process runs many tasks: this task's queue (or none)
+    try:
+        result = local._call(fn, task, stage_id)
+    finally:
+        local._PROGRESS = None
     return {"__node__": node, **result} if isinstance(result, dict) else result
 
 
@@ -99,8 +106,6 @@ class RayExecutor(Executor):
 
     def __init__(self, jobs: int = 1, on_start=None, address: str | None = None, devices: dict | None = None,
                  out_dir: str = ".", on_progress=None):
-        # on_progress is kept but not called: a Ray task's own progress would need an actor to carry it back; the
-        # sweep's bar shows each stage as it starts and ends.
         super().__init__(jobs, on_start, on_progress)
         self.address = address
         self.devices = devices or {}  # device ("ssh://...") -> Ray resource name
@@ -111,6 +116,7 @@ class RayExecutor(Executor):
         self._started = False
         self._ours = False  # whether this executor started the cluster (and so shuts it down)
         self.nodes: dict[str, str] = {}  # node id -> host name
+        self._progress = None  # a Ray queue actor on the driver's node: (stage id, message) from running stages
 
     @classmethod
     def create(cls, plan, on_start=None, on_progress=None) -> RayExecutor:
@@ -176,6 +182,12 @@ class RayExecutor(Executor):
         self._started = True
         self.driver_node = ray.get_runtime_context().get_node_id()
         self._check_cluster(ray)
+        from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # On the driver's node, so losing another node never loses the queue; no CPU, so it never waits for one.
+        self._progress = Queue(maxsize=10000, actor_options={
+            "num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(self.driver_node, soft=False)})
 
     def _check_cluster(self, ray) -> None:
         """Every device resource declared somewhere, and the output folder visible from every node."""
@@ -230,7 +242,7 @@ class RayExecutor(Executor):
         remote = ray.remote(_run).options(max_retries=0, retry_exceptions=False, **self._options(stage))
         self._attempts[stage.id] = self._attempts.get(stage.id, 0) + 1
         self.on_start(stage)
-        ref = remote.remote(stage.fn, stage.task, stage.id, os.getcwd(), stage.heavy)
+        ref = remote.remote(stage.fn, stage.task, stage.id, os.getcwd(), stage.heavy, self._progress)
         self._running[ref] = stage
 
     def _dispatch(self) -> None:
@@ -251,12 +263,31 @@ class RayExecutor(Executor):
             self._dispatch()
             if not self._running:
                 continue
-            ready, _ = ray.wait(list(self._running), num_returns=1)
+            ready: list = []
+            while not ready:  # relaying what the running stages say while waiting
+                ready, _ = ray.wait(list(self._running), num_returns=1, timeout=0.5)
+                self._relay()
             for ref in ready:
                 stage = self._running.pop(ref)
                 done = self._outcome(stage, ref)
                 if done is not None:
                     yield done
+
+    def _relay(self) -> None:
+        """Pass what the running stages said to on_progress, with the stage that said it."""
+        if self._progress is None:
+            return
+        from ray.exceptions import RayError
+        from ray.util.queue import Empty
+
+        by_id = {s.id: s for s in self._running.values()}
+        try:
+            said = self._progress.get_nowait_batch(self._progress.qsize())
+        except (RayError, ValueError, Empty):  # the queue's actor gone: progress lines lost, never the sweep
+            return
+        for stage_id, message in said:
+            if stage_id in by_id:
+                self.on_progress(by_id[stage_id], message)
 
     def _outcome(self, stage: Stage, ref) -> Done | None:
         import ray
@@ -298,6 +329,12 @@ class RayExecutor(Executor):
                 except Exception:  # noqa: BLE001  (best effort on the way out)
                     pass
         self._running.clear()
+        if self._progress is not None:
+            try:
+                self._progress.shutdown(force=True)
+            except Exception:  # noqa: BLE001  (best effort on the way out)
+                pass
+            self._progress = None
         if self._ours or self.address:
             ray.shutdown()
         self._started = False
