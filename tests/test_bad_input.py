@@ -149,6 +149,8 @@ EARLY = [
     ("bench-wrong-extension", ["bench", "{w}/model.pb"], "not a .tflite or .onnx artifact"),
     ("bench-manifest-missing-fields", ["bench", "{w}/bad-manifest/manifest.json"], "not an edgebb manifest"),
     ("bench-manifest-missing-files", ["bench", "{w}/orphan-manifest/manifest.json"], "listed in"),
+    ("bench-a-bench-result", ["bench", "{w}/bench-result.json"], "it is an edgebb bench result with no"),
+    ("bench-manifest-not-json", ["bench", "{w}/not-json.json"], "not an edgebb manifest: not JSON"),
     ("bench-unknown-runtime", ["bench", "{m}/out", "--runtime", "litrt"], "did you mean: litert"),
     ("bench-threads-zero", ["bench", "{m}/out", "--threads", "0"], "--threads must be positive"),
     ("bench-threads-negative", ["bench", "{m}/out", "--threads", "-2"], "--threads"),
@@ -295,6 +297,8 @@ def folders(world, models):
     (world / "model.pb").write_bytes(b"x" * 100)
     (world / "bad-manifest").mkdir(exist_ok=True)
     (world / "bad-manifest" / "manifest.json").write_text(json.dumps({"artifacts": [{}]}))
+    (world / "bench-result.json").write_text(json.dumps({"schema": 1, "env": {}, "results": []}))
+    (world / "not-json.json").write_text("not json")
     orphan = world / "orphan-manifest"
     orphan.mkdir(exist_ok=True)
     (orphan / "manifest.json").write_text(models[1]["manifest"].read_text())

@@ -39,15 +39,29 @@ def artifact_problem(path: str) -> str | None:
     return f"{path}: {problem}" if problem else None
 
 
+def _read_manifest(path: str) -> dict:
+    """The parsed manifest; InputError saying what `path` is instead (unreadable, not JSON, other JSON)."""
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise InputError(f"{path}: not an edgebb manifest: not JSON ({exc})") from None
+    if isinstance(manifest, dict) and isinstance(manifest.get("artifacts"), list):
+        return manifest
+    kind = ("an edgebb bench result" if isinstance(manifest, dict) and "results" in manifest and "env" in manifest
+            else "a sweep export" if isinstance(manifest, dict) and "cells" in manifest else "JSON")
+    raise InputError(f"{path}: not an edgebb manifest: it is {kind} with no \"artifacts\" list (edgebb convert "
+                     "writes manifest.json beside the artifacts it lists)")
+
+
 def from_manifest(path: str, *, skip_missing: bool = False) -> list[Target]:
     """The targets a manifest.json describes, one per recipe; InputError if it is not an edgebb manifest, or if an
     artifact it lists is missing (unless `skip_missing`: an artifact benched alone needs only its own entry)."""
     folder = os.path.dirname(os.path.abspath(path))
-    try:
-        manifest = json.loads(open(path).read())
-        entries = manifest["artifacts"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not an edgebb manifest ({type(exc).__name__})") from exc
+    manifest = _read_manifest(path)
+    entries = manifest["artifacts"]
     source = manifest.get("source", {})
     model = source.get("backbone") if isinstance(source.get("backbone"), str) else None
     if model is None:
