@@ -65,11 +65,10 @@ class OpenVinoRuntime(Runtime):
 
     def _open(self, path: str, threads: int | None, options: dict[str, Any]) -> Session:
         ov = import_module("openvino", "openvino")
-        if options["hint"] not in HINTS:
-            raise InputError(f"openvino option hint must be one of {', '.join(HINTS)}; received {options['hint']!r}")
-        if options["precision"] not in PRECISIONS:
-            raise InputError(f"openvino option precision must be one of {', '.join(PRECISIONS)}; received "
-                             f"{options['precision']!r}")
+        for key, allowed in (("hint", HINTS), ("precision", PRECISIONS)):
+            if options[key] not in allowed:
+                raise InputError(f"openvino option {key} must be one of {', '.join(allowed)}; received "
+                                 f"{options[key]!r}")
         core = ov.Core()
         if options["device"] not in core.available_devices:
             raise InputError(f"openvino device {options['device']!r} is not available here; available: "

@@ -57,11 +57,12 @@ def _init_worker(threads: int, parent: int, progress=None) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _call(fn, task: dict, stage_id: str) -> dict:
-    """Run a stage in a worker; an exception comes back as {"__error__": one line} (some do not pickle)."""
+def _call(fn, task: dict, stage_id: str, queue=None) -> dict:
+    """Run a stage in a worker; an exception comes back as {"__error__": one line} (some do not pickle). What the
+    stage says goes to `queue` as (stage_id, message): given by a Ray task, else this pool worker's (_PROGRESS)."""
     import time
 
-    queue = _PROGRESS
+    queue = queue if queue is not None else _PROGRESS
 
     def say(message: str) -> None:
         try:

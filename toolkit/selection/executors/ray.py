@@ -81,11 +81,7 @@ def _run(fn, task: dict, stage_id: str, cwd: str, threads_env: bool, progress=No
     node = ray.get_runtime_context().get_node_id()
     from . import local
 
-    local._PROGRESS = progress  # a worker process runs many tasks: this task's queue (or none)
-    try:
-        result = local._call(fn, task, stage_id)
-    finally:
-        local._PROGRESS = None
+    result = local._call(fn, task, stage_id, progress)
     return {"__node__": node, **result} if isinstance(result, dict) else result
 
 
