@@ -74,10 +74,12 @@ def _padded(x, pad, name: str):
 
 
 def conv_bn(x, filters: int, kernel: int | tuple[int, int], *, name: str, norm: Norm | None, stride: int = 1,
-            act: str | None = None, pad="same", bias: bool = False):
-    """Conv2D, then BatchNorm (unless `norm` is None), then `act`. `pad` is 'same', 'valid' or an int."""
+            act: str | None = None, pad="same", bias: bool = False, init="glorot_uniform"):
+    """Conv2D, then BatchNorm (unless `norm` is None), then `act`. `pad` is 'same', 'valid' or an int; `init` is
+    the kernel's initializer (Keras' default unless a network without BatchNorm needs its own)."""
     x, mode = _padded(x, pad, name)
-    x = L.Conv2D(filters, kernel, strides=stride, padding=mode, use_bias=bias, name=f"{name}_conv")(x)
+    x = L.Conv2D(filters, kernel, strides=stride, padding=mode, use_bias=bias, kernel_initializer=init,
+                 name=f"{name}_conv")(x)
     if norm is not None:
         x = L.BatchNormalization(epsilon=norm.epsilon, momentum=norm.momentum, scale=norm.scale,
                                  name=f"{name}_bn")(x)

@@ -91,6 +91,7 @@ class BackboneSpec:
     paper: str = ""
     min_size: int = 32
     size_multiple: int = 32
+    train_lr: float = 1e-3  # Adam's rate edgebb train uses unless told (SqueezeNet, with no BatchNorm, needs less)
 
     @property
     def has_imagenet(self) -> bool:

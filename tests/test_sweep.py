@@ -428,7 +428,11 @@ def test_grid_skips_widths_a_backbone_does_not_have():
     from edgebb.selection.grid import SweepOptions, expand
 
     assert SweepOptions(backbones=("mobilenet_v2",), augment="none").augment == ()
-    assert SweepOptions(backbones=("mobilenet_v2",), augment="flip, crop").train["augment"] == ["flip", "crop"]
+    options = SweepOptions(backbones=("mobilenet_v2",), augment="flip, crop")
+    assert options.train("mobilenet_v2")["augment"] == ["flip", "crop"]
+    # without --lr each backbone trains at its own rate (SqueezeNet's is lower: it has no BatchNorm)
+    assert options.train("mobilenet_v2")["lr"] == 1e-3 and options.train("squeezenet_1_1")["lr"] == 3e-4
+    assert SweepOptions(backbones=("mobilenet_v2",), lr=0.002).train("squeezenet_1_1")["lr"] == 0.002
     assert "rotate" in SweepOptions(backbones=("mobilenet_v2",)).augment  # edgebb train's default
     grid = expand(SweepOptions(backbones=("mobilenet_v2", "efficientnet_lite0", "mobilenet_v3_small"),
                                widths=(0.5, 1.0), sizes=(128,)))

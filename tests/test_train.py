@@ -51,6 +51,22 @@ def test_trains_saves_logs_and_converts(tmp_path, shapes):
     assert any("did not train on" in n for n in converted.notes)
 
 
+def test_squeezenet_learns_from_random_weights_and_a_stuck_run_says_so(tmp_path):
+    """SqueezeNet has no BatchNorm: with Keras' default initialisation and Adam at 1e-3 it stayed at chance on the
+    digits scans (its ReLU classifier died: every output 0, the loss ln 10). He-initialised, at its own default rate
+    it learns; at the old rate the run still fails, and the notes say why instead of saving a silent coin toss."""
+    from edgebb.data.scans import write_digits
+
+    write_digits(str(tmp_path / "train"), split="train", size=SIZE)
+    write_digits(str(tmp_path / "eval"), split="eval", size=SIZE)
+    common = dict(size=SIZE, weights=None, augment=(), val_data=str(tmp_path / "eval"))
+    learned = train("squeezenet_1_1", str(tmp_path / "train"), str(tmp_path / "a.keras"), epochs=6, **common)
+    assert learned.best_val_accuracy > 0.3, learned.history  # 10 classes: chance is 0.1
+    assert not any("did not learn" in n for n in learned.notes)
+    stuck = train("squeezenet_1_1", str(tmp_path / "train"), str(tmp_path / "b.keras"), epochs=3, lr=1e-3, **common)
+    assert any("training loss stayed at 2.30" in n and "lower --lr" in n for n in stuck.notes), stuck.notes
+
+
 def test_resume_continues_and_refuses_another_backbone(tmp_path, shapes):
     out = str(tmp_path / "m.keras")
     train("squeezenet_1_1", shapes, out, size=SIZE, epochs=1, batch_size=16, weights=None, augment=())

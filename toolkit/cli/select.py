@@ -30,7 +30,7 @@ _SWEEP_FIELDS = ("widths", "sizes", "recipes", "targets", "runtimes", "data", "e
 @click.option("--output", "-o", type=click.Path(), default=None, help="Output folder [default: sweep].")
 @click.option("--epochs", type=int, default=None, help="Training epochs per backbone [default: 3]; 0 with --weights.")
 @click.option("--batch-size", type=int, default=None)
-@click.option("--lr", type=float, default=None)
+@click.option("--lr", type=float, default=None, help="Learning rate [default: each backbone's, as edgebb train].")
 @click.option("--seed", type=int, default=None)
 @click.option("--weights", default=None, help='"auto" (ImageNet where it exists), "imagenet", "none" or a file.')
 @click.option("--augment", default=None,

@@ -17,7 +17,8 @@ from .common import MODEL_OPTIONS, quiet_option, terminal, with_options
 @with_options(MODEL_OPTIONS[:2])
 @click.option("--epochs", type=int, default=10, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate (fine-tuning uses a tenth).")
+@click.option("--lr", type=float, default=None,
+              help="Learning rate (fine-tuning uses a tenth) [default: the backbone's, 0.001; SqueezeNet 0.0003].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-split", type=float, default=0.2, show_default=True, help="Stratified validation fraction.")
 @click.option("--val-data", type=click.Path(), default=None, help="A separate validation folder.")

@@ -63,8 +63,8 @@ class SweepOptions:
     sizes, recipes: input sizes and recipe names. targets: target strings ("cpu:4", "litert-gpu",
       "ssh://pi@host?threads=4") or TOML tables (see edgebb.selection.targets). runtimes: the CPU runtimes of
       cpu:N targets. data: an image folder to train on and verify with (None: published accuracy only).
-    epochs, batch_size, lr, seed, weights, augment: training (epochs 0 with weights given: no training; augment
-      as `edgebb train --augment` takes it, None: edgebb train's default).
+    epochs, batch_size, lr, seed, weights, augment: training (epochs 0 with weights given: no training; lr and
+      augment None: edgebb train's defaults, lr each backbone's own).
     calib_samples, eval_samples: conversion. runs, min_seconds, max_seconds, warmup, timeout: measurement.
     jobs: trainings and conversions run at once; executor: how stages run ("local", "ray");
     ray_address: a running Ray cluster's head (HOST:PORT) for executor "ray" (None: an embedded cluster).
@@ -80,7 +80,7 @@ class SweepOptions:
     data: str | None = None
     epochs: int = 3
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float | None = None  # None: each backbone's own (edgebb train's default)
     seed: int = 0
     weights: str | None = "auto"
     augment: tuple[str, ...] | None = None
@@ -130,7 +130,8 @@ class SweepOptions:
                                  ("--warmup", self.warmup, 0), ("--jobs", self.jobs, 1)):
             check_int(name, value, low)
         # Numbers as floats, so 0 and 0.0 give the same key.
-        s(self, "lr", check_number("--lr", self.lr, positive=True))
+        if self.lr is not None:
+            s(self, "lr", check_number("--lr", self.lr, positive=True))
         s(self, "min_seconds", check_number("--min-seconds", self.min_seconds, 0))
         s(self, "timeout", check_number("--timeout", self.timeout, positive=True))
         if self.max_seconds is not None:
@@ -152,10 +153,13 @@ class SweepOptions:
         return {"runs": self.runs, "min_seconds": self.min_seconds, "max_seconds": self.max_seconds,
                 "warmup": self.warmup, "timeout": self.timeout}
 
-    @property
-    def train(self) -> dict:
-        """The training settings (part of each trained model's key)."""
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
+    def train(self, backbone: str) -> dict:
+        """The settings `backbone` is trained with (part of its trained model's key): the learning rate is its
+        own unless --lr gave one, so the key changes if that default does."""
+        from ..models import get_spec
+
+        lr = self.lr if self.lr is not None else get_spec(backbone).train_lr
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": lr, "seed": self.seed,
                 "weights": self.weights, "augment": list(self.augment)}
 
     @property

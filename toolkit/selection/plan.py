@@ -117,7 +117,8 @@ def make_plan(opts: SweepOptions, out_dir: str, progress: Progress | None = None
     notes = list(grid.notes)
     cells: list[Cell] = []
     for model in grid.models:
-        mkey = model_key(model, opts.train if opts.data else {"weights": opts.convert["weights"]}, data_fp, versions)
+        trained = opts.train(model.backbone) if opts.data else {"weights": opts.convert["weights"]}
+        mkey = model_key(model, trained, data_fp, versions)
         for recipe in opts.recipes:
             made = RECIPES[recipe].formats
             for target in targets:

@@ -165,7 +165,7 @@ class Driver:
             os.makedirs(os.path.dirname(path), exist_ok=True)
         opts = plan.options
         task = {"backbone": model.backbone, "width": model.width, "size": model.size, "data": opts.data,
-                "epochs": opts.epochs, "output": path, "train": opts.train}
+                "epochs": opts.epochs, "output": path, "train": opts.train(model.backbone)}
         verb = "training" if path else "profiling"
         executor.submit(Stage(f"prepare:{key}", "prepare", stages.prepare, task, priority=0,
                               detail=f"{verb} {model.label}", context={"model": model, "key": key}))

@@ -63,6 +63,7 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
     spec = get_spec(name)
     spec.check_width(opts.width)
     spec.check_size(opts.size)
+    lr = opts.lr if opts.lr is not None else spec.train_lr
     if not output.endswith(".keras"):
         raise InputError(f"-o must end in .keras; received {output}")
     check_can_write_file(output, "model file")
@@ -89,7 +90,7 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
     from ..data import fingerprint
 
     meta = {"backbone": backbone, "preprocessing": pp.to_dict(), "labels": labels, "weights": start,
-            "edgebb_train": {"epochs": opts.epochs, "batch_size": opts.batch_size, "lr": opts.lr, "seed": opts.seed,
+            "edgebb_train": {"epochs": opts.epochs, "batch_size": opts.batch_size, "lr": lr, "seed": opts.seed,
                              "augment": list(opts.augment)},
             # what convert needs to keep these images out of its held-out evaluation
             "training_images": {"root": os.path.abspath(data), "count": len(train_set.paths),
@@ -101,10 +102,10 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
     trunk = trunk_layer_names(name, opts.width, opts.size)
     if start != "random" and not any(r["phase"] == "fine-tune" for r in history):
         head_epochs = max(1, opts.epochs // 3)
-        phases = [("head", head_epochs, opts.lr, 0),
-                  ("fine-tune", opts.epochs - head_epochs, opts.lr / 10, opts.fine_tune_blocks)]
+        phases = [("head", head_epochs, lr, 0),
+                  ("fine-tune", opts.epochs - head_epochs, lr / 10, opts.fine_tune_blocks)]
     else:
-        phases = [("full", opts.epochs - len(history), opts.lr, None)]
+        phases = [("full", opts.epochs - len(history), lr, None)]
     for phase, n, rate, blocks in phases:
         if n <= 0:
             continue
@@ -121,16 +122,30 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
                 write_logs(output, history)
     if not os.path.exists(output):
         raise InputError(f"training produced no checkpoint for {output}")
+    stuck = did_not_learn(history, len(labels))
+    if stuck:
+        notes.append(f"{stuck}: the model did not learn; try a lower --lr (this run: {lr:g})")
     result = TrainResult(path=output, backbone=backbone, labels=labels, weights=start, best_val_accuracy=best[0],
                          epochs_run=len(history), history=history, notes=notes)
     if opts.qat:
         from .qat import quantization_aware
 
         qat_path, qat_best = quantization_aware(output, train_ds, val_ds, meta, epochs=opts.qat_epochs,
-                                                lr=opts.lr / 10, patience=opts.patience, history=history,
+                                                lr=lr / 10, patience=opts.patience, history=history,
                                                 progress=progress)
         result.qat, result.qat_path = True, qat_path
         result.notes.append(f"quantization-aware model: {qat_path} (val accuracy {qat_best:.3f}); convert it with "
                             "--recipe int8-qat")
     result.train_seconds = time.perf_counter() - started
     return result
+
+
+def did_not_learn(history: list[dict], classes: int) -> str | None:
+    """Why the log says training never left the start, or None: the training loss stayed at ln(classes), a
+    uniform prediction (what a dead ReLU classifier gives: it outputs zeros for every image)."""
+    import math
+
+    losses = [r["loss"] for r in history if r.get("phase") != "qat" and r.get("loss") is not None]
+    if not losses or min(losses) < 0.98 * math.log(classes):
+        return None
+    return f"the training loss stayed at {min(losses):.3f} (ln {classes} = {math.log(classes):.3f}, a uniform guess)"

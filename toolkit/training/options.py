@@ -19,7 +19,7 @@ class TrainOptions:
     size: int = 224
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float | None = None  # None: the backbone's own (BackboneSpec.train_lr)
     seed: int = 0
     val_split: float = 0.2
     val_data: str | None = None
@@ -45,7 +45,8 @@ class TrainOptions:
                                  ("--patience", self.patience, 1), ("--fine-tune-blocks", self.fine_tune_blocks, 0),
                                  ("--qat-epochs", self.qat_epochs, 1), ("--seed", self.seed, 0)):
             check_int(name, value, low)
-        check_number("--lr", self.lr, positive=True)
+        if self.lr is not None:
+            check_number("--lr", self.lr, positive=True)
         if not 0 < check_number("--val-split", self.val_split) < 1:
             raise InputError(f"--val-split must be between 0 and 1; received {self.val_split}")
 
