@@ -230,16 +230,3 @@ def test_int8_qat_is_byte_identical_for_the_same_seed(tmp_path):
         assert entry["qat"]["from"] == "fine-tuned here" and len(entry["qat"]["log"]) == 1, entry["qat"]
         digests.append(hashlib.sha256((tmp_path / run / entry["path"]).read_bytes()).hexdigest())
     assert digests[0] == digests[1]
-
-
-def test_op_determinism_is_on_only_while_quantization_aware_training_runs():
-    """Op determinism is process-wide and makes tf.data run augmentation serially: float training after an
-    int8-qat conversion in the same process must get its parallel map back."""
-    from tensorflow.python.framework import config
-
-    from edgebb.training.qat.fit import deterministic_ops
-
-    assert not config.is_op_determinism_enabled()
-    with deterministic_ops():
-        assert config.is_op_determinism_enabled()
-    assert not config.is_op_determinism_enabled()

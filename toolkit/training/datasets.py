@@ -42,8 +42,10 @@ def load_split(data: str, pp, *, val_data: str | None, val_split: float, seed: i
     return train, val, folder.classes
 
 
-def augmenter(kinds: tuple[str, ...], seed: int):
-    """A tf.data map function applying the chosen augmentations to one normalized image (training only).
+def augmenter(kinds: tuple[str, ...]):
+    """A tf.data map function applying the chosen augmentations to one normalized image (training only), drawn
+    from the element's own `seed` ([2] int64): stateless ops, so the pipeline can map in parallel and still give
+    the same image the same draws whatever order its threads run in.
 
     flip: horizontal mirror; crop: a random resized crop of 60-100% of the area, aspect 3/4-4/3; rotate: up to
     +-15 degrees; color: brightness and contrast jitter of +-20%. None of them changes the class of a
@@ -51,20 +53,25 @@ def augmenter(kinds: tuple[str, ...], seed: int):
     """
     import tensorflow as tf
 
-    def apply(image, label):
+    def apply(image, label, seed):
+        seeds = iter(tf.unstack(tf.random.experimental.stateless_split(seed, num=8)))
+
+        def uniform(low, high):
+            return tf.random.stateless_uniform([], next(seeds), low, high)
+
         size = tf.shape(image)[0]
         if "flip" in kinds:
-            image = tf.image.random_flip_left_right(image, seed=seed)
+            image = tf.image.stateless_random_flip_left_right(image, next(seeds))
         if "crop" in kinds:
-            area = tf.random.uniform([], 0.6, 1.0, seed=seed)
-            ratio = tf.exp(tf.random.uniform([], math.log(3 / 4), math.log(4 / 3), seed=seed))
+            area = uniform(0.6, 1.0)
+            ratio = tf.exp(uniform(math.log(3 / 4), math.log(4 / 3)))
             h = tf.minimum(tf.sqrt(area / ratio), 1.0)
             w = tf.minimum(tf.sqrt(area * ratio), 1.0)
-            y0 = tf.random.uniform([], 0.0, 1.0 - h, seed=seed)
-            x0 = tf.random.uniform([], 0.0, 1.0 - w, seed=seed)
+            y0 = uniform(0.0, 1.0 - h)
+            x0 = uniform(0.0, 1.0 - w)
             image = tf.image.crop_and_resize(image[None], [[y0, x0, y0 + h, x0 + w]], [0], [size, size])[0]
         if "rotate" in kinds:
-            angle = tf.random.uniform([], -15.0, 15.0, seed=seed) * math.pi / 180
+            angle = uniform(-15.0, 15.0) * math.pi / 180
             c, s = tf.cos(angle), tf.sin(angle)
             centre = tf.cast(size, tf.float32) / 2
             transform = [c, -s, centre - c * centre + s * centre, s, c, centre - s * centre - c * centre, 0.0, 0.0]
@@ -72,23 +79,26 @@ def augmenter(kinds: tuple[str, ...], seed: int):
                 images=image[None], transforms=tf.cast([transform], tf.float32), output_shape=[size, size],
                 fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")[0]
         if "color" in kinds:
-            image = image * tf.random.uniform([], 0.8, 1.2, seed=seed) + tf.random.uniform([], -0.2, 0.2, seed=seed)
+            image = image * uniform(0.8, 1.2) + uniform(-0.2, 0.2)
         return image, label
 
     return apply
 
 
-
 def make_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int, *, seed: int | None = None,
                  augment: tuple[str, ...] = ()):
     """A batched tf.data pipeline over preprocessed images; with a `seed` it is a training pipeline: shuffled
-    every epoch and augmented with `augment`."""
+    every epoch and augmented with `augment`, the same for the same seed (each element's augmentation seed comes
+    from a seeded stream that moves on every epoch, so the parallel map cannot reorder the draws)."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, labels))
     if seed is not None:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         if augment:
-            ds = ds.map(augmenter(tuple(augment), seed), num_parallel_calls=tf.data.AUTOTUNE)
+            draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+            one = augmenter(tuple(augment))
+            ds = tf.data.Dataset.zip((ds, draws)).map(lambda pair, s: one(*pair, s),
+                                                      num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import numpy as np
@@ -14,43 +13,20 @@ from ..datasets import AUGMENTATIONS, make_dataset
 CALIBRATION_BATCHES = 8  # batches that set a QAT model's activation ranges before fine-tuning
 
 
-@contextlib.contextmanager
-def deterministic_ops():
-    """TensorFlow's op determinism while the block runs, as it was afterwards.
-
-    The training pipeline augments with stateful random ops in a parallel tf.data map, and its threads draw from
-    them in whatever order they are scheduled: the same seed gave other crops and flips to other images, so other
-    weights and another int8 model. Under op determinism tf.data runs such a map serially (the draws follow the
-    seeded sequence) and ops with nondeterministic kernels (on GPUs) use deterministic ones. It is a process-wide
-    switch, so it is turned off again for whatever runs next (a float `edgebb train` keeps its parallel map).
-    """
-    import tensorflow as tf
-    from tensorflow.python.framework import config  # is_op_determinism_enabled and disable_: not in tf.config
-
-    was = config.is_op_determinism_enabled()
-    tf.config.experimental.enable_op_determinism()
-    try:
-        yield
-    finally:
-        if not was:
-            config.disable_op_determinism()
-
-
 def fit_quantization_aware(float_model, train_ds, val_ds, *, epochs: int, lr: float, callbacks=()):
     """The QAT copy of `float_model` (fake quantization inserted, weights carried over, activation ranges
     calibrated on the first batches of `train_ds`) after `epochs` of fine-tuning on `train_ds` with Adam at `lr`.
     Validation (if any) runs in inference mode, as deployed. Deterministic: the same model, data and seeds give
-    the same weights (see deterministic_ops)."""
+    the same weights (the augmentation draws each image's numbers from its own seed, see make_dataset)."""
     import tf_keras as keras
 
     from .quantize import calibrate_ranges, quantize_model, scope
 
     qat_model = quantize_model(float_model)
-    with deterministic_ops():
-        calibrate_ranges(qat_model, (x for x, _ in train_ds.take(CALIBRATION_BATCHES)))
-        with scope():
-            qat_model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-            qat_model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, callbacks=list(callbacks))
+    calibrate_ranges(qat_model, (x for x, _ in train_ds.take(CALIBRATION_BATCHES)))
+    with scope():
+        qat_model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        qat_model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, callbacks=list(callbacks))
     return qat_model
 
 
