@@ -75,7 +75,8 @@ bench-latency: install  ## every backbone fp32/int8 on LiteRT and ONNX Runtime, 
 	$(BIN)/python benchmarks/zoo_latency.py --out benchmarks/results/zoo_latency.json
 
 bench-quant: install  ## float vs int8 PTQ (TFLite, ONNX) vs QAT accuracy on real scans, every backbone at 64 px
-	$(BIN)/python benchmarks/quant_accuracy.py --dataset digits --out benchmarks/results/quant_accuracy_digits.json
+	$(BIN)/python benchmarks/quant_accuracy.py --dataset digits --only $(MOBILE_ZOO) --jobs 2 \
+		--out benchmarks/results/quant_accuracy_digits.json
 
 bench-ray: install  ## scheduling overhead per cell of sweep --executor ray against the local executor, as JSON
 	$(BIN)/python benchmarks/ray_overhead.py --out benchmarks/results/ray_overhead.json
