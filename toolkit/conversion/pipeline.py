@@ -117,8 +117,9 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
         notes.append("the data's classes are not the model's outputs: accuracy and the --max-drop budget are not "
                      "checked; top-1 agreement with the float model is reported")
     say.say(f"float reference on {len(ev.eval_x)} evaluation and {len(ev.random_x)} random inputs")
-    reference = src.model.predict(ev.eval_x, batch_size=32, verbose=0)
-    random_reference = src.model.predict(ev.random_x, batch_size=32, verbose=0)
+    reference = src.model.predict(ev.eval_x, batch_size=8, verbose=0)
+    random_reference = src.model.predict(ev.random_x, batch_size=8, verbose=0)
+    release_memory()
     qat = None
     if any(r.qat for r, _ in pairs):
         qat = _quantization_aware(src, ev, reference, tune, opts, progress)
@@ -133,6 +134,8 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
         for recipe, fmt in pairs:
             exporter = get_exporter(fmt, recipe.name)
             target = targets[recipe.name, fmt]
+            content = check = None
+            release_memory()
             step.advance(0, detail=f"{fmt} {recipe.name}: converting"
                          + (f" (calibrating on {len(ev.calib)} images)" if recipe.calibrated else ""))
             start = time.perf_counter()
@@ -191,6 +194,21 @@ def _data_notes(description: dict, data: str | None) -> list[str]:
         notes.append(f"evaluated on the {description['evaluation_images']} images the model did not train on "
                      f"({description['training_images_excluded']} of its training images were in {data})")
     return notes
+
+
+def release_memory() -> None:
+    """Collect garbage and hand the C heap's free pages back to the OS (glibc's malloc_trim).
+
+    TensorFlow's converters, tf2onnx and the runtimes free hundreds of MB between artifacts, but glibc keeps freed
+    pages in its arenas, so each artifact's peak stacked on the last one's leftovers."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def export(exporter, model, ctx: ExportContext) -> bytes:
