@@ -1,10 +1,12 @@
 """This machine's measured compute peak, so a latency can be read as a fraction of what the hardware does.
 
-fp32: single-precision GEMM, the faster of numpy's BLAS (OpenBLAS in numpy's wheels) and ONNX Runtime's MatMul
-(MLAS), square N x N x N, best of repeated runs, at each thread count asked for. int8: ONNX Runtime's MatMulInteger
-(uint8 x int8 -> int32, the integer GEMM its quantized Conv and MatMul kernels use), where onnx and onnxruntime are
-installed. Each probe runs in its own process, so that the BLAS and runtime thread counts are set before the library
-loads.
+fp32: single-precision GEMM, the fastest of numpy's BLAS (OpenBLAS in numpy's wheels), ONNX Runtime's MatMul (MLAS)
+and OpenVINO's MatMul (oneDNN), square N x N x N, best of repeated runs, at each thread count asked for. (On an
+AVX-512 EPYC numpy's sgemm reached 44 GMAC/s a core while OpenVINO ran ResNet-50's convolutions, all oneDNN
+brgconv_avx512 kernels, at 132% of that: a peak some runtime's own kernels beat is no ceiling.) int8: ONNX
+Runtime's MatMulInteger (uint8 x int8 -> int32, the integer GEMM its quantized Conv and MatMul kernels use), where
+onnx and onnxruntime are installed. Each probe runs in its own process, so that the BLAS and runtime thread counts
+are set before the library loads.
 
 A probe takes about a second per thread count; results are cached per machine (CPU model, flags, cores, library
 versions) under the cache root, in peak.json, and re-measured when any of those change. A peak measured while other
@@ -73,12 +75,32 @@ print(n ** 3 / best / 1e9)
 """
 
 
+# OpenVINO's MatMul in f32 (asked for: on CPUs with bf16 it would otherwise compute in bf16).
+_OV = """
+import time, numpy as np, openvino as ov
+from openvino import opset13 as ops
+n, threads = {n}, {threads}
+a, b = ops.parameter([n, n], np.float32), ops.parameter([n, n], np.float32)
+compiled = ov.Core().compile_model(ov.Model([ops.matmul(a, b, False, False)], [a, b]), "CPU", {{
+    "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}})
+request = compiled.create_infer_request()
+rng = np.random.default_rng(0)
+feed = {{0: rng.standard_normal((n, n), dtype=np.float32), 1: rng.standard_normal((n, n), dtype=np.float32)}}
+request.infer(feed)
+best, spent = float("inf"), 0.0
+while spent < {seconds} or best == float("inf"):
+    t = time.perf_counter(); request.infer(feed); dt = time.perf_counter() - t
+    best, spent = min(best, dt), spent + dt
+print(n ** 3 / best / 1e9)
+"""
+
+
 def _fingerprint(env: dict) -> str:
     from ..core.versions import package_versions
 
     key = {"cpu": env.get("cpu_model"), "flags": sorted(env.get("cpu_flags") or []), "cores": os.cpu_count(),
-           "machine": env.get("machine"), "versions": package_versions(("numpy", "onnxruntime")), "n": SIZE,
-           "probes": 2}  # 2: fp32 is the best of numpy's BLAS and ONNX Runtime's MatMul
+           "machine": env.get("machine"), "versions": package_versions(("numpy", "onnxruntime", "openvino")),
+           "n": SIZE, "probes": 3}  # 3: fp32 is the best of numpy's BLAS, ONNX Runtime's and OpenVINO's MatMul
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -96,10 +118,10 @@ def _probe(code: str, threads: int) -> float | None:
         return None
 
 
-def _int8_available() -> bool:
+def _available(*modules: str) -> bool:
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
@@ -117,7 +139,8 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
     except (OSError, ValueError):
         cached = {}
     peak = cached or {"fingerprint": fp, "fp32_gmacs": {}, "int8_gmacs": {},
-                      "probe": f"fp32: the faster of numpy matmul (BLAS sgemm) and onnxruntime MatMul {SIZE}^3; "
+                      "probe": f"fp32: the fastest of numpy matmul (BLAS sgemm), onnxruntime MatMul and openvino "
+                               f"MatMul (f32) {SIZE}^3; "
                                f"int8: onnxruntime MatMulInteger u8 x s8 {SIZE}^3; best of {SECONDS} s per thread "
                                "count"}
     from .environment import cpu_busy
@@ -129,13 +152,15 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
         peak = {k: v for k, v in peak.items() if k != "provisional"}
         peak.update(fp32_gmacs={}, int8_gmacs={}, fp32_from={})
     changed = False
-    int8 = _int8_available()
+    int8, openvino = _available("onnx", "onnxruntime"), _available("openvino")
     for n in sorted(set(threads)):
         key = str(n)
         if key not in peak["fp32_gmacs"]:
             by = {"numpy": _probe(_FP32.format(n=SIZE, seconds=SECONDS), n)}
             if int8:  # onnx and onnxruntime are there
                 by["onnxruntime"] = _probe(_ORT.format(n=SIZE, threads=n, integer=False, seconds=SECONDS), n)
+            if openvino:
+                by["openvino"] = _probe(_OV.format(n=SIZE, threads=n, seconds=SECONDS), n)
             found = {k: v for k, v in by.items() if v}
             if found:
                 best = max(found, key=found.get)
