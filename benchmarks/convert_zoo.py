@@ -1,12 +1,15 @@
 """Conversion time and peak memory for every backbone x recipe x format, as JSON.
 
     python benchmarks/convert_zoo.py --out benchmarks/results/convert_zoo.json [--only 'mobilenet*,resnet50']
-    python benchmarks/convert_zoo.py --out benchmarks/results/convert_classic.json --together --goal-s 0 \\
+    python benchmarks/convert_zoo.py --out benchmarks/results/convert_classic.json --per recipe --goal-s 0 \\
         --max-peak-mb 8000 --only 'vgg*,googlenet,darknet19,inception_resnet_v2,resnet18,resnet34,resnet101,resnet152'
 
-Each (backbone, recipe, format) is converted by `edgebb.convert` in its own process, so its peak RSS is its own.
-With --together, each (backbone, recipe) converts to all --formats in one process, as `edgebb convert NAME
---recipe R --format tflite,onnx` does, and the peak is that command's. Backbones are converted at --size (224),
+Each (backbone, recipe, format) is converted by `edgebb.convert` in its own process, so its peak RSS is its own
+(--per artifact, the default). With --per recipe (or --together), each (backbone, recipe) converts to all
+--formats in one process, as `edgebb convert NAME --recipe R --format tflite,onnx` does, and the peak is that
+command's; with --per backbone, each backbone converts to every recipe and format in one process, as
+`edgebb convert NAME --recipe fp32,int8 --format tflite,onnx` does (TensorFlow's import, the build, the data and
+the float reference once per backbone). Backbones are converted at --size (224),
 except those given their own with --size-for (Inception-ResNet-v2 at 299, its reference size).
 Recorded per row: convert_s (the exporter alone: TFLite converter or tf2onnx + ONNX Runtime quantization),
 process_s (the whole process: TensorFlow import, build, calibration data, conversion and verification),
@@ -38,7 +41,7 @@ name, recipe, fmt, out, calib, evals, size = sys.argv[1:8]
 start = time.perf_counter()
 result = convert(name, out, None, recipes=recipe, formats=fmt, calib_samples=int(calib), eval_samples=int(evals),
                  size=int(size))
-artifacts = [{"format": a.format, "convert_s": a.convert_seconds, "size_bytes": a.size_bytes,
+artifacts = [{"recipe": a.recipe.name, "format": a.format, "convert_s": a.convert_seconds, "size_bytes": a.size_bytes,
               "verification": a.verification.to_dict(), "kernels": a.kernels} for a in result.artifacts]
 row = {"peak_rss_mb": peak_rss_mb(), "wall_in_process_s": time.perf_counter() - start}
 print(json.dumps({**row, **artifacts[0], "format": fmt} if len(artifacts) == 1 else {**row, "artifacts": artifacts}))
@@ -66,7 +69,10 @@ def kept_rows(path: str, settings: dict) -> list[dict]:
     if not os.path.exists(path):
         return []
     report = json.loads(open(path).read())
-    earlier = {k: report["env"].get(k, False if k == "together" else None) for k in settings}
+    env = report["env"]
+    earlier = {k: env.get(k, None) for k in settings}
+    if "per" not in env:  # written before --per: --together was its only other mode
+        earlier["per"] = "recipe" if env.get("together") else "artifact"
     if earlier != settings:
         raise SystemExit(f"--merge: {path} was measured with {earlier}, this run with {settings}")
     return report["results"]
@@ -78,8 +84,10 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=None, help="shell patterns of backbone names, comma-separated")
     parser.add_argument("--recipes", default="fp32,int8")
     parser.add_argument("--formats", default="tflite,onnx")
-    parser.add_argument("--together", action="store_true",
-                        help="one process per backbone x recipe converting to every format (edgebb convert's peak)")
+    parser.add_argument("--per", choices=("artifact", "recipe", "backbone"), default="artifact",
+                        help="what one process converts: an artifact, a recipe to every format, or a backbone to "
+                             "every recipe and format")
+    parser.add_argument("--together", action="store_true", help="the same as --per recipe")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--size-for", action="append", default=None, metavar="NAME=SIZE",
                         help="a backbone's own input size [default: inception_resnet_v2=299]")
@@ -97,9 +105,11 @@ def main(argv=None) -> int:
 
     own_size = sizes_for(args.size_for if args.size_for is not None else ["inception_resnet_v2=299"])
     formats = args.formats.split(",")
-    groups = [formats] if args.together else [[f] for f in formats]
-    jobs = [(n, r, g) for n in backbones(args.only) for r in args.recipes.split(",") for g in groups]
-    settings = {"calib_samples": args.calib_samples, "eval_samples": args.eval_samples, "together": args.together}
+    per = "recipe" if args.together else args.per
+    groups = [[f] for f in formats] if per == "artifact" else [formats]
+    recipes = [args.recipes] if per == "backbone" else args.recipes.split(",")
+    jobs = [(n, r, g) for n in backbones(args.only) for r in recipes for g in groups]
+    settings = {"calib_samples": args.calib_samples, "eval_samples": args.eval_samples, "per": per}
     kept = kept_rows(args.out, settings) if args.merge else []
     rows, started = [], time.perf_counter()
     for i, (name, recipe, fmts) in enumerate(jobs, start=1):
@@ -115,7 +125,7 @@ def main(argv=None) -> int:
         rows.append(row)
         convert_s = row.get("convert_s", sum(a["convert_s"] for a in row.get("artifacts", [])) or float("nan"))
         peak = row.get("peak_rss_mb", float("nan"))
-        print(f"[{i}/{len(jobs)}] {name:20s} {size:3d} {recipe:6s} {row['format']:11s} {row['status']:6s} "
+        print(f"[{i}/{len(jobs)}] {name:20s} {size:3d} {recipe:9s} {row['format']:11s} {row['status']:6s} "
               f"convert {convert_s:6.1f} s  process {process_s:6.1f} s  peak {peak:7.0f} MB"
               + (f"  {row['error']}" if row.get("error") else ""), file=sys.stderr)
     total = time.perf_counter() - started
