@@ -145,7 +145,7 @@ def did_not_learn(history: list[dict], classes: int) -> str | None:
     uniform prediction (what a dead ReLU classifier gives: it outputs zeros for every image)."""
     import math
 
-    losses = [r["loss"] for r in history if r.get("phase") != "qat" and r.get("loss") is not None]
+    losses = [r["loss"] for r in history if r.get("loss") is not None]
     if not losses or min(losses) < 0.98 * math.log(classes):
         return None
     return f"the training loss stayed at {min(losses):.3f} (ln {classes} = {math.log(classes):.3f}, a uniform guess)"
