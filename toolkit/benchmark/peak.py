@@ -33,18 +33,23 @@ from ..core.cache import cache_dir
 SIZE = 1024
 SECONDS = 0.4
 
+# Every probe sets up n and run() (one GEMM), then times it: the best of runs over {seconds} s, after a first one.
+_BEST = """
+run()
+best, spent = float("inf"), 0.0
+while spent < {seconds} or best == float("inf"):
+    t = time.perf_counter(); run(); dt = time.perf_counter() - t
+    best, spent = min(best, dt), spent + dt
+print(n ** 3 / best / 1e9)
+"""
+
 _FP32 = """
 import time, numpy as np
 n = {n}
 a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
 b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
-a @ b
-best, spent = float("inf"), 0.0
-while spent < {seconds} or best == float("inf"):
-    t = time.perf_counter(); a @ b; dt = time.perf_counter() - t
-    best, spent = min(best, dt), spent + dt
-print(n ** 3 / best / 1e9)
-"""
+run = lambda: a @ b
+""" + _BEST
 
 # ONNX Runtime's own GEMM (MLAS): MatMulInteger u8 x s8 -> s32 for int8, MatMul for fp32 (on some CPUs MLAS's float
 # kernels beat the BLAS numpy ships, and a peak that a model's own kernels exceed is no ceiling).
@@ -66,13 +71,8 @@ if integer:
     feed = {{"a": rng.integers(0, 256, (n, n), dtype=np.uint8), "b": rng.integers(-128, 128, (n, n), dtype=np.int8)}}
 else:
     feed = {{"a": rng.standard_normal((n, n), dtype=np.float32), "b": rng.standard_normal((n, n), dtype=np.float32)}}
-sess.run(None, feed)
-best, spent = float("inf"), 0.0
-while spent < {seconds} or best == float("inf"):
-    t = time.perf_counter(); sess.run(None, feed); dt = time.perf_counter() - t
-    best, spent = min(best, dt), spent + dt
-print(n ** 3 / best / 1e9)
-"""
+run = lambda: sess.run(None, feed)
+""" + _BEST
 
 
 # OpenVINO's MatMul in f32 (asked for: on CPUs with bf16 it would otherwise compute in bf16).
@@ -86,13 +86,8 @@ compiled = ov.Core().compile_model(ov.Model([ops.matmul(a, b, False, False)], [a
 request = compiled.create_infer_request()
 rng = np.random.default_rng(0)
 feed = {{0: rng.standard_normal((n, n), dtype=np.float32), 1: rng.standard_normal((n, n), dtype=np.float32)}}
-request.infer(feed)
-best, spent = float("inf"), 0.0
-while spent < {seconds} or best == float("inf"):
-    t = time.perf_counter(); request.infer(feed); dt = time.perf_counter() - t
-    best, spent = min(best, dt), spent + dt
-print(n ** 3 / best / 1e9)
-"""
+run = lambda: request.infer(feed)
+""" + _BEST
 
 
 def _fingerprint(env: dict) -> str:
