@@ -5,37 +5,15 @@ train or convert a model, so `edgebb --help` is instant.
 
 from __future__ import annotations
 
-import signal
 import sys
 
 import click
 
 from .. import __version__
+from ..core import interrupts
 from ..core.errors import EdgebbError
+from ..core.interrupts import Terminated
 from .common import state
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Python code runs next, so the same clean-up as Ctrl-C happens (no partial files, no
-    orphaned worker processes) and the command exits 143."""
-
-
-def _terminate(signum, frame):
-    _quiet_teardown()
-    raise Terminated()
-
-
-def _interrupt(signum, frame):
-    _quiet_teardown()
-    raise KeyboardInterrupt
-
-
-def _quiet_teardown() -> None:
-    """Set by the Ctrl-C and SIGTERM handlers: objects the interrupt left half-built are torn down afterwards, and
-    their __del__ may fail (TensorFlow's ApiDefMap interrupted in __init__: "Exception ignored in ...
-    AttributeError", with a traceback, after edgebb's one line; CI saw it). Such errors say nothing about the
-    user's work: keep them out."""
-    sys.unraisablehook = lambda unraisable: None
 
 
 class _Group(click.Group):
@@ -43,9 +21,7 @@ class _Group(click.Group):
     Ctrl-C into 130 and SIGTERM into 143."""
 
     def main(self, args=None, prog_name=None, **kwargs):
-        signal.signal(signal.SIGTERM, _terminate)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored (nohup)
-            signal.signal(signal.SIGINT, _interrupt)
+        interrupts.install()
         try:
             # Without standalone mode, click returns the code of ctx.exit() instead of exiting with it.
             code = super().main(args=args, prog_name=prog_name, standalone_mode=False, **kwargs)
@@ -64,7 +40,9 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            interrupts.check()  # swallowed by a library in the command's last stretch: still an interrupted run
+            return result
         except EdgebbError as exc:
             state(ctx).close()
             click.echo(f"edgebb: error: {exc}", err=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from . import interrupts
+
 
 class Step:
     """One countable piece of work; `advance` after each unit (an image, an epoch, an artifact, a row)."""
@@ -22,6 +24,7 @@ class Step:
     def advance(self, amount: float = 1, detail: str | None = None, *, log: bool = False) -> None:
         """Count `amount` more units done; `detail` says what was just done (a terminal shows the latest beside
         the bar; `log=True` also keeps it as a line above it, for figures worth scrolling back to)."""
+        interrupts.check()  # a Ctrl-C a library swallowed ends the work here (edgebb.core.interrupts)
         self.completed += amount
         self._update(detail, log, amount)
 
