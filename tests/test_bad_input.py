@@ -498,6 +498,29 @@ def test_an_interrupt_a_library_swallowed_ends_the_work_at_the_next_step(sig, ex
             signal.signal(s, handler)
 
 
+def test_an_interrupt_inside_a_deferred_stretch_comes_at_its_end(monkeypatch):
+    """An artifact and the manifest line that lists it are written together: a SIGTERM between them (CI saw an
+    artifact on disk that the manifest did not list) is raised once both are written."""
+    from edgebb.core import interrupts
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(interrupts, "_pending", None)
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    written = []
+    try:
+        interrupts.install()
+        with pytest.raises(interrupts.Terminated):
+            with interrupts.deferred():
+                written.append("artifact")
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.5)
+                written.append("manifest")
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert written == ["artifact", "manifest"]
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_conversion_leaves_a_consistent_folder(sig, code, world, tmp_path):
     out = tmp_path / "out"

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core import interrupts
 from ..core.errors import InputError
 from ..core.files import check_can_create_dir, write_atomic
 from ..core.progress import Progress, as_progress
@@ -165,18 +166,20 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
             if os.path.relpath(target, out_dir) in listed:
                 notes.append(f"replaced {os.path.basename(target)}, which an earlier conversion into this folder "
                              "had made")
-            write_atomic(target, content)
-            artifacts.append(Artifact(
-                path=target, format=fmt, recipe=recipe, sha256=hashlib.sha256(content).hexdigest(),
-                size_bytes=len(content), inputs=check.inputs, outputs=check.outputs,
-                verification=check.verification, convert_seconds=seconds, float_layers=float_layers,
-                options=options, kernels=kernels,
-                qat=qat.describe(check.eval_outputs, ev, opts.max_drop) if recipe.qat else None,
-            ))
-            # After every artifact, so an interrupted conversion leaves a folder that describes what finished.
-            manifest = merge(existing, build_manifest(src, ev.description, artifacts, out_dir, opts.seed, notes),
-                             out_dir)
-            write_atomic(manifest_path, to_json(manifest))
+            # The artifact and the manifest that lists it, together: an interrupted conversion leaves a folder
+            # that describes exactly what finished.
+            with interrupts.deferred():
+                write_atomic(target, content)
+                artifacts.append(Artifact(
+                    path=target, format=fmt, recipe=recipe, sha256=hashlib.sha256(content).hexdigest(),
+                    size_bytes=len(content), inputs=check.inputs, outputs=check.outputs,
+                    verification=check.verification, convert_seconds=seconds, float_layers=float_layers,
+                    options=options, kernels=kernels,
+                    qat=qat.describe(check.eval_outputs, ev, opts.max_drop) if recipe.qat else None,
+                ))
+                manifest = merge(existing, build_manifest(src, ev.description, artifacts, out_dir, opts.seed, notes),
+                                 out_dir)
+                write_atomic(manifest_path, to_json(manifest))
             step.advance(detail=f"{os.path.basename(target)}: top-1 agreement "
                                 f"{check.verification.top1_agreement:.1f}%"
                                 + ("" if budget.judged else " (random weights: not judged)"), log=True)

@@ -9,6 +9,7 @@ progress step's advance, which every long loop (epochs, artifacts, images, rows)
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -20,6 +21,7 @@ class Terminated(KeyboardInterrupt):
 
 
 _pending: int | None = None
+_deferred = 0
 
 
 def _raise(signum: int) -> None:
@@ -30,7 +32,8 @@ def _handle(signum, frame) -> None:
     global _pending
     _pending = signum
     _quiet_teardown()
-    _raise(signum)
+    if not _deferred:
+        _raise(signum)
 
 
 def install() -> None:
@@ -45,6 +48,19 @@ def check() -> None:
     thread's stage is torn down by the main thread's clean-up, not by an exception of its own."""
     if _pending is not None and threading.current_thread() is threading.main_thread():
         _raise(_pending)
+
+
+@contextlib.contextmanager
+def deferred():
+    """A stretch an interrupt must not split (an artifact and the manifest line that describes it): a signal that
+    comes inside it is raised when it ends."""
+    global _deferred
+    _deferred += 1
+    try:
+        yield
+    finally:
+        _deferred -= 1
+    check()
 
 
 def _quiet_teardown() -> None:
