@@ -112,6 +112,54 @@ def test_int8_artifacts_are_quantized_and_close(converted):
     assert onnx.verification.cosine > tflite.verification.cosine - 0.01, (onnx.verification, tflite.verification)
 
 
+def weight_codes(path: str) -> np.ndarray:
+    """The largest |code| of each output channel of every int8 Conv kernel in a QDQ ONNX file."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    constants = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    kernels = [constants[n.input[0]] for n in model.graph.node
+               if n.op_type == "DequantizeLinear" and n.input[0] in constants and constants[n.input[0]].ndim == 4]
+    assert kernels and all(k.dtype == np.int8 for k in kernels)
+    return np.concatenate([np.abs(k.astype(int)).reshape(len(k), -1).max(axis=1) for k in kernels])
+
+
+def test_int8_onnx_weights_are_tflites_8_bit_grid_unless_this_cpu_saturates(converted):
+    """Symmetric per-channel int8 puts each channel's largest weight at code 127, as TFLite does; 7-bit weights
+    (for x86 without VNNI) stop at 64."""
+    from edgebb.benchmark.environment import cpu_info
+    from edgebb.conversion.exporters.onnx import saturates
+
+    bits = 7 if saturates(cpu_info()) else 8
+    onnx = next(a for a in converted.artifacts if a.recipe.name == "int8" and a.format == "onnx")
+    assert onnx.options["weights"] == f"int8 per-channel, {bits}-bit", onnx.options
+    tops = weight_codes(onnx.path)
+    assert (tops == 127).mean() > 0.9 if bits == 8 else tops.max() <= 64, np.bincount(tops)
+    assert any(f"int8 ONNX weights are {bits}-bit" in n for n in converted.notes), converted.notes
+
+
+@pytest.mark.parametrize("bits", ["7", "8"])
+def test_onnx_weight_bits_as_asked(bits, tmp_path, shapes):
+    result = convert("squeezenet_1_1", str(tmp_path), shapes, recipes="int8", formats="onnx", size=SIZE,
+                     calib_samples=8, onnx_weight_bits=bits)
+    tops = weight_codes(result.artifacts[0].path)
+    assert tops.max() == (127 if bits == "8" else 64), np.bincount(tops)
+    assert result.artifacts[0].options["weight_bits_because"] == "asked for (--onnx-weight-bits)"
+
+
+@pytest.mark.parametrize("machine, flags, bits", [
+    ("x86_64", ["avx2", "fma"], 7), ("x86_64", ["avx2", "avx512f"], 7), ("x86_64", ["avx2", "avx512_vnni"], 8),
+    ("x86_64", ["avx2", "avx_vnni"], 8), ("aarch64", ["asimd"], 8)])
+def test_auto_weight_bits_follow_the_cpu(machine, flags, bits, monkeypatch):
+    from edgebb.conversion.exporters.onnx import weight_bits
+
+    monkeypatch.setattr("edgebb.benchmark.environment.cpu_info",
+                        lambda: {"cpu_model": "a CPU", "cpu_flags": flags, "machine": machine, "cores": 2})
+    chosen, because = weight_bits("auto")
+    assert chosen == bits and "a CPU" in because
+
+
 def test_same_inputs_and_seed_give_byte_identical_int8_tflite(tmp_path, shapes):
     digests = []
     for run in ("a", "b"):

@@ -35,7 +35,7 @@ def _accuracy(outputs, labels):
     return 100.0 * float(np.mean(outputs.argmax(axis=1) == labels))
 
 
-def test_qat_accuracy_carries_over_to_int8_tflite(tmp_path, trained):
+def test_qat_accuracy_carries_over_to_int8_tflite_and_onnx(tmp_path, trained):
     from edgebb.conversion import convert
     from edgebb.data import load_images, scan_folder
     from edgebb.models import load_model
@@ -45,13 +45,17 @@ def test_qat_accuracy_carries_over_to_int8_tflite(tmp_path, trained):
     root, result = trained
     qat_path = str(root / "m_qat.h5")
     assert result.qat and os.path.exists(qat_path)
-    converted = convert(qat_path, str(tmp_path / "out"), str(root / "eval"), recipes="int8-qat")
-    (artifact,) = converted.artifacts
+    converted = convert(qat_path, str(tmp_path / "out"), str(root / "eval"), recipes="int8-qat",
+                        formats="tflite,onnx")
+    artifact, onnx = converted.artifacts
     assert os.path.basename(artifact.path) == "m_int8-qat.tflite"
     assert artifact.inputs[0].dtype == "int8" and artifact.outputs[0].dtype == "int8"
-    figures = artifact.qat
-    assert figures["from"] == "quantization-aware model"
-    assert abs(figures["keras_accuracy"] - figures["tflite_accuracy"]) <= 0.5, figures
+    for figures in (artifact.qat, onnx.qat):
+        assert figures["from"] == "quantization-aware model"
+        assert abs(figures["keras_accuracy"] - figures["int8_accuracy"]) <= 0.5, figures
+    # the ONNX one is integer kernels on this CPU too, its weights on the grid QAT trained them for
+    assert os.path.basename(onnx.path) == "m_int8-qat.onnx" and onnx.kernels["float_compute"] == [], onnx.kernels
+    assert "trained with fake quantization" in onnx.options["weights"], onnx.options
 
     # the same claim on all 2000 images of the disjoint set, measured here rather than read from the manifest
     pp = converted.source.preprocessing
@@ -59,10 +63,11 @@ def test_qat_accuracy_carries_over_to_int8_tflite(tmp_path, trained):
     with scope():
         keras_model = load_model(qat_path)
     keras_accuracy = _accuracy(keras_model.predict(images.x, batch_size=64, verbose=0), images.labels)
-    with load_artifact(artifact.path) as session:
-        tflite_accuracy = _accuracy(session.run(images.x), images.labels)
     assert keras_accuracy > 90, f"QAT model did not learn: {keras_accuracy:.1f}%"
-    assert abs(keras_accuracy - tflite_accuracy) <= 0.5, (keras_accuracy, tflite_accuracy)
+    for path in (artifact.path, onnx.path):
+        with load_artifact(path) as session:
+            int8_accuracy = _accuracy(session.run(images.x), images.labels)
+        assert abs(keras_accuracy - int8_accuracy) <= 0.5, (path, keras_accuracy, int8_accuracy)
 
 
 def test_convert_fine_tunes_a_float_model_for_int8_qat(tmp_path, trained):
@@ -71,15 +76,16 @@ def test_convert_fine_tunes_a_float_model_for_int8_qat(tmp_path, trained):
     root, _ = trained
     lines = []
     converted = convert(str(root / "m.keras"), str(tmp_path / "out"), str(root / "eval"),
-                        recipes="int8-qat", qat_epochs=1, progress=lines.append)
+                        recipes="int8-qat", formats="tflite,onnx", qat_epochs=1, progress=lines.append)
     assert any("QAT epoch 1/1: loss " in ln for ln in lines), lines  # minutes of fine-tuning show progress
-    by_recipe = {a.recipe.name: a for a in converted.artifacts}
-    qat = by_recipe["int8-qat"]
+    by_format = {a.format: a for a in converted.artifacts}
+    qat = by_format["tflite"]
     assert qat.qat["from"] == "fine-tuned here" and qat.qat["epochs"] == 1 and len(qat.qat["log"]) == 1
     assert qat.qat["images"] == converted.data["fine_tuning_images"] == 1400  # the 70% not held out
-    assert abs(qat.qat["keras_accuracy"] - qat.qat["tflite_accuracy"]) <= 0.5, qat.qat
+    for artifact in converted.artifacts:  # ONNX: the fine-tuned weights taken into a copy of the float model
+        assert abs(artifact.qat["keras_accuracy"] - artifact.qat["int8_accuracy"]) <= 0.5, artifact.qat
     manifest_entry = next(a for a in converted.manifest["artifacts"] if a["recipe"] == "int8-qat")
-    assert manifest_entry["qat"]["tflite_accuracy"] == qat.verification.accuracy
+    assert manifest_entry["qat"]["int8_accuracy"] == qat.verification.accuracy
 
 
 def test_int8_qat_plans_that_cannot_work_fail_before_any_work(tmp_path, trained):
@@ -93,6 +99,16 @@ def test_int8_qat_plans_that_cannot_work_fail_before_any_work(tmp_path, trained)
         convert(str(root / "m_qat.h5"), str(out), str(root / "eval"), recipes="fp32,int8-qat")
     with pytest.raises(InputError, match="--qat-epochs must be at least 1"):
         convert(str(root / "m.keras"), str(out), str(root / "eval"), recipes="int8-qat", qat_epochs=0)
+    # a QAT model whose metadata names no backbone: no float architecture to take its weights into for ONNX
+    import shutil
+
+    from edgebb.build.meta import read_meta, write_meta
+
+    bare = tmp_path / "bare_qat.h5"
+    shutil.copy(root / "m_qat.h5", bare)
+    write_meta(str(bare), {k: v for k, v in read_meta(str(bare)).items() if k != "backbone"})
+    with pytest.raises(InputError, match="names no backbone"):
+        convert(str(bare), str(out), str(root / "eval"), recipes="int8-qat", formats="onnx")
     assert not out.exists()
 
 

@@ -28,6 +28,8 @@ from .common import MODEL_OPTIONS, check_positive, quiet_option, terminal, with_
 @click.option("--io-dtype", default="int8", show_default=True, help="int8 TFLite input/output: int8, uint8, float32.")
 @click.option("--calib-samples", type=int, default=200, show_default=True, help="Calibration images.")
 @click.option("--calib-method", default="minmax", show_default=True, help="ONNX int8: minmax, entropy, percentile.")
+@click.option("--onnx-weight-bits", default="auto", show_default=True,
+              help="int8 ONNX weights: 8 (TFLite's), 7 (x86 without VNNI), or auto: 7 only on such a CPU.")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights, data split and calibration.")
 @click.option("--max-drop", type=float, default=1.0, show_default=True,

@@ -38,7 +38,7 @@ def channel_noise(signal: list[np.ndarray], quantized: list[np.ndarray], channel
     return float(np.mean(noise[live] / rms[live])) if live.any() else 0.0
 
 
-def node_errors(fp32: bytes, calib: np.ndarray, calib_method: str = "minmax") -> list[dict]:
+def node_errors(fp32: bytes, calib: np.ndarray, calib_method: str = "minmax", weight_bits: int = 8) -> list[dict]:
     """Per-node quantization noise of the int8 QDQ model made from `fp32`, worst first: the node names to
     exclude for it, the tensor, its op and its channel noise.
 
@@ -50,7 +50,7 @@ def node_errors(fp32: bytes, calib: np.ndarray, calib_method: str = "minmax") ->
 
     from .exporters.onnx import CalibrationReader, preprocess, quantize_static
 
-    qdq = onnx.load_from_string(quantize_static(fp32, calib, calib_method))
+    qdq = onnx.load_from_string(quantize_static(fp32, calib, calib_method, weight_bits=weight_bits))
     constants = {i.name: numpy_helper.to_array(i) for i in qdq.graph.initializer}
     quantized = {n.input[0]: (float(constants[n.input[1]]), int(constants[n.input[2]]))
                  for n in qdq.graph.node if n.op_type == "QuantizeLinear" and n.input[1] in constants
@@ -93,12 +93,13 @@ def selective_int8_onnx(model, ev, reference, random_reference, budget: Budget, 
     fp32 = float_model(model, ctx)
     say.say(f"auto-fallback: ranking ONNX nodes by quantization noise on {min(len(ev.calib), RANK_SAMPLES)} "
             "calibration images")
-    ranking = node_errors(fp32, ev.calib, ctx.calib_method)
+    ranking = node_errors(fp32, ev.calib, ctx.calib_method, ctx.onnx_weight_bits)
     if not ranking:
         raise InputError(f"auto-fallback: ONNX Runtime's debugger found no quantized tensors in {model.name}")
     def attempt(count: int) -> MixedPrecision:
         nodes = list(dict.fromkeys(n for r in ranking[:count] for n in r["nodes"]))
-        content = quantize_static(fp32, ev.calib, ctx.calib_method, nodes_to_exclude=nodes)
+        content = quantize_static(fp32, ev.calib, ctx.calib_method, nodes_to_exclude=nodes,
+                                  weight_bits=ctx.onnx_weight_bits)
         check = verify_content(content, "onnx", ev, reference, random_reference, budget)
         return MixedPrecision(content, check, nodes, {"float_nodes_by": "channel noise (qdq_loss_debug)"})
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from ..core.checks import check_choice, check_int, check_number, parse_list
 from ..core.errors import InputError, unknown_name
 from ..core.formats import artifact_formats
-from .recipes import CALIB_METHODS, IO_DTYPES, RECIPES
+from .recipes import CALIB_METHODS, IO_DTYPES, RECIPES, WEIGHT_BITS
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class ConvertOptions:
       part is used whole).
     max_drop: top-1 points an artifact may lose against the float model (checked when labels exist).
     min_agreement: the top-1 agreement with the float model an artifact must keep, in % (0 turns it off).
+    onnx_weight_bits: "8" (TFLite's weight grid), "7" (for x86 CPUs without VNNI, where ONNX Runtime's kernels
+      saturate on 8-bit weights) or "auto": 8 unless the converting machine is such a CPU.
     auto_fallback: when an int8 artifact breaks the budget, keep the layers with the largest quantization error
       in float, a few at a time, until it holds.
     qat_epochs, qat_lr: for int8-qat from a float model, the epochs and Adam learning rate of fine-tuning with
@@ -38,6 +40,7 @@ class ConvertOptions:
     io_dtype: str = "int8"
     calib_samples: int = 200
     calib_method: str = "minmax"
+    onnx_weight_bits: str = "auto"
     opset: int = 17
     seed: int = 0
     max_drop: float = 1.0
@@ -52,6 +55,8 @@ class ConvertOptions:
         object.__setattr__(self, "formats", tuple(parse_list(self.formats, artifact_formats(), "format")))
         check_choice("--io-dtype", self.io_dtype, IO_DTYPES)
         check_choice("--calib-method", self.calib_method, CALIB_METHODS)
+        object.__setattr__(self, "onnx_weight_bits", str(self.onnx_weight_bits))
+        check_choice("--onnx-weight-bits", self.onnx_weight_bits, WEIGHT_BITS)
         check_int("--calib-samples", self.calib_samples, 1)
         check_int("evaluation samples", self.eval_samples, 1)
         check_int("--seed", self.seed, 0)

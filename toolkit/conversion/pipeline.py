@@ -23,6 +23,7 @@ from ..core.serialize import to_json
 from ..core.tf import quiet
 from .calibration import EvalData, prepare_data
 from .exporters import ExportContext, get_exporter
+from .exporters.onnx import weight_bits, weight_bits_note
 from .manifest import Artifact, build_manifest, merge, read_manifest
 from .mixed_precision import REPAIRS
 from .options import ConvertOptions
@@ -131,6 +132,10 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     artifacts: list[Artifact] = []
     ctx = ExportContext(size=src.preprocessing.size, calib=ev.calib, io_dtype=opts.io_dtype, opset=opts.opset,
                         calib_method=opts.calib_method)
+    if any(fmt == "onnx" and recipe.calibrated for recipe, fmt in pairs):
+        ctx.onnx_weight_bits, ctx.onnx_weight_bits_because = weight_bits(opts.onnx_weight_bits)
+        notes.append(weight_bits_note(ctx.onnx_weight_bits, opts.onnx_weight_bits))
+    ctx.qat_architecture = _float_architecture(src)
     with say.step("converting and verifying", total=len(pairs)) as step:
         for recipe, fmt in pairs:
             exporter = get_exporter(fmt, recipe.name)
@@ -240,9 +245,29 @@ class QuantizationAware:
         """The artifact against the QAT Keras model it was converted from: what QAT promised, what int8 kept."""
         keras_vs_tflite = compare(self.outputs, got, ev.eval_labels, max_drop)
         return {**self.origin, "keras_accuracy": keras_vs_tflite.reference_accuracy,
-                "tflite_accuracy": keras_vs_tflite.accuracy,
+                "int8_accuracy": keras_vs_tflite.accuracy,
                 "top1_agreement_with_keras": keras_vs_tflite.top1_agreement,
                 "max_abs_error_vs_keras": keras_vs_tflite.max_abs_error}
+
+
+def _float_architecture(src: Source):
+    """What makes a float model of the source's architecture, for int8-qat in ONNX: the backbone a QAT model's
+    metadata names, or a copy of the float source the QAT model was fine-tuned from."""
+    import tf_keras as keras
+
+    from ..models import create_model
+    from ..models.layers import CUSTOM_OBJECTS
+
+    backbone = (src.meta or {}).get("backbone") or {}
+    if src.qat:
+        return lambda: create_model(backbone["name"], width=backbone["width"], input_size=backbone["input_size"],
+                                    num_classes=backbone["num_classes"])
+
+    def copy():
+        with keras.utils.custom_object_scope(CUSTOM_OBJECTS):
+            return keras.models.clone_model(src.model)
+
+    return copy
 
 
 def _check_qat_plan(meta: dict | None, pairs: list[tuple[Recipe, str]], data: str | None, source: str) -> bool:
@@ -250,6 +275,12 @@ def _check_qat_plan(meta: dict | None, pairs: list[tuple[Recipe, str]], data: st
     is_qat = bool((meta or {}).get("qat"))
     wants_qat = any(r.qat for r, _ in pairs)
     if is_qat:
+        backbone = (meta or {}).get("backbone") or {}
+        if any(r.qat and fmt == "onnx" for r, fmt in pairs) and not {"name", "width", "input_size",
+                                                                         "num_classes"} <= set(backbone):
+            raise InputError(f"{source}: int8-qat in ONNX takes the QAT model's weights into its float architecture, "
+                             "and this model's metadata names no backbone to build it from; convert a model saved "
+                             "by edgebb train --qat, or use --format tflite")
         others = sorted({r.name for r, _ in pairs if not r.qat})
         if others:
             raise InputError(f"{source} is a quantization-aware model, which converts only with --recipe int8-qat; "

@@ -8,14 +8,15 @@ artifact they produced.
 | dynamic   | int8     | float32     | no          | tflite, onnx  |
 | int8      | int8/ch  | int8/tensor | yes         | tflite, onnx  |
 | int16x8   | int8/ch  | int16       | yes         | tflite        |
-| int8-qat  | int8/ch  | int8/tensor | QAT ranges  | tflite        |
+| int8-qat  | int8/ch  | int8/tensor | QAT ranges  | tflite, onnx  |
 
 Which formats a recipe can be made in is not stored here: it is whatever the exporter registry
 (edgebb.conversion.exporters) holds a (format, recipe) exporter for.
 
 int8-qat is full-integer int8 from a quantization-aware model: either one `edgebb train --qat` saved, or one
-`edgebb convert` fine-tunes with fake quantization on --data first (--qat-epochs). Its ranges come from
-training, not from calibration alone.
+`edgebb convert` fine-tunes with fake quantization on --data first (--qat-epochs). In TFLite its ranges come
+from training, not from calibration alone; in ONNX its trained weights are written on the 8-bit grid QAT trained
+them for, and its activation ranges are calibrated (edgebb.training.qat).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..core.registry import Registry
 
 IO_DTYPES = ("int8", "uint8", "float32")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
+WEIGHT_BITS = ("auto", "8", "7")  # int8 ONNX weights: --onnx-weight-bits
 
 
 @dataclass(frozen=True)

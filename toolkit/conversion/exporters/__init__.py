@@ -27,6 +27,10 @@ class ExportContext:
     io_dtype: str = "int8"
     opset: int = 17
     calib_method: str = "minmax"
+    onnx_weight_bits: int = 8
+    onnx_weight_bits_because: str = ""
+    # int8-qat in ONNX: a float model of the QAT model's architecture, to take its trained weights into
+    qat_architecture: Callable[[], Any] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
 

@@ -75,28 +75,65 @@ def quantize_dynamic(fp32: bytes | str) -> bytes:
 FLOAT_COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "FusedConv", "FusedGemm", "FusedMatMul", "NchwcConv")
 
 
-def quantize_static(fp32: bytes | str, calib: np.ndarray, calib_method: str, nodes_to_exclude: list[str] = ()) -> bytes:
+def quantize_static(fp32: bytes | str, calib: np.ndarray, calib_method: str, nodes_to_exclude: list[str] = (),
+                    weight_bits: int = 8) -> bytes:
     """ONNX Runtime's static quantization of the float model: QDQ int8 calibrated on `calib`.
 
-    Activations are uint8 (asymmetric) and weights int8, symmetric per output channel, in 7 bits (reduce_range).
-    Both choices are about the kernels ONNX Runtime fuses the QDQ groups into, not about the arithmetic the file
-    describes: on x86 its integer Conv/Gemm are uint8 x int8, so int8 activations get rewritten (and the rewrite
-    is not applied around residual Add or hard-swish Mul, which leaves those Convs in float), and without VNNI
-    the uint8 x int8 kernels add pairs of products in a saturating int16: 2 x 255 x 127 overflows it, so a full
-    8-bit weight loses 10 points of accuracy on real images, while 2 x 255 x 64 fits. The 7-bit weights cost
-    nothing measurable (per channel, they keep 64 steps a side) and give the same results on every CPU.
-    `nodes_to_exclude` stay float (selective int8).
+    Activations are uint8 (asymmetric): on x86 ONNX Runtime's integer Conv/Gemm are uint8 x int8, so int8
+    activations get rewritten, and the rewrite is not applied around residual Add or hard-swish Mul, which leaves
+    those Convs in float. Weights are int8, symmetric per output channel, in `weight_bits` bits: 8 is TFLite's
+    grid (and on the digits scans it keeps 0.9-2.0 more points of top-1 agreement with float than 7 on the four
+    smallest backbones); 7 (reduce_range) is for x86 CPUs without VNNI, whose uint8 x int8 kernels add pairs of
+    products in a saturating int16: 2 x 255 x 127 overflows it and a ResNet-50 lost 10 points on such a CPU,
+    while 2 x 255 x 64 fits (see `weight_bits`). `nodes_to_exclude` stay float (selective int8).
     """
     from onnxruntime import quantization as q
 
     def run(src, dst, tmp):
         pre = preprocess(src, tmp)
         q.quantize_static(pre, dst, CalibrationReader(calib), quant_format=q.QuantFormat.QDQ, per_channel=True,
-                          activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8, reduce_range=True,
+                          activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
+                          reduce_range=weight_bits == 7,
                           calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[calib_method]),
                           nodes_to_exclude=list(nodes_to_exclude))
 
     return _quantized(fp32, run)
+
+
+def weight_bits(choice: str) -> tuple[int, str]:
+    """The bits of int8 ONNX weights for `--onnx-weight-bits` ("auto", "8" or "7"), and why, for the manifest.
+
+    auto: 8, unless this machine is an x86 CPU without VNNI (AVX-512 VNNI, AVX-VNNI or AMX), where ONNX
+    Runtime's kernels saturate on 8-bit weights: the artifact is verified here, and its verification would
+    measure the saturation rather than the quantization."""
+    if choice != "auto":
+        return int(choice), "asked for (--onnx-weight-bits)"
+    from ...benchmark.environment import cpu_info
+
+    cpu = cpu_info()
+    name = cpu["cpu_model"] or cpu["machine"]
+    if saturates(cpu):
+        return 7, f"this CPU ({name}) has no VNNI: ONNX Runtime's uint8 x int8 kernels saturate on 8-bit weights"
+    return 8, f"this CPU ({name}) runs 8-bit weights without saturating"
+
+
+def weight_bits_note(bits: int, choice: str) -> str:
+    """The convert note that says which weights the int8 ONNX artifacts have, and where they do not fit."""
+    if bits == 8:
+        return ("int8 ONNX weights are 8-bit, TFLite's grid: on an x86 CPU without VNNI (AVX2 only) ONNX Runtime's "
+                "kernels saturate on them and lose accuracy; for such a target convert with --onnx-weight-bits 7")
+    if choice == "7":
+        return "int8 ONNX weights are 7-bit (--onnx-weight-bits 7): they compute the same on every CPU"
+    return ("int8 ONNX weights are 7-bit because this x86 CPU has no VNNI and ONNX Runtime's kernels here saturate on "
+            "8-bit ones; they cost some top-1 agreement with float. For an ARM or VNNI target, --onnx-weight-bits 8 "
+            "gives TFLite's grid (verify it on that target: here it would measure the saturation)")
+
+
+def saturates(cpu: dict) -> bool:
+    """Whether ONNX Runtime's uint8 x int8 kernels on `cpu` (edgebb.benchmark.environment.cpu_info) add product
+    pairs in a saturating int16: x86 without a VNNI dot product."""
+    x86 = (cpu.get("machine") or "").lower() in ("x86_64", "amd64", "i686", "i386")
+    return x86 and not set(cpu.get("cpu_flags") or ()) & {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
 # --calib-method -> ONNX Runtime's CalibrationMethod member
@@ -167,7 +204,27 @@ def _dynamic(model, ctx: ExportContext) -> bytes:
 
 @exporter("onnx", "int8", lambda ctx: {"io_dtype": "float32", "calibration_images": len(ctx.calib),
                                        "opset": ctx.opset, "calib_method": ctx.calib_method,
-                                       "activations": "uint8 asymmetric", "weights": "int8 per-channel, 7-bit"},
+                                       "activations": "uint8 asymmetric",
+                                       "weights": f"int8 per-channel, {ctx.onnx_weight_bits}-bit",
+                                       "weight_bits_because": ctx.onnx_weight_bits_because},
           inspect=kernels)
 def _int8(model, ctx: ExportContext) -> bytes:
-    return quantize_static(float_model_path(model, ctx), ctx.calib, ctx.calib_method)
+    return quantize_static(float_model_path(model, ctx), ctx.calib, ctx.calib_method,
+                           weight_bits=ctx.onnx_weight_bits)
+
+
+@exporter("onnx", "int8-qat", lambda ctx: {"io_dtype": "float32", "calibration_images": len(ctx.calib),
+                                           "opset": ctx.opset, "calib_method": ctx.calib_method,
+                                           "activations": "uint8 asymmetric, ranges calibrated",
+                                           "weights": f"int8 per-channel, {ctx.onnx_weight_bits}-bit, trained "
+                                                      "with fake quantization",
+                                           "weight_bits_because": ctx.onnx_weight_bits_because},
+          inspect=kernels)
+def _int8_qat(model, ctx: ExportContext) -> bytes:
+    """The QAT model's trained weights in its float architecture, quantized by ONNX Runtime (see
+    edgebb.training.qat): tf2onnx cannot take tfmot's fake quantization itself (per-channel, narrow-range)."""
+    from ...training.qat.strip import float_twin
+
+    twin = float_twin(model, ctx.qat_architecture())
+    return quantize_static(export_onnx_fp32(twin, ctx.size, ctx.opset), ctx.calib, ctx.calib_method,
+                           weight_bits=ctx.onnx_weight_bits)

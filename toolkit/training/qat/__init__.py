@@ -29,10 +29,16 @@ what it sees by 0.1% a step, so after the few hundred steps of a QAT fine-tune m
 [-6, 6] (a hard-sigmoid gate in [0, 1] gets some 20 levels), and the converter takes those ranges as they are.
 `calibrate_ranges` sets them from real activations first, as post-training calibration would; fine-tuning then
 starts from the int8 model PTQ would give and improves on it.
+
+For ONNX, `float_twin` takes the trained weights out of the QAT model into its float architecture, and ONNX
+Runtime's quantizer writes them with 8-bit symmetric per-channel weights: the grid QAT trained on (BatchNorm
+folding scales each channel by a constant, which maps a per-channel grid onto itself). Its activation ranges are
+calibrated, not the trained ones.
 """
 
 from .fit import fine_tune, fit_quantization_aware, quantization_aware
 from .quantize import calibrate_ranges, quantize_model, scope
+from .strip import float_twin
 
-__all__ = ["calibrate_ranges", "fine_tune", "fit_quantization_aware", "quantization_aware", "quantize_model",
-           "scope"]
+__all__ = ["calibrate_ranges", "fine_tune", "fit_quantization_aware", "float_twin", "quantization_aware",
+           "quantize_model", "scope"]
