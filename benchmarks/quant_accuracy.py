@@ -146,7 +146,7 @@ def settings(args) -> dict:
 
 
 def _cpu() -> str:
-    from edgebb.benchmark.environment import cpu_info
+    from edgebb.core.cpu import cpu_info
 
     cpu = cpu_info()
     return f"{cpu['cpu_model']} ({', '.join(cpu['cpu_flags']) or 'no listed flags'})"

@@ -128,10 +128,9 @@ def weight_codes(path: str) -> np.ndarray:
 def test_int8_onnx_weights_are_tflites_8_bit_grid_unless_this_cpu_saturates(converted):
     """Symmetric per-channel int8 puts each channel's largest weight at code 127, as TFLite does; 7-bit weights
     (for x86 without VNNI) stop at 64."""
-    from edgebb.benchmark.environment import cpu_info
-    from edgebb.conversion.exporters.onnx import saturates
+    from edgebb.core.cpu import cpu_info, int8_dot_products_saturate
 
-    bits = 7 if saturates(cpu_info()) else 8
+    bits = 7 if int8_dot_products_saturate(cpu_info()) else 8
     onnx = next(a for a in converted.artifacts if a.recipe.name == "int8" and a.format == "onnx")
     assert onnx.options["weights"] == f"int8 per-channel, {bits}-bit", onnx.options
     tops = weight_codes(onnx.path)
@@ -154,7 +153,7 @@ def test_onnx_weight_bits_as_asked(bits, tmp_path, shapes):
 def test_auto_weight_bits_follow_the_cpu(machine, flags, bits, monkeypatch):
     from edgebb.conversion.exporters.onnx import weight_bits
 
-    monkeypatch.setattr("edgebb.benchmark.environment.cpu_info",
+    monkeypatch.setattr("edgebb.core.cpu.cpu_info",
                         lambda: {"cpu_model": "a CPU", "cpu_flags": flags, "machine": machine, "cores": 2})
     chosen, because = weight_bits("auto")
     assert chosen == bits and "a CPU" in because

@@ -179,6 +179,5 @@ def test_arm_core_is_named(monkeypatch):
     pi4 = "".join(f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n"
                   "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n"
                   for i in range(4)) + "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n"
-    monkeypatch.setattr(envinfo, "_read", lambda path: pi4 if path == "/proc/cpuinfo" else None)
-    info = envinfo.cpu_info()
+    info = envinfo.cpu_info(pi4)
     assert info["cpu_model"] == "Cortex-A72 (BCM2835)" and info["cpu_flags"] == ["asimd"]

@@ -400,19 +400,14 @@ CPUINFO_SAMPLES = {
 
 
 def cpuinfo_cases() -> list[dict]:
-    """edgebb.benchmark.environment.cpu_info on sample /proc/cpuinfo texts (its file reader pointed at each text)."""
+    """edgebb.benchmark.environment.cpu_info on sample /proc/cpuinfo texts."""
     from edgebb.benchmark import environment as envinfo
 
     cases = []
-    original = envinfo._read
-    try:
-        for name, text in CPUINFO_SAMPLES.items():
-            envinfo._read = lambda path, text=text: text if path == "/proc/cpuinfo" else original(path)
-            info = envinfo.cpu_info()
-            cases.append({"name": name, "text": text, "cpu_model": info["cpu_model"] if text else None,
-                          "cpu_flags": info["cpu_flags"]})
-    finally:
-        envinfo._read = original
+    for name, text in CPUINFO_SAMPLES.items():
+        info = envinfo.cpu_info(text)
+        cases.append({"name": name, "text": text, "cpu_model": info["cpu_model"] if text else None,
+                      "cpu_flags": info["cpu_flags"]})
     return cases
 
 

@@ -132,10 +132,12 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     artifacts: list[Artifact] = []
     ctx = ExportContext(size=src.preprocessing.size, calib=ev.calib, io_dtype=opts.io_dtype, opset=opts.opset,
                         calib_method=opts.calib_method)
-    if any(fmt == "onnx" and recipe.calibrated for recipe, fmt in pairs):
+    needs = _needs(pairs)
+    if "weight_bits" in needs:
         ctx.onnx_weight_bits, ctx.onnx_weight_bits_because = weight_bits(opts.onnx_weight_bits)
         notes.append(weight_bits_note(ctx.onnx_weight_bits, opts.onnx_weight_bits))
-    ctx.qat_architecture = _float_architecture(src)
+    if "float_architecture" in needs:
+        ctx.qat_architecture = _float_architecture(src)
     with say.step("converting and verifying", total=len(pairs)) as step:
         for recipe, fmt in pairs:
             exporter = get_exporter(fmt, recipe.name)
@@ -250,6 +252,11 @@ class QuantizationAware:
                 "max_abs_error_vs_keras": keras_vs_tflite.max_abs_error}
 
 
+def _needs(pairs: list[tuple[Recipe, str]]) -> set[str]:
+    """What the exporters of this plan need in their context (Exporter.needs)."""
+    return {need for recipe, fmt in pairs for need in get_exporter(fmt, recipe.name).needs}
+
+
 def _float_architecture(src: Source):
     """What makes a float model of the source's architecture, for int8-qat in ONNX: the backbone a QAT model's
     metadata names, or a copy of the float source the QAT model was fine-tuned from."""
@@ -276,8 +283,8 @@ def _check_qat_plan(meta: dict | None, pairs: list[tuple[Recipe, str]], data: st
     wants_qat = any(r.qat for r, _ in pairs)
     if is_qat:
         backbone = (meta or {}).get("backbone") or {}
-        if any(r.qat and fmt == "onnx" for r, fmt in pairs) and not {"name", "width", "input_size",
-                                                                         "num_classes"} <= set(backbone):
+        if "float_architecture" in _needs(pairs) and not {"name", "width", "input_size",
+                                                           "num_classes"} <= set(backbone):
             raise InputError(f"{source}: int8-qat in ONNX takes the QAT model's weights into its float architecture, "
                              "and this model's metadata names no backbone to build it from; convert a model saved "
                              "by edgebb train --qat, or use --format tflite")

@@ -43,6 +43,9 @@ class Exporter:
     describe: Callable[[ExportContext], dict] = lambda ctx: {}
     # what the runtime makes of the bytes (integer kernels, layers left in float), for the manifest; or None
     inspect: Callable[..., dict] | None = None
+    # what the conversion must put in the context first: "weight_bits" (int8 ONNX weights, chosen per CPU) and
+    # "float_architecture" (a float model to take a QAT model's weights into)
+    needs: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -53,12 +56,12 @@ EXPORTERS: Registry[Exporter] = Registry("exporter", key=lambda e: e.key)
 
 
 def exporter(fmt: str, recipe: str, describe: Callable[[ExportContext], dict] | None = None,
-             inspect: Callable[..., dict] | None = None):
+             inspect: Callable[..., dict] | None = None, needs: tuple[str, ...] = ()):
     """Register the decorated function as the exporter of `recipe` in format `fmt`; `inspect(content, kept_float)`
-    reports what the runtime makes of the bytes."""
+    reports what the runtime makes of the bytes; `needs` names what the context must hold (Exporter.needs)."""
 
     def decorate(fn):
-        EXPORTERS.register(Exporter(fmt, recipe, fn, describe or (lambda ctx: {}), inspect))
+        EXPORTERS.register(Exporter(fmt, recipe, fn, describe or (lambda ctx: {}), inspect, frozenset(needs)))
         return fn
 
     return decorate

@@ -108,11 +108,11 @@ def weight_bits(choice: str) -> tuple[int, str]:
     measure the saturation rather than the quantization."""
     if choice != "auto":
         return int(choice), "asked for (--onnx-weight-bits)"
-    from ...benchmark.environment import cpu_info
+    from ...core.cpu import cpu_info, int8_dot_products_saturate
 
     cpu = cpu_info()
     name = cpu["cpu_model"] or cpu["machine"]
-    if saturates(cpu):
+    if int8_dot_products_saturate(cpu):
         return 7, f"this CPU ({name}) has no VNNI: ONNX Runtime's uint8 x int8 kernels saturate on 8-bit weights"
     return 8, f"this CPU ({name}) runs 8-bit weights without saturating"
 
@@ -127,13 +127,6 @@ def weight_bits_note(bits: int, choice: str) -> str:
     return ("int8 ONNX weights are 7-bit because this x86 CPU has no VNNI and ONNX Runtime's kernels here saturate on "
             "8-bit ones; they cost some top-1 agreement with float. For an ARM or VNNI target, --onnx-weight-bits 8 "
             "gives TFLite's grid (verify it on that target: here it would measure the saturation)")
-
-
-def saturates(cpu: dict) -> bool:
-    """Whether ONNX Runtime's uint8 x int8 kernels on `cpu` (edgebb.benchmark.environment.cpu_info) add product
-    pairs in a saturating int16: x86 without a VNNI dot product."""
-    x86 = (cpu.get("machine") or "").lower() in ("x86_64", "amd64", "i686", "i386")
-    return x86 and not set(cpu.get("cpu_flags") or ()) & {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
 # --calib-method -> ONNX Runtime's CalibrationMethod member
@@ -207,7 +200,7 @@ def _dynamic(model, ctx: ExportContext) -> bytes:
                                        "activations": "uint8 asymmetric",
                                        "weights": f"int8 per-channel, {ctx.onnx_weight_bits}-bit",
                                        "weight_bits_because": ctx.onnx_weight_bits_because},
-          inspect=kernels)
+          inspect=kernels, needs=("weight_bits",))
 def _int8(model, ctx: ExportContext) -> bytes:
     return quantize_static(float_model_path(model, ctx), ctx.calib, ctx.calib_method,
                            weight_bits=ctx.onnx_weight_bits)
@@ -219,7 +212,7 @@ def _int8(model, ctx: ExportContext) -> bytes:
                                            "weights": f"int8 per-channel, {ctx.onnx_weight_bits}-bit, trained "
                                                       "with fake quantization",
                                            "weight_bits_because": ctx.onnx_weight_bits_because},
-          inspect=kernels)
+          inspect=kernels, needs=("weight_bits", "float_architecture"))
 def _int8_qat(model, ctx: ExportContext) -> bytes:
     """The QAT model's trained weights in its float architecture, quantized by ONNX Runtime (see
     edgebb.training.qat): tf2onnx cannot take tfmot's fake quantization itself (per-channel, narrow-range)."""
