@@ -14,6 +14,7 @@ import tensorflow as tf
 import tf2onnx
 
 from edgebb.conversion.exporters.onnx import export_onnx_fp32
+from edgebb.conversion.exporters.onnx_weights import fuse_hard_activations
 from edgebb.models import create_model
 from edgebb.models.layers import onnx_export_mode
 
@@ -42,6 +43,7 @@ def test_same_graph_and_outputs_as_tf2onnx_own_export(name, width, size):
     model = create_model(name, width=width, input_size=size)
     ours, theirs = export_onnx_fp32(model, size, 17), _tf2onnx_own(model, size)
     g, ref = onnx.load_from_string(ours).graph, onnx.load_from_string(theirs).graph
+    fuse_hard_activations(ref, 17)  # ours fuses hard-swish / hard-sigmoid (tested below); the rest is tf2onnx's
     ops, their = collections.Counter(n.op_type for n in g.node), collections.Counter(n.op_type for n in ref.node)
     # tf2onnx folds one squeeze-excite Reshape of EfficientNet-B0 or not depending on the weights (seen with seed 0)
     assert abs(ops.pop("Reshape", 0) - their.pop("Reshape", 0)) <= 1 and ops == their
@@ -59,6 +61,29 @@ def test_same_graph_and_outputs_as_tf2onnx_own_export(name, width, size):
     np.testing.assert_allclose(_run(ours, x), model.predict(x, verbose=0), atol=1e-5)
 
 
+def test_hard_swish_is_one_node_in_the_float_and_the_int8_model(tmp_path):
+    """Each HardSwish / HardSigmoid layer is one ONNX node (not Add, Clip, Mul, Mul, which ONNX Runtime's quantizer
+    rounds after each), in the float export and still in the int8 model after ONNX Runtime's clean-up split it."""
+    from edgebb.conversion.exporters.onnx import quantize_static
+    from edgebb.models.layers import HardSigmoid, HardSwish
+
+    tf.keras.utils.set_random_seed(0)
+    model = create_model("mobilenet_v3_small", width=0.75, input_size=64)
+    layers = collections.Counter(type(layer).__name__ for layer in model.layers
+                                 if isinstance(layer, (HardSwish, HardSigmoid)))
+    fp32 = export_onnx_fp32(model, 64, 17)
+    x = np.random.default_rng(2).normal(size=(4, 64, 64, 3)).astype("float32")
+    int8 = quantize_static(fp32, x, "minmax")
+    for content in (fp32, int8):
+        ops = collections.Counter(n.op_type for n in onnx.load_from_string(content).graph.node)
+        assert ops["HardSwish"] == layers["HardSwish"] > 10 and ops["HardSigmoid"] == layers["HardSigmoid"] > 5, ops
+        assert ops["Clip"] == 0, ops
+    np.testing.assert_allclose(_run(fp32, x), model.predict(x, verbose=0), atol=1e-5)
+    # below opset 14 there is no HardSwish: x times one HardSigmoid node
+    ops = collections.Counter(n.op_type for n in onnx.load_from_string(export_onnx_fp32(model, 64, 13)).graph.node)
+    assert ops["HardSwish"] == 0 and ops["HardSigmoid"] == layers["HardSwish"] + layers["HardSigmoid"], ops
+
+
 def test_scaled_residuals_fold_into_their_convolutions():
     """Inception-ResNet's r * 0.17 after a Conv is folded into it, as tf2onnx folds it for a constant kernel."""
     model = create_model("inception_resnet_v2", input_size=75)
@@ -74,6 +99,7 @@ PEAK = r"""
 import json, resource, sys
 import numpy as np
 from edgebb.conversion.exporters.onnx import export_onnx_fp32
+from edgebb.conversion.exporters.onnx_weights import fuse_hard_activations
 from edgebb.models import create_model
 model = create_model("vgg16", input_size=32)
 model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)

@@ -136,11 +136,19 @@ CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percenti
 def preprocess(src: str, folder: str) -> str:
     """Shape inference and ONNX Runtime's basic clean-up (BatchNorm folding), which let the quantizer cover every
     node; the path of the result in `folder`. Shapes are static here, so the symbolic pass (it needs sympy) is
-    skipped."""
+    skipped. The clean-up splits HardSwish into HardSigmoid and Mul, which the quantizer would round between:
+    they are fused again (onnx_weights.fuse_hard_activations)."""
+    import onnx
     from onnxruntime import quantization as q
+
+    from .onnx_weights import fuse_hard_activations
 
     pre = os.path.join(folder, "pre.onnx")
     q.quant_pre_process(src, pre, skip_symbolic_shape=True)
+    model = onnx.load(pre)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    fuse_hard_activations(model.graph, opset)
+    onnx.save(model, pre)
     return pre
 
 

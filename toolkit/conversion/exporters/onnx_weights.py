@@ -71,6 +71,7 @@ def convert_lifted(model, size: int, opset: int):
     fold_constants(graph)
     fold_batchnorm(graph)
     fold_scale(graph)
+    fuse_hard_activations(graph, opset)
     return proto
 
 
@@ -179,6 +180,65 @@ def fold_scale(graph) -> None:
             conv.output[0] = mul.output[0]
             graph.node.remove(mul)
             break
+    _drop_unused(graph)
+
+
+def fuse_hard_activations(graph, opset: int) -> None:
+    """relu6(x + 3) / 6, as tf2onnx writes it (Add, Clip, Mul by 1/6), becomes one HardSigmoid node, and x times
+    a HardSigmoid of x becomes one HardSwish node (opset 14 on). ONNX Runtime's own graph clean-up splits a
+    HardSwish back into those two, so the quantizer's input is fused again after it (exporters.onnx.preprocess).
+
+    The float model computes the same, and the int8 one is quantized as TFLite's: ONNX Runtime's quantizer puts an
+    8-bit rounding after every Add and Mul it can, so the four-node hard-swish rounded three times where TFLite's
+    HARD_SWISH rounds once, and every MobileNetV3 lost top-1 agreement with float to it (MobileNetV3-Small on the
+    digits scans: 98.73% against TFLite's 99.75%; fused, 99.24%). HardSwish is not an op ONNX Runtime quantizes:
+    it runs in float between the Dequantize before it and the Quantize after, as fast here as the quantized chain.
+    """
+    from onnx import helper, numpy_helper
+
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+
+    def constant(name: str, value: float) -> bool:
+        return name in constants and constants[name].size == 1 and np.isclose(constants[name].ravel()[0], value)
+
+    def only_reader(tensor: str, op: str):
+        found = readers.get(tensor, [])
+        return found[0] if len(found) == 1 and found[0].op_type == op and tensor not in outputs else None
+
+    def replace(old: list, new) -> None:
+        position = min(list(graph.node).index(n) for n in old)
+        for node in old:
+            graph.node.remove(node)
+        graph.node.insert(position, new)
+
+    for clip in [n for n in graph.node if n.op_type == "Clip"]:  # relu6(x + 3) / 6 -> HardSigmoid
+        add = producer.get(clip.input[0])
+        if add is None or add.op_type != "Add" or len(clip.input) != 3 or not constant(clip.input[1], 0.0) \
+                or not constant(clip.input[2], 6.0) or only_reader(add.output[0], "Clip") is not clip:
+            continue
+        x = next((a for a, b in (add.input, add.input[::-1]) if constant(b, 3.0)), None)
+        sixth = only_reader(clip.output[0], "Mul")
+        if x is None or sixth is None or not any(constant(i, 1 / 6) for i in sixth.input):
+            continue
+        replace([add, clip, sixth], helper.make_node("HardSigmoid", [x], [sixth.output[0]], alpha=1 / 6, beta=0.5,
+                                                     name=f"{sixth.output[0].split(':')[0]}/HardSigmoid"))
+    if opset >= 14:
+        for gate in [n for n in graph.node if n.op_type == "HardSigmoid"]:  # x * HardSigmoid(x) -> HardSwish
+            attributes = {a.name: helper.get_attribute_value(a) for a in gate.attribute}
+            mul = only_reader(gate.output[0], "Mul")
+            if mul is None or not np.isclose(attributes.get("alpha", 0.2), 1 / 6) \
+                    or not np.isclose(attributes.get("beta", 0.5), 0.5) or sorted(mul.input) != sorted(
+                        [gate.input[0], gate.output[0]]):
+                continue
+            # named after its output, which carries the Keras layer's name (ONNX Runtime's split leaves none)
+            replace([gate, mul], helper.make_node("HardSwish", [gate.input[0]], [mul.output[0]],
+                                                  name=f"{mul.output[0].split(':')[0]}/HardSwish"))
     _drop_unused(graph)
 
 
