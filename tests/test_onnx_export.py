@@ -45,8 +45,12 @@ def test_same_graph_and_outputs_as_tf2onnx_own_export(name, width, size):
     g, ref = onnx.load_from_string(ours).graph, onnx.load_from_string(theirs).graph
     fuse_hard_activations(ref, 17)  # ours fuses hard-swish / hard-sigmoid (tested below); the rest is tf2onnx's
     ops, their = collections.Counter(n.op_type for n in g.node), collections.Counter(n.op_type for n in ref.node)
-    # tf2onnx folds one squeeze-excite Reshape of EfficientNet-B0 or not depending on the weights (seen with seed 0)
-    assert abs(ops.pop("Reshape", 0) - their.pop("Reshape", 0)) <= 1 and ops == their
+    # tf2onnx folds one squeeze-excite Reshape of EfficientNet-B0 or not, and then pushes one layout Transpose
+    # through it or not, depending on what ran before in the process (CI: ours 32 Reshape + 2 Transpose, its own
+    # 31 + 1, after other tests in the same worker; 32 + 1 both when run alone): layout ops may differ by one each
+    for layout in ("Reshape", "Transpose"):
+        assert abs(ops.pop(layout, 0) - their.pop(layout, 0)) <= 1, layout
+    assert ops == their
     assert [i.name for i in g.input] == ["input"] and [o.name for o in g.output] == [o.name for o in ref.output]
     initializers = {t.name for t in g.initializer}
     producer = {out: n for n in g.node for out in n.output}

@@ -245,11 +245,11 @@ class QuantizationAware:
 
     def describe(self, got: np.ndarray, ev: EvalData, max_drop: float) -> dict:
         """The artifact against the QAT Keras model it was converted from: what QAT promised, what int8 kept."""
-        keras_vs_tflite = compare(self.outputs, got, ev.eval_labels, max_drop)
-        return {**self.origin, "keras_accuracy": keras_vs_tflite.reference_accuracy,
-                "int8_accuracy": keras_vs_tflite.accuracy,
-                "top1_agreement_with_keras": keras_vs_tflite.top1_agreement,
-                "max_abs_error_vs_keras": keras_vs_tflite.max_abs_error}
+        keras_vs_int8 = compare(self.outputs, got, ev.eval_labels, max_drop)
+        return {**self.origin, "keras_accuracy": keras_vs_int8.reference_accuracy,
+                "int8_accuracy": keras_vs_int8.accuracy,
+                "top1_agreement_with_keras": keras_vs_int8.top1_agreement,
+                "max_abs_error_vs_keras": keras_vs_int8.max_abs_error}
 
 
 def _needs(pairs: list[tuple[Recipe, str]]) -> set[str]:
