@@ -11,7 +11,14 @@ import os
 import platform
 import subprocess
 
-from ..core.cpu import ARM_CORES, RELEVANT_FLAGS, cpu_info, read_text  # noqa: F401  (part of this module's API)
+from ..core.cpu import (  # noqa: F401  (part of this module's API)
+    ARM_CORES,
+    RELEVANT_FLAGS,
+    X86_MACHINES,
+    cpu_info,
+    int8_dot_products_saturate,
+    read_text,
+)
 
 _read = read_text
 
@@ -158,8 +165,8 @@ def int8_speed_hint(env: dict) -> str:
     """The likely reason int8 is no faster than float on this CPU, from its flags."""
     flags = set(env.get("cpu_flags", []))
     machine = (env.get("machine") or "").lower()
-    if machine in ("x86_64", "amd64", "i686"):
-        if not flags & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+    if machine in X86_MACHINES:
+        if int8_dot_products_saturate(env):
             return "this x86 CPU has no VNNI (AVX512-VNNI / AVX-VNNI): int8 dot products take several instructions"
         return ("this CPU has VNNI, so int8 dot products are not the bottleneck; likely causes: quantize / requantize "
                 "steps, ops without fast int8 kernels, or a small model where float kernels use AVX-512 well")

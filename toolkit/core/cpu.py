@@ -23,6 +23,11 @@ def read_text(path: str) -> str | None:
         return None
 
 
+# x86 flags of an int8 dot product that accumulates in 32 bits (no saturating int16 pair sum in between)
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+X86_MACHINES = ("x86_64", "amd64", "i686", "i386")
+
+
 # Arm Ltd. cores (CPU implementer 0x41) by their "CPU part": an arm64 /proc/cpuinfo names no model, and a
 # Raspberry Pi's says only "BCM2835" as its Hardware, whatever the board.
 ARM_CORES = {"0xb76": "ARM1176", "0xc07": "Cortex-A7", "0xd03": "Cortex-A53", "0xd04": "Cortex-A35",
@@ -56,5 +61,5 @@ def cpu_info(text: str | None = None) -> dict:
 def int8_dot_products_saturate(cpu: dict) -> bool:
     """Whether uint8 x int8 dot products on `cpu` (a `cpu_info`) go through a saturating int16 sum of product pairs
     (x86's VPMADDUBSW), as they do on x86 without a VNNI dot product (AVX-512 VNNI, AVX-VNNI or AMX)."""
-    x86 = (cpu.get("machine") or "").lower() in ("x86_64", "amd64", "i686", "i386")
-    return x86 and not set(cpu.get("cpu_flags") or ()) & {"avx512_vnni", "avx_vnni", "amx_int8"}
+    x86 = (cpu.get("machine") or "").lower() in X86_MACHINES
+    return x86 and not set(cpu.get("cpu_flags") or ()) & VNNI_FLAGS
