@@ -14,7 +14,7 @@ import tensorflow as tf
 import tf2onnx
 
 from edgebb.conversion.exporters.onnx import export_onnx_fp32
-from edgebb.conversion.exporters.onnx_weights import fuse_hard_activations
+from edgebb.conversion.exporters.onnx_weights import fuse_hard_activations, shuffle_channels_first
 from edgebb.models import create_model
 from edgebb.models.layers import onnx_export_mode
 
@@ -22,7 +22,7 @@ from edgebb.models.layers import onnx_export_mode
 # BatchNorm more or less from one process to another, in its own export and in ours (CI: MobileNetV2 11 vs 12,
 # GoogLeNet 12 vs 11; not PYTHONHASHSEED, it depends on what ran before in the process).
 CASES = [("mobilenet_v2", 0.35, 64), ("resnet18", 1.0, 64), ("mobilenet_v3_small", 0.75, 64),
-         ("efficientnet_b0", 1.0, 96), ("googlenet", 1.0, 64)]
+         ("efficientnet_b0", 1.0, 96), ("googlenet", 1.0, 64), ("shufflenet_v2", 0.5, 64)]
 
 
 def _tf2onnx_own(model, size):
@@ -43,7 +43,8 @@ def test_same_graph_and_outputs_as_tf2onnx_own_export(name, width, size):
     model = create_model(name, width=width, input_size=size)
     ours, theirs = export_onnx_fp32(model, size, 17), _tf2onnx_own(model, size)
     g, ref = onnx.load_from_string(ours).graph, onnx.load_from_string(theirs).graph
-    fuse_hard_activations(ref, 17)  # ours fuses hard-swish / hard-sigmoid (tested below); the rest is tf2onnx's
+    fuse_hard_activations(ref, 17)  # ours fuses hard-swish / hard-sigmoid (tested below) and
+    shuffle_channels_first(ref)  # shuffles channels on NCHW (tested below); the rest is tf2onnx's
     ops, their = collections.Counter(n.op_type for n in g.node), collections.Counter(n.op_type for n in ref.node)
     # tf2onnx folds one squeeze-excite Reshape of EfficientNet-B0 or not, and then pushes one layout Transpose
     # through it or not, depending on what ran before in the process (CI: ours 32 Reshape + 2 Transpose, its own
@@ -88,6 +89,37 @@ def test_hard_swish_is_one_node_in_the_float_and_the_int8_model(tmp_path):
     assert ops["HardSwish"] == 0 and ops["HardSigmoid"] == layers["HardSwish"] + layers["HardSigmoid"], ops
 
 
+def test_channel_shuffles_move_whole_planes_and_compute_the_same(tmp_path, monkeypatch):
+    """ShuffleNetV2's channel shuffles are exported as a swap of NCHW planes, not the per-pixel NHWC transpose
+    tf2onnx writes (which ONNX Runtime hands to its thread pool one pixel at a time): none of the latter is left,
+    in the float model or in what ONNX Runtime optimizes the int8 model into, and the int8 model computes the
+    same bits as the one quantized from tf2onnx's layout."""
+    from edgebb.conversion.exporters import onnx_weights
+    from edgebb.conversion.exporters.onnx import quantize_static
+
+    def swaps(graph):
+        return collections.Counter(tuple(a.ints) for n in graph.node if n.op_type == "Transpose"
+                                   for a in n.attribute if a.name == "perm" and len(a.ints) == 5)
+
+    tf.keras.utils.set_random_seed(0)
+    model = create_model("shufflenet_v2", width=0.5, input_size=64)
+    shuffles = sum(layer.name.endswith("_shuffle_swap") for layer in model.layers)
+    fp32 = export_onnx_fp32(model, 64, 17)
+    assert swaps(onnx.load_from_string(fp32).graph) == {(0, 2, 1, 3, 4): shuffles} and shuffles > 10
+    x = np.random.default_rng(3).normal(size=(4, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(_run(fp32, x), model.predict(x, verbose=0), atol=1e-5)
+    int8 = quantize_static(fp32, x, "minmax")
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(int8, options, providers=["CPUExecutionProvider"])
+    assert (0, 1, 2, 4, 3) not in swaps(onnx.load(str(tmp_path / "optimized.onnx")).graph)
+
+    monkeypatch.setattr(onnx_weights, "shuffle_channels_first", lambda graph: None)
+    before = export_onnx_fp32(model, 64, 17)
+    assert swaps(onnx.load_from_string(before).graph) == {(0, 1, 2, 4, 3): shuffles}
+    np.testing.assert_array_equal(_run(int8, x), _run(quantize_static(before, x, "minmax"), x))
+
+
 def test_scaled_residuals_fold_into_their_convolutions():
     """Inception-ResNet's r * 0.17 after a Conv is folded into it, as tf2onnx folds it for a constant kernel."""
     model = create_model("inception_resnet_v2", input_size=75)
@@ -103,7 +135,7 @@ PEAK = r"""
 import json, resource, sys
 import numpy as np
 from edgebb.conversion.exporters.onnx import export_onnx_fp32
-from edgebb.conversion.exporters.onnx_weights import fuse_hard_activations
+from edgebb.conversion.exporters.onnx_weights import fuse_hard_activations, shuffle_channels_first
 from edgebb.models import create_model
 model = create_model("vgg16", input_size=32)
 model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)
