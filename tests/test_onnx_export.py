@@ -112,12 +112,50 @@ def test_channel_shuffles_move_whole_planes_and_compute_the_same(tmp_path, monke
     options = ort.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
     ort.InferenceSession(int8, options, providers=["CPUExecutionProvider"])
-    assert (0, 1, 2, 4, 3) not in swaps(onnx.load(str(tmp_path / "optimized.onnx")).graph)
+    optimized = onnx.load(str(tmp_path / "optimized.onnx")).graph
+    assert (0, 1, 2, 4, 3) not in swaps(optimized)
+    # one Quantize, the input's: the split halves stay on their scale, so no Split runs in float
+    assert [n.op_type for n in optimized.node].count("QuantizeLinear") == 1
 
     monkeypatch.setattr(onnx_weights, "shuffle_channels_first", lambda graph: None)
     before = export_onnx_fp32(model, 64, 17)
     assert swaps(onnx.load_from_string(before).graph) == {(0, 1, 2, 4, 3): shuffles}
     np.testing.assert_array_equal(_run(int8, x), _run(quantize_static(before, x, "minmax"), x))
+
+
+def _optimized_ops(content, tmp_path):
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
+    return collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node)
+
+
+def test_int8_concats_copy_bytes_on_one_scale(tmp_path, monkeypatch):
+    """SqueezeNet's fire modules concatenate two convolutions' outputs: in the int8 model each is quantized on the
+    Concat's scale and the Concat copies 8-bit tensors, where ONNX Runtime would otherwise run QLinearConcat (it
+    re-scales every byte). Every value stays within the shared range, so the model still computes what the one
+    with a scale per input computes, to a step or so of the coarser grid."""
+    from edgebb.conversion.exporters import onnx as exporter
+
+    tf.keras.utils.set_random_seed(0)
+    model = create_model("squeezenet_1_1", input_size=64)
+    fires = sum(layer.name.endswith("_concat") for layer in model.layers)
+    fp32 = export_onnx_fp32(model, 64, 17)
+    x = np.random.default_rng(4).normal(size=(8, 64, 64, 3)).astype("float32")
+    int8 = exporter.quantize_static(fp32, x, "minmax")
+    qdq = onnx.load_from_string(int8).graph
+    producer = {out: n.op_type for n in qdq.node for out in n.output}
+    concats = [n for n in qdq.node if n.op_type == "Concat"]
+    assert len(concats) == fires > 5 and all(producer[i] == "QuantizeLinear" for n in concats for i in n.input)
+    ops = _optimized_ops(int8, tmp_path)
+    assert ops["QLinearConcat"] == 0 and ops["Concat"] == fires and ops["QuantizeLinear"] == 1, ops
+
+    monkeypatch.setattr(exporter, "concatenate_quantized", lambda graph: 0)
+    before = exporter.quantize_static(fp32, x, "minmax")
+    assert _optimized_ops(before, tmp_path)["QLinearConcat"] == fires
+    ours, theirs, reference = _run(int8, x), _run(before, x), _run(fp32, x)
+    assert np.abs(ours - reference).max() < 2 * np.abs(theirs - reference).max() + 1e-3
+    assert (ours.argmax(1) == theirs.argmax(1)).mean() >= 0.75
 
 
 def test_scaled_residuals_fold_into_their_convolutions():

@@ -96,8 +96,74 @@ def quantize_static(fp32: bytes | str, calib: np.ndarray, calib_method: str, nod
                           reduce_range=weight_bits == 7,
                           calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[calib_method]),
                           nodes_to_exclude=list(nodes_to_exclude))
+        import onnx
+
+        model = onnx.load(dst)
+        if concatenate_quantized(model.graph):
+            onnx.save(model, dst)
 
     return _quantized(fp32, run)
+
+
+# Ops that ONNX Runtime runs on 8-bit tensors as they are when the scale before and after them is the same
+DATA_MOVEMENT = ("Split", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "MaxPool", "Gather", "Slice",
+                 "Resize", "Identity", "DepthToSpace", "SpaceToDepth", "Pad")
+
+
+def concatenate_quantized(graph) -> int:
+    """Each Concat between a Dequantize per input and one Quantize after becomes a Concat of the 8-bit inputs
+    themselves, with each input quantized on the output's scale and zero point (as TFLite's int8 CONCATENATION
+    requires, and its converter arranges): a copy. The number of Concats changed.
+
+    ONNX Runtime fuses the Dequantize-Concat-Quantize group into QLinearConcat, which re-scales every byte and
+    hands each pixel's copy to its thread pool: SqueezeNet 1.1's 8 took 0.24 ms at 1 thread and 0.50 ms of its
+    2.0 ms at 2 threads, where a plain uint8 Concat of the same tensors takes 0.02 ms (55 x 55 x 128) at either.
+    The output's range holds every input's, so no value is clipped; an input with a narrower range than the
+    others is rounded on a coarser grid, as in TFLite. A quantized tensor that is read elsewhere on another scale
+    (another Concat) is left as it was, and so is a Concat of a data-movement op's output (ShuffleNet's Split):
+    quantized on another scale than its input, that op would run in float between a Dequantize and a Quantize."""
+    from onnx import helper
+
+    producer = {out: node for node in graph.node for out in node.output}
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+    assigned: dict[str, tuple[str, str]] = {}  # a Quantize node's name -> the scale and zero point it now has
+    changed = 0
+    for concat in [n for n in graph.node if n.op_type == "Concat"]:
+        after = readers.get(concat.output[0], [])
+        if len(after) != 1 or after[0].op_type != "QuantizeLinear" or concat.output[0] in outputs:
+            continue
+        quantize = after[0]
+        scale, zero = quantize.input[1], quantize.input[2] if len(quantize.input) > 2 else ""
+        if not zero:
+            continue
+        sources = []
+        for name in concat.input:
+            dequantize = producer.get(name)
+            source = producer.get(dequantize.input[0]) if dequantize is not None else None
+            if dequantize is None or dequantize.op_type != "DequantizeLinear" or source is None \
+                    or source.op_type != "QuantizeLinear" or len(readers.get(name, [])) != 1 \
+                    or getattr(producer.get(source.input[0]), "op_type", None) in DATA_MOVEMENT \
+                    or len(source.input) < 3 or assigned.get(source.name, (scale, zero)) != (scale, zero):
+                break
+            sources.append((dequantize, source))
+        else:
+            for _, source in sources:
+                assigned[source.name] = (scale, zero)
+                for node in [source, *(r for r in readers.get(source.output[0], [])
+                                       if r.op_type == "DequantizeLinear")]:
+                    node.input[1], node.input[2] = scale, zero
+            position = list(graph.node).index(concat)
+            for node in [concat, quantize, *(d for d, _ in sources)]:
+                graph.node.remove(node)
+            graph.node.insert(position, helper.make_node(
+                "Concat", [source.output[0] for _, source in sources], [quantize.output[0]],
+                name=concat.name, axis=next(a.i for a in concat.attribute if a.name == "axis")))
+            changed += 1
+    return changed
 
 
 def weight_bits(choice: str) -> tuple[int, str]:
