@@ -4,6 +4,7 @@ manifest adds the source, the data, the seed, the notes and every tool version."
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,28 @@ def merge(existing: dict | None, new: dict, out_dir: str) -> dict:
     return {**new, "artifacts": kept + new["artifacts"]}
 
 
+@functools.lru_cache(maxsize=1)
+def converter_revision() -> str:
+    """A digest of the code that decides what an artifact holds (edgebb.conversion, and edgebb.models with the
+    Keras definitions), 12 hex digits. The version number moves at releases; this moves with any change to an
+    exporter or a backbone, so a cache of converted backbones (`edgebb bench NAME`) can tell its artifacts were
+    made by other code. Read from the installed sources: about 60 files, a few milliseconds."""
+    import hashlib
+    import importlib.util
+
+    models = importlib.util.find_spec("edgebb.models").origin  # not imported: its registry is not needed here
+    digest = hashlib.sha256()
+    for package in (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(models))):
+        for folder, dirs, files in os.walk(package):
+            dirs.sort()
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(folder, name)
+                digest.update(os.path.relpath(path, package).encode() + b"\0")
+                with open(path, "rb") as f:
+                    digest.update(f.read())
+    return digest.hexdigest()[:12]
+
+
 def build_manifest(src: Source, data: dict, artifacts: list[Artifact], out_dir: str, seed: int,
                    notes: list[str]) -> dict:
     """The manifest of one conversion (a dict in the edgebb.manifest/1 schema)."""
@@ -87,6 +110,7 @@ def build_manifest(src: Source, data: dict, artifacts: list[Artifact], out_dir: 
     return {
         "schema": SCHEMA,
         "edgebb": __version__,
+        "converter": converter_revision(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seed": seed,
         "versions": package_versions(("tensorflow", "tf_keras", "tf2onnx", "onnx", "numpy")) | versions(),
