@@ -89,6 +89,7 @@ class OnnxRuntime(Runtime):
         ort = import_module("onnxruntime", "onnxruntime")
         options = ort.SessionOptions()
         options.enable_profiling = True
+        options.log_severity_level = 3  # as in _open: errors only
         options.profile_file_prefix = os.path.join(folder, "ort_profile")
         if threads:
             options.intra_op_num_threads = threads

@@ -87,6 +87,7 @@ def quantize_static(fp32: bytes | str, calib: np.ndarray, calib_method: str, nod
     products in a saturating int16: 2 x 255 x 127 overflows it and a ResNet-50 lost 10 points on such a CPU,
     while 2 x 255 x 64 fits (see `weight_bits`). `nodes_to_exclude` stay float (selective int8).
     """
+    import onnx
     from onnxruntime import quantization as q
 
     def run(src, dst, tmp):
@@ -96,7 +97,6 @@ def quantize_static(fp32: bytes | str, calib: np.ndarray, calib_method: str, nod
                           reduce_range=weight_bits == 7,
                           calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[calib_method]),
                           nodes_to_exclude=list(nodes_to_exclude))
-        import onnx
 
         model = onnx.load(dst)
         if concatenate_quantized(model.graph):
@@ -163,6 +163,10 @@ def concatenate_quantized(graph) -> int:
                 "Concat", [source.output[0] for _, source in sources], [quantize.output[0]],
                 name=concat.name, axis=next(a.i for a in concat.attribute if a.name == "axis")))
             changed += 1
+    if changed:  # the inputs' own scales and zero points are read no more: ONNX Runtime warns of each left over
+        used = {name for node in graph.node for name in node.input}
+        for tensor in [t for t in graph.initializer if t.name not in used]:
+            graph.initializer.remove(tensor)
     return changed
 
 
