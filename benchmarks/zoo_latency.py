@@ -12,7 +12,8 @@ ran ("fastest"), and `edgebb bench --best` on a trained model's manifest is what
 Writes JSON (edgebb bench's schema plus a summary) and a Markdown table beside it. Goals (issue: the fastest
 deployment, measured): ResNet-50 fp32's best deployment at >= 75% of the fp32 GEMM peak; ONNX Runtime int8 within
 1.25x of LiteRT int8 at the same threads. Backbones whose best deployment is under 40% of the peak get ONNX
-Runtime's per-op profile: the share of time in depthwise (grouped) convolutions, which move many bytes per MAC.
+Runtime's per-op profile: the share of time in depthwise (grouped) convolutions, which move many bytes per MAC;
+each pair where ONNX Runtime int8 misses the 1.25x gets its int8 model's op types by share of time.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def _fraction(row) -> float | None:
     return row.get("peak_fraction")
 
 
-def _depthwise_share(path: str, threads: int) -> dict | None:
+def _profile(path: str, threads: int) -> list[dict]:
+    """ONNX Runtime's per-op-type profile of an artifact (edgebb's profiler), slowest first."""
     import numpy as np
 
     from edgebb.runtimes import RUNTIMES as REGISTRY
@@ -42,11 +44,20 @@ def _depthwise_share(path: str, threads: int) -> dict | None:
         inp = session.inputs[0]
     x = np.zeros([1, *inp.shape[1:]], np.float32)
     with tempfile.TemporaryDirectory() as folder:
-        rows = REGISTRY["onnxruntime"].profile(path, x, threads, folder, runs=10)
+        return REGISTRY["onnxruntime"].profile(path, x, threads, folder, runs=10)
+
+
+def _depthwise_share(path: str, threads: int) -> dict | None:
+    rows = _profile(path, threads)
     total = sum(r["ms"] for r in rows) or 1.0
     dw = [r for r in rows if "depthwise" in r["op"]]
     return {"depthwise_share": round(sum(r["ms"] for r in dw) / total, 3),
             "depthwise_nodes": sum(r["count"] for r in dw), "profile": rows[:8]}
+
+
+def _ops(path: str, threads: int, top: int = 4) -> list[dict]:
+    """Where ONNX Runtime's time goes: its `top` op types by share."""
+    return [{"op": r["op"], "nodes": r["count"], "share": round(r["share"], 3)} for r in _profile(path, threads)[:top]]
 
 
 def main(argv=None) -> int:
@@ -81,6 +92,8 @@ def main(argv=None) -> int:
             lite, ort_ = by.get((name, "int8", "litert", t)), by.get((name, "int8", "onnxruntime", t))
             if lite and ort_:
                 ratios.append({"backbone": name, "threads": t, "ort_over_litert_int8": round(ort_.p50 / lite.p50, 3)})
+                if ort_.p50 > 1.25 * lite.p50:  # where ONNX Runtime's time goes, by op type
+                    ratios[-1]["onnxruntime_ops"] = _ops(ort_.path, t)
         if entry["peak_fraction"] is not None and entry["peak_fraction"] < 0.40:
             onnx_row = by.get((name, best.recipe, "onnxruntime", best.threads))
             if onnx_row is not None:
@@ -127,6 +140,11 @@ def _markdown(path, report, names, threads, by, table, ratios, profiles, summary
               f"{'met' if summary['resnet50_goal_met'] else 'not met'}",
               f"- ONNX Runtime int8 within 1.25x of LiteRT int8: {summary['ort_int8_within_1_25x_of_litert']}/"
               f"{summary['ort_int8_pairs']} (backbone, threads) pairs"]
+    for r in ratios:
+        if r.get("onnxruntime_ops"):
+            lines.append(f"- {r['backbone']} x{r['threads']}: ONNX Runtime int8 at {r['ort_over_litert_int8']:.2f}x "
+                         "LiteRT int8; its time by op: " + ", ".join(
+                             f"{o['op']} {100 * o['share']:.0f}% ({o['nodes']} nodes)" for o in r["onnxruntime_ops"]))
     for name, p in profiles.items():
         if p:
             lines.append(f"- {name} under 40% of the peak: depthwise/grouped convolutions take "
