@@ -124,12 +124,9 @@ def concatenate_quantized(graph) -> int:
     quantized on another scale than its input, that op would run in float between a Dequantize and a Quantize."""
     from onnx import helper
 
-    producer = {out: node for node in graph.node for out in node.output}
-    readers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    outputs = {o.name for o in graph.output}
+    from .onnx_weights import drop_unused, index
+
+    producer, readers, outputs = index(graph)
     assigned: dict[str, tuple[str, str]] = {}  # a Quantize node's name -> the scale and zero point it now has
     changed = 0
     for concat in [n for n in graph.node if n.op_type == "Concat"]:
@@ -164,9 +161,7 @@ def concatenate_quantized(graph) -> int:
                 name=concat.name, axis=next(a.i for a in concat.attribute if a.name == "axis")))
             changed += 1
     if changed:  # the inputs' own scales and zero points are read no more: ONNX Runtime warns of each left over
-        used = {name for node in graph.node for name in node.input}
-        for tensor in [t for t in graph.initializer if t.name not in used]:
-            graph.initializer.remove(tensor)
+        drop_unused(graph)
     return changed
 
 

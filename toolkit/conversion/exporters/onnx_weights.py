@@ -127,7 +127,7 @@ def fold_constants(graph) -> None:
             initializers[tensor.name] = tensor
             graph.node.remove(node)
             folded = True
-    _drop_unused(graph)
+    drop_unused(graph)
 
 
 def fold_batchnorm(graph) -> None:
@@ -153,7 +153,7 @@ def fold_batchnorm(graph) -> None:
                          ((b - mean) * factor + offset).astype(w.dtype))
         conv.output[0] = bn.output[0]
         graph.node.remove(bn)
-    _drop_unused(graph)
+    drop_unused(graph)
 
 
 def fold_scale(graph) -> None:
@@ -181,7 +181,7 @@ def fold_scale(graph) -> None:
             conv.output[0] = mul.output[0]
             graph.node.remove(mul)
             break
-    _drop_unused(graph)
+    drop_unused(graph)
 
 
 def fuse_hard_activations(graph, opset: int) -> None:
@@ -198,19 +198,13 @@ def fuse_hard_activations(graph, opset: int) -> None:
     from onnx import helper, numpy_helper
 
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    readers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    outputs = {o.name for o in graph.output}
+    producer, readers, outputs = index(graph)
 
     def constant(name: str, value: float) -> bool:
         return name in constants and constants[name].size == 1 and np.isclose(constants[name].ravel()[0], value)
 
     def only_reader(tensor: str, op: str):
-        found = readers.get(tensor, [])
-        return found[0] if len(found) == 1 and found[0].op_type == op and tensor not in outputs else None
+        return sole_reader(readers, outputs, tensor, op)
 
     def replace(old: list, new) -> None:
         position = min(list(graph.node).index(n) for n in old)
@@ -240,7 +234,7 @@ def fuse_hard_activations(graph, opset: int) -> None:
             # named after its output, which carries the Keras layer's name (ONNX Runtime's split leaves none)
             replace([gate, mul], helper.make_node("HardSwish", [gate.input[0]], [mul.output[0]],
                                                   name=f"{mul.output[0].split(':')[0]}/HardSwish"))
-    _drop_unused(graph)
+    drop_unused(graph)
 
 
 def shuffle_channels_first(graph) -> None:
@@ -260,19 +254,13 @@ def shuffle_channels_first(graph) -> None:
     from onnx import helper, numpy_helper
 
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    readers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    outputs = {o.name for o in graph.output}
+    producer, readers, outputs = index(graph)
 
     def perm(node) -> list[int]:
         return next((list(a.ints) for a in node.attribute if a.name == "perm"), [])
 
     def only(tensor: str, op: str):
-        found = readers.get(tensor, [])
-        return found[0] if len(found) == 1 and found[0].op_type == op and tensor not in outputs else None
+        return sole_reader(readers, outputs, tensor, op)
 
     for swap in [n for n in graph.node if n.op_type == "Transpose" and perm(n) == [0, 1, 2, 4, 3]]:
         split, merge = producer.get(swap.input[0]), only(swap.output[0], "Reshape")
@@ -303,7 +291,23 @@ def shuffle_channels_first(graph) -> None:
             graph.node.remove(node)
         for i, node in enumerate(new):
             graph.node.insert(position + i, node)
-    _drop_unused(graph)
+    drop_unused(graph)
+
+
+def index(graph) -> tuple[dict, dict, set]:
+    """The node producing each tensor, the nodes reading each tensor, and the graph's output names."""
+    producer = {out: node for node in graph.node for out in node.output}
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    return producer, readers, {o.name for o in graph.output}
+
+
+def sole_reader(readers: dict, outputs: set, tensor: str, op: str):
+    """The one node reading `tensor`, if it is an `op` and the tensor is not a graph output; else None."""
+    found = readers.get(tensor, [])
+    return found[0] if len(found) == 1 and found[0].op_type == op and tensor not in outputs else None
 
 
 def _replace_weights(graph, conv, weight, bias) -> None:
@@ -325,7 +329,8 @@ def _readers(graph) -> dict[str, int]:
     return readers
 
 
-def _drop_unused(graph) -> None:
+def drop_unused(graph) -> None:
+    """Remove the initializers no node reads."""
     used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
     for tensor in [t for t in graph.initializer if t.name not in used]:
         graph.initializer.remove(tensor)
