@@ -15,6 +15,8 @@ VGG19's export peaked at 3.1 GB, ResNet-152's at 2.3 GB.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # Layer attributes holding the weights that dominate a model's size, lifted out of the trace.
@@ -203,8 +205,7 @@ def fuse_hard_activations(graph, opset: int) -> None:
     def constant(name: str, value: float) -> bool:
         return name in constants and constants[name].size == 1 and np.isclose(constants[name].ravel()[0], value)
 
-    def only_reader(tensor: str, op: str):
-        return sole_reader(readers, outputs, tensor, op)
+    only = functools.partial(sole_reader, readers, outputs)
 
     def replace(old: list, new) -> None:
         position = min(list(graph.node).index(n) for n in old)
@@ -215,10 +216,10 @@ def fuse_hard_activations(graph, opset: int) -> None:
     for clip in [n for n in graph.node if n.op_type == "Clip"]:  # relu6(x + 3) / 6 -> HardSigmoid
         add = producer.get(clip.input[0])
         if add is None or add.op_type != "Add" or len(clip.input) != 3 or not constant(clip.input[1], 0.0) \
-                or not constant(clip.input[2], 6.0) or only_reader(add.output[0], "Clip") is not clip:
+                or not constant(clip.input[2], 6.0) or only(add.output[0], "Clip") is not clip:
             continue
         x = next((a for a, b in (add.input, add.input[::-1]) if constant(b, 3.0)), None)
-        sixth = only_reader(clip.output[0], "Mul")
+        sixth = only(clip.output[0], "Mul")
         if x is None or sixth is None or not any(constant(i, 1 / 6) for i in sixth.input):
             continue
         replace([add, clip, sixth], helper.make_node("HardSigmoid", [x], [sixth.output[0]], alpha=1 / 6, beta=0.5,
@@ -226,7 +227,7 @@ def fuse_hard_activations(graph, opset: int) -> None:
     if opset >= 14:
         for gate in [n for n in graph.node if n.op_type == "HardSigmoid"]:  # x * HardSigmoid(x) -> HardSwish
             attributes = {a.name: helper.get_attribute_value(a) for a in gate.attribute}
-            mul = only_reader(gate.output[0], "Mul")
+            mul = only(gate.output[0], "Mul")
             if mul is None or not np.isclose(attributes.get("alpha", 0.2), 1 / 6) \
                     or not np.isclose(attributes.get("beta", 0.5), 0.5) or sorted(mul.input) != sorted(
                         [gate.input[0], gate.output[0]]):
@@ -259,8 +260,7 @@ def shuffle_channels_first(graph) -> None:
     def perm(node) -> list[int]:
         return next((list(a.ints) for a in node.attribute if a.name == "perm"), [])
 
-    def only(tensor: str, op: str):
-        return sole_reader(readers, outputs, tensor, op)
+    only = functools.partial(sole_reader, readers, outputs)
 
     for swap in [n for n in graph.node if n.op_type == "Transpose" and perm(n) == [0, 1, 2, 4, 3]]:
         split, merge = producer.get(swap.input[0]), only(swap.output[0], "Reshape")
