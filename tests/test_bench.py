@@ -100,8 +100,12 @@ def test_baseline_row_and_ratios(tmp_path):
     for manifest in manifests:
         manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "converter": "0" * 12}))
     stale = edgebb("bench", "squeezenet_1_1", "--size", str(SIZE), *FAST, env=cache)
-    assert stale.returncode == 0 and "was converted by other edgebb code: converting again" in stale.stderr
+    assert stale.returncode == 0 and "it was converted by other edgebb code: converting again" in stale.stderr
     assert all(json.loads(m.read_text())["converter"] == converter_revision() for m in manifests)
+    manifests[0].write_text("{")  # a cache entry cut short is converted again, and said so
+    broken = edgebb("bench", "squeezenet_1_1", "--size", str(SIZE), *FAST, env=cache)
+    assert broken.returncode == 0 and "its manifest is unreadable: converting again" in broken.stderr
+    assert json.loads(manifests[0].read_text())["converter"] == converter_revision()
 
 
 @pytest.mark.parametrize("fault, timeout, cause", [

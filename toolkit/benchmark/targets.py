@@ -136,26 +136,29 @@ def probe_size(path: str) -> int | None:
     return int(shape[1]) if len(shape) == 4 and shape[1] == shape[2] and shape[1] > 0 else None
 
 
-def _made_by(manifest: str) -> str | None:
-    """The converter revision a cached manifest records (None for an unreadable one or one made before it did)."""
+def _stale(manifest: str) -> str | None:
+    """Why a cached conversion cannot be reused (its manifest unreadable, or made by other conversion code than
+    this edgebb's), or None."""
+    from ..conversion.manifest import converter_revision
+
     try:
         with open(manifest) as f:
-            return json.load(f).get("converter")
+            made_by = json.load(f).get("converter")
     except (OSError, ValueError, AttributeError):
-        return None
+        return "its manifest is unreadable"
+    return None if made_by == converter_revision() else "it was converted by other edgebb code"
 
 
 def convert_backbone(name: str, recipe: str, formats: list[str], size: int, progress: Progress | None) -> Target:
     """Convert backbone `name` with `recipe` (random weights, generated calibration data) into the cache, once."""
     from ..conversion import convert
-    from ..conversion.manifest import converter_revision
 
     out = cache_dir("artifacts", f"{name}_{size}_{recipe}")
     wanted = [f for f in formats if FORMATS[f].artifact]
     manifest = os.path.join(out, "manifest.json")
-    if os.path.exists(manifest) and _made_by(manifest) != converter_revision():
-        # Another edgebb's conversion code made these: an exporter may have changed what they hold since
-        as_progress(progress).say(f"cached {name} ({recipe}) was converted by other edgebb code: converting again")
+    stale = _stale(manifest) if os.path.exists(manifest) else None
+    if stale:  # another edgebb's exporters may have made something else of the same backbone
+        as_progress(progress).say(f"cached {name} ({recipe}) cannot be reused, {stale}: converting again")
         shutil.rmtree(out)
     have = {t.recipe: t for t in from_manifest(manifest)} if os.path.exists(manifest) else {}
     if recipe not in have or not set(wanted) <= set(have[recipe].artifacts):
