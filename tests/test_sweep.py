@@ -201,6 +201,40 @@ def test_rerun_reuses_every_finished_cell(swept):
     assert len(result.rows) == 4 and not result.failed
 
 
+def test_other_conversion_code_converts_and_measures_again_but_keeps_the_trained_model(swept, tmp_path, monkeypatch):
+    """A store whose artifacts another edgebb.conversion made (an exporter changed since) must not hand out their
+    figures as today's: those cells are converted and measured again, the training is reused, and it is said."""
+    from edgebb.selection import plan, sweep
+    from edgebb.selection.store import Store
+
+    out = tmp_path / "sweep"
+    shutil.copytree(swept["out"], out)
+    models = snapshot(out / "models")
+    assert models
+    with Store.open(str(out / "sweep.sqlite")) as store:
+        before = store.cells()
+    monkeypatch.setattr(plan, "converter_revision", lambda: "0" * 12)
+    lines = []
+    result = sweep(["squeezenet_1_1"], swept["data"], str(out), sizes=(SIZE,), epochs=1, recipes="fp32,int8",
+                   targets=("cpu:1",), runtimes=("litert",), runs=3, min_seconds=0, warmup=1, calib_samples=8,
+                   batch_size=8, progress=lines.append)
+    assert result.reused == 0 and result.measured == 2 and not result.failed
+    assert any("2 finished cell(s)" in line and "converted by other edgebb code" in line for line in lines), lines
+    assert not any("training squeezenet" in line for line in lines), lines
+    assert snapshot(out / "models") == models  # the trained model was reused, untouched
+    assert all(r["provenance"]["converter"] == "0" * 12 for r in result.rows)
+    with Store.open(str(out / "sweep.sqlite")) as store:
+        after = {r["key"]: r for r in store.cells()}
+    assert all(r["key"] in after for r in before)  # the earlier rows stay in the store
+
+    lines.clear()  # and once measured with this code, a re-run reuses them without a word about other code
+    again = sweep(["squeezenet_1_1"], swept["data"], str(out), sizes=(SIZE,), epochs=1, recipes="fp32,int8",
+                  targets=("cpu:1",), runtimes=("litert",), runs=3, min_seconds=0, warmup=1, calib_samples=8,
+                  batch_size=8, progress=lines.append)
+    assert again.reused == 2 and again.measured == 0
+    assert not any("other edgebb code" in line for line in lines), lines
+
+
 def test_cells_carry_every_figure_and_their_provenance(swept):
     from edgebb.selection.store import Store
 

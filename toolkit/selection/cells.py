@@ -70,8 +70,10 @@ def model_key(model: ModelConfig, train: dict, data: str | None, versions: dict)
                    "versions": versions})
 
 
-def convert_key(mkey: str, recipe: str, fmt: str, convert: dict) -> str:
-    return digest({"model": mkey, "recipe": recipe, "format": fmt, "convert": convert})
+def convert_key(mkey: str, recipe: str, fmt: str, convert: dict, converter: str) -> str:
+    """`converter` is the digest of edgebb's conversion code (edgebb.conversion.manifest.converter_revision): an
+    artifact made by other code is made again, while the trained model it comes from is kept."""
+    return digest({"model": mkey, "recipe": recipe, "format": fmt, "convert": convert, "converter": converter})
 
 
 def cell_key(ckey: str, runtime: str, fingerprint: dict, bench: dict) -> str:
@@ -92,8 +94,8 @@ def base_row(cell: Cell, run_id: int, plan) -> dict:
             "pretrained": spec.has_imagenet, "feature_strides": ",".join(map(str, spec.feature_strides)),
             "data_fingerprint": plan.data_fingerprint, "data_images": plan.data_images, "created": now(),
             "provenance": {"versions": plan.versions, "target": cell.fingerprint, "model_key": cell.model_key,
-                           "convert_key": cell.convert_key, "options": plan.options.to_dict(),
-                           "data": plan.data_description}}
+                           "convert_key": cell.convert_key, "converter": plan.converter,
+                           "options": plan.options.to_dict(), "data": plan.data_description}}
 
 
 def add_model(row: dict, prep: dict | None) -> None:

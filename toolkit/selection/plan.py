@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..conversion.manifest import converter_revision
 from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
 from .cells import Cell, cell_key, convert_key, data_fingerprint, model_key, tool_versions
@@ -35,6 +36,7 @@ class Plan:
     data_images: int | None = None
     data_classes: list[str] | None = None
     notes: list[str] = field(default_factory=list)
+    converter: str = ""  # the digest of the conversion code its artifacts are made with
 
     @property
     def data_description(self) -> dict | None:
@@ -113,7 +115,7 @@ def make_plan(opts: SweepOptions, out_dir: str, progress: Progress | None = None
             if not target.local:
                 say.say(f"asking {target.remote} for its environment")
             environments[target.device] = environment_of(target)
-    versions = tool_versions()
+    versions, converter = tool_versions(), converter_revision()
     notes = list(grid.notes)
     cells: list[Cell] = []
     for model in grid.models:
@@ -129,7 +131,7 @@ def make_plan(opts: SweepOptions, out_dir: str, progress: Progress | None = None
                         if note not in notes:
                             notes.append(note)
                         continue
-                    ckey = convert_key(mkey, recipe, fmt, opts.convert)
+                    ckey = convert_key(mkey, recipe, fmt, opts.convert, converter)
                     fp = fingerprint(environments[target.device], target, runtime)
                     cells.append(Cell(cell_key(ckey, runtime, fp, opts.bench), model, mkey, recipe, fmt, ckey, target,
                                       runtime, fp))
@@ -139,7 +141,8 @@ def make_plan(opts: SweepOptions, out_dir: str, progress: Progress | None = None
         env = environments[target.device]
         if env.get("emulated"):
             notes.append(f"{target.label} is emulated ({env.get('emulation')}): its latencies measure an emulator")
-    return Plan(opts, out_dir, grid.models, targets, environments, cells, versions, data_fp, images, classes, notes)
+    return Plan(opts, out_dir, grid.models, targets, environments, cells, versions, data_fp, images, classes, notes,
+                converter)
 
 
 def stage_rows(plan: Plan, nodes: list[dict]) -> list[dict]:

@@ -19,7 +19,7 @@ from .executors import EXECUTORS, Done, Stage
 from .grid import ModelConfig, SweepOptions
 from .pareto import LATENCY, pareto
 from .plan import Plan, make_plan
-from .store import JSON_COLUMNS, Store
+from .store import IDENTITY, JSON_COLUMNS, Store
 
 FINISHED = ("ok", "failed")
 
@@ -123,6 +123,10 @@ class Driver:
                 self.pending.setdefault(cell.model, []).append(cell)
             if reused:
                 self.say.say(f"reusing {reused} finished cell(s) from {store.path}")
+            stale = self._stale(store, todo)
+            if stale:
+                self.say.say(f"{stale} finished cell(s) in {store.path} were converted by other edgebb code: "
+                             "converting and measuring them again (their rows stay in the store)")
             executor = EXECUTORS[opts.executor].create(plan, on_start=self._started, on_progress=self._progressed)
             status = "interrupted"
             try:
@@ -140,6 +144,18 @@ class Driver:
                     store.finish_run(self.run_id, status)
             rows = store.cells([c.key for c in plan.cells])
         return SweepResult(plan.out_dir, store.path, rows, plan.notes, reused=reused, measured=self.written)
+
+    def _stale(self, store: Store, todo: list[C.Cell]) -> int:
+        """How many cells to measure have a finished row of the same configuration, on the same data, whose
+        artifact other conversion code made (edgebb.conversion changed since): the sweep is doing them again
+        because of that, and should say so."""
+        wanted = {(c.model.backbone, c.model.width, c.model.size, c.recipe, c.runtime, c.target.label) for c in todo}
+        made_by = {}
+        for row in store.cells():
+            if row["status"] in FINISHED and row["data_fingerprint"] == self.plan.data_fingerprint:
+                converter = (row["provenance"] or {}).get("converter")
+                made_by.setdefault(tuple(row[k] for k in IDENTITY), set()).add(converter)
+        return sum(1 for i in wanted if i in made_by and self.plan.converter not in made_by[i])
 
     # ------------------------------------------------------------------------------------------------- stages
 
