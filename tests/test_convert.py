@@ -330,8 +330,11 @@ def test_interrupt_leaves_a_folder_consistent_with_what_finished(tmp_path, shape
     assert sorted(a["path"] for a in manifest["artifacts"]) == files[2:]  # the earlier artifact kept, the new one in
 
 
-def test_a_second_conversion_adds_to_the_manifest(tmp_path, shapes):
-    out = tmp_path / "out"
+def test_a_second_conversion_adds_to_the_manifest(tmp_path, shapes, monkeypatch):
+    # into a folder named after the backbone, from where it is: the second run must not take that folder (its own
+    # output) for a model to convert
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "squeezenet_1_1"
     convert("squeezenet_1_1", str(out), shapes, recipes="fp32", size=SIZE, calib_samples=4)
     second = convert("squeezenet_1_1", str(out), shapes, recipes="int8", size=SIZE, calib_samples=4)
     manifest = json.loads((out / "manifest.json").read_text())

@@ -33,8 +33,18 @@ class Source:
 
 
 def looks_like_path(source: str) -> bool:
-    """Whether `source` names a model file rather than a backbone."""
-    return os.path.sep in source or os.path.splitext(source)[1] != "" or os.path.exists(source)
+    """Whether `source` names a model file rather than a backbone. A backbone's bare name stays the backbone where
+    a folder of that name is not a SavedModel: `edgebb convert mobilenet_v2 -o mobilenet_v2` run a second time
+    finds its own output there (./mobilenet_v2 names the folder)."""
+    if os.path.sep in source or os.path.splitext(source)[1]:
+        return True
+    if not os.path.exists(source):
+        return False
+    if os.path.isdir(source) and not os.path.exists(os.path.join(source, "saved_model.pb")):
+        from ..models import list_models
+
+        return source not in list_models()
+    return True
 
 
 def check_source(source: str, width: float, size: int) -> dict | None:
