@@ -14,6 +14,8 @@ Per backbone (its smallest width, at --size, from random weights, each in its ow
      the others
      (the evaluation set and training's validation split: ~790 digits, so one image is 0.13 points).
 Recorded: float accuracy (Keras), int8 PTQ accuracy and top-1 agreement with float of LiteRT and of ONNX Runtime,
+the same int8 files' accuracy on other kernels (LiteRT's built-in kernels without XNNPACK, OpenVINO: how far the
+runtime's arithmetic alone moves top-1, the yardstick for a difference between the formats),
 QAT accuracy in Keras and of its int8 TFLite and ONNX models, the drops, and the float Conv/Gemm ONNX Runtime left
 in the int8 ONNX model. Goals: int8 ONNX no more than 0.5 points below int8 TFLite and its agreement within 1 point
 of TFLite's; int8 within 1 point of float; QAT int8 within 0.5 points of float, and QAT's Keras accuracy carried
@@ -29,6 +31,7 @@ import argparse
 import concurrent.futures
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,9 +59,24 @@ t2 = time.perf_counter()
 by = {(a.recipe.name, a.format): a for a in ptq.artifacts}
 fp32, int8, onnx = by["fp32", "tflite"], by["int8", "tflite"], by["int8", "onnx"]
 q, q_onnx = qat.artifacts
+
+# The same int8 TFLite file on LiteRT's built-in kernels (XNNPACK off), on the images convert verified it on
+from edgebb.build.meta import read_meta
+from edgebb.conversion.calibration import prepare_data
+from edgebb.models.registry import Preprocessing
+from edgebb.runtimes import load_artifact
+with open(os.path.join(out, "ptq", "manifest.json")) as f:
+    manifest = json.load(f)
+ev = prepare_data(data_dir, Preprocessing.from_dict(manifest["preprocessing"]), labels=manifest["labels"],
+                  calib_samples=200, seed=0, trained_on=set(read_meta(model)["training_images"]["fingerprints"]))
+assert len(ev.eval_x) == int8.verification.samples, (len(ev.eval_x), int8.verification.samples)
+with load_artifact(int8.path, runtime="litert", xnnpack=False) as session:
+    builtin = 100.0 * float((session.run(ev.eval_x).reshape(len(ev.eval_x), -1).argmax(1) == ev.eval_labels).mean())
+openvino = ((onnx.verification.other_runtimes or {}).get("openvino") or {}).get("accuracy")
 print(json.dumps({
     "float": fp32.verification.reference_accuracy, "float_tflite": fp32.verification.accuracy,
     "int8_ptq": int8.verification.accuracy, "int8_onnx": onnx.verification.accuracy,
+    "int8_ptq_builtin": builtin, "int8_onnx_openvino": openvino,
     "onnx_top1_agreement": onnx.verification.top1_agreement,
     "onnx_float_compute": len((onnx.kernels or {}).get("float_compute", [])),
     "qat_keras": q.qat["keras_accuracy"], "int8_qat": q.verification.accuracy,
@@ -71,8 +89,10 @@ print(json.dumps({
 """
 
 COLUMNS = [("backbone", "backbone"), ("width", "width"), ("float", "float"), ("int8_ptq", "int8 TFLite"),
-           ("ptq_drop", "TFLite drop"), ("ptq_top1_agreement", "TFLite agree"), ("int8_onnx", "int8 ONNX"),
-           ("onnx_drop", "ONNX drop"), ("onnx_top1_agreement", "ONNX agree"), ("onnx_float_compute", "ONNX float ops"),
+           ("ptq_drop", "TFLite drop"), ("ptq_top1_agreement", "TFLite agree"),
+           ("int8_ptq_builtin", "int8 TFLite, built-in kernels"), ("int8_onnx", "int8 ONNX"),
+           ("onnx_drop", "ONNX drop"), ("onnx_top1_agreement", "ONNX agree"),
+           ("int8_onnx_openvino", "int8 ONNX, OpenVINO"), ("onnx_float_compute", "ONNX float ops"),
            ("qat_keras", "QAT (Keras)"), ("int8_qat", "int8 QAT TFLite"), ("qat_drop", "QAT drop"),
            ("carry_over", "QAT Keras - TFLite"), ("int8_qat_onnx", "int8 QAT ONNX"), ("qat_onnx_drop", "QAT ONNX drop"),
            ("carry_over_onnx", "QAT Keras - ONNX")]
@@ -82,6 +102,8 @@ def markdown(rows: list[dict], summary: dict, env: dict) -> str:
     def cell(key, value):
         if key == "width":
             return f"{value:g}"
+        if value is None:
+            return "-"
         return f"{value:.2f}" if isinstance(value, float) else str(value)
 
     lines = [f"# int8 accuracy: float vs PTQ (TFLite, ONNX) vs QAT ({env['input_size']} px, {env['dataset']}: "
@@ -113,10 +135,24 @@ def markdown(rows: list[dict], summary: dict, env: dict) -> str:
               f"- QAT at least as accurate as PTQ: {summary['qat_not_worse_than_ptq']}/{summary['ok']}",
               f"- QAT Keras accuracy carried over to int8 within 0.5 points: TFLite {summary['carry_over_within_0_5']}/"
               f"{summary['ok']}, ONNX {summary['carry_over_onnx_within_0_5']}/{summary['ok']}",
+              f"- the same int8 file on other kernels (LiteRT's built-in kernels instead of XNNPACK; OpenVINO "
+              f"instead of ONNX Runtime) moved top-1 by up to {_points(summary['kernel_spread_max'])} points "
+              f"(median {_points(summary['kernel_spread_median'])}): differences between formats within that are "
+              "arithmetic, not quantization",
               f"- did not learn (float accuracy under twice chance, so its row says nothing about int8): "
               f"{', '.join(summary['did_not_learn']) or 'none'}",
               f"- total {summary['total_s']:.0f} s on {env['cpu_count']} cores"]
     return "\n".join(lines) + "\n"
+
+
+def _points(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def kernel_spread(row: dict) -> list[float]:
+    """How far each int8 file's top-1 moved on the other kernels it was run on (absolute points)."""
+    pairs = (("int8_ptq", "int8_ptq_builtin"), ("int8_onnx", "int8_onnx_openvino"))
+    return [abs(row[a] - row[b]) for a, b in pairs if row.get(b) is not None]
 
 
 SETTINGS = ("input_size", "dataset", "classes", "epochs", "qat_epochs", "weights", "evaluation")
@@ -175,6 +211,9 @@ def report(args, rows: list[dict], started: float, kept: tuple[list[dict], float
                "carry_over_within_0_5": sum(abs(r["carry_over"]) <= 0.5 for r in ok),
                "carry_over_onnx_within_0_5": sum(abs(r["carry_over_onnx"]) <= 0.5 for r in ok),
                "max_abs_carry_over": max((abs(r["carry_over"]) for r in ok), default=None)}
+    spreads = [d for r in ok for d in kernel_spread(r)]
+    summary["kernel_spread_max"] = round(max(spreads), 4) if spreads else None
+    summary["kernel_spread_median"] = round(statistics.median(spreads), 4) if spreads else None
     env = {"edgebb": __version__, "python": platform.python_version(), "machine": platform.machine(),
            "cpu_count": os.cpu_count(), **settings(args),
            "eval_images": measured[0]["eval_images"] if measured else None,

@@ -387,6 +387,16 @@ def test_best_is_the_fastest_deployment_whose_accuracy_holds():
     text = "\n".join(best_lines([choice]))
     assert "best deployment of m @64: int8 on openvino x1" in text and "fp32 litert x1 2.50x" in text
 
+    # where convert also ran the file in OpenVINO, the OpenVINO row is judged by OpenVINO's own accuracy
+    ran = {**ok, "reference_accuracy": 90.0, "accuracy": 89.6,
+           "other_runtimes": {"openvino": {"top1_agreement": 97.0, "max_abs_error": 0.1, "accuracy": 88.5}}}
+    (own,) = choose(rows, {**verifications, "/a/m_int8.onnx": ran}, max_drop=1.0)
+    assert (own["best"]["recipe"], own["best"]["runtime"]) == ("int8", "onnxruntime")
+    by = {(d["recipe"], d["runtime"], d["threads"], d["artifact"]): d for d in own["deployments"]}
+    openvino = by[("int8", "openvino", 1, "m_int8.onnx")]
+    assert openvino["quality"] == "accuracy drop 1.50 points on openvino > --max-drop 1"
+    assert by[("int8", "onnxruntime", 1, "m_int8.onnx")]["quality"] == "drop 0.40 points, agreement 99.0%"
+
 
 def test_bench_best_on_a_manifest(artifacts, tmp_path):
     out = tmp_path / "b.json"

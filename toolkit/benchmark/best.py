@@ -19,22 +19,25 @@ from .rows import BenchRow
 def _quality(row: BenchRow, verification: dict | None, max_drop: float) -> tuple[bool, str]:
     """(eligible, what was checked / why not)."""
     from ..conversion.recipes import RECIPES
+    from ..conversion.verify import as_run_by
 
     recipe = RECIPES.get(row.recipe, default=None)
     if verification is None:
         if recipe is not None and recipe.is_float:
             return True, "float"
         return False, "no verification (an artifact without its manifest)"
+    verification = as_run_by(verification, row.runtime)  # another runtime's own accuracy where convert ran it
     agree = verification.get("top1_agreement")
     drop = verification.get("drop")
-    described = (f"drop {drop:.2f} points" if drop is not None else "") + \
+    where = f" on {verification['runtime']}" if verification.get("runtime") else ""
+    described = (f"drop {drop:.2f} points{where}" if drop is not None else "") + \
                 (f"{', ' if drop is not None else ''}agreement {agree:.1f}%" if agree is not None else "")
     if recipe is not None and recipe.is_float:
         return True, described or "float"
     if not verification.get("passed", False):
         return False, f"failed its conversion gate ({verification.get('failed_because') or described})"
     if drop is not None and drop > max_drop:
-        return False, f"accuracy drop {drop:.2f} points > --max-drop {max_drop:g}"
+        return False, f"accuracy drop {drop:.2f} points{where} > --max-drop {max_drop:g}"
     return True, described
 
 

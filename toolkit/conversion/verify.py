@@ -44,7 +44,7 @@ class Verification:
     min_agreement: float | None = None
     failed_because: str | None = None
     # the same artifact in the other runtimes that load its format here (OpenVINO for .onnx): each one's top-1
-    # agreement and max abs error against the artifact's own runtime
+    # agreement and max abs error against the artifact's own runtime, and its accuracy where there are labels
     other_runtimes: dict | None = None
     random_samples: int = 0
     random_top1_agreement: float | None = None
@@ -132,7 +132,7 @@ def verify_content(content: bytes, fmt: str, ev, reference: np.ndarray, random_r
             got = session.run(ev.eval_x)
             random_got = session.run(ev.random_x)
             inputs, outputs = session.inputs, session.outputs
-        others = _other_runtimes(path, fmt, ev.eval_x, got)
+        others = _other_runtimes(path, fmt, ev.eval_x, got, ev.eval_labels)
     verification = compare(reference, got, ev.eval_labels, budget, random_reference, random_got)
     if others:
         from dataclasses import replace
@@ -141,8 +141,22 @@ def verify_content(content: bytes, fmt: str, ev, reference: np.ndarray, random_r
     return ArtifactCheck(verification, inputs, outputs, got)
 
 
-def _other_runtimes(path: str, fmt: str, x: np.ndarray, expected: np.ndarray) -> dict:
-    """The artifact run by every other available CPU runtime of its format, against its own runtime's outputs."""
+def as_run_by(verification: dict, runtime: str) -> dict:
+    """A manifest's verification of an artifact as `runtime` ran it: where convert also ran the artifact there
+    (`other_runtimes`, e.g. an int8 ONNX file in OpenVINO), that runtime's own accuracy and drop replace those of
+    the format's default runtime, and "runtime" says whose they are; otherwise the verification as it is."""
+    other = (verification.get("other_runtimes") or {}).get(runtime) or {}
+    if other.get("accuracy") is None:
+        return verification
+    out = {**verification, "accuracy": other["accuracy"], "runtime": runtime}
+    if verification.get("reference_accuracy") is not None:
+        out["drop"] = round(verification["reference_accuracy"] - other["accuracy"], 6)
+    return out
+
+
+def _other_runtimes(path: str, fmt: str, x: np.ndarray, expected: np.ndarray, labels: np.ndarray | None) -> dict:
+    """The artifact run by every other available CPU runtime of its format, against its own runtime's outputs (and
+    `labels`: the same int8 artifact's accuracy moves with the runtime's arithmetic, which this shows)."""
     from ..core.formats import FORMATS
     from ..core.tf import quiet
     from ..runtimes import RUNTIMES, RuntimeUnavailable, available
@@ -161,4 +175,6 @@ def _other_runtimes(path: str, fmt: str, x: np.ndarray, expected: np.ndarray) ->
         got = got[0] if isinstance(got, list) else got
         found[name] = {"top1_agreement": round(100.0 * float(np.mean(top1(got) == top1(expected))), 4),
                        "max_abs_error": float(np.abs(got.astype(np.float64) - expected).max())}
+        if labels is not None:
+            found[name]["accuracy"] = round(100.0 * float(np.mean(top1(got) == labels)), 4)
     return found
