@@ -177,6 +177,21 @@ def test_same_inputs_and_seed_give_byte_identical_int8_tflite(tmp_path, shapes):
     assert other.artifacts[0].sha256 != digests[0]
 
 
+def test_the_float_model_does_not_depend_on_the_recipes_asked_for(tmp_path):
+    """A backbone with random weights takes its BatchNorm statistics from calibration images. fp32 alone loads 64 of
+    them and int8 --calib-samples: both must start from the same images, or an fp32 and an fp32,int8 conversion of
+    one backbone and seed (into one folder, a manifest) hold two different float models."""
+    from edgebb.data.synth import generate
+
+    data = str(tmp_path / "data")
+    generate(data, classes=4, per_class=40, size=40, seed=2)  # 112 not held out: more than 64 and than 100
+    digests = [next(a.sha256 for a in convert("mobilenet_v2", str(tmp_path / recipes), data, recipes=recipes,
+                                               formats="tflite", width=0.35, size=SIZE, calib_samples=100,
+                                               seed=5).artifacts if a.recipe.name == "fp32")
+               for recipes in ("fp32", "fp32,int8")]
+    assert digests[0] == digests[1]
+
+
 def test_onnx_from_two_runs_computes_the_same_outputs(tmp_path, shapes):
     """tf2onnx's graph rewrites visit nodes in an order that changes from run to run, so ONNX files differ in their
     bytes (the README says so); what they compute must not differ at all."""

@@ -74,7 +74,10 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
         else:
             rest, eval_items = split(folder.items, eval_fraction, seed)
         order = rng.permutation(len(rest))[:calib_samples]
-        calib_items = [rest[i] for i in sorted(order)]
+        # In the seeded permutation's order, so the first k are the same whatever the count: a backbone with random
+        # weights takes its BatchNorm statistics from the first 64, and fp32 alone loads 64 where int8 loads
+        # --calib-samples; in folder order an fp32 and an fp32,int8 conversion built two different float models.
+        calib_items = [rest[i] for i in order]
         of = f" (of {len(rest)} not held out)" if len(calib_items) < len(rest) and not train else ""
         say.say(f"reading {len(calib_items)} calibration{of} and {len(eval_items)} evaluation images "
                 + (f"({len(rest)} for fine-tuning) " if train else "")
