@@ -91,6 +91,9 @@ def models(tmp_path_factory):
     model.save(str(root / "model.h5"))
     files = {"tflite": out / f"squeezenet_1_1_{SIZE}_fp32.tflite", "onnx": out / f"squeezenet_1_1_{SIZE}_fp32.onnx",
              "keras": root / "model.keras", "h5": root / "model.h5", "manifest": out / "manifest.json"}
+    shutil.copytree(out, root / "cut")  # a manifest whose artifact was cut short after convert wrote it
+    tflite = root / "cut" / files["tflite"].name
+    tflite.write_bytes(tflite.read_bytes()[:1000])
     for kind in ("tflite", "onnx", "keras", "h5"):
         data = files[kind].read_bytes()
         (root / f"truncated.{kind}").write_bytes(data[: len(data) // 3])
@@ -337,8 +340,13 @@ def test_early(name, args, message, world, models, folders, tmp_path):
 LATE = [
     ("convert-truncated-keras", ["convert", "{m}/truncated.keras"], "cannot read"),
     ("convert-truncated-h5", ["convert", "{m}/truncated.h5"], "cannot read"),
-    ("bench-truncated-tflite", ["bench", "{m}/truncated.tflite", "--baseline", "none"], None),
-    ("bench-truncated-onnx", ["bench", "{m}/truncated.onnx", "--baseline", "none"], None),
+    # the header is whole, the rest is not: found by the format's own parser before any measurement
+    ("bench-truncated-tflite", ["bench", "{m}/truncated.tflite", "--baseline", "none"],
+     "truncated.tflite: truncated or corrupt"),
+    ("bench-truncated-onnx", ["bench", "{m}/truncated.onnx", "--baseline", "none"],
+     "truncated.onnx: truncated or corrupt"),
+    ("bench-manifest-truncated", ["bench", "{m}/cut/manifest.json", "--baseline", "none"],
+     "squeezenet_1_1_32_fp32.tflite: truncated or corrupt"),
 ]
 
 
@@ -350,10 +358,20 @@ def test_corrupt_models(name, args, message, models, tmp_path):
         result = run(*args)
         assert_one_line(result, 2, message)
         assert not (tmp_path / "out").exists()
-    else:  # an artifact that looks like a model fails its own row: exit 1, the row names the file
-        result = run(*args, "--runs", "2", "--min-seconds", "0", "--warmup", "0")
-        assert result.returncode == 1 and "Traceback" not in result.stderr
-        assert os.path.basename(args[1]) in result.stderr.strip().splitlines()[-1]
+    else:
+        json_out = tmp_path / "bench.json"
+        result = run(*args, "--runs", "2", "--min-seconds", "0", "--warmup", "0", "--json", json_out)
+        assert_one_line(result, 2, message)
+        assert "measuring" not in result.stderr and not json_out.exists()  # refused before any work
+
+
+def test_bench_names_what_a_bare_name_is_when_it_is_not_a_backbone(tmp_path):
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "notes").write_text("not a model")
+    result = run("bench", "artifacts", "--baseline", "none", cwd=tmp_path)
+    assert_one_line(result, 2, "artifacts: a folder without a manifest.json")
+    result = run("bench", "notes", "--baseline", "none", cwd=tmp_path)
+    assert_one_line(result, 2, "notes: not a .tflite or .onnx artifact")
 
 
 def test_unreadable_data_folder(world, tmp_path):

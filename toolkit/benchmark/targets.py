@@ -36,8 +36,37 @@ def artifact_problem(path: str) -> str | None:
     fmt = format_for(path)
     if fmt is None or not fmt.artifact:
         return f"{path}: not a .tflite or .onnx artifact (or a manifest.json)"
-    problem = fmt.problem(path)
+    problem = fmt.problem(path) or _parse_problem(path, fmt.name)
     return f"{path}: {problem}" if problem else None
+
+
+def _parse_problem(path: str, fmt: str) -> str | None:
+    """Whether the format's own parser, where it is installed here, finds the file truncated or corrupt (its header
+    can be whole while the rest is not): checked before any measurement, without building a session."""
+    if fmt == "tflite":
+        try:
+            from ai_edge_litert import interpreter as lite
+        except ImportError:
+            try:
+                from tflite_runtime import interpreter as lite
+            except ImportError:
+                return None
+        try:  # reads and verifies the flatbuffer; no delegate, nothing allocated
+            lite.Interpreter(model_path=path,
+                             experimental_op_resolver_type=lite.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        except ValueError as exc:
+            if "flatbuffer" in str(exc).lower():  # (an op this build lacks may still run on the device)
+                return "truncated or corrupt: not a valid TFLite flatbuffer"
+    elif fmt == "onnx":
+        try:
+            import onnx
+        except ImportError:
+            return None
+        try:
+            onnx.load(path, load_external_data=False)
+        except Exception:  # protobuf's DecodeError (and its Python/upb variants)
+            return "truncated or corrupt: not a valid ONNX protobuf"
+    return None
 
 
 def _read_manifest(path: str) -> dict:
@@ -190,15 +219,21 @@ def collect_targets(items: list[str], *, recipes: list[str], formats: list[str],
     raise one InputError whose message has one line per artifact."""
     from ..models import list_models
 
+    def listed(manifest: str) -> list[Target]:
+        found = from_manifest(manifest)
+        problems.extend(p for t in found for fmt, path in t.artifacts.items() if fmt in ("tflite", "onnx")
+                        for p in [artifact_problem(path)] if p)
+        return found
+
     targets, problems = [], []
     for item in items:
         if os.path.isdir(item) and os.path.exists(os.path.join(item, "manifest.json")):
-            targets += from_manifest(os.path.join(item, "manifest.json"))
+            targets += listed(os.path.join(item, "manifest.json"))
         elif item.endswith(".json"):
             if not os.path.exists(item):
                 problems.append(f"{item}: manifest not found")
             else:
-                targets += from_manifest(item)
+                targets += listed(item)
         elif item in list_models():
             targets.append(None)  # placeholder, converted below once the problems are known
         elif os.path.splitext(item)[1] or os.path.sep in item:
@@ -207,6 +242,11 @@ def collect_targets(items: list[str], *, recipes: list[str], formats: list[str],
                 problems.append(problem)
             else:
                 targets.append(from_file(item))
+        elif os.path.isdir(item):  # a bare name that is here: what it is, not an unknown backbone
+            problems.append(f"{item}: a folder without a manifest.json (bench reads a .tflite or .onnx artifact, a "
+                            "manifest.json or the folder edgebb convert wrote it into)")
+        elif os.path.exists(item):
+            problems.append(f"{item}: not a .tflite or .onnx artifact (or a manifest.json)")
         else:
             from ..models import get_spec
 
