@@ -93,6 +93,8 @@ def test_report_markdown(swept, tmp_path):
     assert "int8-speedup.svg" in plots and any(p.startswith("accuracy-latency") for p in plots)
     for name in plots:
         assert f"](report_plots/{name})" in text
+    # the method section says what training used, never a Python None (the sweep left --lr to each backbone)
+    assert "each backbone's default learning rate" in text and "None" not in text
 
 
 def test_report_of_a_bench_json(swept, tmp_path):

@@ -60,8 +60,10 @@ def method_lines(data) -> list[str]:
             started.setdefault(str(c.get("weights") or "unknown"), []).append(f"{c['backbone']}{width}")
         origin = "; ".join(f"from {'random weights' if w == 'random' else w + ' weights'}: {', '.join(names)}"
                            for w, names in started.items())
+        lr = (f"learning rate {options['lr']:g}" if options.get("lr") is not None
+              else "each backbone's default learning rate (edgebb train's)")
         lines.append(f"Training: {epochs} epoch(s) per backbone configuration (batch {options.get('batch_size')}, "
-                     f"learning rate {options.get('lr')}, augmentation "
+                     f"{lr}, augmentation "
                      f"{', '.join(options.get('augment') or []) or 'none'}, seed {options.get('seed')}), from "
                      "ImageNet weights where the family has them and they can be fetched, else from random "
                      f"weights; {origin}.")
