@@ -87,7 +87,9 @@ def test_squeezenet_learns_from_random_weights_and_a_stuck_run_says_so(tmp_path)
 
 def test_resume_continues_and_refuses_another_backbone(tmp_path, shapes):
     out = str(tmp_path / "m.keras")
-    train("squeezenet_1_1", shapes, out, size=SIZE, epochs=1, batch_size=16, weights=None, augment=())
+    first = train("squeezenet_1_1", shapes, out, size=SIZE, epochs=1, batch_size=16, weights=None, augment=(),
+                  resume=True)  # nothing to resume from yet: it starts, and says so
+    assert any("--resume found no checkpoint" in n for n in first.notes), first.notes
     resumed = train("squeezenet_1_1", shapes, out, size=SIZE, epochs=2, batch_size=16, weights=None, augment=(),
                     resume=True)
     assert [r["epoch"] for r in resumed.history] == [1, 2]

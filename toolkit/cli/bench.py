@@ -13,7 +13,7 @@ from .common import check_outputs, quiet_option, terminal, write_outputs
 @cli.command()
 @click.argument("items", nargs=-1, required=True)
 @click.option("--runtime", "runtimes", default="",
-              help="Comma-separated: litert, litert-gpu, tflite-runtime, onnxruntime, keras "
+              help="Comma-separated: litert, litert-gpu, tflite-runtime, onnxruntime, openvino, keras "
                    "[default: each artifact's own: litert for .tflite, onnxruntime for .onnx].")
 @click.option("--threads", "-t", default="1", show_default=True, help="Comma-separated thread counts.")
 @click.option("--recipe", "-r", "recipes", default=None,

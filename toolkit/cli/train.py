@@ -29,7 +29,8 @@ from .common import MODEL_OPTIONS, quiet_option, terminal, with_options
 @click.option("--weights", default="auto", show_default=True,
               help='"auto" (ImageNet where the family has it), "imagenet", "none", or a weights file.')
 @click.option("--patience", type=int, default=5, show_default=True, help="Early-stopping patience in epochs.")
-@click.option("--qat", is_flag=True, help="Then fine-tune with fake quantization; writes NAME_qat.h5 too.")
+@click.option("--qat", is_flag=True, help="Then fine-tune with fake quantization; writes OUTPUT's name + _qat.h5 too "
+              "(-o model.keras: model_qat.h5).")
 @click.option("--qat-epochs", type=int, default=3, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint at --output.")
 @quiet_option

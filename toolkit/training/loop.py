@@ -82,6 +82,9 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
     if opts.resume and os.path.exists(output):
         model, start, history = resume(output, backbone, progress)
     else:
+        if opts.resume:
+            say.say(f"--resume: no checkpoint at {output} yet: training from the start")
+            notes.append(f"--resume found no checkpoint at {output}: trained from the start")
         model, start = build_for_training(name, width=opts.width, size=opts.size, classes=len(labels),
                                           weights=opts.weights, seed=opts.seed, progress=progress)
     if start == "random":
