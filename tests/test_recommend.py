@@ -206,6 +206,29 @@ def test_pareto_names_a_frontier_cell_that_dominates():
     assert all(m["dominated_by"] in optimal for m in marks.values() if not m["optimal"])
 
 
+def test_a_model_at_chance_is_on_no_accuracy_frontier_while_others_learned():
+    def measured(c, float_accuracy):
+        return {**c, "float_accuracy": float_accuracy, "verification": {"samples": 400},
+                "provenance": {"data": {"classes": ["a", "b", "c", "d"]}}}
+
+    learned = measured(cell("mobilenet_v2", "int8", 6.0, 0.91), 0.92)
+    guessing = measured(cell("squeezenet_1_1", "int8", 4.0, 0.27), 0.26)  # 4 classes: 25% is chance
+    marks = frontier([learned, guessing])
+    assert marks[learned["key"]]["optimal"] and guessing["key"] not in marks  # not "the fast, inaccurate choice"
+    alone = frontier([guessing, measured(cell("shufflenet_v2", "int8", 5.0, 0.24), 0.25)])
+    assert any(m["optimal"] for m in alone.values())  # where nothing learned, the cells are still compared
+
+
+def test_the_sweep_summary_counts_cells_that_failed_their_check():
+    from edgebb.reporting.selection import sweep_lines
+    from edgebb.selection.sweep import SweepResult
+
+    over = {**cell("resnet50", "int8", 40.0, 0.20), "verification": {"passed": False, "failed_because": "drop 3"}}
+    result = SweepResult("out", "out/sweep.sqlite", [cell("mobilenet_v2", "int8", 6.0, 0.91), over])
+    assert "2 cells: 0 reused from the store, 0 run now, 0 failed, 1 failed their check against the float model; " \
+        "store: out/sweep.sqlite" in sweep_lines(result, [])
+
+
 # -------------------------------------------------------------------------------------------- the command line
 
 

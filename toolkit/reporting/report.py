@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.errors import InputError
+from ..selection.cells import chance_problem
 from ..selection.pareto import failed_check
 from . import plots
 from .document import Bullets, Document, Figure, Section, Table, render_html, render_markdown
@@ -204,7 +205,8 @@ def _display(c: dict, marks: dict | None = None) -> dict:
         for name, column in (("latency", "mark"), ("memory", "memory_mark")):
             mark = marks.get(c["key"], {}).get(name)
             if mark is None:
-                row[column] = "failed" if c.get("status") != "ok" else "failed check" if failed_check(c) else "-"
+                row[column] = ("failed" if c.get("status") != "ok" else "failed check" if failed_check(c)
+                               else "at chance: not compared" if chance_problem(c) else "-")
             elif mark["optimal"]:
                 row[column] = "optimal"
             else:

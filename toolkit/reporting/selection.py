@@ -37,6 +37,7 @@ def sweep_rows(result) -> tuple[list[dict], list[str]]:
 
 def sweep_lines(result, footnotes: list[str]) -> list[str]:
     from ..selection.cells import not_learned
+    from ..selection.pareto import failed_check
 
     lines = footnotes + ["", "* Pareto-optimal on its target (accuracy against p50 latency)"]
     published = {f"{c['backbone']} {c['width']:g} @{c['size']} {c['recipe']}": c["accuracy_source"].split(": ", 1)[-1]
@@ -53,8 +54,10 @@ def sweep_lines(result, footnotes: list[str]) -> list[str]:
                      + "; ".join(f"{c['backbone']} {c['width']:g} @{c['size']} {c['recipe']} {c['runtime']} on "
                                  f"{c['target']}: {', '.join(c['provenance']['executor']['retried'])}"
                                  for c in retried[:5]) + (" ..." if len(retried) > 5 else "") + ")")
+    over = sum(1 for c in result.rows if c["status"] == "ok" and failed_check(c))
     lines.append(f"{len(result.rows)} cells: {result.reused} reused from the store, {result.measured} run now, "
-                 f"{len(result.failed)} failed; store: {result.store_path}")
+                 f"{len(result.failed)} failed" + (f", {over} failed their check against the float model"
+                                                   if over else "") + f"; store: {result.store_path}")
     return lines
 
 

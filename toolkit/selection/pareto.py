@@ -4,12 +4,15 @@ other cell names one cell that dominates it (the fastest such cell on the fronti
 
 Cells are dicts with the store's columns (accuracy, p50_ms, peak_rss_mb, target, key ...). Cells without the
 figures a frontier needs (failed, without accuracy, or an artifact that failed its check against the float model)
-are on no frontier and dominated by nothing.
+are on no frontier and dominated by nothing; nor, on an accuracy frontier, a model whose float top-1 cannot be told
+from chance while others learned (edgebb.selection.cells.chance_problem).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+
+from .cells import chance_problem
 
 # (column, +1 maximise / -1 minimise)
 LATENCY = (("accuracy", 1), ("p50_ms", -1))
@@ -47,6 +50,10 @@ def dominates(a: tuple, b: tuple, objectives) -> bool:
 def frontier(cells: Sequence[dict], objectives=LATENCY) -> dict[str, dict]:
     """For each cell key that has the figures: {"optimal": bool, "dominated_by": key or None}, within `cells`
     (one group: call it per target)."""
+    if any(name == "accuracy" for name, _ in objectives):
+        learned = [c for c in cells if not chance_problem(c)]
+        if learned:  # a model at chance has no accuracy to trade for speed (where none learned, all are compared)
+            cells = learned
     scored = [(c["key"], v) for c in cells if (v := _values(c, objectives)) is not None]
     optimal = {k for k, v in scored if not any(dominates(w, v, objectives) for _, w in scored)}
     speed = dict(scored)
