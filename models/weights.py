@@ -7,6 +7,9 @@ ours applies them outside the model (`preprocessing_for`), so those layers are s
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import tf_keras as keras
 
 from ..core.errors import InputError, first_line
@@ -86,8 +89,9 @@ def load_imagenet(model, spec: BackboneSpec, cfg: BuildConfig) -> None:
                          f"feature map); received {cfg.input_size}: use include_top=False or input_size={top_size}")
     sizes = _WEIGHT_SIZES.get(spec.keras_application, ())
     size = cfg.input_size if cfg.input_size in sizes else 224
-    try:
-        reference = reference_model(spec, cfg, weights="imagenet", include_top=top, input_size=size)
+    try:  # keras prints "Downloading data from ..." on stdout, where edgebb's results go: it is progress
+        with contextlib.redirect_stdout(sys.stderr):
+            reference = reference_model(spec, cfg, weights="imagenet", include_top=top, input_size=size)
     except InputError:
         raise
     except Exception as exc:  # no network and no cached file, a truncated download, ...

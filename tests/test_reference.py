@@ -1,6 +1,9 @@
 """The zoo is proven against references: keras.applications (weight shapes, order and outputs), torchvision
 (trainable parameter counts) and published MACs (shared/reference/backbones.json)."""
 
+import contextlib
+import io
+
 import numpy as np
 import pytest
 import tf_keras as keras
@@ -102,8 +105,10 @@ def test_imagenet_offline_without_cache_is_a_clear_error(tmp_path, monkeypatch):
     from edgebb import InputError
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(InputError, match="cannot load ImageNet weights for mobilenet_v1"):
-        create_model("mobilenet_v1", width=0.25, input_size=128, weights="imagenet")
+    with contextlib.redirect_stdout(io.StringIO()) as stdout:
+        with pytest.raises(InputError, match="cannot load ImageNet weights for mobilenet_v1"):
+            create_model("mobilenet_v1", width=0.25, input_size=128, weights="imagenet")
+    assert stdout.getvalue() == ""  # keras' "Downloading data from ..." is progress: stderr, not the results' stdout
 
 
 @pytest.mark.parametrize("width", ["0.5", "1.0", "1.5", "2.0"])
