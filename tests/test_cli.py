@@ -29,6 +29,7 @@ def test_info_json_with_layers():
                 "weights_int8_bytes", "peak_activation_bytes", "layers"):
         assert key in data
     assert data["name"] == "mobilenet_v2" and data["width"] == 0.5 and data["input_size"] == 96
+    assert data["top1"] == 65.4 and data["top1_input_size"] == 224
     assert sum(layer["macs"] for layer in data["layers"]) == data["macs"]
     assert sum(layer["params"] for layer in data["layers"]) == data["params_total"]
     assert data["layers"][-1]["output_shape"] == [10]
@@ -41,6 +42,7 @@ def test_info_table():
     assert result.returncode == 0, result.stderr
     assert "peak activations" in result.stdout and "fire9_concat" in result.stdout
     assert "2 x MACs" in result.stdout
+    assert "(torchvision weights metadata), at 224x224" in result.stdout  # published at 224, asked at 64
 
 
 @pytest.mark.parametrize("args, message", [

@@ -58,7 +58,7 @@ def test_every_shape_renders_a_visible_shape():
     ({"classes": 1}, "classes must be between 2 and"),
     ({"classes": len(SHAPES) + 1}, "classes must be between 2 and"),
     ({"classes": 2.5}, "classes must be an integer"),
-    ({"per_class": 1}, "per_class must be at least 2"),
+    ({"per_class": 1}, "--per-class must be at least 2"),
     ({"size": 15}, "size must be between 16 and 1024"),
     ({"size": 1025}, "size must be between 16 and 1024"),
     ({"seed": -1}, "seed must be 0 or more"),

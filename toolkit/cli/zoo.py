@@ -37,6 +37,7 @@ def info(name, width, size, classes, with_layers, as_json):
     from ..build.listing import profile
     from ..models import get_spec, preprocessing_for
     from ..reporting.results import LAYER_COLUMNS, layer_rows
+    from ..selection.grid import published_size
 
     spec = get_spec(name)
     spec.check_width(width)
@@ -45,7 +46,7 @@ def info(name, width, size, classes, with_layers, as_json):
     data = {"name": name, "width": width, "input_size": size, "num_classes": classes, "family": spec.family,
             **p.to_dict(with_layers=with_layers), "preprocessing": preprocessing_for(name, size).to_dict(),
             "feature_strides": list(spec.feature_strides), "imagenet_weights": spec.has_imagenet,
-            "top1": spec.published_top1.get(width), "paper": spec.paper}
+            "top1": spec.published_top1.get(width), "top1_input_size": published_size(spec), "paper": spec.paper}
     data.pop("name", None)
     data = {"name": name, **data}
     if as_json:
@@ -60,8 +61,7 @@ def info(name, width, size, classes, with_layers, as_json):
                     "(BatchNorm folded)"),
         ("peak activations", f"{p.peak_activation_bytes / 1e6:,.2f} MB float32 at batch 1"),
         ("preprocessing", _describe_pp(preprocessing_for(name, size))),
-        ("published top-1", f"{spec.published_top1[width]}% ({spec.top1_source})"
-         if width in spec.published_top1 else "-"),
+        ("published top-1", _published(spec, width, size)),
     ]
     terminal().lines(f"{k:>17}: {v}" for k, v in summary)
     if with_layers:
@@ -99,3 +99,13 @@ def build(name, output, width, size, classes, weights, features, no_top):
     with atomic_path(output) as tmp:
         model.save(tmp)
     terminal().line(f"wrote {output} ({model.count_params():,} parameters, inputs {size}x{size}x3)")
+
+
+def _published(spec, width: float, size: int) -> str:
+    """The published ImageNet top-1, saying the input size it was measured at where that is not `size`."""
+    from ..selection.grid import published_size
+
+    if width not in spec.published_top1:
+        return "-"
+    at = published_size(spec)
+    return f"{spec.published_top1[width]}% ({spec.top1_source})" + (f", at {at}x{at}" if at != size else "")

@@ -49,8 +49,8 @@ def check_can_create_dir(path: str, what: str = "output folder") -> str:
         probe_writable(ancestor)
     except OSError as exc:
         if ancestor == os.path.abspath(path):
-            raise os_error(f"{what} {path} is not writable", exc) from exc
-        raise os_error(f"cannot create {what} {path}: {ancestor} is not writable", exc) from exc
+            raise os_error(f"cannot write in {what} {path}", exc) from exc
+        raise os_error(f"cannot create {what} {path}: cannot write in {ancestor}", exc) from exc
     return path
 
 
@@ -64,7 +64,7 @@ def check_can_write_file(path: str, what: str = "output file") -> str:
     try:
         probe_writable(ancestor)
     except OSError as exc:
-        raise os_error(f"cannot write {what} {path}: {ancestor} is not writable", exc) from exc
+        raise os_error(f"cannot write {what} {path} (in {ancestor})", exc) from exc
     return path
 
 
@@ -79,7 +79,7 @@ def check_writable_dir(path: str) -> str:
     try:
         probe_writable(path)
     except OSError as exc:
-        raise os_error(f"output folder is not writable: {path}", exc) from exc
+        raise os_error(f"cannot write in output folder {path}", exc) from exc
     return path
 
 

@@ -88,7 +88,7 @@ def _int(name: str, value: object) -> int:
     try:
         return operator.index(value)  # accepts numpy integers, refuses floats and strings
     except TypeError:
-        raise InputError(f"{name} must be an integer, got {value!r}") from None
+        raise InputError(f"--{name.replace('_', '-')} must be an integer; received {value!r}") from None
 
 
 def _luma(rgb: np.ndarray) -> float:
@@ -208,13 +208,13 @@ def validate(out_dir, kind: str, classes, per_class, size, seed) -> tuple[int, i
     classes, per_class, size, seed = (_int(k, v) for k, v in
                                       (("classes", classes), ("per_class", per_class), ("size", size), ("seed", seed)))
     if not 2 <= classes <= len(names_all):
-        raise InputError(f"classes must be between 2 and {len(names_all)} (the number of {kind}), got {classes}")
+        raise InputError(f"--classes must be between 2 and {len(names_all)} (the number of {kind}); received {classes}")
     if per_class < 2:
-        raise InputError(f"per_class must be at least 2, got {per_class}")
+        raise InputError(f"--per-class must be at least 2; received {per_class}")
     if not 16 <= size <= 1024:
-        raise InputError(f"size must be between 16 and 1024 pixels, got {size}")
+        raise InputError(f"--size must be between 16 and 1024 pixels; received {size}")
     if seed < 0:
-        raise InputError(f"seed must be 0 or more, got {seed}")
+        raise InputError(f"--seed must be 0 or more; received {seed}")
     out_dir = os.fspath(out_dir)
     _check_free(out_dir)
     check_can_create_dir(out_dir)

@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from ..core.errors import InputError
+from ..core.errors import InputError, first_line
 from ..selection.cells import chance_problem
 from ..selection.pareto import failed_check
 from . import plots
@@ -64,7 +64,9 @@ def load(source: str) -> ReportData:
     except FileNotFoundError:
         raise InputError(f"report source not found: {source}") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{source} is not an edgebb result ({type(exc).__name__})") from None
+        what = "not JSON" if isinstance(exc, ValueError) else exc.strerror or first_line(exc)
+        raise InputError(f"{source} is not an edgebb result: {what} (give a sweep folder, its sweep.sqlite, or the "
+                         "JSON edgebb sweep or edgebb bench writes)") from None
     if isinstance(data, dict) and data.get("schema") == "edgebb.sweep-result/1":
         return ReportData("sweep", source, list(data.get("cells", [])), notes=list(data.get("notes", [])))
     if isinstance(data, dict) and str(data.get("schema", "")).startswith("edgebb.bench/") \

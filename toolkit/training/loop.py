@@ -151,4 +151,5 @@ def did_not_learn(history: list[dict], classes: int) -> str | None:
     losses = [r["loss"] for r in history if r.get("loss") is not None]
     if not losses or min(losses) < 0.98 * math.log(classes):
         return None
-    return f"the training loss stayed at {min(losses):.3f} (ln {classes} = {math.log(classes):.3f}, a uniform guess)"
+    return (f"the training loss never went below {min(losses):.3f} (ln {classes} = {math.log(classes):.3f}, a "
+            "uniform guess)")
