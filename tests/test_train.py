@@ -83,6 +83,13 @@ def test_squeezenet_learns_from_random_weights_and_a_stuck_run_says_so(tmp_path)
     assert not any("did not learn" in n for n in learned.notes)
     stuck = train("squeezenet_1_1", str(tmp_path / "train"), str(tmp_path / "b.keras"), epochs=3, lr=1e-3, **common)
     assert any("training loss never went below 2.30" in n and "lower --lr" in n for n in stuck.notes), stuck.notes
+    # converted, its int8 copy is shown but not judged: a model at chance has near-tied outputs any rounding reorders
+    from edgebb.conversion import convert
+
+    result = convert(str(tmp_path / "b.keras"), str(tmp_path / "out"), str(tmp_path / "eval"), recipes="int8",
+                     formats="tflite", calib_samples=16)
+    assert any("cannot be told from guessing" in n and "not judged" in n for n in result.notes), result.notes
+    assert result.artifacts[0].verification.passed is None
 
 
 def test_resume_continues_and_refuses_another_backbone(tmp_path, shapes):

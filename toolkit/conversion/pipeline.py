@@ -29,7 +29,7 @@ from .mixed_precision import REPAIRS
 from .options import ConvertOptions
 from .recipes import Recipe, plan
 from .source import Source, artifact_stem, check_source, resolve_source
-from .verify import Budget, compare, verify_content
+from .verify import Budget, compare, indistinguishable_from_chance, top1, verify_content
 
 
 @dataclass
@@ -122,6 +122,15 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     reference = src.model.predict(ev.eval_x, batch_size=8, verbose=0)
     random_reference = src.model.predict(ev.random_x, batch_size=8, verbose=0)
     release_memory()
+    unjudged = "random weights" if src.random_weights else None
+    if unjudged is None and ev.eval_labels is not None and len(ev.eval_labels):
+        accuracy = float(np.mean(top1(reference) == ev.eval_labels))
+        if indistinguishable_from_chance(accuracy, len(ev.eval_labels), len(src.labels)):
+            unjudged = "float model at chance"
+            notes.append(f"the float model's top-1 is {100 * accuracy:.1f}% on {len(ev.eval_labels)} held-out images, "
+                         f"which cannot be told from guessing ({100 / len(src.labels):.0f}% for {len(src.labels)} "
+                         "classes): its outputs are near-ties that any rounding reorders, so quantized artifacts are "
+                         "shown but not judged. Train it further (edgebb train) and convert again")
     qat = None
     if any(r.qat for r, _ in pairs):
         qat = _quantization_aware(src, ev, reference, tune, opts, progress)
@@ -153,9 +162,9 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
             seconds = time.perf_counter() - start
             options = exporter.describe(ctx)
             step.advance(0, detail=f"{fmt} {recipe.name}: verifying against the float model")
-            # A quantized copy of a random network is not judged: its outputs are near-ties that any rounding
-            # reorders, so neither accuracy nor agreement says anything about the recipe.
-            budget = Budget(opts.max_drop, opts.min_agreement, judged=recipe.is_float or not src.random_weights)
+            # A quantized copy of a random network, or of one that never learned, is not judged: its outputs are
+            # near-ties that any rounding reorders, so neither accuracy nor agreement says anything about the recipe.
+            budget = Budget(opts.max_drop, opts.min_agreement, judged=recipe.is_float or unjudged is None)
             check = verify_content(content, fmt, ev, reference, random_reference, budget)
             repair = REPAIRS.get(f"{fmt}:{recipe.name}", default=None)
             if opts.auto_fallback and repair and check.verification.passed is False:
@@ -189,7 +198,7 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                 write_atomic(manifest_path, to_json(manifest))
             step.advance(detail=f"{os.path.basename(target)}: top-1 agreement "
                                 f"{check.verification.top1_agreement:.1f}%"
-                                + ("" if budget.judged else " (random weights: not judged)"), log=True)
+                                + ("" if budget.judged else f" ({unjudged}: not judged)"), log=True)
     return ConvertResult(out_dir=out_dir, manifest_path=manifest_path, source=src, data=ev.description,
                          artifacts=artifacts, notes=notes, manifest=manifest)
 

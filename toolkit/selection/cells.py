@@ -184,11 +184,12 @@ def chance_problem(row: dict) -> str | None:
     classes = len(data.get("classes") or [])
     if acc is None or not samples or classes < 2:
         return None
-    chance = 1 / classes
-    if acc > chance + 2 * (chance * (1 - chance) / samples) ** 0.5:
+    from ..conversion.verify import indistinguishable_from_chance
+
+    if not indistinguishable_from_chance(acc, samples, classes):
         return None
     return (f"its float model's top-1 {100 * acc:.1f}% on {samples} held-out images is within two standard errors "
-            f"of guessing ({100 * chance:.0f}% for {classes} classes)")
+            f"of guessing ({100 / classes:.0f}% for {classes} classes)")
 
 
 def not_learned(rows: list[dict]) -> list[str]:
