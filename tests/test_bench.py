@@ -387,15 +387,27 @@ def test_best_is_the_fastest_deployment_whose_accuracy_holds():
     text = "\n".join(best_lines([choice]))
     assert "best deployment of m @64: int8 on openvino x1" in text and "fp32 litert x1 2.50x" in text
 
-    # where convert also ran the file in OpenVINO, the OpenVINO row is judged by OpenVINO's own accuracy
+    # where convert also ran the file in OpenVINO, the OpenVINO row is judged by OpenVINO's own figures and verdict
     ran = {**ok, "reference_accuracy": 90.0, "accuracy": 89.6,
-           "other_runtimes": {"openvino": {"top1_agreement": 97.0, "max_abs_error": 0.1, "accuracy": 88.5}}}
+           "other_runtimes": {"openvino": {"top1_agreement": 97.0, "max_abs_error": 0.1, "float_top1_agreement": 96.5,
+                                           "passed": False, "accuracy": 88.5, "drop": 1.5,
+                                           "failed_because": "lost 1.50 points > 1"}}}
     (own,) = choose(rows, {**verifications, "/a/m_int8.onnx": ran}, max_drop=1.0)
     assert (own["best"]["recipe"], own["best"]["runtime"]) == ("int8", "onnxruntime")
     by = {(d["recipe"], d["runtime"], d["threads"], d["artifact"]): d for d in own["deployments"]}
     openvino = by[("int8", "openvino", 1, "m_int8.onnx")]
-    assert openvino["quality"] == "accuracy drop 1.50 points on openvino > --max-drop 1"
+    assert openvino["quality"] == "failed its conversion gate on openvino (lost 1.50 points > 1)"
+    # and the other way round: ONNX Runtime's run failed the budget, OpenVINO's held it
+    flipped = {**ran, "passed": False, "drop": 1.4, "failed_because": "lost 1.40 points > 1",
+               "other_runtimes": {"openvino": {"top1_agreement": 97.0, "max_abs_error": 0.1,
+                                               "float_top1_agreement": 98.0, "passed": True, "accuracy": 89.5,
+                                               "drop": 0.5}}}
+    (theirs,) = choose(rows, {**verifications, "/a/m_int8.onnx": flipped}, max_drop=1.0)
+    assert (theirs["best"]["runtime"], theirs["best"]["quality"]) == \
+        ("openvino", "drop 0.50 points on openvino, agreement 98.0%")
     assert by[("int8", "onnxruntime", 1, "m_int8.onnx")]["quality"] == "drop 0.40 points, agreement 99.0%"
+    assert not {d["runtime"] for d in theirs["deployments"] if d["eligible"] and d["recipe"] == "int8"
+                and d["artifact"] == "m_int8.onnx"} - {"openvino"}
 
 
 def test_bench_best_on_a_manifest(artifacts, tmp_path):

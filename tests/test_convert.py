@@ -116,6 +116,9 @@ def test_int8_artifacts_are_quantized_and_close(converted):
     if available("openvino")[0]:
         other = onnx.verification.other_runtimes["openvino"]
         assert abs(other["accuracy"] - onnx.verification.accuracy) <= 100 - other["top1_agreement"] + 1e-6, other
+        assert abs(other["float_top1_agreement"] - onnx.verification.top1_agreement) <= \
+            100 - other["top1_agreement"] + 1e-6, other
+        assert other["passed"] is (other["drop"] <= onnx.verification.max_drop and other["float_top1_agreement"] >= 90)
 
 
 def weight_codes(path: str) -> np.ndarray:
@@ -185,11 +188,12 @@ def test_the_float_model_does_not_depend_on_the_recipes_asked_for(tmp_path):
 
     data = str(tmp_path / "data")
     generate(data, classes=4, per_class=40, size=40, seed=2)  # 112 not held out: more than 64 and than 100
-    digests = [next(a.sha256 for a in convert("mobilenet_v2", str(tmp_path / recipes), data, recipes=recipes,
-                                               formats="tflite", width=0.35, size=SIZE, calib_samples=100,
-                                               seed=5).artifacts if a.recipe.name == "fp32")
-               for recipes in ("fp32", "fp32,int8")]
-    assert digests[0] == digests[1]
+    for folder in (data, None):  # the user's images, or the generated set that stands in without --data
+        digests = [next(a.sha256 for a in convert("mobilenet_v2", str(tmp_path / f"{recipes}{folder is None}"),
+                                                   folder, recipes=recipes, formats="tflite", width=0.35, size=SIZE,
+                                                   calib_samples=100, seed=5).artifacts if a.recipe.name == "fp32")
+                   for recipes in ("fp32", "fp32,int8")]
+        assert digests[0] == digests[1], folder
 
 
 def test_onnx_from_two_runs_computes_the_same_outputs(tmp_path, shapes):

@@ -215,7 +215,8 @@ def test_a_model_at_chance_is_on_no_accuracy_frontier_while_others_learned():
     guessing = measured(cell("squeezenet_1_1", "int8", 4.0, 0.27), 0.26)  # 4 classes: 25% is chance
     marks = frontier([learned, guessing])
     assert marks[learned["key"]]["optimal"] and guessing["key"] not in marks  # not "the fast, inaccurate choice"
-    alone = frontier([guessing, measured(cell("shufflenet_v2", "int8", 5.0, 0.24), 0.25)])
+    failed = cell("mobilenet_v1", "int8", None, None, status="failed")  # no figures: it learned nothing either
+    alone = frontier([guessing, measured(cell("shufflenet_v2", "int8", 5.0, 0.24), 0.25), failed])
     assert any(m["optimal"] for m in alone.values())  # where nothing learned, the cells are still compared
 
 

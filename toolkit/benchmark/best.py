@@ -35,7 +35,7 @@ def _quality(row: BenchRow, verification: dict | None, max_drop: float) -> tuple
     if recipe is not None and recipe.is_float:
         return True, described or "float"
     if not verification.get("passed", False):
-        return False, f"failed its conversion gate ({verification.get('failed_because') or described})"
+        return False, f"failed its conversion gate{where} ({verification.get('failed_because') or described})"
     if drop is not None and drop > max_drop:
         return False, f"accuracy drop {drop:.2f} points{where} > --max-drop {max_drop:g}"
     return True, described

@@ -54,6 +54,8 @@ def _parse_problem(path: str, fmt: str) -> str | None:
         try:  # reads and verifies the flatbuffer; no delegate, nothing allocated
             lite.Interpreter(model_path=path,
                              experimental_op_resolver_type=lite.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        except (AttributeError, TypeError):  # an interpreter too old to be asked this way: its run will tell
+            return None
         except ValueError as exc:
             if "flatbuffer" in str(exc).lower():  # (an op this build lacks may still run on the device)
                 return "truncated or corrupt: not a valid TFLite flatbuffer"

@@ -46,7 +46,8 @@ def info(name, width, size, classes, with_layers, as_json):
     data = {"name": name, "width": width, "input_size": size, "num_classes": classes, "family": spec.family,
             **p.to_dict(with_layers=with_layers), "preprocessing": preprocessing_for(name, size).to_dict(),
             "feature_strides": list(spec.feature_strides), "imagenet_weights": spec.has_imagenet,
-            "top1": spec.published_top1.get(width), "top1_input_size": published_size(spec), "paper": spec.paper}
+            "top1": spec.published_top1.get(width),
+            "top1_input_size": published_size(spec) if width in spec.published_top1 else None, "paper": spec.paper}
     data.pop("name", None)
     data = {"name": name, **data}
     if as_json:
@@ -108,4 +109,6 @@ def _published(spec, width: float, size: int) -> str:
     if width not in spec.published_top1:
         return "-"
     at = published_size(spec)
-    return f"{spec.published_top1[width]}% ({spec.top1_source})" + (f", at {at}x{at}" if at != size else "")
+    said = f"{at}x{at}" in (spec.top1_source or "")  # the source names the size already
+    return f"{spec.published_top1[width]}% ({spec.top1_source})" + (f", at {at}x{at}" if at != size and not said
+                                                                    else "")

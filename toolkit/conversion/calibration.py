@@ -30,11 +30,13 @@ class EvalData:
 
 def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_samples: int, seed: int,
                  eval_fraction: float = 0.3, eval_samples: int = 100, train: bool = False,
-                 trained_on: set[str] | None = None, progress: Progress | None = None) -> EvalData:
+                 trained_on: set[str] | None = None, calib_load: int | None = None,
+                 progress: Progress | None = None) -> EvalData:
     """Calibration and evaluation inputs from the user's image folder, or from a generated set without one.
 
     The folder is split per class into a held-out evaluation part (`eval_fraction`) and the rest, from which
-    `calib_samples` images are drawn for calibration; with `train`, all of the rest is loaded too, for
+    `calib_samples` images are drawn for calibration (only the first `calib_load` of them are read when given:
+    what is drawn, and a generated set's size, do not depend on it); with `train`, all of the rest is loaded too, for
     quantization-aware fine-tuning (never the evaluation images). `trained_on` (image fingerprints, from a model
     `edgebb train` saved) replaces that split when the folder holds some of them: every image the model did not
     train on is held out, the images it trained on calibrate. A folder disjoint from the training images is split.
@@ -74,10 +76,10 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
         else:
             rest, eval_items = split(folder.items, eval_fraction, seed)
         order = rng.permutation(len(rest))[:calib_samples]
-        # In the seeded permutation's order, so the first k are the same whatever the count: a backbone with random
-        # weights takes its BatchNorm statistics from the first 64, and fp32 alone loads 64 where int8 loads
-        # --calib-samples; in folder order an fp32 and an fp32,int8 conversion built two different float models.
-        calib_items = [rest[i] for i in order]
+        # In the seeded permutation's order: a backbone with random weights takes its BatchNorm statistics from the
+        # first 64, and fp32 alone loads only those where int8 loads --calib-samples. In folder order (or with the
+        # count changing the generated set) an fp32 and an fp32,int8 conversion built two different float models.
+        calib_items = [rest[i] for i in order[:calib_load]]
         of = f" (of {len(rest)} not held out)" if len(calib_items) < len(rest) and not train else ""
         say.say(f"reading {len(calib_items)} calibration{of} and {len(eval_items)} evaluation images "
                 + (f"({len(rest)} for fine-tuning) " if train else "")

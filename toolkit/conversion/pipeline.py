@@ -97,7 +97,7 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                          seed=opts.seed, labels=labels)
     needs_calib = any(r.calibrated for r, _ in pairs)
     ev = prepare_data(data, src.preprocessing, labels=src.labels,
-                      calib_samples=opts.calib_samples if needs_calib else min(opts.calib_samples, 64),
+                      calib_samples=opts.calib_samples, calib_load=None if needs_calib else min(opts.calib_samples, 64),
                       seed=opts.seed, eval_samples=opts.eval_samples, train=tune, trained_on=trained_on,
                       progress=progress)
     notes += _data_notes(ev.description, data)
@@ -123,7 +123,8 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     random_reference = src.model.predict(ev.random_x, batch_size=8, verbose=0)
     release_memory()
     unjudged = "random weights" if src.random_weights else None
-    if unjudged is None and ev.eval_labels is not None and len(ev.eval_labels):
+    # (on a handful of images even a good model can look like a guess: then the budget is kept)
+    if unjudged is None and ev.eval_labels is not None and len(ev.eval_labels) >= 30 and len(src.labels) >= 2:
         accuracy = float(np.mean(top1(reference) == ev.eval_labels))
         if indistinguishable_from_chance(accuracy, len(ev.eval_labels), len(src.labels)):
             unjudged = "float model at chance"

@@ -44,7 +44,8 @@ class Verification:
     min_agreement: float | None = None
     failed_because: str | None = None
     # the same artifact in the other runtimes that load its format here (OpenVINO for .onnx): each one's top-1
-    # agreement and max abs error against the artifact's own runtime, and its accuracy where there are labels
+    # agreement and max abs error against the artifact's own runtime, and its own figures and verdict against the
+    # float model (float_top1_agreement, accuracy, drop, passed)
     other_runtimes: dict | None = None
     random_samples: int = 0
     random_top1_agreement: float | None = None
@@ -139,7 +140,7 @@ def verify_content(content: bytes, fmt: str, ev, reference: np.ndarray, random_r
             got = session.run(ev.eval_x)
             random_got = session.run(ev.random_x)
             inputs, outputs = session.inputs, session.outputs
-        others = _other_runtimes(path, fmt, ev.eval_x, got, ev.eval_labels)
+        others = _other_runtimes(path, fmt, ev.eval_x, got, reference, ev.eval_labels, budget)
     verification = compare(reference, got, ev.eval_labels, budget, random_reference, random_got)
     if others:
         from dataclasses import replace
@@ -150,20 +151,24 @@ def verify_content(content: bytes, fmt: str, ev, reference: np.ndarray, random_r
 
 def as_run_by(verification: dict, runtime: str) -> dict:
     """A manifest's verification of an artifact as `runtime` ran it: where convert also ran the artifact there
-    (`other_runtimes`, e.g. an int8 ONNX file in OpenVINO), that runtime's own accuracy and drop replace those of
-    the format's default runtime, and "runtime" says whose they are; otherwise the verification as it is."""
+    (`other_runtimes`, e.g. an int8 ONNX file in OpenVINO), that runtime's own figures against the float model
+    (top-1 agreement, accuracy, drop) and its own verdict on the budget replace those of the format's default
+    runtime, and "runtime" says whose they are; otherwise the verification as it is."""
     other = (verification.get("other_runtimes") or {}).get(runtime) or {}
-    if other.get("accuracy") is None:
+    if "float_top1_agreement" not in other:  # not run there (or by an edgebb that did not record its own figures)
         return verification
-    out = {**verification, "accuracy": other["accuracy"], "runtime": runtime}
-    if verification.get("reference_accuracy") is not None:
-        out["drop"] = round(verification["reference_accuracy"] - other["accuracy"], 6)
+    out = {**verification, "runtime": runtime, "top1_agreement": other["float_top1_agreement"],
+           "passed": other.get("passed"), "failed_because": other.get("failed_because")}
+    if other.get("accuracy") is not None:
+        out.update(accuracy=other["accuracy"], drop=other.get("drop"))
     return out
 
 
-def _other_runtimes(path: str, fmt: str, x: np.ndarray, expected: np.ndarray, labels: np.ndarray | None) -> dict:
-    """The artifact run by every other available CPU runtime of its format, against its own runtime's outputs (and
-    `labels`: the same int8 artifact's accuracy moves with the runtime's arithmetic, which this shows)."""
+def _other_runtimes(path: str, fmt: str, x: np.ndarray, expected: np.ndarray, reference: np.ndarray,
+                    labels: np.ndarray | None, budget: Budget) -> dict:
+    """The artifact run by every other available CPU runtime of its format: its agreement with and largest
+    difference from the artifact's own runtime, and its own figures and verdict against the float model (the same
+    int8 file's accuracy moves with the runtime's arithmetic)."""
     from ..core.formats import FORMATS
     from ..core.tf import quiet
     from ..runtimes import RUNTIMES, RuntimeUnavailable, available
@@ -180,8 +185,12 @@ def _other_runtimes(path: str, fmt: str, x: np.ndarray, expected: np.ndarray, la
             found[name] = {"error": str(exc).splitlines()[0][:200]}
             continue
         got = got[0] if isinstance(got, list) else got
+        own = compare(reference, got, labels, budget)
         found[name] = {"top1_agreement": round(100.0 * float(np.mean(top1(got) == top1(expected))), 4),
-                       "max_abs_error": float(np.abs(got.astype(np.float64) - expected).max())}
-        if labels is not None:
-            found[name]["accuracy"] = round(100.0 * float(np.mean(top1(got) == labels)), 4)
+                       "max_abs_error": float(np.abs(got.astype(np.float64) - expected).max()),
+                       "float_top1_agreement": round(own.top1_agreement, 4), "passed": own.passed}
+        if own.accuracy is not None:
+            found[name].update(accuracy=round(own.accuracy, 4), drop=round(own.drop, 6))
+        if own.failed_because:
+            found[name]["failed_because"] = own.failed_because
     return found

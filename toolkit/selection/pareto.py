@@ -51,9 +51,10 @@ def frontier(cells: Sequence[dict], objectives=LATENCY) -> dict[str, dict]:
     """For each cell key that has the figures: {"optimal": bool, "dominated_by": key or None}, within `cells`
     (one group: call it per target)."""
     if any(name == "accuracy" for name, _ in objectives):
-        learned = [c for c in cells if not chance_problem(c)]
-        if learned:  # a model at chance has no accuracy to trade for speed (where none learned, all are compared)
-            cells = learned
+        guessing = {c["key"] for c in cells if chance_problem(c)}
+        if any(c["key"] not in guessing and _values(c, objectives) is not None for c in cells):
+            # a model at chance has no accuracy to trade for speed (where none learned, all are compared)
+            cells = [c for c in cells if c["key"] not in guessing]
     scored = [(c["key"], v) for c in cells if (v := _values(c, objectives)) is not None]
     optimal = {k for k, v in scored if not any(dominates(w, v, objectives) for _, w in scored)}
     speed = dict(scored)
