@@ -154,8 +154,9 @@ def test_bad_artifacts_one_line_each(tmp_path, artifacts):
     assert "junk.tflite: not a TFLite model" in lines[0]
     assert "model.pb: not a .tflite or .onnx artifact" in lines[1]
     assert "missing.onnx: artifact not found" in lines[2]
-    cut = edgebb("bench", str(truncated), "--baseline", "none", *FAST)  # looks like a model: fails its own row
-    assert cut.returncode == 1 and "cut.tflite" in cut.stderr.strip().splitlines()[-1]
+    cut = edgebb("bench", str(truncated), "--baseline", "none", *FAST)  # its header is whole: its parser says no
+    assert cut.returncode == 2 and cut.stderr.strip().splitlines()[-1] == \
+        f"edgebb: error: {truncated}: truncated or corrupt: not a valid TFLite flatbuffer"
 
 
 def test_bad_options(artifacts):
