@@ -36,39 +36,8 @@ def artifact_problem(path: str) -> str | None:
     fmt = format_for(path)
     if fmt is None or not fmt.artifact:
         return f"{path}: not a .tflite or .onnx artifact (or a manifest.json)"
-    problem = fmt.problem(path) or _parse_problem(path, fmt.name)
+    problem = fmt.problem(path) or fmt.damage(path)
     return f"{path}: {problem}" if problem else None
-
-
-def _parse_problem(path: str, fmt: str) -> str | None:
-    """Whether the format's own parser, where it is installed here, finds the file truncated or corrupt (its header
-    can be whole while the rest is not): checked before any measurement, without building a session."""
-    if fmt == "tflite":
-        try:
-            from ai_edge_litert import interpreter as lite
-        except ImportError:
-            try:
-                from tflite_runtime import interpreter as lite
-            except ImportError:
-                return None
-        try:  # reads and verifies the flatbuffer; no delegate, nothing allocated
-            lite.Interpreter(model_path=path,
-                             experimental_op_resolver_type=lite.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        except (AttributeError, TypeError):  # an interpreter too old to be asked this way: its run will tell
-            return None
-        except ValueError as exc:
-            if "flatbuffer" in str(exc).lower():  # (an op this build lacks may still run on the device)
-                return "truncated or corrupt: not a valid TFLite flatbuffer"
-    elif fmt == "onnx":
-        try:
-            import onnx
-        except ImportError:
-            return None
-        try:
-            onnx.load(path, load_external_data=False)
-        except Exception:  # protobuf's DecodeError (and its Python/upb variants)
-            return "truncated or corrupt: not a valid ONNX protobuf"
-    return None
 
 
 def _read_manifest(path: str) -> dict:
@@ -223,7 +192,7 @@ def collect_targets(items: list[str], *, recipes: list[str], formats: list[str],
 
     def listed(manifest: str) -> list[Target]:
         found = from_manifest(manifest)
-        problems.extend(p for t in found for fmt, path in t.artifacts.items() if fmt in ("tflite", "onnx")
+        problems.extend(p for t in found for fmt, path in t.artifacts.items() if FORMATS[fmt].artifact
                         for p in [artifact_problem(path)] if p)
         return found
 

@@ -6,6 +6,9 @@ the runtime that loads a file of that format when none is named.
 | tflite | .tflite         | "TFL3" at bytes 4..8 (flatbuffer id) | litert          | yes             |
 | onnx   | .onnx           | a protobuf ModelProto field tag      | onnxruntime     | yes             |
 | keras  | .keras, .h5     | a zip archive / an HDF5 signature    | keras           | no (the source) |
+
+A file can have a whole header and a cut body: `Format.damage` asks the format's own parser (LiteRT's flatbuffer
+verifier, onnx's protobuf reader), where it is installed, before bench measures anything.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class Format:
     description: str
     recognise: Callable[[bytes], bool]
     artifact: bool  # whether `edgebb convert` produces it
+    # the format's own parser, where installed: why a file whose header is whole cannot be read, or None
+    parse: Callable[[str], str | None] | None = None
 
     @property
     def suffix(self) -> str:
@@ -52,15 +57,51 @@ class Format:
             return f"not {self.description}"
         return None
 
+    def damage(self, path: str) -> str | None:
+        """Why a file that `problem` passes is still truncated or corrupt, as the format's own parser finds it
+        (reading the whole file, building no session), or None; None also where that parser is not installed."""
+        return self.parse(path) if self.parse else None
+
+
+def _tflite_damage(path: str) -> str | None:
+    try:
+        from ai_edge_litert import interpreter as lite
+    except ImportError:
+        try:
+            from tflite_runtime import interpreter as lite
+        except ImportError:
+            return None
+    try:  # reads and verifies the flatbuffer; no delegate, nothing allocated
+        lite.Interpreter(model_path=path,
+                         experimental_op_resolver_type=lite.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    except (AttributeError, TypeError):  # an interpreter too old to be asked this way: its run will tell
+        return None
+    except ValueError as exc:
+        if "flatbuffer" in str(exc).lower():  # (an op this build lacks may still run on the device)
+            return "truncated or corrupt: not a valid TFLite flatbuffer"
+    return None
+
+
+def _onnx_damage(path: str) -> str | None:
+    try:
+        import onnx
+    except ImportError:
+        return None
+    try:
+        onnx.load(path, load_external_data=False)
+    except Exception:  # protobuf's DecodeError (and its Python/upb variants)
+        return "truncated or corrupt: not a valid ONNX protobuf"
+    return None
+
 
 FORMATS: Registry[Format] = Registry("format")
 FORMATS.register(Format("tflite", (".tflite",), "litert", "a TFLite model (no TFL3 identifier)",
-                        lambda head: head[4:8] == b"TFL3", artifact=True))
+                        lambda head: head[4:8] == b"TFL3", artifact=True, parse=_tflite_damage))
 # A serialized ModelProto starts with one of its field tags: ir_version (0x08), opset_import (0x42), producer_name
 # (0x12), producer_version (0x1a), domain (0x22), graph (0x3a), ...
 FORMATS.register(Format("onnx", (".onnx",), "onnxruntime", "an ONNX model (not a protobuf ModelProto)",
                         lambda head: head[:1] in (b"\x08", b"\x12", b"\x1a", b"\x22", b"\x3a", b"\x42"),
-                        artifact=True))
+                        artifact=True, parse=_onnx_damage))
 FORMATS.register(Format("keras", (".keras", ".h5"), "keras", "a Keras model (neither a .keras zip nor HDF5)",
                         lambda head: head[:4] == b"PK\x03\x04" or head[:8] == b"\x89HDF\r\n\x1a\n", artifact=False))
 
