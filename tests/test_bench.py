@@ -140,6 +140,22 @@ def test_max_seconds_bounds_a_slow_row_from_warm_up_to_its_outputs(artifacts, tm
     assert seconds < 40, f"bench took {seconds:.0f} s; unbounded it would take 64 s of sleeping alone"
 
 
+def test_files_of_two_formats_on_both_runtimes_make_a_row_each(tmp_path, artifacts):
+    """Each runtime runs the file it reads: no "no onnx artifact" row for the .tflite, nor the reverse. A runtime
+    that nothing here feeds still gets its skipped row, saying why."""
+    out = tmp_path / "r.json"
+    files = [str(artifacts / f"mobilenet_v2_0.35_32_fp32.{suffix}") for suffix in ("tflite", "onnx")]
+    result = edgebb("bench", *files, "--runtime", "litert,onnxruntime", "--baseline", "none", "--json", str(out),
+                    *FAST)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert sorted((r["format"], r["runtime"], r["status"]) for r in rows) == \
+        [("onnx", "onnxruntime", "ok"), ("tflite", "litert", "ok")]
+    alone = edgebb("bench", files[0], "--runtime", "onnxruntime", "--baseline", "none", "--json", str(out), *FAST)
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["status"] == "skipped" and "no onnx artifact" in row["error"], alone.stderr
+
+
 def test_bad_artifacts_one_line_each(tmp_path, artifacts):
     truncated = tmp_path / "cut.tflite"
     truncated.write_bytes((artifacts / "mobilenet_v2_0.35_32_fp32.tflite").read_bytes()[:5000])

@@ -67,9 +67,14 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     if before["cpu_freq_mhz"]:
         env["cpu_freq_mhz"] = before["cpu_freq_mhz"]
     with tempfile.TemporaryDirectory(prefix="edgebb-bench-") as folder:
-        # A runtime for a source format (keras) runs only the targets that have that file: the float model.
+        # A runtime runs the targets that have a file of its format. One that no target feeds gets a skipped row
+        # per target, saying so; a runtime that has work elsewhere gets no row for the targets it cannot read (a
+        # .tflite and an .onnx benched on both runtimes: two rows, not two more "no onnx artifact"). A source
+        # format's runtime (keras) runs only the float models that have that file.
+        have = {f for t in targets for f in t.artifacts}
         jobs = [(t, r, n) for t in targets for r in runtimes for n in opts.threads
-                if FORMATS[RUNTIMES[r].format].artifact or RUNTIMES[r].format in t.artifacts]
+                if RUNTIMES[r].format in t.artifacts
+                or FORMATS[RUNTIMES[r].format].artifact and RUNTIMES[r].format not in have]
         with say.step("measuring", total=len(jobs)) as step:
             for i, (t, runtime, n) in enumerate(jobs, start=1):
                 rt = RUNTIMES[runtime]
