@@ -158,7 +158,7 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                          + (f" (calibrating on {len(ev.calib)} images)" if recipe.calibrated else ""))
             start = time.perf_counter()
             float_layers: list[str] = []
-            with quiet():
+            with quiet(), interrupts.deferred():
                 content = export(exporter, qat.model if recipe.qat else src.model, ctx)
             seconds = time.perf_counter() - start
             options = exporter.describe(ctx)
