@@ -414,6 +414,12 @@ def test_best_is_the_fastest_deployment_whose_accuracy_holds():
     by = {(d["recipe"], d["runtime"], d["threads"], d["artifact"]): d for d in own["deployments"]}
     openvino = by[("int8", "openvino", 1, "m_int8.onnx")]
     assert openvino["quality"] == "failed its conversion gate on openvino (lost 1.50 points > 1)"
+    # a quantized copy of random weights was shown but not judged: not chosen, and not called a failure
+    (unjudged,) = choose(rows, {**verifications, "/a/m_int8.onnx": {**ok, "passed": None, "drop": None}},
+                         max_drop=1.0)
+    row = next(d for d in unjudged["deployments"] if d["runtime"] == "onnxruntime" and d["recipe"] == "int8"
+               and d["threads"] == 1)
+    assert not row["eligible"] and row["quality"] == "not judged: its outputs are near-ties (agreement 99.0%)"
     # and the other way round: ONNX Runtime's run failed the budget, OpenVINO's held it
     flipped = {**ran, "passed": False, "drop": 1.4, "failed_because": "lost 1.40 points > 1",
                "other_runtimes": {"openvino": {"top1_agreement": 97.0, "max_abs_error": 0.1,

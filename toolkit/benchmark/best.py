@@ -34,6 +34,8 @@ def _quality(row: BenchRow, verification: dict | None, max_drop: float) -> tuple
                 (f"{', ' if drop is not None else ''}agreement {agree:.1f}%" if agree is not None else "")
     if recipe is not None and recipe.is_float:
         return True, described or "float"
+    if "passed" in verification and verification["passed"] is None:  # random weights, or a model at chance
+        return False, f"not judged{where}: its outputs are near-ties ({described})"
     if not verification.get("passed", False):
         return False, f"failed its conversion gate{where} ({verification.get('failed_because') or described})"
     if drop is not None and drop > max_drop:
