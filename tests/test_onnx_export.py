@@ -92,8 +92,8 @@ def test_hard_swish_is_one_node_in_the_float_and_the_int8_model(tmp_path):
 def test_channel_shuffles_move_whole_planes_and_compute_the_same(tmp_path, monkeypatch):
     """ShuffleNetV2's channel shuffles are exported as a swap of NCHW planes, not the per-pixel NHWC transpose
     tf2onnx writes (which ONNX Runtime hands to its thread pool one pixel at a time): none of the latter is left,
-    in the float model or in what ONNX Runtime optimizes the int8 model into, and the int8 model computes the
-    same bits as the one quantized from tf2onnx's layout."""
+    in the float model or in what ONNX Runtime optimizes the int8 model into, nor any layout Transpose merged
+    into a swap, and the int8 model computes the same bits as the one quantized from tf2onnx's layout."""
     from edgebb.conversion.exporters import onnx_weights
     from edgebb.conversion.exporters.onnx import quantize_static
 
@@ -113,7 +113,10 @@ def test_channel_shuffles_move_whole_planes_and_compute_the_same(tmp_path, monke
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
     ort.InferenceSession(int8, options, providers=["CPUExecutionProvider"])
     optimized = onnx.load(str(tmp_path / "optimized.onnx")).graph
-    assert (0, 1, 2, 4, 3) not in swaps(optimized)
+    # every 5-D Transpose left is a swap of planes: none per pixel, and no layout Transpose merged into a swap
+    # (each stage's first unit concatenates two convolutions on NHWC, whose Transpose would otherwise be carried
+    # into its shuffle: (0, 4, 3, 1, 2), as slow as the per-pixel one)
+    assert set(swaps(optimized)) == {(0, 2, 1, 3, 4)}, swaps(optimized)
     # one Quantize, the input's: the split halves stay on their scale, so no Split runs in float
     assert [n.op_type for n in optimized.node].count("QuantizeLinear") == 1
 
@@ -158,6 +161,42 @@ def test_int8_concats_copy_bytes_on_one_scale(tmp_path, monkeypatch):
     ours, theirs, reference = _run(int8, x), _run(before, x), _run(fp32, x)
     assert np.abs(ours - reference).max() < 2 * np.abs(theirs - reference).max() + 1e-3
     assert (ours.argmax(1) == theirs.argmax(1)).mean() >= 0.75
+
+
+def test_int8_stem_reads_four_channels_and_computes_the_same_bits(tmp_path, monkeypatch):
+    """The RGB stem's int8 convolution reads its input padded to 4 channels (ONNX Runtime's fast int8 kernels want
+    multiples of 4), against a zero weight for the fourth: the same integer sums, so the same bits out; the Pad
+    stays on the NCHW side (ONNX Runtime would otherwise pad every pixel of an NHWC tensor) and nothing runs in
+    float."""
+    from edgebb.conversion.exporters import onnx as exporter
+
+    tf.keras.utils.set_random_seed(0)
+    model = create_model("squeezenet_1_1", input_size=64)
+    fp32 = export_onnx_fp32(model, 64, 17)
+    x = np.random.default_rng(5).normal(size=(8, 64, 64, 3)).astype("float32")
+    int8 = exporter.quantize_static(fp32, x, "minmax")
+
+    def stem_channels(content):
+        graph = onnx.load_from_string(content).graph
+        producer = {out: n for n in graph.node for out in n.output}
+        weights = {t.name: t for t in graph.initializer}
+        conv = next(n for n in graph.node if n.op_type == "Conv")
+        return onnx.numpy_helper.to_array(weights[producer[conv.input[1]].input[0]]).shape[1]
+
+    assert stem_channels(int8) == 4
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(int8, options, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx")).graph
+    pads = [n for n in optimized.node if n.op_type == "Pad"]
+    constants = {t.name: onnx.numpy_helper.to_array(t) for t in optimized.initializer}
+    assert len(pads) == 1 and constants[pads[0].input[1]].tolist() == [0, 0, 0, 0, 0, 1, 0, 0]  # NCHW's axis 1
+    assert exporter.kernels(int8)["float_compute"] == []
+
+    monkeypatch.setattr(exporter, "pad_input_channels", lambda graph: 0)
+    before = exporter.quantize_static(fp32, x, "minmax")
+    assert stem_channels(before) == 3
+    np.testing.assert_array_equal(_run(int8, x), _run(before, x))
 
 
 def test_scaled_residuals_fold_into_their_convolutions():
