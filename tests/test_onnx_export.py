@@ -199,6 +199,33 @@ def test_int8_stem_reads_four_channels_and_computes_the_same_bits(tmp_path, monk
     np.testing.assert_array_equal(_run(int8, x), _run(before, x))
 
 
+def test_int8_depthwise_widths_pad_to_sixteen_and_compute_the_same_bits(tmp_path, monkeypatch):
+    """ShuffleNetV2 0.5's first-stage branches are 24 channels wide: in the int8 model each depthwise convolution
+    between two ordinary ones is widened to 32 with zero channels (made from zero weights, read with zero weights),
+    so ONNX Runtime runs its fast depthwise kernel; the same bits come out, and nothing runs in float."""
+    from edgebb.conversion.exporters import onnx as exporter
+
+    tf.keras.utils.set_random_seed(0)
+    model = create_model("shufflenet_v2", width=0.5, input_size=64)
+    fp32 = export_onnx_fp32(model, 64, 17)
+    x = np.random.default_rng(6).normal(size=(8, 64, 64, 3)).astype("float32")
+    int8 = exporter.quantize_static(fp32, x, "minmax")
+
+    def depthwise_widths(content):
+        return collections.Counter(a.i for n in onnx.load_from_string(content).graph.node if n.op_type == "Conv"
+                                   for a in n.attribute if a.name == "group" and a.i > 1)
+
+    widths = depthwise_widths(int8)
+    # every branch but one: the first unit's left branch filters the max-pool's output, not a convolution's
+    assert widths[32] == 4 and widths[24] == 1, widths
+    assert exporter.kernels(int8)["float_compute"] == []
+
+    monkeypatch.setattr(exporter, "pad_depthwise_channels", lambda graph: 0)
+    before = exporter.quantize_static(fp32, x, "minmax")
+    assert depthwise_widths(before)[24] == 5
+    np.testing.assert_array_equal(_run(int8, x), _run(before, x))
+
+
 def test_scaled_residuals_fold_into_their_convolutions():
     """Inception-ResNet's r * 0.17 after a Conv is folded into it, as tf2onnx folds it for a constant kernel."""
     model = create_model("inception_resnet_v2", input_size=75)

@@ -99,7 +99,7 @@ def quantize_static(fp32: bytes | str, calib: np.ndarray, calib_method: str, nod
                           nodes_to_exclude=list(nodes_to_exclude))
 
         model = onnx.load(dst)
-        if concatenate_quantized(model.graph) + pad_input_channels(model.graph):
+        if concatenate_quantized(model.graph) + pad_input_channels(model.graph) + pad_depthwise_channels(model.graph):
             onnx.save(model, dst)
 
     return _quantized(fp32, run)
@@ -220,6 +220,90 @@ def pad_input_channels(graph, multiple: int = 4) -> int:
         for i, node in enumerate(nodes):
             graph.node.insert(position + i, node)
         x_dq.input[0] = base
+        changed += 1
+    return changed
+
+
+def pad_depthwise_channels(graph, multiple: int = 16) -> int:
+    """Each int8 depthwise convolution between two ordinary ones (Conv, depthwise Conv, Conv, with only their
+    Quantize-Dequantize pairs between), with a channel count that is not a multiple of `multiple`, gets zero
+    channels added up to one: the first convolution makes them from zero weights and a zero bias (an exact 0,
+    its output's zero point), the depthwise one filters them with zero weights, and the last one reads them with
+    zero weights. The same integer sums, so the same bits out. The number of depthwise convolutions changed.
+
+    ONNX Runtime's fast int8 depthwise kernel wants 16 channels at a time and falls back to one that adds a
+    separate requantization pass otherwise: ShuffleNetV2 1.0's branches are 58, 116 and 232 channels wide; its
+    28 x 28 depthwise convolutions took 72 us each at 1 thread, where 64 channels take 35."""
+    from onnx import numpy_helper
+
+    from .onnx_weights import index, sole_reader
+
+    producer, readers, outputs = index(graph)
+    constants = {t.name: t for t in graph.initializer}
+
+    def group(conv) -> int:
+        return next((a.i for a in conv.attribute if a.name == "group"), 1)
+
+    def through_quantization(tensor: str):
+        """The one node that reads `tensor` through a Quantize-Dequantize pair read by nothing else, if any."""
+        quantize = sole_reader(readers, outputs, tensor, "QuantizeLinear")
+        dequantize = None if quantize is None else sole_reader(readers, outputs, quantize.output[0],
+                                                                 "DequantizeLinear")
+        after = [] if dequantize is None else readers.get(dequantize.output[0], [])
+        return after[0] if len(after) == 1 else None
+
+    def before_quantization(tensor: str):
+        """The node whose output reaches `tensor` through a Quantize-Dequantize pair, if any."""
+        dequantize = producer.get(tensor)
+        quantize = producer.get(dequantize.input[0]) if getattr(dequantize, "op_type", "") == "DequantizeLinear" \
+            else None
+        return producer.get(quantize.input[0]) if getattr(quantize, "op_type", "") == "QuantizeLinear" else None
+
+    def quantized(conv, i: int):
+        """The Dequantize feeding input `i` of `conv` (weight 1, bias 2) if its tensors are constants read once."""
+        dq = producer.get(conv.input[i]) if len(conv.input) > i else None
+        ok = dq is not None and dq.op_type == "DequantizeLinear" and len(dq.input) == 3 \
+            and all(name in constants and len(readers.get(name, [])) == 1 for name in dq.input)
+        return dq if ok else None
+
+    def pad(name: str, axis: int, extra: int, value: float) -> None:
+        array = numpy_helper.to_array(constants[name])
+        shape = list(array.shape)
+        shape[axis] = extra
+        padded = np.concatenate([array, np.full(shape, value, array.dtype)], axis)
+        constants[name].CopyFrom(numpy_helper.from_array(padded, name))
+
+    changed = 0
+    for depthwise in [n for n in graph.node if n.op_type == "Conv" and group(n) > 1]:
+        channels = group(depthwise)
+        first, last = before_quantization(depthwise.input[0]), through_quantization(depthwise.output[0])
+        if channels % multiple == 0 or first is None or last is None \
+                or not all(n.op_type == "Conv" and group(n) == 1 for n in (first, last)) \
+                or through_quantization(first.output[0]) is not depthwise:
+            continue
+        per_channel = [quantized(node, i) for node in (first, depthwise) for i in (1, 2)]
+        activations = [producer.get(node.input[0]) for node in (first, depthwise)]
+        if None in per_channel or quantized(last, 1) is None or not all(
+                getattr(dq, "op_type", "") == "DequantizeLinear" and dq.input[1] in constants for dq in activations):
+            continue
+        if any(numpy_helper.to_array(constants[dq.input[0]]).shape[0] != channels for dq in per_channel):
+            continue
+        extra = -channels % multiple
+        for conv in (first, depthwise):  # the weights and biases of the channels made and filtered: zeros
+            weight, bias = quantized(conv, 1), quantized(conv, 2)
+            # a bias' scale is its input's times its weight's (1 here): ONNX Runtime fuses nothing else
+            input_scale = float(numpy_helper.to_array(constants[producer[conv.input[0]].input[1]]))
+            for dq, scale in ((weight, 1.0), (bias, input_scale)):
+                pad(dq.input[0], 0, extra, 0)
+                pad(dq.input[1], 0, extra, scale)
+                pad(dq.input[2], 0, extra, 0)
+        pad(quantized(last, 1).input[0], 1, extra, 0)  # the last convolution reads them with zero weights
+        next(a for a in depthwise.attribute if a.name == "group").i = channels + extra
+        widened = {first.output[0], depthwise.output[0]}
+        widened |= {n.output[0] for n in graph.node if n.input and n.input[0] in widened}  # their Quantizes
+        widened |= {n.output[0] for n in graph.node if n.input and n.input[0] in widened}  # and Dequantizes
+        for info in [v for v in graph.value_info if v.name in widened]:  # shapes of the narrower tensors
+            graph.value_info.remove(info)
         changed += 1
     return changed
 
