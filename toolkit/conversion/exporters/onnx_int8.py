@@ -66,6 +66,25 @@ def concatenate_quantized(graph) -> int:
     return changed
 
 
+def _constant_dequantize(producer: dict, readers: dict, constants: dict, tensor: str):
+    """The DequantizeLinear making `tensor` (a weight, a bias) from constants no other node reads, or None."""
+    dq = producer.get(tensor)
+    ok = dq is not None and dq.op_type == "DequantizeLinear" and len(dq.input) == 3 \
+        and all(name in constants and len(readers.get(name, [])) == 1 for name in dq.input)
+    return dq if ok else None
+
+
+def _pad_constant(constants: dict, name: str, axis: int, extra: int, value: float = 0) -> None:
+    """Append `extra` entries of `value` along `axis` to the initializer `name`."""
+    from onnx import numpy_helper
+
+    array = numpy_helper.to_array(constants[name])
+    shape = list(array.shape)
+    shape[axis] = extra
+    constants[name].CopyFrom(numpy_helper.from_array(
+        np.concatenate([array, np.full(shape, value, array.dtype)], axis), name))
+
+
 def pad_input_channels(graph, multiple: int = 4) -> int:
     """Each int8 convolution that reads the model's input directly, with a channel count that is not a multiple
     of `multiple` (the RGB stem's 3), reads it with zero channels added up to one, against weights with zeros
@@ -79,7 +98,6 @@ def pad_input_channels(graph, multiple: int = 4) -> int:
     (661 us)."""
     from onnx import helper, numpy_helper
 
-
     producer, readers, _ = index(graph)
     constants = {t.name: t for t in graph.initializer}
     inputs = {i.name: [d.dim_value if d.HasField("dim_value") else 0 for d in i.type.tensor_type.shape.dim]
@@ -87,11 +105,10 @@ def pad_input_channels(graph, multiple: int = 4) -> int:
     changed = 0
     for conv in [n for n in graph.node if n.op_type == "Conv"]:
         group = next((a.i for a in conv.attribute if a.name == "group"), 1)
-        x_dq, w_dq = producer.get(conv.input[0]), producer.get(conv.input[1])
+        x_dq, w_dq = producer.get(conv.input[0]), _constant_dequantize(producer, readers, constants, conv.input[1])
         quantize = producer.get(x_dq.input[0]) if x_dq is not None and x_dq.op_type == "DequantizeLinear" else None
         if group != 1 or quantize is None or quantize.op_type != "QuantizeLinear" or len(quantize.input) < 3 \
-                or w_dq is None or w_dq.op_type != "DequantizeLinear" or w_dq.input[0] not in constants \
-                or len(readers.get(w_dq.input[0], [])) != 1:
+                or w_dq is None:
             continue
         source, layout = quantize.input[0], producer.get(quantize.input[0])
         perm = next((list(a.ints) for a in layout.attribute if a.name == "perm"), None) if layout else None
@@ -105,8 +122,7 @@ def pad_input_channels(graph, multiple: int = 4) -> int:
         if len(shape) != 4 or 0 in shape[1:] or shape[1] != channels or channels % multiple == 0:
             continue
         extra = -channels % multiple
-        padded = np.concatenate([weight, np.zeros((weight.shape[0], extra, *weight.shape[2:]), weight.dtype)], 1)
-        constants[w_dq.input[0]].CopyFrom(numpy_helper.from_array(padded, w_dq.input[0]))
+        _pad_constant(constants, w_dq.input[0], 1, extra)
         base = f"{conv.name}/pad_channels"
         graph.initializer.extend([
             numpy_helper.from_array(np.array([0, *shape[1:]], np.int64), f"{base}/shape"),
@@ -159,18 +175,8 @@ def pad_depthwise_channels(graph, multiple: int = 16) -> int:
         return producer.get(quantize.input[0]) if getattr(quantize, "op_type", "") == "QuantizeLinear" else None
 
     def quantized(conv, i: int):
-        """The Dequantize feeding input `i` of `conv` (weight 1, bias 2) if its tensors are constants read once."""
-        dq = producer.get(conv.input[i]) if len(conv.input) > i else None
-        ok = dq is not None and dq.op_type == "DequantizeLinear" and len(dq.input) == 3 \
-            and all(name in constants and len(readers.get(name, [])) == 1 for name in dq.input)
-        return dq if ok else None
-
-    def pad(name: str, axis: int, extra: int, value: float) -> None:
-        array = numpy_helper.to_array(constants[name])
-        shape = list(array.shape)
-        shape[axis] = extra
-        padded = np.concatenate([array, np.full(shape, value, array.dtype)], axis)
-        constants[name].CopyFrom(numpy_helper.from_array(padded, name))
+        """The Dequantize feeding input `i` of `conv` (weight 1, bias 2), if its tensors are constants read once."""
+        return _constant_dequantize(producer, readers, constants, conv.input[i]) if len(conv.input) > i else None
 
     changed = 0
     for depthwise in [n for n in graph.node if n.op_type == "Conv" and group(n) > 1]:
@@ -193,10 +199,10 @@ def pad_depthwise_channels(graph, multiple: int = 16) -> int:
             # a bias' scale is its input's times its weight's (1 here): ONNX Runtime fuses nothing else
             input_scale = float(numpy_helper.to_array(constants[producer[conv.input[0]].input[1]]))
             for dq, scale in ((weight, 1.0), (bias, input_scale)):
-                pad(dq.input[0], 0, extra, 0)
-                pad(dq.input[1], 0, extra, scale)
-                pad(dq.input[2], 0, extra, 0)
-        pad(quantized(last, 1).input[0], 1, extra, 0)  # the last convolution reads them with zero weights
+                _pad_constant(constants, dq.input[0], 0, extra)
+                _pad_constant(constants, dq.input[1], 0, extra, scale)
+                _pad_constant(constants, dq.input[2], 0, extra)
+        _pad_constant(constants, quantized(last, 1).input[0], 1, extra)  # the last one reads them with zero weights
         next(a for a in depthwise.attribute if a.name == "group").i = channels + extra
         widened = {first.output[0], depthwise.output[0]}
         widened |= {n.output[0] for n in graph.node if n.input and n.input[0] in widened}  # their Quantizes
