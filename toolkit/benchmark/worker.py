@@ -80,7 +80,7 @@ def _slow(session, setting: str, path: str, seconds: float = 0.5) -> None:
     session.invoke_raw, session.run = slow_invoke, slow_run
 
 
-def _typed_input(session, batch: np.ndarray) -> np.ndarray:
+def typed_input(session, batch: np.ndarray) -> np.ndarray:
     from ..runtimes import quantize
 
     info = session.inputs[0]
@@ -89,7 +89,7 @@ def _typed_input(session, batch: np.ndarray) -> np.ndarray:
     return batch.astype(np.dtype(info.dtype) if info.dtype in ("float32", "float16") else np.float32)
 
 
-def _inputs_of_its_shape(session, samples: int = 8) -> np.ndarray:
+def inputs_of_its_shape(session, samples: int = 8) -> np.ndarray:
     """Random inputs of the model's own input shape, for an artifact that came without its preprocessing: values
     in [-1, 1], what a normalized image spans."""
     shape = tuple(d if d > 0 else 1 for d in session.inputs[0].shape)
@@ -113,8 +113,8 @@ def measure(spec: dict) -> dict:
     init_ms = (time.perf_counter() - t0) * 1e3
     try:
         if inputs is None:
-            inputs = _inputs_of_its_shape(session)
-        typed = [_typed_input(session, inputs[i:i + 1]) for i in range(len(inputs))]
+            inputs = inputs_of_its_shape(session)
+        typed = [typed_input(session, inputs[i:i + 1]) for i in range(len(inputs))]
         cap = spec.get("max_seconds")
         t0 = time.perf_counter()
         first_out = session.invoke_raw(typed[0])
