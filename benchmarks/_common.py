@@ -29,7 +29,53 @@ def child_row(proc) -> dict:
 
 
 def backbones(only: str | None) -> list[str]:
-    """The zoo's backbone names matching any of the comma-separated shell patterns in `only` (all without it)."""
+    """The zoo's backbone names matching any of the comma-separated shell patterns in `only` (all without it). A
+    pattern that matches no backbone (a typo) ends the script with a one-line error and exit code 2 before any
+    work, instead of an empty report."""
     from edgebb.models import list_models
 
-    return sorted({n for pattern in (only or "*").split(",") for n in list_models(pattern.strip())})
+    names: set[str] = set()
+    for pattern in (only or "*").split(","):
+        found = list_models(pattern.strip())
+        if not found:
+            say(f"error: --only {pattern.strip()!r} matches no backbone; known: {', '.join(list_models())}")
+            sys.exit(2)
+        names.update(found)
+    return sorted(names)
+
+
+def count(minimum: int):
+    """An argparse type: an integer of at least `minimum`."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {value}")
+        return value
+
+    return parse
+
+
+def output_file(text: str) -> str:
+    """An argparse type: a JSON path that can be written (checked with a probe file, before any work), and the
+    Markdown beside it."""
+    import argparse
+
+    from edgebb.core.errors import InputError
+    from edgebb.core.files import check_can_write_file
+
+    try:
+        for path in (text, os.path.splitext(text)[0] + ".md"):
+            check_can_write_file(path)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def counts(text: str) -> list[int]:
+    """An argparse type: comma-separated integers of at least 1 (thread counts)."""
+    return [count(1)(part.strip()) for part in text.split(",")]

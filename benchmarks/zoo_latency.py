@@ -27,7 +27,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import backbones, say, write_report  # noqa: E402
+from _common import backbones, count, counts, output_file, say, write_report  # noqa: E402
 
 RUNTIMES = ["litert", "onnxruntime", "openvino"]
 
@@ -101,22 +101,22 @@ def _paired(lite_path: str, ort_path: str, threads: int, rounds: int, runs: int)
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="benchmarks/results/zoo_latency.json")
+    parser.add_argument("--out", type=output_file, default="benchmarks/results/zoo_latency.json")
     parser.add_argument("--only", default=None, help="Comma-separated shell patterns of backbone names.")
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--size", type=count(1), default=224)
+    parser.add_argument("--threads", type=counts, default=[1, 2], help="Comma-separated thread counts.")
+    parser.add_argument("--runs", type=count(1), default=30)
     parser.add_argument("--min-seconds", type=float, default=1.0)
     parser.add_argument("--max-seconds", type=float, default=10.0)
-    parser.add_argument("--pair-rounds", type=int, default=5,
+    parser.add_argument("--pair-rounds", type=count(0), default=5,
                         help="Alternating rounds of the paired LiteRT/ONNX Runtime int8 measurement (0: none).")
-    parser.add_argument("--pair-runs", type=int, default=100, help="Inferences per side per round.")
+    parser.add_argument("--pair-runs", type=count(1), default=100, help="Inferences per side per round.")
     args = parser.parse_args(argv)
 
     from edgebb.benchmark import bench
 
     names = [n for n in backbones(args.only) if not n.endswith("minimalistic")]
-    threads = [int(t) for t in args.threads.split(",")]
+    threads = args.threads
     report = bench(names, recipes=["fp32", "int8"], runtimes=RUNTIMES, threads=threads, size=args.size,
                    runs=args.runs, min_seconds=args.min_seconds, max_seconds=args.max_seconds, baseline="none",
                    best=True, max_drop=100.0, progress=say)
