@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx_weights import drop_unused, index, sole_reader
+from .onnx_weights import attribute, drop_unused, index, sole_reader
 
 # Ops that ONNX Runtime runs on 8-bit tensors as they are when the scale before and after them is the same
 DATA_MOVEMENT = ("Split", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "MaxPool", "Gather", "Slice",
@@ -25,7 +25,6 @@ def concatenate_quantized(graph) -> int:
     (another Concat) is left as it was, and so is a Concat of a data-movement op's output (ShuffleNet's Split):
     quantized on another scale than its input, that op would run in float between a Dequantize and a Quantize."""
     from onnx import helper
-
 
     producer, readers, outputs = index(graph)
     assigned: dict[str, tuple[str, str]] = {}  # a Quantize node's name -> the scale and zero point it now has
@@ -59,7 +58,7 @@ def concatenate_quantized(graph) -> int:
                 graph.node.remove(node)
             graph.node.insert(position, helper.make_node(
                 "Concat", [source.output[0] for _, source in sources], [quantize.output[0]],
-                name=concat.name, axis=next(a.i for a in concat.attribute if a.name == "axis")))
+                name=concat.name, axis=attribute(concat, "axis")))
             changed += 1
     if changed:  # the inputs' own scales and zero points are read no more: ONNX Runtime warns of each left over
         drop_unused(graph)
@@ -104,14 +103,14 @@ def pad_input_channels(graph, multiple: int = 4) -> int:
               for i in graph.input}
     changed = 0
     for conv in [n for n in graph.node if n.op_type == "Conv"]:
-        group = next((a.i for a in conv.attribute if a.name == "group"), 1)
+        group = attribute(conv, "group", 1)
         x_dq, w_dq = producer.get(conv.input[0]), _constant_dequantize(producer, readers, constants, conv.input[1])
         quantize = producer.get(x_dq.input[0]) if x_dq is not None and x_dq.op_type == "DequantizeLinear" else None
         if group != 1 or quantize is None or quantize.op_type != "QuantizeLinear" or len(quantize.input) < 3 \
                 or w_dq is None:
             continue
         source, layout = quantize.input[0], producer.get(quantize.input[0])
-        perm = next((list(a.ints) for a in layout.attribute if a.name == "perm"), None) if layout else None
+        perm = attribute(layout, "perm") if layout else None
         if layout is not None and layout.op_type == "Transpose" and perm == [0, 3, 1, 2]:
             shape = inputs.get(layout.input[0], [])
             shape = [shape[0], shape[3], shape[1], shape[2]] if len(shape) == 4 else []
@@ -152,12 +151,11 @@ def pad_depthwise_channels(graph, multiple: int = 16) -> int:
     28 x 28 depthwise convolutions took 72 us each at 1 thread, where 64 channels take 35."""
     from onnx import numpy_helper
 
-
     producer, readers, outputs = index(graph)
     constants = {t.name: t for t in graph.initializer}
 
     def group(conv) -> int:
-        return next((a.i for a in conv.attribute if a.name == "group"), 1)
+        return attribute(conv, "group", 1)
 
     def through_quantization(tensor: str):
         """The one node that reads `tensor` through a Quantize-Dequantize pair read by nothing else, if any."""

@@ -135,7 +135,7 @@ def fold_constants(graph) -> None:
 def fold_batchnorm(graph) -> None:
     """Conv followed by an inference BatchNormalization that alone reads it becomes one Conv with scaled weights
     and a bias, as tf2onnx folds them when the kernel is a constant."""
-    from onnx import helper, numpy_helper
+    from onnx import numpy_helper
 
     initializers = {t.name: t for t in graph.initializer}
     producer = {out: node for node in graph.node for out in node.output}
@@ -147,7 +147,7 @@ def fold_batchnorm(graph) -> None:
                 or bn.input[0] in outputs or not all(n in initializers for n in [*bn.input[1:], *conv.input[1:]]):
             continue
         scale, offset, mean, variance = (numpy_helper.to_array(initializers[n]) for n in bn.input[1:])
-        epsilon = next((helper.get_attribute_value(a) for a in bn.attribute if a.name == "epsilon"), 1e-5)
+        epsilon = attribute(bn, "epsilon", 1e-5)
         factor = scale / np.sqrt(variance + epsilon)
         w = numpy_helper.to_array(initializers[conv.input[1]])
         b = numpy_helper.to_array(initializers[conv.input[2]]) if len(conv.input) > 2 else np.zeros_like(mean)
@@ -264,16 +264,14 @@ def shuffle_channels_first(graph) -> None:
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     producer, readers, outputs = index(graph)
 
-    def perm(node) -> list[int]:
-        return next((list(a.ints) for a in node.attribute if a.name == "perm"), [])
-
     only = functools.partial(sole_reader, readers, outputs)
 
-    for swap in [n for n in graph.node if n.op_type == "Transpose" and perm(n) == [0, 1, 2, 4, 3]]:
+    for swap in [n for n in graph.node if n.op_type == "Transpose" and attribute(n, "perm") == [0, 1, 2, 4, 3]]:
         split, merge = producer.get(swap.input[0]), only(swap.output[0], "Reshape")
         to_nhwc = producer.get(split.input[0]) if split is not None and split.op_type == "Reshape" else None
-        if to_nhwc is None or to_nhwc.op_type != "Transpose" or perm(to_nhwc) != [0, 2, 3, 1] or merge is None \
-                or only(to_nhwc.output[0], "Reshape") is not split or only(split.output[0], "Transpose") is not swap \
+        if to_nhwc is None or to_nhwc.op_type != "Transpose" or attribute(to_nhwc, "perm") != [0, 2, 3, 1] \
+                or merge is None or only(to_nhwc.output[0], "Reshape") is not split \
+                or only(split.output[0], "Transpose") is not swap \
                 or split.input[1] not in constants or merge.input[1] not in constants:
             continue
         grouped, merged = constants[split.input[1]].tolist(), constants[merge.input[1]].tolist()
@@ -311,6 +309,13 @@ def index(graph) -> tuple[dict, dict, set]:
         for name in node.input:
             readers.setdefault(name, []).append(node)
     return producer, readers, {o.name for o in graph.output}
+
+
+def attribute(node, name: str, default=None):
+    """The value of `node`'s attribute `name` (an int, a float, a list of ints, ...), or `default` if it has none."""
+    from onnx import helper
+
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
 
 
 def sole_reader(readers: dict, outputs: set, tensor: str, op: str):
