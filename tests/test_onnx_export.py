@@ -14,6 +14,7 @@ import tensorflow as tf
 import tf2onnx
 
 from edgebb.conversion.exporters.onnx import export_onnx_fp32
+from edgebb.conversion.exporters.onnx_shuffle import order_channels_by_use
 from edgebb.conversion.exporters.onnx_weights import fuse_hard_activations, shuffle_channels_first
 from edgebb.models import create_model
 from edgebb.models.layers import onnx_export_mode
@@ -44,7 +45,8 @@ def test_same_graph_and_outputs_as_tf2onnx_own_export(name, width, size):
     ours, theirs = export_onnx_fp32(model, size, 17), _tf2onnx_own(model, size)
     g, ref = onnx.load_from_string(ours).graph, onnx.load_from_string(theirs).graph
     fuse_hard_activations(ref, 17)  # ours fuses hard-swish / hard-sigmoid (tested below) and
-    shuffle_channels_first(ref)  # shuffles channels on NCHW (tested below); the rest is tf2onnx's
+    shuffle_channels_first(ref)  # shuffles channels on NCHW (tested below), then stores them in the order the
+    order_channels_by_use(ref, 17)  # units read them (tests/test_onnx_shuffle.py); the rest is tf2onnx's
     ops, their = collections.Counter(n.op_type for n in g.node), collections.Counter(n.op_type for n in ref.node)
     # tf2onnx folds squeeze-excite Reshapes or not, and then pushes a layout Transpose through them or not, depending
     # on what ran before in the process: CI saw EfficientNet-B0 ours 32 Reshape + 2 Transpose against its own 31 + 1
@@ -91,12 +93,16 @@ def test_hard_swish_is_one_node_in_the_float_and_the_int8_model(tmp_path):
 
 
 def test_channel_shuffles_move_whole_planes_and_compute_the_same(tmp_path, monkeypatch):
-    """ShuffleNetV2's channel shuffles are exported as a swap of NCHW planes, not the per-pixel NHWC transpose
-    tf2onnx writes (which ONNX Runtime hands to its thread pool one pixel at a time): none of the latter is left,
-    in the float model or in what ONNX Runtime optimizes the int8 model into, nor any layout Transpose merged
-    into a swap, and the int8 model computes the same bits as the one quantized from tf2onnx's layout."""
-    from edgebb.conversion.exporters import onnx_weights
+    """Where its stage is not reordered (test_onnx_shuffle.py), a channel shuffle is exported as a swap of NCHW
+    planes, not the per-pixel NHWC transpose tf2onnx writes (which ONNX Runtime hands to its thread pool one pixel
+    at a time): none of the latter is left, in the float model or in what ONNX Runtime optimizes the int8 model
+    into, nor any layout Transpose merged into a swap, and the int8 model computes the same bits as the one
+    quantized from tf2onnx's layout."""
+    from edgebb.conversion.exporters import onnx_shuffle, onnx_weights
     from edgebb.conversion.exporters.onnx import quantize_static
+
+    # the form a shuffle keeps where ShuffleNetV2's stages are not reordered (test_onnx_shuffle.py)
+    monkeypatch.setattr(onnx_shuffle, "order_channels_by_use", lambda graph, opset: 0)
 
     def swaps(graph):
         return collections.Counter(tuple(a.ints) for n in graph.node if n.op_type == "Transpose"

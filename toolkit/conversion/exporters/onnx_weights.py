@@ -43,6 +43,8 @@ def convert_lifted(model, size: int, opset: int):
     import tensorflow as tf
     import tf2onnx
 
+    from .onnx_shuffle import order_channels_by_use
+
     lifted = lifted_kernels(model)
     names: list[str] = []
     for i, (layer, attribute, _) in enumerate(lifted):  # nested models may repeat a layer name
@@ -75,6 +77,7 @@ def convert_lifted(model, size: int, opset: int):
     fold_scale(graph)
     fuse_hard_activations(graph, opset)
     shuffle_channels_first(graph)
+    order_channels_by_use(graph, opset)
     return proto
 
 
@@ -151,7 +154,7 @@ def fold_batchnorm(graph) -> None:
         factor = scale / np.sqrt(variance + epsilon)
         w = numpy_helper.to_array(initializers[conv.input[1]])
         b = numpy_helper.to_array(initializers[conv.input[2]]) if len(conv.input) > 2 else np.zeros_like(mean)
-        _replace_weights(graph, conv, (w * factor.reshape(-1, *[1] * (w.ndim - 1))).astype(w.dtype),
+        replace_weights(graph, conv, (w * factor.reshape(-1, *[1] * (w.ndim - 1))).astype(w.dtype),
                          ((b - mean) * factor + offset).astype(w.dtype))
         conv.output[0] = bn.output[0]
         graph.node.remove(bn)
@@ -179,7 +182,7 @@ def fold_scale(graph) -> None:
                 continue
             w = numpy_helper.to_array(initializers[conv.input[1]])
             b = numpy_helper.to_array(initializers[conv.input[2]]) if len(conv.input) > 2 else None
-            _replace_weights(graph, conv, (w * c).astype(w.dtype), None if b is None else (b * c).astype(w.dtype))
+            replace_weights(graph, conv, (w * c).astype(w.dtype), None if b is None else (b * c).astype(w.dtype))
             conv.output[0] = mul.output[0]
             graph.node.remove(mul)
             break
@@ -258,6 +261,9 @@ def shuffle_channels_first(graph) -> None:
     the slow kind again (311, 164 and 87 us for the three stages of ShuffleNetV2 1.0 at 224 px, int8, 1 thread).
     Its optimizer moves no Transpose through a Flatten, which costs no copy: there the layout Transpose stays a
     4-D one before it (9 us) and the swap moves planes (7 us).
+
+    This form is what onnx_shuffle.order_channels_by_use reads when it removes ShuffleNetV2's shuffles altogether
+    (channels stored in the order the units read them); a shuffle it cannot reorder keeps this form.
     """
     from onnx import helper, numpy_helper
 
@@ -324,10 +330,14 @@ def sole_reader(readers: dict, outputs: set, tensor: str, op: str):
     return found[0] if len(found) == 1 and found[0].op_type == op and tensor not in outputs else None
 
 
-def _replace_weights(graph, conv, weight, bias) -> None:
+def replace_weights(graph, conv, weight, bias) -> None:
+    """`conv` reads `weight` and `bias` (None: no bias) from new initializers."""
     from onnx import numpy_helper
 
-    names = [f"{conv.name}_weight_{len(graph.initializer)}", f"{conv.name}_bias_{len(graph.initializer)}"]
+    taken, suffix = {t.name for t in graph.initializer}, len(graph.initializer)
+    while f"{conv.name}_weight_{suffix}" in taken or f"{conv.name}_bias_{suffix}" in taken:
+        suffix += 1
+    names = [f"{conv.name}_weight_{suffix}", f"{conv.name}_bias_{suffix}"]
     graph.initializer.append(numpy_helper.from_array(weight, names[0]))
     if bias is not None:
         graph.initializer.append(numpy_helper.from_array(bias, names[1]))
