@@ -60,20 +60,42 @@ def count(minimum: int):
     return parse
 
 
-def output_file(text: str) -> str:
+def number(minimum: float, *, above: bool = False):
+    """An argparse type: a number of at least `minimum` (more than it with `above`)."""
+    import argparse
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (above and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be {'more than' if above else 'at least'} {minimum:g}: {text}")
+        return value
+
+    return parse
+
+
+def output_file(text: str, markdown: bool = True) -> str:
     """An argparse type: a JSON path that can be written (checked with a probe file, before any work), and the
-    Markdown beside it."""
+    Markdown beside it (see json_file for a script that writes none)."""
     import argparse
 
     from edgebb.core.errors import InputError
     from edgebb.core.files import check_can_write_file
 
     try:
-        for path in (text, os.path.splitext(text)[0] + ".md"):
+        for path in (text, os.path.splitext(text)[0] + ".md")[:2 if markdown else 1]:
             check_can_write_file(path)
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def json_file(text: str) -> str:
+    """An argparse type: a JSON path that can be written, checked before any work."""
+    return output_file(text, markdown=False)
 
 
 def counts(text: str) -> list[int]:

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from _common import backbones, child_row
+from _common import backbones, child_row, count, json_file, number
 
 CHILD = r"""
 import json, sys, time
@@ -80,7 +80,7 @@ def kept_rows(path: str, settings: dict) -> list[dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="benchmarks/results/convert_zoo.json")
+    parser.add_argument("--out", type=json_file, default="benchmarks/results/convert_zoo.json")
     parser.add_argument("--only", default=None, help="shell patterns of backbone names, comma-separated")
     parser.add_argument("--recipes", default="fp32,int8")
     parser.add_argument("--formats", default="tflite,onnx")
@@ -88,13 +88,13 @@ def main(argv=None) -> int:
                         help="what one process converts: an artifact, a recipe to every format, or a backbone to "
                              "every recipe and format")
     parser.add_argument("--together", action="store_true", help="the same as --per recipe")
-    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--size", type=count(1), default=224)
     parser.add_argument("--size-for", action="append", default=None, metavar="NAME=SIZE",
                         help="a backbone's own input size [default: inception_resnet_v2=299]")
-    parser.add_argument("--calib-samples", type=int, default=32)
-    parser.add_argument("--eval-samples", type=int, default=16)
-    parser.add_argument("--goal-s", type=float, default=600, help="time goal for the whole run (0: none)")
-    parser.add_argument("--max-peak-mb", type=float, default=None,
+    parser.add_argument("--calib-samples", type=count(1), default=32)
+    parser.add_argument("--eval-samples", type=count(1), default=16)
+    parser.add_argument("--goal-s", type=number(0), default=600, help="time goal for the whole run (0: none)")
+    parser.add_argument("--max-peak-mb", type=number(0, above=True), default=None,
                         help="peak RSS every row must stay under, in MB of 10^6 bytes as peak_rss_mb")
     parser.add_argument("--merge", action="store_true",
                         help="keep the rows of --out that this run does not measure again (same settings only)")

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import say, write_report  # noqa: E402
+from _common import json_file, say, write_report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOAL_SECONDS = 360
@@ -55,7 +55,7 @@ def _store_summary(store: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "demo_time.json"))
+    parser.add_argument("--out", type=json_file, default=os.path.join(ROOT, "benchmarks", "results", "demo_time.json"))
     parser.add_argument("--keep", default=None, help="Run the demo in this folder and keep it (default: a temporary "
                                                      "folder, removed afterwards).")
     args = parser.parse_args()

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from _common import say, write_report
+from _common import count, json_file, say, write_report
 
 
 def bare_p50(path: str, runs: int, threads: int) -> float:
@@ -48,9 +48,9 @@ def import_seconds() -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="benchmarks/results/harness_overhead.json")
-    parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3, help="alternate bare and edgebb this many times")
+    parser.add_argument("--out", type=json_file, default="benchmarks/results/harness_overhead.json")
+    parser.add_argument("--runs", type=count(1), default=300)
+    parser.add_argument("--rounds", type=count(1), default=3, help="alternate bare and edgebb this many times")
     args = parser.parse_args(argv)
 
     from edgebb.benchmark import bench

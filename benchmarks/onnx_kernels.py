@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import backbones, child_row, say, write_report  # noqa: E402
+from _common import backbones, child_row, count, json_file, say, write_report  # noqa: E402
 
 CHILD = r"""
 import json, sys
@@ -49,9 +49,9 @@ print(json.dumps({"integer_nodes": artifact.kernels["integer_nodes"],
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="benchmarks/results/onnx_kernels.json")
+    parser.add_argument("--out", type=json_file, default="benchmarks/results/onnx_kernels.json")
     parser.add_argument("--only", default=None, help="shell patterns of backbone names, comma-separated")
-    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--size", type=count(1), default=64)
     args = parser.parse_args(argv)
 
     from edgebb import __version__

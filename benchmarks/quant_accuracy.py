@@ -38,7 +38,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import backbones, child_row, say, write_report  # noqa: E402
+from _common import backbones, child_row, count, output_file, say, write_report  # noqa: E402
 
 CHILD = r"""
 import json, os, sys, time
@@ -239,16 +239,18 @@ def both(train_dir: str, eval_dir: str, out: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="benchmarks/results/quant_accuracy.json", help="JSON; Markdown beside it")
+    parser.add_argument("--out", type=output_file, default="benchmarks/results/quant_accuracy.json",
+                        help="JSON; Markdown beside it")
     parser.add_argument("--dataset", choices=("digits", "textures", "shapes"), default="digits")
     parser.add_argument("--only", default=None, help="shell patterns of backbone names, comma-separated")
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--classes", type=int, default=None, help="generated sets: classes [4 shapes, 10 textures]")
-    parser.add_argument("--train-per-class", type=int, default=200, help="generated sets")
-    parser.add_argument("--eval-per-class", type=int, default=100, help="generated sets")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--qat-epochs", type=int, default=3)
-    parser.add_argument("--jobs", type=int, default=1, help="backbones measured at once")
+    parser.add_argument("--size", type=count(1), default=64)
+    parser.add_argument("--classes", type=count(2), default=None,
+                        help="generated sets: classes [4 shapes, 10 textures]")
+    parser.add_argument("--train-per-class", type=count(1), default=200, help="generated sets")
+    parser.add_argument("--eval-per-class", type=count(1), default=100, help="generated sets")
+    parser.add_argument("--epochs", type=count(1), default=15)
+    parser.add_argument("--qat-epochs", type=count(0), default=3)
+    parser.add_argument("--jobs", type=count(1), default=1, help="backbones measured at once")
     parser.add_argument("--merge", action="store_true", help="keep the rows of other backbones in --out")
     args = parser.parse_args(argv)
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import say, write_report  # noqa: E402
+from _common import count, json_file, say, write_report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRID = ["squeezenet_1_1", "mobilenet_v2@0.35", "--sizes", "32", "--recipes", "fp32,int8", "--runtimes", "litert",
@@ -69,8 +69,9 @@ def _stage_seconds(out: str) -> dict[str, list[float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "ray_overhead.json"))
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=json_file,
+                        default=os.path.join(ROOT, "benchmarks", "results", "ray_overhead.json"))
+    parser.add_argument("--repeats", type=count(1), default=2)
     args = parser.parse_args()
     from edgebb.benchmark.environment import environment
 

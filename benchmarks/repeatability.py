@@ -11,15 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from _common import say, write_report
+from _common import count, json_file, number, say, write_report
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="benchmarks/results/repeatability.json")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--min-seconds", type=float, default=3.0)
+    parser.add_argument("--out", type=json_file, default="benchmarks/results/repeatability.json")
+    parser.add_argument("--repeats", type=count(1), default=3)
+    parser.add_argument("--runs", type=count(1), default=100)
+    parser.add_argument("--min-seconds", type=number(0, above=True), default=3.0)
     args = parser.parse_args(argv)
 
     from edgebb.benchmark import bench

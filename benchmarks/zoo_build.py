@@ -15,11 +15,13 @@ import platform
 import sys
 import time
 
+from _common import count, json_file
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="benchmarks/results/zoo_build.json")
-    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--out", type=json_file, default="benchmarks/results/zoo_build.json")
+    parser.add_argument("--size", type=count(1), default=224)
     parser.add_argument("--only", default=None, help="shell pattern of backbone names")
     args = parser.parse_args(argv)
 

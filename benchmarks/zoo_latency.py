@@ -27,7 +27,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import backbones, count, counts, output_file, say, write_report  # noqa: E402
+from _common import backbones, count, counts, number, output_file, say, write_report  # noqa: E402
 
 RUNTIMES = ["litert", "onnxruntime", "openvino"]
 
@@ -106,8 +106,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=count(1), default=224)
     parser.add_argument("--threads", type=counts, default=[1, 2], help="Comma-separated thread counts.")
     parser.add_argument("--runs", type=count(1), default=30)
-    parser.add_argument("--min-seconds", type=float, default=1.0)
-    parser.add_argument("--max-seconds", type=float, default=10.0)
+    parser.add_argument("--min-seconds", type=number(0, above=True), default=1.0)
+    parser.add_argument("--max-seconds", type=number(0, above=True), default=10.0)
     parser.add_argument("--pair-rounds", type=count(0), default=5,
                         help="Alternating rounds of the paired LiteRT/ONNX Runtime int8 measurement (0: none).")
     parser.add_argument("--pair-runs", type=count(1), default=100, help="Inferences per side per round.")
