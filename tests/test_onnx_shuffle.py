@@ -154,3 +154,17 @@ def test_below_opset_13_the_split_sizes_are_an_attribute():
     assert splits and all(len(n.input) == 1 and any(a.name == "split" for a in n.attribute) for n in splits)
     x = np.random.default_rng(1).normal(size=(2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(_run(content, x), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_a_stage_whose_state_is_an_output_keeps_its_shuffles():
+    """A features model outputs stage states: such a stage is left as the plane-swap export writes it (its
+    output's channel order is the model's), the others are reordered, and every output is what Keras computes."""
+    tf.keras.utils.set_random_seed(0)
+    model = create_model("shufflenet_v2", width=0.5, input_size=64, features=True)
+    content = export_onnx_fp32(model, 64, 17)
+    ops = collections.Counter(n.op_type for n in onnx.load_from_string(content).graph.node)
+    assert 0 < ops["Flatten"] < 16, ops  # some shuffles kept, not all
+    x = np.random.default_rng(2).normal(size=(1, 64, 64, 3)).astype("float32")
+    session = ort.InferenceSession(content, providers=["CPUExecutionProvider"])
+    for ours, keras in zip(session.run(None, {"input": x}), model.predict(x, verbose=0)):
+        np.testing.assert_allclose(ours, keras, atol=1e-5)

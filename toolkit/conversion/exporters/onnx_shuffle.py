@@ -49,7 +49,10 @@ def order_channels_by_use(graph, opset: int) -> int:
         return attribute(node, "group", 1) if node is not None and node.op_type == "Conv" else 0
 
     def row_source(tensor: str):
-        """The Conv whose output rows become `tensor` through nothing but single-reader Relus, if any."""
+        """The Conv whose output rows become `tensor` (read by one node only) through nothing but single-reader
+        Relus, if any."""
+        if len(readers.get(tensor, [])) != 1 or tensor in outputs:
+            return None
         node = producer.get(tensor)
         while node is not None and node.op_type == "Relu" and len(readers.get(node.input[0], [])) == 1 \
                 and node.input[0] not in outputs:
@@ -124,9 +127,15 @@ def order_channels_by_use(graph, opset: int) -> int:
         claimed.update(u[0].name for u in units)
         stages.append((units, step))
 
+    convs = {n.name: n for n in graph.node if n.op_type == "Conv"}
+    if not stages or len(convs) != sum(n.op_type == "Conv" for n in graph.node):
+        return 0  # weights are permuted by convolution name: they must be unique
     rows: dict[str, list] = {}  # conv name -> the order of its output rows (and bias) to write
     cols: dict[str, list] = {}  # conv name -> the order of its input channels to read
-    convs = {n.name: n for n in graph.node if n.op_type == "Conv"}
+
+    def assign(table: dict, name: str, order: list) -> None:
+        if table.setdefault(name, order) != order:  # two roles for one convolution: the matching above is wrong
+            raise AssertionError(f"two channel orders asked of {name}")
     removed, added = [], []
     for units, end in stages:
         half = units[0][1][2]
@@ -144,13 +153,13 @@ def order_channels_by_use(graph, opset: int) -> int:
                 removed += split_nodes
                 block = [p - half for p in state[:half]]  # the branch reads the first block
                 for conv in branch_convs:
-                    cols[conv.name] = block
+                    assign(cols, conv.name, block)
                 passed = [2 * p for p in state[half:]]  # what passes through, at its new logical positions
             pieces, order = _merge(leave, passed, half)
             sources = {"A": concat.input[0] if u == 0 else None, "B": concat.input[1]}
             if u == 0:
-                rows[left.name] = [order[i] // 2 for i in _positions(order, pieces, "A")]
-            rows[row_source(concat.input[1]).name] = [order[i] // 2 for i in _positions(order, pieces, "B")]
+                assign(rows, left.name, [order[i] // 2 for i in _positions(order, pieces, "A")])
+            assign(rows, row_source(concat.input[1]).name, [order[i] // 2 for i in _positions(order, pieces, "B")])
             runs = {"A": [n for s, n in pieces if s == "A"], "B": [n for s, n in pieces if s == "B"]}
             if u > 0:  # the previous state: the branch's block, then the runs passing through
                 names = [f"{base[u]}/branch_in"] + [f"{base[u]}/passed_{i}" for i in range(len(runs["A"]))]
@@ -170,13 +179,11 @@ def order_channels_by_use(graph, opset: int) -> int:
         for conv, through_depthwise in consumers:
             conv.input[0] = previous
             if through_depthwise is None:
-                cols[conv.name] = state
+                assign(cols, conv.name, state)
             else:  # a depthwise convolution keeps the order: the convolutions after it read it
-                rows[conv.name] = state
+                assign(rows, conv.name, state)
                 for reader in through_depthwise:
-                    cols[reader.name] = state
-    if not stages:
-        return 0
+                    assign(cols, reader.name, state)
     for name in set(rows) | set(cols):
         conv = convs[name]
         weight = constants[conv.input[1]]
