@@ -168,3 +168,28 @@ def test_a_stage_whose_state_is_an_output_keeps_its_shuffles():
     session = ort.InferenceSession(content, providers=["CPUExecutionProvider"])
     for ours, keras in zip(session.run(None, {"input": x}), model.predict(x, verbose=0)):
         np.testing.assert_allclose(ours, keras, atol=1e-5)
+
+
+DETERMINISM = r"""
+import hashlib, sys
+import numpy as np, tensorflow as tf
+from edgebb.conversion.exporters import onnx as exporter
+from edgebb.models import create_model
+tf.keras.utils.set_random_seed(0)
+model = create_model("shufflenet_v2", width=0.5, input_size=64, num_classes=10)
+x = np.random.default_rng(0).normal(size=(4, 64, 64, 3)).astype("float32")
+fp32 = exporter.export_onnx_fp32(model, 64, 17)
+print(hashlib.sha256(fp32).hexdigest(), hashlib.sha256(exporter.quantize_static(fp32, x, "minmax")).hexdigest())
+"""
+
+
+def test_the_reordered_export_is_the_same_file_in_every_process():
+    """The weights are permuted in graph order, not in a set's order: string hashing differs from one process to
+    the next (PYTHONHASHSEED), and with it the order of the initializers written."""
+    import os
+    import subprocess
+    import sys
+
+    digests = [subprocess.run([sys.executable, "-c", DETERMINISM], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout.split()[-2:] for seed in ("1", "2")]
+    assert digests[0] == digests[1] and len(digests[0]) == 2, digests

@@ -184,7 +184,7 @@ def order_channels_by_use(graph, opset: int) -> int:
                 assign(rows, conv.name, state)
                 for reader in through_depthwise:
                     assign(cols, reader.name, state)
-    for name in set(rows) | set(cols):
+    for name in [n for n in convs if n in rows or n in cols]:  # in graph order: the same file every time
         conv = convs[name]
         weight = constants[conv.input[1]]
         bias = constants[conv.input[2]] if len(conv.input) > 2 else None
