@@ -67,6 +67,13 @@ def concatenate_quantized(graph) -> int:
     return changed
 
 
+def _quantizer_of(producer: dict, tensor: str):
+    """The QuantizeLinear whose 8-bit output a DequantizeLinear turns into `tensor`, if any."""
+    dequantize = producer.get(tensor)
+    quantize = producer.get(dequantize.input[0]) if getattr(dequantize, "op_type", "") == "DequantizeLinear" else None
+    return quantize if getattr(quantize, "op_type", "") == "QuantizeLinear" else None
+
+
 def _constant_dequantize(producer: dict, readers: dict, constants: dict, tensor: str):
     """The DequantizeLinear making `tensor` (a weight, a bias) from constants no other node reads, or None."""
     dq = producer.get(tensor)
@@ -107,9 +114,8 @@ def pad_input_channels(graph, multiple: int = 4) -> int:
     for conv in [n for n in graph.node if n.op_type == "Conv"]:
         group = attribute(conv, "group", 1)
         x_dq, w_dq = producer.get(conv.input[0]), _constant_dequantize(producer, readers, constants, conv.input[1])
-        quantize = producer.get(x_dq.input[0]) if x_dq is not None and x_dq.op_type == "DequantizeLinear" else None
-        if group != 1 or quantize is None or quantize.op_type != "QuantizeLinear" or len(quantize.input) < 3 \
-                or w_dq is None:
+        quantize = _quantizer_of(producer, conv.input[0])
+        if group != 1 or quantize is None or len(quantize.input) < 3 or w_dq is None:
             continue
         source, layout = quantize.input[0], producer.get(quantize.input[0])
         perm = attribute(layout, "perm") if layout else None
@@ -169,10 +175,8 @@ def pad_depthwise_channels(graph, multiple: int = 16) -> int:
 
     def before_quantization(tensor: str):
         """The node whose output reaches `tensor` through a Quantize-Dequantize pair, if any."""
-        dequantize = producer.get(tensor)
-        quantize = producer.get(dequantize.input[0]) if getattr(dequantize, "op_type", "") == "DequantizeLinear" \
-            else None
-        return producer.get(quantize.input[0]) if getattr(quantize, "op_type", "") == "QuantizeLinear" else None
+        quantize = _quantizer_of(producer, tensor)
+        return producer.get(quantize.input[0]) if quantize is not None else None
 
     def quantized(conv, i: int):
         """The Dequantize feeding input `i` of `conv` (weight 1, bias 2), if its tensors are constants read once."""
@@ -228,7 +232,7 @@ def share_scales_across_splits(graph) -> int:
     TFLite."""
     from onnx import numpy_helper
 
-    producer, readers, _ = index(graph)
+    producer, readers, outputs = index(graph)
     constants = {t.name: t for t in graph.initializer}
     parent: dict[str, str] = {}
 
@@ -238,15 +242,12 @@ def share_scales_across_splits(graph) -> int:
         return name
 
     def quantized_input(tensor: str):
-        """The QuantizeLinear whose 8-bit output a DequantizeLinear turns into `tensor`, if any."""
-        dq = producer.get(tensor)
-        q = producer.get(dq.input[0]) if getattr(dq, "op_type", "") == "DequantizeLinear" else None
-        return q if getattr(q, "op_type", "") == "QuantizeLinear" and len(q.input) == 3 else None
+        q = _quantizer_of(producer, tensor)
+        return q if q is not None and len(q.input) == 3 else None
 
     def quantized_output(tensor: str):
-        found = readers.get(tensor, [])
-        return found[0] if len(found) == 1 and found[0].op_type == "QuantizeLinear" and len(found[0].input) == 3 \
-            else None
+        q = sole_reader(readers, outputs, tensor, "QuantizeLinear")
+        return q if q is not None and len(q.input) == 3 else None
 
     with_split = set()
     for node in graph.node:

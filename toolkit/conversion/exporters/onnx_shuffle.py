@@ -163,13 +163,13 @@ def order_channels_by_use(graph, opset: int) -> int:
             runs = {"A": [n for s, n in pieces if s == "A"], "B": [n for s, n in pieces if s == "B"]}
             if u > 0:  # the previous state: the branch's block, then the runs passing through
                 names = [f"{base[u]}/branch_in"] + [f"{base[u]}/passed_{i}" for i in range(len(runs["A"]))]
-                added.append(_split(previous, [half, *runs["A"]], names, opset, f"{base[u]}/split_state"))
+                added.append(_split(graph, previous, [half, *runs["A"]], names, opset, f"{base[u]}/split_state"))
                 for conv in branch_convs:
                     conv.input[0] = names[0]
                 parts = {"A": iter(names[1:])}
             else:
-                parts = {"A": iter(_pieces(sources["A"], runs["A"], f"{base[u]}/left", opset, added))}
-            parts["B"] = iter(_pieces(sources["B"], runs["B"], f"{base[u]}/right", opset, added))
+                parts = {"A": iter(_pieces(graph, sources["A"], runs["A"], f"{base[u]}/left", opset, added))}
+            parts["B"] = iter(_pieces(graph, sources["B"], runs["B"], f"{base[u]}/right", opset, added))
             tensor = f"{base[u]}/state"
             added.append(helper.make_node("Concat", [next(parts[s]) for s, _ in pieces], [tensor], axis=1,
                                           name=tensor))
@@ -250,36 +250,30 @@ def _positions(order: list, pieces: list, source: str) -> list[int]:
     return found
 
 
-def _split(tensor: str, sizes: list, names: list, opset: int, name: str):
-    from onnx import helper
+def _split(graph, tensor: str, sizes: list, names: list, opset: int, name: str):
+    """A Split of `tensor` on the channel axis into `names`; from opset 13 its sizes are an initializer."""
+    from onnx import helper, numpy_helper
 
-    if opset >= 13:
-        return ("sizes", name, sizes, helper.make_node("Split", [tensor, f"{name}/sizes"], names, axis=1, name=name))
-    return helper.make_node("Split", [tensor], names, axis=1, split=sizes, name=name)
+    if opset < 13:
+        return helper.make_node("Split", [tensor], names, axis=1, split=sizes, name=name)
+    graph.initializer.append(numpy_helper.from_array(np.array(sizes, np.int64), f"{name}/sizes"))
+    return helper.make_node("Split", [tensor, f"{name}/sizes"], names, axis=1, name=name)
 
 
-def _pieces(tensor: str, sizes: list, name: str, opset: int, added: list) -> list[str]:
+def _pieces(graph, tensor: str, sizes: list, name: str, opset: int, added: list) -> list[str]:
     """`tensor` split on the channel axis into pieces of `sizes` (itself if one piece), their names."""
     if len(sizes) == 1:
         return [tensor]
     names = [f"{name}_{i}" for i in range(len(sizes))]
-    added.append(_split(tensor, sizes, names, opset, f"{name}/split"))
+    added.append(_split(graph, tensor, sizes, names, opset, f"{name}/split"))
     return names
 
 
 def _replace_nodes(graph, removed: list, added: list) -> None:
-    """Remove `removed` and add `added` (nodes, or ("sizes", name, sizes, node) for a Split whose sizes become an
-    initializer), then put every node in an order where each comes after what it reads, keeping the present one
-    where it can."""
-    from onnx import numpy_helper
-
+    """Remove `removed` and add `added`, then put every node in an order where each comes after what it reads,
+    keeping the present one where it can."""
     gone = {id(n) for n in removed}
-    nodes = [n for n in graph.node if id(n) not in gone]
-    for item in added:
-        if isinstance(item, tuple):
-            _, name, sizes, item = item
-            graph.initializer.append(numpy_helper.from_array(np.array(sizes, np.int64), f"{name}/sizes"))
-        nodes.append(item)
+    nodes = [n for n in graph.node if id(n) not in gone] + added
     ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
     ordered, waiting = [], nodes
     while waiting:
