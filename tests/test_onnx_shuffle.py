@@ -16,7 +16,6 @@ from edgebb.conversion.exporters.onnx import export_onnx_fp32
 from edgebb.conversion.exporters.onnx_shuffle import _leave_times, _merge
 from edgebb.models import create_model
 from edgebb.models.shufflenet import STAGE_CHANNELS, STAGE_REPEATS
-from edgebb.models.weights import reestimate_batchnorm
 
 
 def _run(content, x):
@@ -67,7 +66,7 @@ def test_shuffles_become_split_and_concat_in_the_stored_order_with_the_same_outp
     """The float model has no shuffle left: one Concat per unit, one Transpose (the input's layout) and no Reshape
     or Flatten; it computes what Keras does. ONNX Runtime's optimized int8 model has no layout op around a Split or
     Concat, runs nothing in float, and computes the same bits as the int8 model quantized from the plane-swap
-    export (each tensor on the scale it was calibrated to)."""
+    export."""
     tf.keras.utils.set_random_seed(0)
     model = create_model("shufflenet_v2", width=width, input_size=64, num_classes=10)
     rng = np.random.default_rng(5)
@@ -81,8 +80,6 @@ def test_shuffles_become_split_and_concat_in_the_stored_order_with_the_same_outp
     assert ops["Reshape"] == ops["Flatten"] == 0, ops
     np.testing.assert_allclose(_run(fp32, x), model.predict(x, verbose=0), atol=1e-5)
 
-    # each stage on one scale is another test's (below): here each tensor keeps the range it was calibrated to
-    monkeypatch.setattr(exporter, "share_scales_across_splits", lambda graph: 0)
     int8 = exporter.quantize_static(fp32, x, "minmax")
     options = ort.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
@@ -96,53 +93,6 @@ def test_shuffles_become_split_and_concat_in_the_stored_order_with_the_same_outp
     ort.InferenceSession(exporter.quantize_static(swapped, x, "minmax"), options, providers=["CPUExecutionProvider"])
     assert len(_walls(onnx.load(options.optimized_model_filepath).graph)) > units  # what the test could see
     np.testing.assert_array_equal(_run(int8, x), _run(exporter.quantize_static(swapped, x, "minmax"), x))
-
-
-def test_each_stage_is_quantized_on_one_scale_and_its_concats_copy_bytes(tmp_path, monkeypatch):
-    """As in TFLite, every tensor of a stage that a Split or Concat links (states, their pieces, the branch
-    outputs concatenated) has one scale and zero point, the ones whose range holds all of theirs: ONNX Runtime runs
-    each unit's Concat as a plain copy instead of QLinearConcat, every convolution stays integer (the biases of those
-    reading a re-scaled tensor are requantized), and the model still computes what the float one does."""
-    from onnx import numpy_helper
-
-    tf.keras.utils.set_random_seed(0)
-    model = create_model("shufflenet_v2", width=0.5, input_size=64, num_classes=10)
-    x = np.random.default_rng(8).normal(size=(16, 64, 64, 3)).astype("float32")
-    reestimate_batchnorm(model, x)  # a random network's outputs are flat otherwise
-    fp32 = export_onnx_fp32(model, 64, 17)
-    int8 = exporter.quantize_static(fp32, x, "minmax")
-    graph = onnx.load_from_string(int8).graph
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    producer = {out: n for n in graph.node for out in n.output}
-    stages = collections.defaultdict(set)
-    for node in graph.node:
-        if node.op_type in ("Split", "Concat"):
-            stage = node.name.split("/")[1].split("_unit")[0]
-            for name in (*node.input[:1 if node.op_type == "Split" else None], *node.output):
-                source = producer.get(name)
-                if node.op_type == "Split" and name in node.input:  # a Split reads a Dequantize
-                    stages[stage].add((float(constants[source.input[1]]), int(constants[source.input[2]])))
-                elif node.op_type == "Concat":  # a Concat copies 8-bit tensors: its inputs are Quantizes
-                    for quantize in [producer[i] for i in node.input]:
-                        stages[stage].add((float(constants[quantize.input[1]]), int(constants[quantize.input[2]])))
-    assert sorted(stages) == ["stage2", "stage3", "stage4"] and all(len(s) == 1 for s in stages.values()), stages
-    assert _optimized_ops(int8, tmp_path)["QLinearConcat"] == 0
-    assert exporter.kernels(int8)["float_compute"] == []
-    # the coarser grid of a stage's narrower tensors costs little against each tensor on its own range
-    monkeypatch.setattr(exporter, "share_scales_across_splits", lambda graph: 0)
-    own = _run(exporter.quantize_static(fp32, x, "minmax"), x)
-    y, reference = _run(int8, x), model.predict(x, verbose=0)
-    print("max abs error against float: one scale per stage", np.abs(y - reference).max(), "own scales",
-          np.abs(own - reference).max())
-    assert np.abs(y - reference).max() <= 1.5 * np.abs(own - reference).max()
-    assert (y.argmax(1) == reference.argmax(1)).mean() >= (own.argmax(1) == reference.argmax(1)).mean() - 0.125
-
-
-def _optimized_ops(content, tmp_path):
-    options = ort.SessionOptions()
-    options.optimized_model_filepath = str(tmp_path / "ops.onnx")
-    ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
-    return collections.Counter(n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node)
 
 
 def test_below_opset_13_the_split_sizes_are_an_attribute():

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...core.errors import InputError
 from . import ExportContext, exporter
-from .onnx_int8 import concatenate_quantized, pad_depthwise_channels, pad_input_channels, share_scales_across_splits
+from .onnx_int8 import concatenate_quantized, pad_depthwise_channels, pad_input_channels
 from .tflite import converter_reason
 
 
@@ -100,8 +100,7 @@ def quantize_static(fp32: bytes | str, calib: np.ndarray, calib_method: str, nod
                           nodes_to_exclude=list(nodes_to_exclude))
 
         model = onnx.load(dst)
-        if share_scales_across_splits(model.graph) + concatenate_quantized(model.graph) \
-                + pad_input_channels(model.graph) + pad_depthwise_channels(model.graph):
+        if concatenate_quantized(model.graph) + pad_input_channels(model.graph) + pad_depthwise_channels(model.graph):
             onnx.save(model, dst)
 
     return _quantized(fp32, run)

@@ -22,9 +22,8 @@ def concatenate_quantized(graph) -> int:
     2.0 ms at 2 threads, where a plain uint8 Concat of the same tensors takes 0.02 ms (55 x 55 x 128) at either.
     The output's range holds every input's, so no value is clipped; an input with a narrower range than the
     others is rounded on a coarser grid, as in TFLite. A quantized tensor that is read elsewhere on another scale
-    (another Concat) is left as it was, and so is a Concat of a data-movement op's output (ShuffleNet's Split) on
-    another scale than the Concat's: quantized on another scale than its input, that op would run in float between
-    a Dequantize and a Quantize (share_scales_across_splits gives them one scale first, as TFLite does)."""
+    (another Concat) is left as it was, and so is a Concat of a data-movement op's output (ShuffleNet's Split):
+    quantized on another scale than its input, that op would run in float between a Dequantize and a Quantize."""
     from onnx import helper
 
     producer, readers, outputs = index(graph)
@@ -44,8 +43,7 @@ def concatenate_quantized(graph) -> int:
             source = producer.get(dequantize.input[0]) if dequantize is not None else None
             if dequantize is None or dequantize.op_type != "DequantizeLinear" or source is None \
                     or source.op_type != "QuantizeLinear" or len(readers.get(name, [])) != 1 \
-                    or (getattr(producer.get(source.input[0]), "op_type", None) in DATA_MOVEMENT
-                        and (source.input[1], source.input[2] if len(source.input) > 2 else "") != (scale, zero)) \
+                    or getattr(producer.get(source.input[0]), "op_type", None) in DATA_MOVEMENT \
                     or len(source.input) < 3 or assigned.get(source.name, (scale, zero)) != (scale, zero):
                 break
             sources.append((dequantize, source))
@@ -215,110 +213,3 @@ def pad_depthwise_channels(graph, multiple: int = 16) -> int:
             graph.value_info.remove(info)
         changed += 1
     return changed
-
-
-def share_scales_across_splits(graph) -> int:
-    """Every tensor that a Split, a Concat or another data-movement op links to another (a Split's input and its
-    pieces, a Concat's inputs and its output, a Reshape's input and output), where the links include a Split, is
-    quantized on one scale and zero point: the ones whose range holds all of theirs. The number of such groups
-    changed.
-
-    That is how TFLite quantizes them: SPLIT and CONCATENATION keep their input's scale, so its converter gives a
-    whole ShuffleNetV2 stage (each unit's state, its pieces and the branch outputs concatenated into the next) one
-    scale. ONNX Runtime's quantizer gives each state its own range, and the unit's Concat of pieces of the last
-    state and of the branch output was then its QLinearConcat, which re-scales every byte (ShuffleNetV2 1.0 int8 at
-    2 threads: 1.24 ms against 1.14 with a plain Concat in its place). On one scale each Concat is a copy
-    (concatenate_quantized). A tensor with a narrower range than its group's is rounded on a coarser grid, as in
-    TFLite."""
-    from onnx import numpy_helper
-
-    producer, readers, outputs = index(graph)
-    constants = {t.name: t for t in graph.initializer}
-    parent: dict[str, str] = {}
-
-    def find(name: str) -> str:
-        while parent.setdefault(name, name) != name:
-            name = parent[name]
-        return name
-
-    def quantized_input(tensor: str):
-        q = _quantizer_of(producer, tensor)
-        return q if q is not None and len(q.input) == 3 else None
-
-    def quantized_output(tensor: str):
-        q = sole_reader(readers, outputs, tensor, "QuantizeLinear")
-        return q if q is not None and len(q.input) == 3 else None
-
-    with_split = set()
-    for node in graph.node:
-        if node.op_type not in DATA_MOVEMENT and node.op_type != "Concat":
-            continue
-        ins = [quantized_input(name) for name in (node.input if node.op_type == "Concat" else node.input[:1])]
-        outs = [quantized_output(name) for name in node.output]
-        if None in ins or None in outs:
-            continue
-        first = find(ins[0].name)
-        for q in [*ins[1:], *outs]:
-            parent[find(q.name)] = first
-        if node.op_type == "Split":
-            with_split.add(ins[0].name)
-    quantizers = {n.name: n for n in graph.node if n.op_type == "QuantizeLinear"}
-    groups: dict[str, list] = {}
-    for name in parent:
-        groups.setdefault(find(name), []).append(quantizers[name])
-    changed = 0
-    for root, members in groups.items():
-        if not any(find(name) == root for name in with_split):
-            continue
-        params = {(q.input[1], q.input[2]) for q in members}
-        if len(params) == 1:
-            continue
-        lows, highs, dtype = [], [], None
-        for scale, zero in params:
-            s = float(numpy_helper.to_array(constants[scale]))
-            z = numpy_helper.to_array(constants[zero])
-            info = np.iinfo(z.dtype)
-            lows.append((info.min - int(z)) * s)
-            highs.append((info.max - int(z)) * s)
-            dtype = z.dtype
-        info = np.iinfo(dtype)
-        low, high = min(min(lows), 0.0), max(max(highs), 0.0)
-        scale = np.float32((high - low) / (info.max - info.min))
-        if not scale > 0:
-            continue
-        zero = np.array(np.clip(np.round(info.min - low / scale), info.min, info.max), dtype)
-        names = (f"{root}/shared_scale", f"{root}/shared_zero_point")
-        graph.initializer.extend([numpy_helper.from_array(np.array(scale, np.float32), names[0]),
-                                  numpy_helper.from_array(zero, names[1])])
-        for q in members:
-            for node in [q, *(r for r in readers.get(q.output[0], []) if r.op_type == "DequantizeLinear")]:
-                node.input[1], node.input[2] = names
-                for conv in readers.get(node.output[0], []) if node is not q else []:
-                    if conv.op_type == "Conv" and conv.input[0] == node.output[0]:
-                        _rescale_bias(graph, conv, scale, producer, constants)
-        changed += 1
-    if changed:
-        drop_unused(graph)
-    return changed
-
-
-def _rescale_bias(graph, conv, input_scale, producer: dict, constants: dict) -> None:
-    """Requantize `conv`'s int32 bias for a new input scale: its scale must stay the input's times the weights'
-    (per output channel), or ONNX Runtime leaves the convolution in float."""
-    from onnx import numpy_helper
-
-    if len(conv.input) < 3:
-        return
-    weight, bias = producer.get(conv.input[1]), producer.get(conv.input[2])
-    if getattr(weight, "op_type", "") != "DequantizeLinear" or getattr(bias, "op_type", "") != "DequantizeLinear" \
-            or not all(name in constants for name in (weight.input[1], bias.input[0], bias.input[1])):
-        return
-    values = numpy_helper.to_array(constants[bias.input[0]]).astype(np.float64)
-    old = numpy_helper.to_array(constants[bias.input[1]]).astype(np.float64)
-    new = (np.float32(input_scale) * numpy_helper.to_array(constants[weight.input[1]])).astype(np.float32)
-    names = (f"{bias.input[0]}/rescaled", f"{bias.input[1]}/rescaled")
-    for name, array in zip(names, (np.round(values * old / new).astype(np.int32), new)):
-        tensor = numpy_helper.from_array(array, name)
-        graph.initializer.append(tensor)
-        constants[name] = tensor
-    bias.input[0], bias.input[1] = names
