@@ -44,6 +44,7 @@ def convert_lifted(model, size: int, opset: int):
     import tf2onnx
 
     from .onnx_shuffle import order_channels_by_use
+    from .onnx_tidy import canonical, drop_identity_reshapes
 
     lifted = lifted_kernels(model)
     names: list[str] = []
@@ -73,11 +74,13 @@ def convert_lifted(model, size: int, opset: int):
         _rename(graph, output.name, name)
     embed(graph, {name: variable for name, (_, _, variable) in zip(names, lifted)})
     fold_constants(graph)
+    drop_identity_reshapes(proto)
     fold_batchnorm(graph)
     fold_scale(graph)
     fuse_hard_activations(graph, opset)
     shuffle_channels_first(graph)
     order_channels_by_use(graph, opset)
+    canonical(graph)
     return proto
 
 
@@ -331,10 +334,11 @@ def sole_reader(readers: dict, outputs: set, tensor: str, op: str):
 
 
 def replace_weights(graph, conv, weight, bias) -> None:
-    """`conv` reads `weight` and `bias` (None: no bias) from new initializers."""
+    """`conv` reads `weight` and `bias` (None: no bias) from new initializers, named after it with the first number
+    no initializer has (not the initializer count, which tf2onnx's constant sharing makes differ between runs)."""
     from onnx import numpy_helper
 
-    taken, suffix = {t.name for t in graph.initializer}, len(graph.initializer)
+    taken, suffix = {t.name for t in graph.initializer}, 0
     while f"{conv.name}_weight_{suffix}" in taken or f"{conv.name}_bias_{suffix}" in taken:
         suffix += 1
     names = [f"{conv.name}_weight_{suffix}", f"{conv.name}_bias_{suffix}"]
