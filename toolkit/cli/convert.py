@@ -15,7 +15,7 @@ from .common import MODEL_OPTIONS, check_positive, quiet_option, terminal, with_
 @cli.command()
 @click.argument("source")
 @click.option("--output", "-o", "out_dir", required=True, type=click.Path(),
-              help="Folder for the artifacts and manifest.json.")
+              help="Folder for one model's artifacts and their manifest.json.")
 @click.option("--data", "-d", type=click.Path(), default=None,
               help="Image folder, one subfolder per class: calibration and held-out evaluation.")
 @click.option("--recipe", "-r", "recipes", default="fp32,int8", show_default=True,

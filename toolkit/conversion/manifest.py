@@ -79,6 +79,85 @@ def merge(existing: dict | None, new: dict, out_dir: str) -> dict:
     return {**new, "artifacts": kept + new["artifacts"]}
 
 
+# A folder holds the artifacts of one model, so that the manifest's top level (source, preprocessing, labels: what
+# an app reads) describes every artifact it lists. One model is, for a backbone, its architecture, its outputs and
+# where its weights come from (not --seed or --data, which draw random weights and calibrate); for a model file,
+# the file by its path (a QAT model saved beside its float model, model_qat.h5 beside model.keras, is that model's,
+# as its artifacts' names say; a file retrained in place is still the same model), its backbone and input size.
+# Its preprocessing and labels must match as well.
+SAME_MODEL = {"backbone": ("backbone", "width", "input_size", "num_classes", "weights"),
+              "file": ("model", "backbone", "input_size")}
+
+
+def model_identity(config) -> dict:
+    """The fields of a manifest's `source` (or of as much of one as is known) that say which model it is."""
+    config = config if isinstance(config, dict) else {}
+    kind = config.get("kind")
+    if isinstance(config.get("path"), str):
+        stem = os.path.splitext(config["path"].rstrip(os.sep))[0]
+        config = {**config, "model": stem[:-4] if config.get("qat") and stem.endswith("_qat") else stem}
+    return {"kind": kind, **{k: config[k] for k in SAME_MODEL.get(kind, ()) if k in config}}
+
+
+def check_one_model(existing: dict | None, out_dir: str, asked: dict) -> None:
+    """InputError unless every artifact `existing` lists that is still in `out_dir` is of the model `asked`
+    describes ({"source": ..., "preprocessing": ..., "labels": ...} as expected_source gives it: what is left out
+    is not compared). Converting another model there would leave the manifest describing the old artifacts wrongly
+    (an app would feed them another model's preprocessing and labels); a folder whose listed artifacts are all
+    gone starts afresh."""
+    import json
+
+    from ..core.errors import InputError
+    from ..core.serialize import to_json
+
+    # as the manifest would hold them
+    wanted = json.loads(to_json({"model": model_identity(asked["source"]),
+                                 **{k: asked[k] for k in ("preprocessing", "labels") if k in asked}}))
+    for entry in (existing or {}).get("artifacts", []):
+        if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
+                and os.path.exists(os.path.join(out_dir, entry["path"]))):
+            continue
+        source = entry.get("source", existing.get("source"))
+        held = {k: entry.get(k, existing.get(k)) for k in ("preprocessing", "labels")}
+        held["model"] = {k: model_identity(source).get(k) for k in wanted["model"]}
+        aspect = next((k for k in wanted if held[k] != wanted[k]), None)
+        if aspect:
+            raise InputError(f"{out_dir} holds the artifacts of {_describe(source, aspect, held, wanted)}; this "
+                             f"conversion is of {_describe(asked['source'], aspect, wanted, held)}, and a folder holds "
+                             "one model's artifacts (its manifest.json describes them all): convert into another "
+                             "folder with -o (nothing was changed)")
+
+
+def _describe(config, aspect: str, these: dict, others: dict) -> str:
+    """The model of a manifest `source`, with its preprocessing or labels when `aspect` is where it differs."""
+    def number(value) -> str:
+        return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+    config = config if isinstance(config, dict) else {}
+    if config.get("kind") == "backbone":
+        weights = config.get("weights")
+        model = (f"{config.get('backbone')} (width {number(config.get('width'))}, {config.get('input_size')} px, "
+                 f"{config.get('num_classes')} classes, "
+                 + (f"{weights} weights)" if weights in ("random", "imagenet") else f"weights {weights})"))
+    elif config.get("kind") == "file":
+        backbone = config.get("backbone") if isinstance(config.get("backbone"), dict) else {}
+        about = [f"{backbone['name']} width {number(backbone.get('width'))}" if backbone.get("name") else "",
+                 f"{config['input_size']} px" if config.get("input_size") else ""]
+        model = str(config.get("path")) + (f" ({', '.join(a for a in about if a)})" if any(about) else "")
+    else:
+        model = "a model its manifest does not describe"
+    if aspect == "labels":
+        labels = these["labels"] if isinstance(these["labels"], list) else []
+        shown = ", ".join(map(str, labels[:6])) + (", ..." if len(labels) > 6 else "")
+        return model + (f" with {len(labels)} labels ({shown})" if labels else " without labels")
+    if aspect == "preprocessing":
+        pp = these["preprocessing"] if isinstance(these["preprocessing"], dict) else {}
+        other = others["preprocessing"] if isinstance(others["preprocessing"], dict) else {}
+        keys = [k for k in sorted(set(pp) | set(other)) if pp.get(k) != other.get(k)]
+        return model + " with preprocessing " + ", ".join(f"{k} {pp.get(k)}" for k in keys)
+    return model
+
+
 @functools.lru_cache(maxsize=1)
 def converter_revision() -> str:
     """A digest of the code that decides what an artifact holds (edgebb.conversion, and edgebb.models with the

@@ -24,11 +24,11 @@ from ..core.tf import quiet
 from .calibration import EvalData, prepare_data
 from .exporters import ExportContext, get_exporter
 from .exporters.onnx import weight_bits, weight_bits_note
-from .manifest import Artifact, build_manifest, merge, read_manifest
+from .manifest import Artifact, build_manifest, check_one_model, merge, read_manifest
 from .mixed_precision import REPAIRS
 from .options import ConvertOptions
 from .recipes import Recipe, plan
-from .source import Source, artifact_stem, check_source, resolve_source
+from .source import Source, artifact_stem, check_source, expected_source, resolve_source
 from .verify import Budget, compare, indistinguishable_from_chance, top1, verify_content
 
 
@@ -62,7 +62,7 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
 
     Returns a ConvertResult; artifacts that broke the budget are in `result.failed` (the CLI exits 1).
     Raises InputError for bad input: unknown names, bad options, missing or unreadable data, a corrupt model,
-    an unwritable OUT, a layer the converter cannot handle.
+    an unwritable OUT or one holding another model's artifacts, a layer the converter cannot handle.
     """
     opts = ConvertOptions.from_kwargs(options, kwargs)
     say = as_progress(progress)
@@ -91,10 +91,15 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
         if trained_on is None:
             folder.require_split("convert holds out part of each class for evaluation, so it")
         labels = folder.classes
+    build = {"width": opts.width, "size": opts.size, "classes": opts.classes, "weights": opts.weights,
+             "seed": opts.seed, "labels": labels}
+    check_one_model(existing, out_dir, expected_source(source, meta, **build))  # one folder, one model
     tune = _check_qat_plan(meta, pairs, data, source)
     say.say(f"loading {source}" if meta is not None else f"building {source}")
-    src = resolve_source(source, width=opts.width, size=opts.size, classes=opts.classes, weights=opts.weights,
-                         seed=opts.seed, labels=labels)
+    src = resolve_source(source, **build)
+    # what a model file's metadata could not say (its input size, preprocessing and labels), before any image is read
+    check_one_model(existing, out_dir, {"source": src.config, "preprocessing": src.preprocessing.to_dict(),
+                                        "labels": src.labels})
     needs_calib = any(r.calibrated for r, _ in pairs)
     ev = prepare_data(data, src.preprocessing, labels=src.labels,
                       calib_samples=opts.calib_samples, calib_load=None if needs_calib else min(opts.calib_samples, 64),

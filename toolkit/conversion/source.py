@@ -87,6 +87,29 @@ def artifact_stem(source: str, width: float, size: int, meta: dict | None) -> st
     return name[:-4] if meta.get("qat") and name.endswith("_qat") else name
 
 
+def backbone_config(source: str, *, width: float, size: int, classes: int | None, weights: str | None, seed: int,
+                    labels: list[str] | None) -> dict:
+    """The manifest's `source` for backbone `source` built with these options."""
+    return {"kind": "backbone", "backbone": source, "width": width, "input_size": size,
+            "num_classes": classes or (len(labels) if labels else 1000), "weights": weights or "random", "seed": seed}
+
+
+def expected_source(source: str, meta: dict | None, *, width: float = 1.0, size: int = 224, classes: int | None = None,
+                    weights: str | None = None, seed: int = 0, labels: list[str] | None = None) -> dict:
+    """What the manifest will say of `source` ({"source": ..., "preprocessing": ..., "labels": ...}) as far as it
+    is known before the model is built or loaded (`meta` as check_source returned it): all of it for a backbone;
+    for a model file its path and metadata, the input size, preprocessing and labels waiting for the model."""
+    if meta is None:
+        from ..models import preprocessing_for
+
+        config = backbone_config(source, width=width, size=size, classes=classes, weights=weights, seed=seed,
+                                 labels=labels)
+        return {"source": config, "preprocessing": preprocessing_for(source, size).to_dict(),
+                "labels": labels if labels and len(labels) == config["num_classes"] else None}
+    return {"source": {"kind": "file", "path": os.path.abspath(source), "backbone": meta.get("backbone"),
+                       "qat": bool(meta.get("qat"))}}
+
+
 def resolve_source(source: str, *, width: float = 1.0, size: int = 224, classes: int | None = None,
                    weights: str | None = None, seed: int = 0, labels: list[str] | None = None) -> Source:
     """Build backbone `source`, or load the saved Keras model at path `source` with its edgebb metadata."""
@@ -104,13 +127,13 @@ def resolve_source(source: str, *, width: float = 1.0, size: int = 224, classes:
     meta = None
     if not is_path:
         keras.utils.set_random_seed(seed)  # random weights are part of what --seed pins down
-        num_classes = classes or (len(labels) if labels else 1000)
-        model = create_model(source, width=width, input_size=size, num_classes=num_classes, weights=weights)
-        config = {"kind": "backbone", "backbone": source, "width": width, "input_size": size,
-                  "num_classes": num_classes, "weights": weights or "random", "seed": seed}
+        config = backbone_config(source, width=width, size=size, classes=classes, weights=weights, seed=seed,
+                                 labels=labels)
+        model = create_model(source, width=width, input_size=size, num_classes=config["num_classes"],
+                             weights=weights)
         pp = preprocessing_for(source, size)
         name = artifact_stem(source, width, size, None)
-        labels = labels if labels and len(labels) == num_classes else None
+        labels = labels if labels and len(labels) == config["num_classes"] else None
     else:
         meta = read_meta(source) or {}
         if meta.get("qat"):
