@@ -51,7 +51,7 @@ def create_model(name: str, width: float = 1.0, input_size: int = 224, num_class
 
     Raises:
       InputError: an unknown name, a width or size the architecture does not allow, a bad option, a weights
-        file that is missing or does not fit, or "imagenet" for a family that has no such weights.
+        file that is missing or does not fit, or "imagenet" for a family (or a width) that has no such weights.
     """
     spec = get_spec(name)
     cfg = BuildConfig(
@@ -59,8 +59,8 @@ def create_model(name: str, width: float = 1.0, input_size: int = 224, num_class
         num_classes=_check_classes(num_classes), include_top=bool(include_top), pooling=_check_pooling(pooling),
         features=bool(features), params=dict(spec.params),
     )
-    if weights == "imagenet" and not spec.has_imagenet:
-        raise InputError(f"no ImageNet weights exist for {name}; use weights=None or a weights file")
+    if weights == "imagenet":
+        spec.check_imagenet(cfg.width)  # before anything is built or downloaded
     if weights not in (None, "imagenet") and not os.path.exists(weights):
         raise InputError(f"weights file not found: {weights}")
 

@@ -170,6 +170,8 @@ for (_size, _minimal), _top1 in _V3_TOP1.items():
         trunk=_v3_trunk, head=_v3_head, widths=(0.75, 1.0), norm=SIGNED_UNIT,
         params={"size": _size, "minimalistic": _minimal, "last_point": 1280 if _size == "large" else 1024},
         keras_application=f"MobileNetV3{_size.title()}", published_top1=_top1,
+        # keras.applications builds the minimalistic variants at 0.75 but has ImageNet weights for them at 1.0 only
+        imagenet_widths=(1.0,) if _minimal else None,
         top1_source="keras.applications MobileNetV3 docs (224x224)",
         paper="Howard et al. 2019, arXiv:1905.02244",
     ))

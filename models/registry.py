@@ -86,6 +86,9 @@ class BackboneSpec:
     params: dict[str, Any] = field(default_factory=dict)
     feature_strides: tuple[int, ...] = FEATURE_STRIDES
     keras_application: str | None = None  # keras.applications constructor with the same architecture
+    # The widths keras_application has ImageNet weights for; None: every width in `widths` (MobileNetV3's
+    # minimalistic variants have them at 1.0 only, though keras.applications builds them at 0.75 too).
+    imagenet_widths: tuple[float, ...] | None = None
     published_top1: dict[float, float] = field(default_factory=dict)  # width -> ImageNet top-1 (%)
     top1_source: str = ""
     paper: str = ""
@@ -93,9 +96,33 @@ class BackboneSpec:
     size_multiple: int = 32
     train_lr: float = 1e-3  # Adam's rate edgebb train uses unless told (SqueezeNet, with no BatchNorm, needs less)
 
+    def __post_init__(self):
+        if self.imagenet_widths is not None and not set(self.imagenet_widths) <= set(self.widths):
+            raise ValueError(f"{self.name}: imagenet_widths {self.imagenet_widths} are not all in {self.widths}")
+
+    @property
+    def pretrained_widths(self) -> tuple[float, ...]:
+        """The widths that have ImageNet weights (keras.applications'); empty for a backbone that has none."""
+        if self.keras_application is None:
+            return ()
+        return self.widths if self.imagenet_widths is None else self.imagenet_widths
+
     @property
     def has_imagenet(self) -> bool:
-        return self.keras_application is not None
+        """Whether ImageNet weights exist at some width (`has_imagenet_at` says at which)."""
+        return bool(self.pretrained_widths)
+
+    def has_imagenet_at(self, width: float) -> bool:
+        return any(math.isclose(float(width), w) for w in self.pretrained_widths)
+
+    def check_imagenet(self, width: float) -> None:
+        """InputError unless ImageNet weights exist at `width`, naming the widths that have them."""
+        if not self.has_imagenet:
+            raise InputError(f"no ImageNet weights exist for {self.name}; use weights=None or a weights file")
+        if not self.has_imagenet_at(width):
+            have = " or ".join(f"{w:g}" for w in self.pretrained_widths)
+            raise InputError(f"no ImageNet weights exist for {self.name} at width {width:g} (keras.applications "
+                             f"has them at width {have} only); use width {have}, random weights or a weights file")
 
     def preprocessing(self, input_size: int = 224) -> Preprocessing:
         mean, std = self.norm

@@ -52,6 +52,9 @@ def test_info_table():
     (["info", "resnet50", "--classes", "0"], "must be at least 1"),
     (["build", "squeezenet_1_0", "-o", "x.onnx"], "must end in .keras or .h5"),
     (["build", "shufflenet_v2", "-o", "x.keras", "--weights", "imagenet"], "no ImageNet weights exist"),
+    (["build", "mobilenet_v3_small_minimalistic", "-w", "0.75", "-s", "96", "-o", "x.keras", "--weights", "imagenet"],
+     "no ImageNet weights exist for mobilenet_v3_small_minimalistic at width 0.75 (keras.applications has them at "
+     "width 1 only)"),
     (["build", "mobilenet_v2", "-o", "x.keras", "--weights", "missing.h5"], "weights file not found"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
@@ -80,6 +83,13 @@ def test_build_features(tmp_path):
     from edgebb.models import load_model
 
     assert [o.shape[1] for o in load_model(str(out)).outputs] == [16, 8, 4, 2]
+
+
+def test_info_says_whether_the_width_has_imagenet_weights():
+    """MobileNetV3-Small-minimalistic has ImageNet weights at 1.0 only, as `edgebb list` and `build` say too."""
+    result = edgebb("info", "mobilenet_v3_small_minimalistic", "--width", "0.75", "--size", "96", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["imagenet_weights"] is False
 
 
 def test_build_keeps_existing_file_when_it_fails(tmp_path):

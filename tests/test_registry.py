@@ -79,3 +79,48 @@ def test_registry_imports_no_tensorflow():
     code = "import sys, edgebb.models as m; m.list_models(); m.get_spec('resnet50'); print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+MINIMALISTIC = ["mobilenet_v3_small_minimalistic", "mobilenet_v3_large_minimalistic"]
+
+
+def test_imagenet_weights_are_declared_per_width():
+    """keras.applications builds MobileNetV3's minimalistic variants at 0.75 and 1.0 but has their ImageNet weights
+    at 1.0 only ("alpha can be one of 0.75, 1.0 for non minimalistic or 1.0 for minimalistic only")."""
+    for name in ("mobilenet_v3_small", "mobilenet_v3_large"):
+        assert get_spec(name).pretrained_widths == (0.75, 1.0)
+    for name in MINIMALISTIC:
+        spec = get_spec(name)
+        assert spec.widths == (0.75, 1.0) and spec.pretrained_widths == (1.0,) and spec.has_imagenet
+        assert spec.has_imagenet_at(1.0) and not spec.has_imagenet_at(0.75)
+    assert get_spec("mobilenet_v2").pretrained_widths == EXPECTED["mobilenet_v2"]
+    assert get_spec("shufflenet_v2").pretrained_widths == () and not get_spec("shufflenet_v2").has_imagenet_at(1.0)
+
+
+@pytest.mark.parametrize("name", MINIMALISTIC)
+def test_imagenet_at_a_width_without_weights_fails_before_building(name):
+    """Named as an input error, with the widths that have weights, before TensorFlow starts or anything downloads."""
+    code = ("import sys\nfrom edgebb.models import create_model\ntry:\n"
+            f"    create_model({name!r}, width=0.75, input_size=96, weights='imagenet')\n"
+            "except Exception as exc:\n    print(type(exc).__name__, exc)\nprint('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    error, imported = out.stdout.strip().splitlines()
+    assert error == (f"InputError no ImageNet weights exist for {name} at width 0.75 (keras.applications has them "
+                     "at width 1 only); use width 1, random weights or a weights file")
+    assert imported == "False"
+
+
+def test_list_says_which_widths_have_imagenet_weights(tmp_path, monkeypatch):
+    """`edgebb list`'s rows, from a filled profile cache (no building): weights per width, as the registry says."""
+    import json
+
+    from edgebb.build import listing
+
+    monkeypatch.setenv("EDGEBB_CACHE", str(tmp_path))
+    figures = dict.fromkeys(("params_total", "params_trainable", "macs", "weights_fp32_bytes", "weights_int8_bytes",
+                             "peak_activation_bytes"), 1)
+    listing._cache_file().write_text(json.dumps({f"{n}@{w:g}": figures for n, w in variants()}))
+    weights = {(r["name"], r["width"]): r["imagenet_weights"] for r in listing.zoo_rows()}
+    for name in MINIMALISTIC:
+        assert weights[name, 0.75] is False and weights[name, 1.0] is True
+    assert weights["mobilenet_v3_small", 0.75] is True and weights["shufflenet_v2", 1.0] is False

@@ -68,7 +68,7 @@ def zoo_rows(progress: Progress | None = None) -> list[dict]:
         key = f"{name}@{width:g}"
         spec = get_spec(name)
         rows.append({"name": name, "width": width, "family": spec.family, "input_size": 224, **cached[key],
-                     "imagenet_weights": spec.has_imagenet, "top1": spec.published_top1.get(width),
+                     "imagenet_weights": spec.has_imagenet_at(width), "top1": spec.published_top1.get(width),
                      "top1_source": spec.top1_source if width in spec.published_top1 else None})
     return rows
 

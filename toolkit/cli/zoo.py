@@ -45,7 +45,7 @@ def info(name, width, size, classes, with_layers, as_json):
     p = profile(name, width, size, classes)
     data = {"name": name, "width": width, "input_size": size, "num_classes": classes, "family": spec.family,
             **p.to_dict(with_layers=with_layers), "preprocessing": preprocessing_for(name, size).to_dict(),
-            "feature_strides": list(spec.feature_strides), "imagenet_weights": spec.has_imagenet,
+            "feature_strides": list(spec.feature_strides), "imagenet_weights": spec.has_imagenet_at(width),
             "top1": spec.published_top1.get(width),
             "top1_input_size": published_size(spec) if width in spec.published_top1 else None, "paper": spec.paper}
     data.pop("name", None)

@@ -51,7 +51,7 @@ def build_for_training(name: str, *, width: float, size: int, classes: int, weig
 
     keras.utils.set_random_seed(seed)
     spec = get_spec(name)
-    wanted = weights if weights != "auto" else ("imagenet" if spec.has_imagenet else None)
+    wanted = weights if weights != "auto" else ("imagenet" if spec.has_imagenet_at(width) else None)
     try:
         model = create_model(name, width=width, input_size=size, num_classes=classes, weights=wanted)
         start = wanted or "random"
@@ -62,8 +62,9 @@ def build_for_training(name: str, *, width: float, size: int, classes: int, weig
                                   "weights")
         model = create_model(name, width=width, input_size=size, num_classes=classes)
         start = "random"
-    if start == "random" and weights == "auto" and not spec.has_imagenet:
-        as_progress(progress).say(f"{name} has no ImageNet weights: training from random weights")
+    if start == "random" and weights == "auto" and not spec.has_imagenet_at(width):
+        at = f" at width {width:g}" if spec.has_imagenet else ""
+        as_progress(progress).say(f"{name} has no ImageNet weights{at}: training from random weights")
     return model, start
 
 
