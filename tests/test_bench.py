@@ -156,6 +156,37 @@ def test_files_of_two_formats_on_both_runtimes_make_a_row_each(tmp_path, artifac
     assert row["status"] == "skipped" and "no onnx artifact" in row["error"], alone.stderr
 
 
+def test_a_runtime_that_reads_none_of_the_files_says_so_for_each(tmp_path, artifacts):
+    """keras runs .keras/.h5 float models: asked to run a .tflite and an .onnx, each gets its skipped row naming
+    why, as onnxruntime's for a .tflite does, with the same exit code (nothing failed: 0)."""
+    out = tmp_path / "r.json"
+    files = [str(artifacts / f"mobilenet_v2_0.35_32_fp32.{suffix}") for suffix in ("tflite", "onnx")]
+    onnx = edgebb("bench", files[0], "--runtime", "onnxruntime", "--baseline", "none", "--json", str(out), *FAST)
+    assert [r["status"] for r in json.loads(out.read_text())["results"]] == ["skipped"], onnx.stderr
+    keras = edgebb("bench", *files, "--runtime", "keras", "--baseline", "none", "--json", str(out), *FAST)
+    assert keras.returncode == onnx.returncode == 0, keras.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["format"], r["runtime"], r["status"]) for r in rows] == [("keras", "keras", "skipped")] * 2, rows
+    for r in rows:
+        assert r["error"].startswith("no keras model for mobilenet_v2 fp32: only float recipes have one"), r
+    assert "skipped [1]" in keras.stdout and "skipped [2]" in keras.stdout
+    assert "[1] mobilenet_v2 on keras (1 thread(s)): no keras model for mobilenet_v2 fp32" in keras.stdout
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "keras"])
+def test_a_file_the_runtime_cannot_read_is_named_where_the_baseline_runs(tmp_path, artifacts, runtime):
+    """A baseline the runtime runs is no work the user asked for: the .tflite still gets its skipped row."""
+    out = tmp_path / "r.json"
+    result = edgebb("bench", str(artifacts / "mobilenet_v2_0.35_32_fp32.tflite"), "--runtime", runtime,
+                    "--baseline", "squeezenet_1_1", "--json", str(out), *FAST,
+                    env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["model"], r["runtime"], r["status"]) for r in rows] == \
+        [("mobilenet_v2", runtime, "skipped"), ("squeezenet_1_1", runtime, "ok")], rows
+    assert rows[1]["macs"] > 0 and rows[1]["input_size"] == SIZE
+
+
 def test_bad_artifacts_one_line_each(tmp_path, artifacts):
     truncated = tmp_path / "cut.tflite"
     truncated.write_bytes((artifacts / "mobilenet_v2_0.35_32_fp32.tflite").read_bytes()[:5000])

@@ -24,7 +24,7 @@ from ..core.progress import Progress, as_progress
 from .analysis import device_warnings, diagnose
 from .options import BenchOptions
 from .rows import BenchReport, BenchRow, latency_stats
-from .targets import Target, collect_targets, convert_backbone
+from .targets import Target, collect_targets, convert_backbone, missing_file
 
 INPUT_SAMPLES = 8  # distinct inputs a row cycles through (and compares outputs on, for GPU parity)
 BUSY = 0.25  # other work using more than this share of the machine's CPU time: the figures are not an idle machine's
@@ -57,6 +57,8 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
         FORMATS[f].default_runtime for t in targets for f in sorted(t.artifacts) if FORMATS[f].artifact))
     runtimes, notes = _tflite_fallback(wanted)
     formats = sorted({RUNTIMES[r].format for r in runtimes})
+    given = list(targets)  # the items asked about; the baselines added below are comparisons
+    have = {f for t in given for f in t.artifacts}
     if opts.baseline != "none":
         targets, baseline_notes = add_baselines(targets, opts.baseline, formats, progress)
         notes += baseline_notes
@@ -67,14 +69,13 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     if before["cpu_freq_mhz"]:
         env["cpu_freq_mhz"] = before["cpu_freq_mhz"]
     with tempfile.TemporaryDirectory(prefix="edgebb-bench-") as folder:
-        # A runtime runs the targets that have a file of its format. One that no target feeds gets a skipped row
-        # per target, saying so; a runtime that has work elsewhere gets no row for the targets it cannot read (a
-        # .tflite and an .onnx benched on both runtimes: two rows, not two more "no onnx artifact"). A source
-        # format's runtime (keras) runs only the float models that have that file.
-        have = {f for t in targets for f in t.artifacts}
+        # A runtime runs the targets that have a file of its format. One that no item given feeds gets a skipped row
+        # per item, saying so, even where it runs the baseline; a runtime that has work elsewhere gets no row for
+        # the targets it cannot read (a .tflite and an .onnx benched on both runtimes: two rows, not two more "no
+        # onnx artifact"). A source format's runtime (keras) runs only the float models that have that file, by
+        # the same rule.
         jobs = [(t, r, n) for t in targets for r in runtimes for n in opts.threads
-                if RUNTIMES[r].format in t.artifacts
-                or FORMATS[RUNTIMES[r].format].artifact and RUNTIMES[r].format not in have]
+                if RUNTIMES[r].format in t.artifacts or RUNTIMES[r].format not in have and t in given]
         with say.step("measuring", total=len(jobs)) as step:
             for i, (t, runtime, n) in enumerate(jobs, start=1):
                 rt = RUNTIMES[runtime]

@@ -31,6 +31,17 @@ class Target:
     verification: dict[str, dict] = field(default_factory=dict)  # format -> the conversion's verification
 
 
+def missing_file(target: Target, fmt: str) -> str:
+    """Why a runtime that loads files of format `fmt` has nothing of `target` to run (one line)."""
+    known = FORMATS[fmt]
+    if known.artifact:
+        return f"no {fmt} artifact for {target.model} {target.recipe}"
+    # the float model itself (keras), which bench is never given alone: an artifact converted from it is not it
+    suffixes = "/".join(known.suffixes)
+    return (f"no {fmt} model for {target.model} {target.recipe}: only float recipes have one, and only for a "
+            f"backbone name or from the manifest.json of a conversion from a {suffixes} file")
+
+
 def artifact_problem(path: str) -> str | None:
     """Why `path` is not a benchmarkable artifact (one line), or None if it looks like one."""
     fmt = format_for(path)
@@ -151,10 +162,39 @@ def _stale(manifest: str) -> str | None:
 
 def convert_backbone(name: str, recipe: str, formats: list[str], size: int, progress: Progress | None) -> Target:
     """Convert backbone `name` with `recipe` (random weights, generated calibration data) into the cache, once."""
-    from ..conversion import convert
-
     out = cache_dir("artifacts", f"{name}_{size}_{recipe}")
     wanted = [f for f in formats if FORMATS[f].artifact]
+    if wanted:
+        target = _converted(name, recipe, wanted, size, out, progress)
+    else:  # only the float model itself (the keras runtime): nothing to convert
+        from ..models import preprocessing_for
+
+        target = Target(model=name, recipe=recipe, input_size=size,
+                        preprocessing=preprocessing_for(name, size).to_dict())
+    if "keras" in formats and _is_float(recipe):
+        from ..models import create_model
+
+        keras_path = os.path.join(out, f"{name}.keras")
+        model = None
+        if not os.path.exists(keras_path):
+            from ..core.files import atomic_path
+
+            os.makedirs(out, exist_ok=True)
+            model = create_model(name, input_size=size)
+            with atomic_path(keras_path) as tmp:
+                model.save(tmp)
+        if target.macs is None:  # not converted, so no manifest says them
+            from ..build.profile import profile_model
+
+            target.macs = profile_model(model or create_model(name, input_size=size)).macs
+        target.artifacts["keras"] = keras_path
+    return target
+
+
+def _converted(name: str, recipe: str, wanted: list[str], size: int, out: str, progress: Progress | None) -> Target:
+    """The target of backbone `name` converted to `recipe` in the `wanted` artifact formats, cached in `out`."""
+    from ..conversion import convert
+
     manifest = os.path.join(out, "manifest.json")
     stale = _stale(manifest) if os.path.exists(manifest) else None
     if stale:  # another edgebb's exporters may have made something else of the same backbone
@@ -172,15 +212,6 @@ def convert_backbone(name: str, recipe: str, formats: list[str], size: int, prog
         have = {t.recipe: t for t in from_manifest(manifest)}
     target = have[recipe]
     target.model = name
-    if "keras" in formats and _is_float(recipe):
-        keras_path = os.path.join(out, f"{name}.keras")
-        if not os.path.exists(keras_path):
-            from ..core.files import atomic_path
-            from ..models import create_model
-
-            with atomic_path(keras_path) as tmp:
-                create_model(name, input_size=size).save(tmp)
-        target.artifacts["keras"] = keras_path
     return target
 
 
