@@ -111,6 +111,42 @@ def test_report_of_a_bench_json(swept, tmp_path):
     assert 'data-plot="accuracy-latency"' not in page and "holds no accuracy" in page
 
 
+def test_a_bench_row_that_failed_its_conversion_check_is_no_candidate(swept, tmp_path):
+    """bench carries each artifact's verdict from its manifest; a row whose artifact failed it is measured and shown,
+    in the terminal table and in a report, but it is not on the frontier (a new user's report put an int8 file that
+    had lost 2.23 points first among "the candidates worth shipping")."""
+    import json
+
+    from edgebb.benchmark.rows import BenchReport, BenchRow
+    from edgebb.reporting.results import bench_rows
+
+    artifacts = os.path.join(swept["out"], "artifacts")
+    folder = os.path.join(artifacts, sorted(os.listdir(artifacts))[0])
+    bench = edgebb("bench", folder, "--runs", "3", "--min-seconds", "0", "--warmup", "1", "--baseline", "none",
+                   "--json", tmp_path / "b.json")
+    assert bench.returncode == 0, bench.stderr
+    data = json.loads((tmp_path / "b.json").read_text())
+    rows = [r for r in data["results"] if r["status"] == "ok"]
+    assert rows and all("passed" in r["conversion_check"] for r in rows), rows  # read from the manifest
+    fastest = min(rows, key=lambda r: r["latency_ms"]["p50"])
+    fastest["conversion_check"] = {"passed": False, "failed_because": "lost 9.99 points > 1"}
+    (tmp_path / "failed.json").write_text(json.dumps(data))
+
+    table, footnotes = bench_rows(BenchReport(env={}, results=[BenchRow.from_dict(r) for r in data["results"]],
+                                              notes=[]))
+    shown = [t for t, r in zip(table, data["results"]) if r is fastest][0]
+    assert shown["status"].startswith("ok, failed check [") and "lost 9.99 points" in footnotes[-1]
+
+    result = edgebb("report", tmp_path / "failed.json", "-o", tmp_path / "r.md")
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "r.md").read_text()
+    frontier = page.split("## Pareto frontier per target")[1].split("\n## ")[0]
+    label = (f"{fastest['model']} @{fastest['input_size']} {fastest['recipe']} on {fastest['runtime']} "
+             f"(cpu:{fastest['threads']})")
+    assert label not in frontier, frontier  # the fastest row, which the frontier would otherwise start with
+    assert "failed its check against the float model: lost 9.99 points > 1" in page
+
+
 def test_markdown_report_leaves_a_foreign_plots_folder_alone(swept, tmp_path):
     """report.md writes its plots into report_plots/; one that holds the user's files is not touched. (The other
     bad input of edgebb report is in the catalogue, tests/test_bad_input.py.)"""

@@ -85,7 +85,7 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
                 row.emulated = env["emulated"]
                 ok, reason = available(runtime)
                 if rt.format not in t.artifacts:
-                    row.error = f"no {rt.format} artifact for {t.model} {t.recipe}"
+                    row.error = missing_file(t, rt.format)
                 elif not ok:
                     row.error = reason
                 else:
@@ -121,15 +121,29 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     if env["emulated"]:
         notes.append(f"emulated ({env['emulation']}): these figures measure an emulator on another CPU, not the "
                      "target's speed; they prove the device path runs, nothing more")
+    verifications = {path: t.verification[fmt] for t in targets for fmt, path in t.artifacts.items()
+                     if fmt in t.verification}
+    _conversion_checks(results, verifications)
     best = None
     if opts.best:
         from .best import choose
 
-        verifications = {path: t.verification[fmt] for t in targets for fmt, path in t.artifacts.items()
-                         if fmt in t.verification}
         best = choose(results, verifications, opts.max_drop)
     return BenchReport(env=env, results=results, notes=notes,
                        warnings=device_warnings(env, results) + noise_warnings(env, results), best=best)
+
+
+def _conversion_checks(results: list[BenchRow], verifications: dict) -> None:
+    """Each row's "conversion_check": its artifact's verdict against the float model from the conversion (as its
+    runtime ran it, where convert ran it there too), so that a fast row of an artifact that failed its budget is
+    not read as a candidate (the table says so; a report leaves it off the frontier)."""
+    from ..conversion.verify import as_run_by
+
+    for row in results:
+        if row.path in verifications and not row.baseline:
+            check = as_run_by(verifications[row.path], row.runtime)
+            row.extra["conversion_check"] = {"passed": check.get("passed"),
+                                             "failed_because": check.get("failed_because")}
 
 
 def _peak(results: list[BenchRow], env: dict, say) -> None:

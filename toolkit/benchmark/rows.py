@@ -12,7 +12,7 @@ SCHEMA = "edgebb.bench/1"
 LATENCY_KEYS = ("mean", "std", "min", "p50", "p90", "p99", "max")
 # Keys a row has only where they mean something (a GPU session, a profile, a board that reports throttling).
 OPTIONAL = ("adapter", "software", "fully_accelerated", "provider", "profile", "profile_note", "parity", "throttled",
-            "remote_path", "peak_fraction", "sustained")
+            "remote_path", "peak_fraction", "sustained", "conversion_check")
 
 
 @dataclass

@@ -89,9 +89,15 @@ def _from_bench(source: str, report: dict) -> ReportData:
                       "status": "ok" if r.get("status") == "ok" else r.get("status"), "error": r.get("error"),
                       "p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"), "p99_ms": lat.get("p99"),
                       "peak_rss_mb": r.get("peak_rss_mb"), "size_mb": r.get("size_mb"), "macs": r.get("macs"),
-                      "emulated": r.get("emulated"), "software": r.get("software"), "accuracy": None})
+                      "emulated": r.get("emulated"), "software": r.get("software"), "accuracy": None,
+                      # the conversion's verdict: an artifact that failed it is shown but is no candidate
+                      "verification": r.get("conversion_check")})
     env = report.get("env") or {}
     notes = list(report.get("notes", [])) + [f"warning: {w}" for w in report.get("warnings", [])]
+    if report.get("best"):
+        from ..benchmark.best import best_lines
+
+        notes = best_lines(report["best"]) + notes
     return ReportData("bench", source, cells, {c["target"]: env for c in cells}, None, notes)
 
 
@@ -128,7 +134,8 @@ def build(data: ReportData) -> Document:
     summary.blocks.append("The cells no other cell beats on both accuracy and p50 latency: the candidates worth "
                           "shipping on each target." if has_accuracy else
                           "No accuracy in this result (a bench report): the frontier is p50 latency against peak "
-                          "memory.")
+                          "memory, among the artifacts that passed their conversion's check against the float model "
+                          "(the others are listed as failed checks).")
     for target, cells in by_target.items():
         best = sorted((c for c in cells if marks[c["key"]].get("latency", {}).get("optimal")),
                       key=lambda c: c.get("p50_ms") or 0)

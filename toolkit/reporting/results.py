@@ -68,6 +68,11 @@ def bench_rows(report) -> tuple[list[dict], list[str]]:
             footnotes.append(f"[{len(footnotes) + 1}] {r.artifact or r.model} on {r.runtime} ({r.threads} thread(s)): "
                              f"{r.error}")
             status += f" [{len(footnotes)}]"
+        check = r.get("conversion_check") or {}
+        if r.status == "ok" and check.get("passed") is False:  # measured, but not a candidate
+            footnotes.append(f"[{len(footnotes) + 1}] {r.artifact}: failed its conversion check against the float "
+                             f"model ({check.get('failed_because') or 'over budget'}): not a candidate")
+            status = f"ok, failed check [{len(footnotes)}]"
         status += (" (emulated)" if r.emulated else "") + (" (throttled)" if r.get("throttled") else "")
         rows.append({"model": r.model + (" *" if r.baseline else ""), "recipe": r.recipe, "px": r.input_size,
                      "runtime": r.runtime,
@@ -75,7 +80,8 @@ def bench_rows(report) -> tuple[list[dict], list[str]]:
                      "rss": r.peak_rss_mb, "size": r.size_mb, "speedup": r.speedup_vs_baseline,
                      "peak": None if r.get("peak_fraction") is None else 100 * r.get("peak_fraction"),
                      "mem": r.memory_ratio_vs_baseline, "status": status,
-                     "_style": {"failed": "red", "skipped": "dim"}.get(r.status)})
+                     "_style": "yellow" if status.startswith("ok, failed check") else
+                     {"failed": "red", "skipped": "dim"}.get(r.status)})
     return rows, footnotes
 
 
