@@ -434,6 +434,11 @@ def test_best_is_the_fastest_deployment_whose_accuracy_holds():
     assert (loose["best"]["recipe"], loose["best"]["runtime"], loose["best"]["p50_ms"]) == ("int8", "openvino", 0.8)
     text = "\n".join(best_lines([choice]))
     assert "best deployment of m @64: int8 on openvino x1" in text and "fp32 litert x1 2.50x" in text
+    # where nothing qualifies, the line says why each did not (it said only "none")
+    (none,) = choose([r for r in rows if r.recipe == "int8" and r.runtime == "litert"], verifications, max_drop=1.0)
+    text = "\n".join(best_lines([none]))
+    assert "none: no deployment ran and kept accuracy" in text and "not eligible: int8 litert x1: " in text
+    assert "3.00 points > --max-drop 1" in text and "no verification" in text
 
     # where convert also ran the file in OpenVINO, the OpenVINO row is judged by OpenVINO's own figures and verdict
     ran = {**ok, "reference_accuracy": 90.0, "accuracy": 89.6,

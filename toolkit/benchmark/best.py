@@ -76,6 +76,9 @@ def best_lines(choices: list[dict]) -> list[str]:
         head = f"best deployment of {c['model']} @{c['input_size']}: "
         if best is None:
             lines.append(head + "none: no deployment ran and kept accuracy")
+            why = [f"{d['recipe']} {d['runtime']} x{d['threads']}: {d['quality']}" for d in c["deployments"]]
+            if why:
+                lines.append("  not eligible: " + "; ".join(why))
             continue
         lines.append(head + f"{best['recipe']} on {best['runtime']} x{best['threads']}, p50 {best['p50_ms']:.3g} ms "
                             f"({best['quality']})")
