@@ -11,7 +11,7 @@ from .common import quiet_option, terminal
 
 @cli.group()
 def data():
-    """Image data: generate a learnable stand-in set."""
+    """Image data: generate a learnable stand-in set (synth), or write real handwritten-digit scans (digits)."""
 
 
 @data.command("synth")
