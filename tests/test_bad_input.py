@@ -117,6 +117,8 @@ EARLY = [
     ("convert-empty-h5", ["convert", "{m}/empty.h5"], "empty file"),
     ("convert-random-keras", ["convert", "{m}/random.keras"], "not a Keras model"),
     ("convert-wrong-extension", ["convert", "{m}/random.tflite"], "convert reads"),
+    ("convert-size-for-a-model-file", ["convert", "{m}/random.keras", "-s", "96", "-w", "0.5"],
+     "--width, --size choose a backbone's configuration"),
     ("convert-missing-data", ["convert", "mobilenet_v2", "--data", "{w}/nowhere"], "data folder not found"),
     ("convert-data-is-file", ["convert", "mobilenet_v2", "--data", "{w}/shapes/synth.json"], "must be a folder"),
     ("convert-data-empty", ["convert", "mobilenet_v2", "--data", "{w}/empty"], "no class subfolders"),

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ..core.errors import CheckFailed
+from ..core.errors import CheckFailed, InputError
 from ..core.serialize import to_json
 from . import cli
 from .common import MODEL_OPTIONS, check_positive, quiet_option, terminal, with_options
@@ -48,6 +48,7 @@ def convert(source, out_dir, data, as_json, **options):
     from ..conversion import convert as run
     from ..reporting.results import CONVERT_COLUMNS, convert_lines, convert_rows
 
+    _model_file_has_its_own(source)
     opts = ConvertOptions(**{k: v for k, v in options.items()})
     term = terminal()
     result = run(source, out_dir, data, opts, progress=term.progress())
@@ -59,3 +60,18 @@ def convert(source, out_dir, data, as_json, **options):
     if result.failed:
         names = "; ".join(f"{os.path.basename(a.path)} ({a.verification.failed_because})" for a in result.failed)
         raise CheckFailed(f"over budget: {names}")
+
+
+def _model_file_has_its_own(source: str) -> None:
+    """A saved model brings its width, input size, classes and weights: those options, given for one, were ignored
+    without a word (a new user's -s 96 converted at the model's 64 px)."""
+    from click.core import ParameterSource
+
+    from ..conversion.source import looks_like_path
+
+    context = click.get_current_context()
+    given = [f"--{name}" for name in ("width", "size", "classes", "weights")
+             if context.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+    if given and looks_like_path(source):
+        raise InputError(f"{', '.join(given)} choose a backbone's configuration; {source} is a saved model that has "
+                         "its own (leave them out)")
