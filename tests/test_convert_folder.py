@@ -2,7 +2,6 @@
 describes. `edgebb convert` of another model into a folder whose manifest lists artifacts still there stops before
 any work (exit 2, one line, nothing changed); the same model adds to the folder as before."""
 
-import hashlib
 import json
 import os
 import shutil
@@ -10,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from test_bad_input import snapshot  # every file under a folder with its sha256
 
 from edgebb import InputError
 from edgebb.conversion import convert
@@ -20,16 +20,6 @@ SIZE = 32
 def run(*args, env=None):
     return subprocess.run([sys.executable, "-m", "edgebb", *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
-
-
-def snapshot(folder) -> dict:
-    """Every file under `folder` with its sha256 (hidden files included: a leftover .partial shows)."""
-    out = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            out[os.path.relpath(path, folder)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    return out
 
 
 def manifest(folder) -> dict:
