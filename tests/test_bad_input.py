@@ -8,6 +8,7 @@ PYTHONPATH that refuses to import, so a command that imported TensorFlow before 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -23,10 +24,20 @@ import pytest
 SIZE = 32
 
 
+def share_pytest_base() -> None:
+    """pytest keeps its base folder (/tmp/pytest-of-USER) private, and every pytest session started on the machine
+    makes it so again (a CI run once failed here because another session started meanwhile): opened to other users
+    right before running as one, not once per module."""
+    for base in glob.glob("/tmp/pytest-of-*"):
+        if os.stat(base).st_uid == os.getuid():
+            os.chmod(base, 0o755)
+
+
 def run(*args, cwd=None, env=None, user=None, timeout=600):
     command = [sys.executable, "-m", "edgebb", *map(str, args)]
     if user:  # root reads and writes anything: permissions are tested as an unprivileged user
         command = ["setpriv", "--reuid", str(user), "--regid", str(user), "--clear-groups", *command]
+        share_pytest_base()
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})},
                           timeout=timeout)
 
@@ -66,6 +77,7 @@ def world(tmp_path_factory):
     for parent in root.parents:  # pytest's base folder is private to root
         if str(parent).startswith("/tmp/pytest-of-"):
             os.chmod(parent, 0o755)
+    share_pytest_base()
     from edgebb.data.synth import generate
 
     generate(str(root / "shapes"), classes=3, per_class=6, size=SIZE, seed=0)

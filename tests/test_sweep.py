@@ -18,7 +18,7 @@ import sys
 import time
 
 import pytest
-from test_bad_input import snapshot  # every file under a folder with its sha256
+from test_bad_input import share_pytest_base, snapshot  # snapshot: every file under a folder, sha256
 from test_remote import SFTP_SERVER, SSHD, sshd  # noqa: F401  (the loopback sshd fixture, for the device test)
 
 SIZE = 32
@@ -31,6 +31,7 @@ def edgebb(*args, env=None, timeout=900, user=None, cwd=None):
     command = [sys.executable, "-m", "edgebb", *map(str, args)]
     if user:
         command = ["setpriv", "--reuid", str(user), "--regid", str(user), "--clear-groups", *command]
+        share_pytest_base()
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env={**os.environ, **(env or {})})
 

@@ -375,8 +375,9 @@ def bench_schema(artifact: str) -> dict:
     return {
         "schema": report["schema"],
         "report_keys": list(report),
-        # "throttled" only where vcgencmd answers; "peak_fraction" only beside a measured peak
-        "result_keys": [k for k in row if k not in ("throttled", "peak_fraction")],
+        # "throttled" only where vcgencmd answers; "peak_fraction" only beside a measured peak; "conversion_check"
+        # only for an artifact whose manifest the bench read
+        "result_keys": [k for k in row if k not in ("throttled", "peak_fraction", "conversion_check")],
         "latency_keys": list(LATENCY_KEYS),
         "env_keys": [k for k in report["env"] if k not in optional],
         "relevant_flags": list(envinfo.RELEVANT_FLAGS),
