@@ -449,7 +449,7 @@ def test_best_is_the_fastest_deployment_whose_accuracy_holds():
     assert (own["best"]["recipe"], own["best"]["runtime"]) == ("int8", "onnxruntime")
     by = {(d["recipe"], d["runtime"], d["threads"], d["artifact"]): d for d in own["deployments"]}
     openvino = by[("int8", "openvino", 1, "m_int8.onnx")]
-    assert openvino["quality"] == "failed its conversion gate on openvino (lost 1.50 points > 1)"
+    assert openvino["quality"] == "failed its conversion check on openvino (lost 1.50 points > 1)"
     # a quantized copy of random weights was shown but not judged: not chosen, and not called a failure
     (unjudged,) = choose(rows, {**verifications, "/a/m_int8.onnx": {**ok, "passed": None, "drop": None}},
                          max_drop=1.0)

@@ -6,7 +6,7 @@ loads an artifact and is installed: LiteRT, ONNX Runtime, OpenVINO; fp32 and int
 p50 as a ratio to it.
 
 Eligible: the row ran, and its artifact's verification (the conversion's, against the float model on held-out
-images) holds: a float artifact always; a quantized one when it passed its conversion gate and, where labelled
+images) holds: a float artifact always; a quantized one when it passed its conversion check and, where labelled
 data measured an accuracy drop, that drop is within `max_drop` points. An artifact without a verification (a bare
 file without its manifest) is measured and listed but not chosen: nothing says it computes the model.
 """
@@ -37,7 +37,7 @@ def _quality(row: BenchRow, verification: dict | None, max_drop: float) -> tuple
     if "passed" in verification and verification["passed"] is None:  # random weights, or a model at chance
         return False, f"not judged{where}: its outputs are near-ties ({described})"
     if not verification.get("passed", False):
-        return False, f"failed its conversion gate{where} ({verification.get('failed_because') or described})"
+        return False, f"failed its conversion check{where} ({verification.get('failed_because') or described})"
     if drop is not None and drop > max_drop:
         return False, f"accuracy drop {drop:.2f} points{where} > --max-drop {max_drop:g}"
     return True, described
