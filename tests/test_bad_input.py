@@ -138,6 +138,8 @@ EARLY = [
     ("convert-one-image-per-class", ["convert", "mobilenet_v2", "--data", "{w}/one-each"], "has 1 image"),
     ("convert-unknown-recipe", ["convert", "mobilenet_v2", "--recipe", "int4"], "unknown recipe 'int4'"),
     ("convert-unknown-format", ["convert", "mobilenet_v2", "--format", "coreml"], "unknown format 'coreml'"),
+    ("convert-fallback-nothing", ["convert", "mobilenet_v2", "--recipe", "fp32,fp16", "--auto-fallback"],
+     "--auto-fallback repairs int8 onnx and int8 tflite artifacts; this conversion makes fp32 tflite, fp16 tflite"),
     ("convert-bad-width", ["convert", "mobilenet_v2", "--width", "0.7"], "width for mobilenet_v2 must be one of"),
     ("convert-bad-size", ["convert", "mobilenet_v2", "--size", "100"], "multiple of 32"),
     ("convert-zero-size", ["convert", "mobilenet_v2", "--size", "0"], "input size"),
@@ -173,7 +175,7 @@ EARLY = [
     ("bench-threads-negative", ["bench", "{m}/out", "--threads", "-2"], "--threads"),
     ("bench-threads-words", ["bench", "{m}/out", "--threads", "two"], "--threads must be comma-separated"),
     ("bench-threads-huge", ["bench", "{m}/out", "--threads", "100000"], "--threads"),
-    ("bench-runs-zero", ["bench", "{m}/out", "--runs", "0"], "--runs must be"),
+    ("bench-runs-zero", ["bench", "{m}/out", "--runs", "0"], "--runs must be at least 1; received 0"),
     ("bench-timeout-zero", ["bench", "{m}/out", "--timeout", "0"], "--timeout"),
     ("bench-max-seconds-negative", ["bench", "{m}/out", "--max-seconds", "-1"], "--max-seconds"),
     ("bench-memory-limit-zero", ["bench", "{m}/out", "--memory-limit", "0"], "--memory-limit"),
@@ -646,5 +648,10 @@ def test_convert_counts_what_it_skipped(tmp_path, world):
                  "--size", SIZE, "--calib-samples", "8")
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["data"]["skipped_non_images"] == 3 and manifest["data"]["unreadable_images"] >= 1
-    assert "skipped 3 non-image file" in result.stdout + result.stderr
+    described = manifest["data"]
+    # only what was drawn is decoded: the count says of how many
+    assert described["skipped_non_images"] == 3 and described["unreadable_images"] >= 1
+    read = described["calibration_images"] + described["evaluation_images"] + described["unreadable_images"]
+    assert described["images_read"] == read < sum(len(files) for _, _, files in os.walk(data)) - 3
+    assert (f"skipped 3 non-image file(s) and {described['unreadable_images']} unreadable image(s) (of the {read} "
+            "read)") in result.stdout + result.stderr

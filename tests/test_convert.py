@@ -268,11 +268,16 @@ def test_budget_holds_agreement_and_says_what_it_checked(tmp_path, shapes, train
 
 def test_random_weights_are_not_judged_and_say_so(tmp_path, shapes):
     result = convert("mobilenet_v2", str(tmp_path), shapes, recipes="fp32,int8", width=0.35, size=SIZE,
-                     calib_samples=8, min_agreement=100)
+                     calib_samples=8, min_agreement=100, auto_fallback=True)
     by_recipe = {a.recipe.name: a.verification for a in result.artifacts}
     assert by_recipe["fp32"].passed is True  # the float export must still compute what Keras computes
     assert by_recipe["int8"].passed is None and by_recipe["int8"].min_agreement is None
     assert any("random weights" in n and "not judged" in n for n in result.notes)
+    assert any(n.startswith("--auto-fallback did nothing: with random weights") for n in result.notes)
+    # with nothing quantized there is nothing unjudged to warn about
+    float_only = convert("mobilenet_v2", str(tmp_path / "fp32"), shapes, recipes="fp32", width=0.35, size=SIZE)
+    assert float_only.artifacts[0].verification.passed is True
+    assert not any("not judged" in n for n in float_only.notes), float_only.notes
 
 
 @pytest.mark.parametrize("args, message", [

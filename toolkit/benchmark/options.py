@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from ..core.checks import check_int, check_number, parse_ints, parse_list
-from ..core.errors import InputError, unknown_name
+from ..core.errors import unknown_name
 
 BASELINE = "resnet50"
 MAX_THREADS = 256  # more is a typo: runtimes would try to start that many threads
@@ -60,8 +60,6 @@ class BenchOptions:
                            else ())
         object.__setattr__(self, "threads", tuple(parse_ints(self.threads, "--threads", maximum=MAX_THREADS)))
         object.__setattr__(self, "recipes", tuple(parse_list(self.recipes, RECIPES, "recipe")))
-        if self.runs < 1 or self.warmup < 0 or self.min_seconds < 0 or self.timeout <= 0:
-            raise InputError("--runs must be >= 1, --warmup >= 0, --min-seconds >= 0 and --timeout > 0")
         check_int("--runs", self.runs, 1)
         check_int("--warmup", self.warmup, 0)
         check_number("--min-seconds", self.min_seconds, 0)

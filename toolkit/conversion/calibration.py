@@ -88,13 +88,18 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
         held = load_images(eval_items, pp)
         tuning = load_images(rest, pp) if train else None
     aligned = labels is not None and list(folder.classes) == list(labels)
+    # Only the images drawn are decoded, so a broken file elsewhere in the folder is neither read nor counted.
+    broken = set(calib.unreadable + held.unreadable + (tuning.unreadable if tuning else []))
+    read = {item.path for item in calib_items + eval_items + (rest if train else [])}
     description = {
         "kind": "synthetic" if synthetic else "folder", "path": None if synthetic else os.path.abspath(data_dir),
         "classes": list(folder.classes), "calibration_images": len(calib.labels), "evaluation_images":
         len(held.labels), "skipped_non_images": len(folder.skipped),
-        "unreadable_images": len(calib.unreadable) + len(held.unreadable), "labels_match_model": aligned,
+        "unreadable_images": len(broken), "labels_match_model": aligned,
         "random_inputs": RANDOM_SAMPLES,
     }
+    if len(read) < len(folder.items):
+        description["images_read"] = len(read)
     if synthetic:
         description["note"] = ("no --data given: figures describe a generated shapes set, not your task")
     if trained_on is not None and not synthetic:

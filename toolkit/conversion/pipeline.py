@@ -68,6 +68,8 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     say = as_progress(progress)
     pairs, notes = plan(list(opts.recipes), list(opts.formats))
     # Everything that can be wrong with the input is found here, before TensorFlow is imported.
+    if opts.auto_fallback:
+        _check_fallback(pairs)
     meta = check_source(source, opts.width, opts.size)
     check_can_create_dir(out_dir)  # created by the first file written, so bad input leaves nothing
     existing = read_manifest(out_dir)
@@ -107,10 +109,11 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                       progress=progress)
     notes += _data_notes(ev.description, data)
     if src.random_weights:
-        notes.append("random weights: accuracy and agreement figures of quantized artifacts mean nothing here (a "
-                     "random network's outputs are near-ties that any rounding reorders), so they are shown but not "
-                     "judged; what was checked is that the float artifacts compute what the Keras model computes. "
-                     "Convert a trained model (edgebb train) to judge a recipe")
+        if not all(r.is_float for r, _ in pairs):
+            notes.append("random weights: accuracy and agreement figures of quantized artifacts mean nothing here "
+                         "(a random network's outputs are near-ties that any rounding reorders), so they are shown but "
+                         "not judged; what was checked is that the float artifacts compute what the Keras model "
+                         "computes. Convert a trained model (edgebb train) to judge a recipe")
         from ..models.weights import reestimate_batchnorm
 
         if reestimate_batchnorm(src.model, ev.calib):
@@ -137,6 +140,9 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                          f"which cannot be told from guessing ({100 / len(src.labels):.0f}% for {len(src.labels)} "
                          "classes): its outputs are near-ties that any rounding reorders, so quantized artifacts are "
                          "shown but not judged. Train it further (edgebb train) and convert again")
+    if opts.auto_fallback and unjudged:
+        notes.append(f"--auto-fallback did nothing: with {unjudged} the quantized artifacts are not judged, so none "
+                     "can break the budget")
     qat = None
     if any(r.qat for r, _ in pairs):
         qat = _quantization_aware(src, ev, reference, tune, opts, progress)
@@ -209,12 +215,21 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                          artifacts=artifacts, notes=notes, manifest=manifest)
 
 
+def _check_fallback(pairs: list[tuple[Recipe, str]]) -> None:
+    """--auto-fallback with no artifact it can repair is an input error, not a flag silently ignored."""
+    if not any(f"{fmt}:{recipe.name}" in REPAIRS for recipe, fmt in pairs):
+        known = " and ".join(f"{recipe} {fmt}" for fmt, recipe in (key.split(":") for key in sorted(REPAIRS)))
+        made = ", ".join(f"{recipe.name} {fmt}" for recipe, fmt in pairs)
+        raise InputError(f"--auto-fallback repairs {known} artifacts; this conversion makes {made}")
+
+
 def _data_notes(description: dict, data: str | None) -> list[str]:
     """What the data side of a conversion should tell the user."""
     notes = [description["note"]] if description.get("note") else []
     skipped, unreadable = description.get("skipped_non_images", 0), description.get("unreadable_images", 0)
     if skipped or unreadable:
-        notes.append(f"skipped {skipped} non-image file(s) and {unreadable} unreadable image(s) in {data}")
+        of = f" (of the {description['images_read']} read)" if "images_read" in description else ""
+        notes.append(f"skipped {skipped} non-image file(s) and {unreadable} unreadable image(s){of} in {data}")
     if description.get("training_images_excluded"):
         notes.append(f"evaluated on the {description['evaluation_images']} images the model did not train on "
                      f"({description['training_images_excluded']} of its training images were in {data})")
