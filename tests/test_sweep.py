@@ -236,6 +236,36 @@ def test_other_conversion_code_converts_and_measures_again_but_keeps_the_trained
     assert not any("other edgebb code" in line for line in lines), lines
 
 
+def test_the_progress_moves_while_models_train_and_convert(swept, tmp_path):
+    """A cell counts a third when its model is trained, a third when converted, the rest when its row is written:
+    counting whole cells only, `make demo` showed [1/16] through four minutes of training."""
+    from edgebb.core.progress import Progress, Step
+    from edgebb.selection import sweep
+
+    seen = []
+
+    class Recorder(Progress):
+        def step(self, description, total=None):
+            class Recorded(Step):
+                def _update(self, detail, log, amount):
+                    seen.append((self.completed, self.position, detail or ""))
+
+            return Recorded(description, total)
+
+    result = sweep(["squeezenet_1_1"], swept["data"], str(tmp_path / "sweep"), sizes=(SIZE,), epochs=1,
+                   recipes="fp32,int8", targets=("cpu:1",), runtimes=("litert",), runs=3, min_seconds=0, warmup=1,
+                   calib_samples=8, batch_size=8, progress=Recorder())
+    assert result.measured == 2 and not result.failed
+    counts = [completed for completed, _, _ in seen]
+    assert counts == sorted(counts) and counts[-1] == pytest.approx(2)
+    trained = next(i for i, (_, _, detail) in enumerate(seen) if detail.startswith("training squeezenet_1_1")
+                   and detail.endswith(": done"))
+    assert seen[trained][:2] == (pytest.approx(2 / 3), "[1/2]"), seen
+    converted = [c for c, _, detail in seen if detail.startswith("measuring")]
+    assert converted and converted[0] == pytest.approx(4 / 3), seen  # both cells converted, neither measured yet
+    assert seen[-1][1] == "[2/2]"
+
+
 def test_cells_carry_every_figure_and_their_provenance(swept):
     from edgebb.selection.store import Store
 

@@ -33,7 +33,9 @@ class Step:
         """"[3/12]": the unit in hand (or just done), for logs; "" when the total is unknown."""
         if not self.total:
             return ""
-        current = min(self.completed + (1 if self.completed < self.total and not self._just_done else 0), self.total)
+        done = int(self.completed + 1e-9)  # a step may count part of a unit (a sweep cell whose model is trained)
+        whole = abs(self.completed - done) < 1e-9
+        current = min(done if whole and self._just_done else done + 1, self.total)
         return f"[{current:g}/{self.total:g}]"
 
     _just_done = False

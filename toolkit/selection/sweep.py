@@ -109,6 +109,10 @@ class Driver:
         self.measuring: set[str] = set()  # keys of the cells whose measurement was submitted
         self.ran: dict[ModelConfig, dict] = {}  # model -> {stage kind: {"attempts", "node"}} of this run
         self.written = 0
+        # How much of each cell the progress bar has counted: a third when its model is trained (or built), a
+        # third when converted, the rest when its row is written. Counting whole cells only, a sweep whose
+        # trainings take minutes sat at [1/16] through all of them.
+        self.counted: dict[str, float] = {}
 
     def run(self) -> SweepResult:
         plan, opts = self.plan, self.plan.options
@@ -175,6 +179,7 @@ class Driver:
         path = plan.model_path(model)
         if record and (path is None or os.path.exists(path)):
             self.prepared[model] = record
+            self._count(self.pending.get(model, []), 1 / 3)
             self._convert(model, executor)
             return
         if path is not None:
@@ -197,6 +202,7 @@ class Driver:
                 missing[cell.recipe].append(cell.format)
         missing = {r: f for r, f in missing.items() if f}
         if not missing:
+            self._count(self.pending.get(model, []), 2 / 3)
             self._measure(model, executor)
             return
         opts = plan.options
@@ -246,6 +252,7 @@ class Driver:
                 return
             self.store.put_stage(stage.context["key"], "prepare", model.slug, outcome.result)
             self.prepared[model] = outcome.result
+            self._count(self.pending.get(model, []), 1 / 3, f"{stage.detail}: done")
             self._convert(model, executor)
         elif stage.kind == "convert":
             self._converted(stage.context["model"], stage.context["recipes"], outcome, executor)
@@ -278,6 +285,7 @@ class Driver:
                       "data": outcome.result.get("data")}
             self.store.put_stage(cell.convert_key, "convert", model.slug, record)
             self.converted[cell.convert_key] = record
+        self._count([c for c in cells if c.convert_key in self.converted], 2 / 3)
         self._measure(model, executor)
 
     def _measured(self, group: list[C.Cell], outcome: Done) -> None:
@@ -298,6 +306,15 @@ class Driver:
         self._write(out)
 
     # ------------------------------------------------------------------------------------------------- writing
+
+    def _count(self, cells: list[C.Cell], upto: float, detail: str | None = None) -> None:
+        """Move the bar on as the stages before a row finish: each of `cells` counted up to `upto` of a cell."""
+        more = 0.0
+        for cell in cells:
+            more += max(0.0, upto - self.counted.get(cell.key, 0.0))
+            self.counted[cell.key] = max(upto, self.counted.get(cell.key, 0.0))
+        if more:
+            self.step.advance(more, detail=detail)
 
     def _row(self, cell: C.Cell, record: dict | None) -> dict:
         row = C.base_row(cell, self.run_id, self.plan)
@@ -320,7 +337,8 @@ class Driver:
         self.written += len(rows)
         failed = sum(1 for r in rows if r["status"] != "ok")
         first = rows[0]
-        self.step.advance(len(rows), detail=f"{first.get('backbone')} {first.get('width'):g} @{first.get('size')} "
+        done = sum(1 - self.counted.pop(r["key"], 0.0) for r in rows)
+        self.step.advance(done, detail=f"{first.get('backbone')} {first.get('width'):g} @{first.get('size')} "
                                             f"on {first.get('target')}: {len(rows) - failed} ok"
                                             + (f", {failed} failed ({first.get('error') or ''})" if failed else ""),
                           log=True)
