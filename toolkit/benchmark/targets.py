@@ -1,5 +1,6 @@
 """What a benchmark measures: `Target`s (one model at one recipe, with its artifact per format) from artifact
-files, manifest.json files or the folders holding them, and backbone names (converted once into the cache).
+files, manifest.json files or the folders holding them, and backbone names, optionally at a width
+("mobilenet_v2@0.35"; converted once into the cache).
 
 Nothing here imports TensorFlow unless a backbone name has to be converted, so on a device with only
 `edgebb[device]` installed, benchmarking .tflite artifacts and their manifests works.
@@ -13,6 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from ..core.cache import cache_dir
+from ..core.checks import parse_widths, split_width
 from ..core.errors import InputError
 from ..core.formats import FORMATS, format_for
 from ..core.progress import Progress, as_progress
@@ -29,6 +31,7 @@ class Target:
     preprocessing: dict | None = None
     input_size: int | None = None
     verification: dict[str, dict] = field(default_factory=dict)  # format -> the conversion's verification
+    width: float | None = None  # the backbone's width multiplier, where a manifest or the name@width says it
 
 
 def missing_file(target: Target, fmt: str) -> str:
@@ -93,7 +96,7 @@ def from_manifest(path: str, *, skip_missing: bool = False) -> list[Target]:
             size = (entry.get("preprocessing") or {}).get("size")
             t = targets.setdefault((name, entry["recipe"], size), Target(
                 model=name, recipe=entry["recipe"], macs=entry.get("macs"), preprocessing=entry.get("preprocessing"),
-                input_size=size))
+                input_size=size, width=_width_of(entry_source)))
             t.artifacts[entry["format"]] = artifact
             if entry.get("verification"):
                 t.verification[entry["format"]] = entry["verification"]
@@ -105,6 +108,14 @@ def from_manifest(path: str, *, skip_missing: bool = False) -> list[Target]:
             if _is_float(t.recipe) and os.path.exists(source["path"]):
                 t.artifacts[keras.name] = source["path"]  # the float model itself, for the keras runtime
     return list(targets.values())
+
+
+def _width_of(source: dict) -> float | None:
+    """The width a manifest's source was built at: a backbone's own, or a trained model's backbone's (None: not
+    said, as for a model file edgebb did not make)."""
+    backbone = source.get("backbone")
+    width = source.get("width") if isinstance(backbone, str) else (backbone or {}).get("width")
+    return float(width) if isinstance(width, (int, float)) and not isinstance(width, bool) else None
 
 
 def _is_float(recipe: str) -> bool:
@@ -123,7 +134,7 @@ def from_file(path: str) -> Target:
                 if os.path.abspath(p) == os.path.abspath(path):
                     return Target(model=t.model, recipe=t.recipe, artifacts={fmt: p}, macs=t.macs,
                                   preprocessing=t.preprocessing, input_size=t.input_size,
-                                  verification={k: v for k, v in t.verification.items() if k == fmt})
+                                  verification={k: v for k, v in t.verification.items() if k == fmt}, width=t.width)
     from ..conversion.recipes import RECIPES
 
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -160,65 +171,131 @@ def _stale(manifest: str) -> str | None:
     return None if made_by == converter_revision() else "it was converted by other edgebb code"
 
 
-def convert_backbone(name: str, recipe: str, formats: list[str], size: int, progress: Progress | None) -> Target:
-    """Convert backbone `name` with `recipe` (random weights, generated calibration data) into the cache, once."""
-    out = cache_dir("artifacts", f"{name}_{size}_{recipe}")
+def label(name: str, width: float) -> str:
+    """How a row names backbone `name` at `width`: by its name at 1.0, else as bench takes it ("mobilenet_v2@0.35")."""
+    return name if width == 1.0 else f"{name}@{width:g}"
+
+
+def convert_backbone(name: str, recipe: str, formats: list[str], size: int, progress: Progress | None, *,
+                     width: float = 1.0) -> Target:
+    """Convert backbone `name` at `width` with `recipe` (random weights, generated calibration data) into the cache,
+    once. The cache folder names the width unless it is 1.0 (that folder is the one a bare name always had)."""
+    stem = name if width == 1.0 else f"{name}_{width:g}"
+    out = cache_dir("artifacts", f"{stem}_{size}_{recipe}")
     wanted = [f for f in formats if FORMATS[f].artifact]
     if wanted:
-        target = _converted(name, recipe, wanted, size, out, progress)
+        target = _converted(name, width, recipe, wanted, size, out, progress)
     else:  # only the float model itself (the keras runtime): nothing to convert
         from ..models import preprocessing_for
 
-        target = Target(model=name, recipe=recipe, input_size=size,
+        target = Target(model=label(name, width), recipe=recipe, input_size=size, width=width,
                         preprocessing=preprocessing_for(name, size).to_dict())
     if "keras" in formats and _is_float(recipe):
-        from ..models import create_model
-
-        keras_path = os.path.join(out, f"{name}.keras")
-        model = None
-        if not os.path.exists(keras_path):
-            from ..core.files import atomic_path
-
-            os.makedirs(out, exist_ok=True)
-            model = create_model(name, input_size=size)
-            with atomic_path(keras_path) as tmp:
-                model.save(tmp)
+        keras_path = os.path.join(out, f"{stem}.keras")
+        macs = _cached_keras(keras_path, name, width, size)
         if target.macs is None:  # not converted, so no manifest says them
-            from ..build.profile import profile_model
-
-            target.macs = profile_model(model or create_model(name, input_size=size)).macs
+            target.macs = macs
         target.artifacts["keras"] = keras_path
     return target
 
 
-def _converted(name: str, recipe: str, wanted: list[str], size: int, out: str, progress: Progress | None) -> Target:
-    """The target of backbone `name` converted to `recipe` in the `wanted` artifact formats, cached in `out`."""
+def _cached_keras(path: str, name: str, width: float, size: int) -> int:
+    """The MACs of backbone `name` at `width` and `size`, saved (random weights) as `path` unless already there.
+
+    They are kept beside it in PATH.json, so a cached model is not built again only to count them (which also
+    imported TensorFlow here). A model without that file, or made by other model code (its `converter` digest, as a
+    cached conversion's manifest has), is built and saved again."""
+    from ..conversion.manifest import converter_revision
+
+    sidecar, revision = path + ".json", converter_revision()
+    try:
+        with open(sidecar) as f:
+            known = json.load(f)
+        if os.path.exists(path) and known.get("converter") == revision and isinstance(known.get("macs"), int):
+            return known["macs"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    from ..build.profile import profile_model
+    from ..core.files import atomic_path, write_atomic
+    from ..models import create_model
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    model = create_model(name, width=width, input_size=size)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    macs = profile_model(model).macs
+    write_atomic(sidecar, json.dumps({"macs": macs, "converter": revision, "width": width, "input_size": size}))
+    return macs
+
+
+def _converted(name: str, width: float, recipe: str, wanted: list[str], size: int, out: str,
+               progress: Progress | None) -> Target:
+    """The target of backbone `name` at `width` converted to `recipe` in the `wanted` artifact formats, cached in
+    `out`."""
     from ..conversion import convert
 
     manifest = os.path.join(out, "manifest.json")
     stale = _stale(manifest) if os.path.exists(manifest) else None
     if stale:  # another edgebb's exporters may have made something else of the same backbone
-        as_progress(progress).say(f"cached {name} ({recipe}) cannot be reused, {stale}: converting again")
+        as_progress(progress).say(f"cached {label(name, width)} ({recipe}) cannot be reused, {stale}: converting "
+                                  "again")
         shutil.rmtree(out)
     have = {t.recipe: t for t in from_manifest(manifest)} if os.path.exists(manifest) else {}
     if recipe not in have or not set(wanted) <= set(have[recipe].artifacts):
         say = as_progress(progress)
-        say.say(f"converting {name} to {recipe} ({', '.join(wanted)}) at {size}x{size}, random weights; "
+        at = "" if width == 1.0 else f" at width {width:g}"
+        say.say(f"converting {name}{at} to {recipe} ({', '.join(wanted)}) at {size}x{size}, random weights; "
                 f"cached in {out}")
         # The conversion's own steps (building, calibrating, the converter, verifying) take minutes for a large
         # backbone: they report under this line rather than leaving the user with one line and no sign of life.
-        convert(name, out, None, recipes=recipe, formats=",".join(wanted), size=size, calib_samples=64,
+        convert(name, out, None, recipes=recipe, formats=",".join(wanted), width=width, size=size, calib_samples=64,
                 eval_samples=32, progress=say.nested())
         have = {t.recipe: t for t in from_manifest(manifest)}
     target = have[recipe]
-    target.model = name
+    target.model, target.width = label(name, width), width
     return target
+
+
+def backbone_at(item: str) -> list[tuple[str, float]]:
+    """The (backbone, width) pairs of a bench item "name@width" ("mobilenet_v2@0.35"; several widths joined by "+",
+    as sweep takes them), checked before anything is converted: InputError in one line naming the item (and the
+    widths the backbone has)."""
+    from ..models import get_spec
+
+    name, text = split_width(item)
+    try:
+        spec = get_spec(name)
+    except InputError as exc:
+        raise InputError(f"{item}: {exc}") from None
+    offered = (f"one of {', '.join(f'{w:g}' for w in spec.widths)}" if len(spec.widths) > 1
+               else f"{spec.widths[0]:g} ({name} has no width multiplier)")
+
+    def refused(received: str) -> InputError:
+        return InputError(f"{item}: width for {name} must be {offered}; received {received}")
+
+    try:
+        widths = parse_widths(item, text)
+    except InputError:
+        raise refused(text.strip() or 'nothing after "@"') from None
+    pairs = []
+    for width in widths:
+        try:
+            pairs.append((name, spec.check_width(width)))
+        except InputError:
+            raise refused(f"{width:g}") from None
+    return pairs
+
+
+def _is_pin(item: str) -> bool:
+    """Whether `item` names a backbone at a width rather than a file: "mobilenet_v2@0.35", not "a@b.tflite"."""
+    return "@" in item and os.path.sep not in item and format_for(item) is None and not os.path.exists(item)
 
 
 def collect_targets(items: list[str], *, recipes: list[str], formats: list[str], size: int,
                     progress: Progress | None = None) -> list[Target]:
-    """Targets for artifacts, manifests (or folders with one) and backbone names (one per recipe). Bad artifacts
-    raise one InputError whose message has one line per artifact."""
+    """Targets for artifacts, manifests (or folders with one) and backbone names, optionally at a width
+    ("mobilenet_v2@0.35"; one target per recipe). Bad items raise one InputError whose message has one line per
+    item."""
     from ..models import list_models
 
     def listed(manifest: str) -> list[Target]:
@@ -237,7 +314,12 @@ def collect_targets(items: list[str], *, recipes: list[str], formats: list[str],
             else:
                 targets += listed(item)
         elif item in list_models():
-            targets.append(None)  # placeholder, converted below once the problems are known
+            targets.append((item, 1.0))  # (backbone, width): converted below once the problems are known
+        elif _is_pin(item):
+            try:
+                targets += backbone_at(item)
+            except InputError as exc:
+                problems.append(str(exc))
         elif os.path.splitext(item)[1] or os.path.sep in item:
             problem = artifact_problem(item)
             if problem:
@@ -256,7 +338,7 @@ def collect_targets(items: list[str], *, recipes: list[str], formats: list[str],
                 get_spec(item)
             except InputError as exc:
                 problems.append(str(exc))
-    if None in targets:
+    if any(isinstance(t, tuple) for t in targets):
         from ..conversion.recipes import get_recipe
 
         trained = [r for r in recipes if get_recipe(r).qat]
@@ -266,13 +348,12 @@ def collect_targets(items: list[str], *, recipes: list[str], formats: list[str],
                             "manifest.json it writes")
     if problems:
         raise InputError("\n".join(problems))
-    names = iter(item for item in items if item in list_models())
     try:
         out = []
         for t in targets:
-            if t is None:
-                name = next(names)
-                out += [convert_backbone(name, recipe, formats, size, progress) for recipe in recipes]
+            if isinstance(t, tuple):
+                name, width = t
+                out += [convert_backbone(name, recipe, formats, size, progress, width=width) for recipe in recipes]
             else:
                 out.append(t)
         return out

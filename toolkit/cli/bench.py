@@ -48,7 +48,8 @@ from .common import check_outputs, quiet_option, terminal, write_outputs
               help="Passed to ssh/scp as -o (repeatable); overrides edgebb's defaults.")
 @quiet_option
 def bench(items, json_path, csv_path, remote, remote_python, ssh_options, **options):
-    """Latency and memory of ITEMS (.tflite/.onnx artifacts, manifest.json files or folders, backbone names)."""
+    """Latency and memory of ITEMS (.tflite/.onnx artifacts, manifest.json files or folders, backbone names;
+    NAME@WIDTH for a backbone at a width: mobilenet_v2@0.35)."""
     from ..benchmark import BenchOptions
     from ..benchmark import bench as run
     from ..reporting.results import BENCH_COLUMNS, PROFILE_COLUMNS, bench_lines, bench_rows

@@ -72,3 +72,30 @@ def parse_ints(text, name: str, minimum: int = 1, maximum: int | None = None) ->
     if maximum is not None and any(v > maximum for v in values):
         raise InputError(f"{name} must be at most {maximum}; received {','.join(map(str, values))}")
     return [int(v) for v in values]
+
+
+def parse_floats(value, name: str) -> tuple[float, ...]:
+    """"0.5,1.0" (or a list of numbers) as a tuple of floats in order, repeats dropped; InputError naming `name` for
+    an item that is not a number or an empty list."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        out = tuple(float(str(v).strip()) for v in items if str(v).strip())
+    except ValueError:
+        raise InputError(f"{name} must be comma-separated numbers; received {value}") from None
+    if not out:
+        raise InputError(f"{name} must list at least one value")
+    return tuple(dict.fromkeys(out))
+
+
+def split_width(item: str) -> tuple[str, str | None]:
+    """A backbone as `edgebb sweep` and `edgebb bench` take one: "mobilenet_v2", or "mobilenet_v2@0.35" pinning its
+    width (several joined by "+": "mobilenet_v2@0.35+0.5"). Returns (name, the text after "@", None without one);
+    `parse_widths` reads that text. Neither is checked against the registry here."""
+    name, at, widths = item.partition("@")
+    return name.strip(), (widths if at else None)
+
+
+def parse_widths(item: str, text: str) -> tuple[float, ...]:
+    """The widths `text` (split_width's, for `item`) pins, in order; InputError naming `item` for one that is not a
+    number, or none."""
+    return parse_floats(text.replace("+", ","), f"the width of {item}")

@@ -12,23 +12,21 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 
-from ..core.checks import check_choice, check_int, check_number, parse_ints, parse_list
+from ..core.checks import (
+    check_choice,
+    check_int,
+    check_number,
+    parse_floats,
+    parse_ints,
+    parse_list,
+    parse_widths,
+    split_width,
+)
 from ..core.errors import InputError, unknown_name
 
 # Bench settings of a sweep: shorter than `edgebb bench`'s defaults, since a sweep measures many cells.
 DEFAULT_RUNTIMES = ("litert", "onnxruntime")
 SMALL_DATA = 2000  # fewer images than this: "few images" (recommend --dataset-size)
-
-
-def _floats(value, name: str) -> tuple[float, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value)
-    try:
-        out = tuple(float(str(v).strip()) for v in items if str(v).strip())
-    except ValueError:
-        raise InputError(f"{name} must be comma-separated numbers; received {value}") from None
-    if not out:
-        raise InputError(f"{name} must list at least one value")
-    return tuple(dict.fromkeys(out))
 
 
 def _strings(value) -> tuple:
@@ -108,7 +106,7 @@ class SweepOptions:
             raise InputError("no backbone given: name one or more (edgebb list shows them), or give --config")
         s(self, "backbones", backbones)
         if self.widths is not None:
-            s(self, "widths", _floats(self.widths, "--widths"))
+            s(self, "widths", parse_floats(self.widths, "--widths"))
         s(self, "sizes", tuple(parse_ints(self.sizes, "--sizes")))
         s(self, "recipes", tuple(parse_list(self.recipes, RECIPES, "recipe")))
         s(self, "runtimes", tuple(parse_list(self.runtimes, RUNTIMES, "runtime")))
@@ -262,8 +260,9 @@ class Grid:
 
 
 def _split_pin(item: str) -> tuple[str, tuple[float, ...] | None]:
-    name, _, widths = item.partition("@")
-    return name.strip(), (_floats(widths.replace("+", ","), f"the width of {item}") if widths else None)
+    """(name, pinned widths) of "name@width" (edgebb.core.checks.split_width); no widths for "name" or "name@"."""
+    name, text = split_width(item)
+    return name, (parse_widths(item, text) if text else None)
 
 
 def default_width(widths: tuple[float, ...]) -> float:
