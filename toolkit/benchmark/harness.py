@@ -22,9 +22,13 @@ from ..core.errors import InputError
 from ..core.formats import FORMATS
 from ..core.progress import Progress, as_progress
 from .analysis import device_warnings, diagnose
+from .comparisons import add_baselines, compare_to_baseline, cpu_parity, plan_baselines
 from .options import BenchOptions
 from .rows import BenchReport, BenchRow, latency_stats
-from .targets import Target, collect_targets, convert_backbone, missing_file
+from .targets import Target, collect_targets, missing_file
+
+# add_baselines and compare_to_baseline live in edgebb.benchmark.comparisons; they are imported from here too.
+__all__ = ["INPUT_SAMPLES", "add_baselines", "bench", "compare_to_baseline", "finish", "new_row", "run_worker"]
 
 INPUT_SAMPLES = 8  # distinct inputs a row cycles through (and compares outputs on, for GPU parity)
 BUSY = 0.25  # other work using more than this share of the machine's CPU time: the figures are not an idle machine's
@@ -56,11 +60,11 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     wanted = list(opts.runtimes) or list(dict.fromkeys(
         FORMATS[f].default_runtime for t in targets for f in sorted(t.artifacts) if FORMATS[f].artifact))
     runtimes, notes = _tflite_fallback(wanted)
-    formats = sorted({RUNTIMES[r].format for r in runtimes})
     given = list(targets)  # the items asked about; the baselines added below are comparisons
     have = {f for t in given for f in t.artifacts}
+    unratioed: dict[str, str] = {}  # runtimes whose rows get no ratio (a software GPU): no baseline measured there
     if opts.baseline != "none":
-        targets, baseline_notes = add_baselines(targets, opts.baseline, formats, progress)
+        targets, baseline_notes, unratioed = plan_baselines(targets, opts.baseline, runtimes, env, progress)
         notes += baseline_notes
     results: list[BenchRow] = []
     before = device_state()  # again, now that converting (which heats a device) is done
@@ -73,9 +77,10 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
         # per item, saying so, even where it runs the baseline; a runtime that has work elsewhere gets no row for
         # the targets it cannot read (a .tflite and an .onnx benched on both runtimes: two rows, not two more "no
         # onnx artifact"). A source format's runtime (keras) runs only the float models that have that file, by
-        # the same rule.
+        # the same rule. A runtime whose rows get no ratio runs no baseline.
         jobs = [(t, r, n) for t in targets for r in runtimes for n in opts.threads
-                if RUNTIMES[r].format in t.artifacts or RUNTIMES[r].format not in have and t in given]
+                if (RUNTIMES[r].format in t.artifacts or RUNTIMES[r].format not in have and t in given)
+                and (t in given or r not in unratioed)]
         with say.step("measuring", total=len(jobs)) as step:
             for i, (t, runtime, n) in enumerate(jobs, start=1):
                 rt = RUNTIMES[runtime]
@@ -94,7 +99,7 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
                             "min_seconds": opts.min_seconds, "max_seconds": opts.max_seconds,
                             "warmup": opts.warmup, "memory_limit_mb": opts.memory_limit_mb,
                             "inputs": inputs_for(t, opts.data, INPUT_SAMPLES, 0, folder), "profile": opts.profile,
-                            "sustained": opts.sustained,
+                            "sustained": opts.sustained, "reference": _reference(rt),
                             "outputs": os.path.join(folder, f"out_{i}.npy")}
                     # Read per row where the device reports throttling, so the rows it spoiled can be named.
                     row_before = throttled() if env["throttled_before"] is not None else None
@@ -111,11 +116,11 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
                 else:  # never started: no artifact of this runtime's format, or the runtime is missing
                     outcome = f"{row.status} ({row.error})"
                 step.advance(detail=f"{row.artifact or f'{t.model} {t.recipe}'} on {runtime}, {n} thread(s): {outcome}")
-        _parity(results)
+        notes += cpu_parity(results)
     after = device_state()
     env.update(temperature_after_c=after["temperature_c"], throttled_after=after["throttled"],
                cpu_freq_after_mhz=after["cpu_freq_mhz"], load_average_after=load_average(), cpu_busy_after=cpu_busy())
-    compare_to_baseline(results, opts.baseline)
+    compare_to_baseline(results, opts.baseline, unratioed)
     _peak(results, env, say)
     notes += diagnose(results, env)
     if env["emulated"]:
@@ -169,44 +174,6 @@ def load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
-
-
-def baseline_recipe(recipe: str) -> str | None:
-    """The recipe a baseline is converted with to compare with `recipe`: the same one, or for a recipe that needs
-    a trained model (int8-qat) the post-training recipe of the same arithmetic (int8); None for an unknown one."""
-    known = RECIPES.get(recipe, default=None)
-    if known is None:
-        return None
-    if not known.qat:
-        return recipe
-    return next((r.name for r in RECIPES.values() if not r.qat and (r.weights, r.activations) ==
-                 (known.weights, known.activations)), None)
-
-
-def add_baselines(targets: list[Target], baseline: str, formats: list[str],
-                  progress: Progress | None) -> tuple[list[Target], list[str]]:
-    """`targets` plus the baseline backbone at every (recipe, input size) some target is measured at: a ratio
-    compares two models at the same input size and arithmetic, never ResNet-50 at 224 against a model at 96."""
-    notes, have = [], {(t.recipe, t.input_size) for t in targets if t.model == baseline}
-    wanted: dict[tuple[str, int], None] = {}
-    for t in targets:
-        if t.model == baseline:
-            continue
-        recipe = baseline_recipe(t.recipe)
-        if recipe is None or t.input_size is None:
-            notes.append(f"{t.model} ({t.recipe}): no {baseline} row to compare with (its "
-                         f"{'recipe' if recipe is None else 'input size'} is unknown without a manifest.json; bench "
-                         "the manifest, or name the file MODEL_RECIPE.tflite)")
-            continue
-        if (recipe, t.input_size) not in have:
-            wanted[recipe, t.input_size] = None
-    for recipe, size in wanted:
-        try:
-            targets.append(convert_backbone(baseline, recipe, formats, size, progress))
-        except ImportError as exc:
-            notes.append(f"baseline {baseline} at {size}x{size} {recipe} not measured: converting it needs the "
-                         f"TensorFlow side ({exc.name} is not installed); bench a {baseline} artifact alongside")
-    return targets, notes
 
 
 def noise_warnings(env: dict, results: list[BenchRow]) -> list[str]:
@@ -316,7 +283,9 @@ def finish(row: BenchRow, result: dict, outputs_path: str) -> None:
     row.rss_delta_mb = result["rss_after_mb"] - result["rss_before_mb"]
     if row.macs:
         row.gmacs_per_s = row.macs / (stats["p50"] / 1e3) / 1e9
-    for key in ("adapter", "software", "fully_accelerated", "provider", "profile", "profile_note"):
+    # parity: a GPU row's outputs against the CPU runtime's, computed in its worker (parity_error: why not)
+    for key in ("adapter", "software", "fully_accelerated", "provider", "profile", "profile_note", "parity",
+                "parity_error"):
         if key in result:
             row.extra[key] = result[key]
     if "sustained" in result:
@@ -354,28 +323,10 @@ def _tflite_fallback(runtimes: list[str]) -> tuple[list[str], list[str]]:
     return out, notes
 
 
-def _parity(results: list[BenchRow]) -> None:
-    """GPU rows: max abs error and top-1 agreement of their outputs against the artifact's row on its format's
-    default (CPU) runtime."""
-    cpu = {r.path: r for r in results if r.runtime == FORMATS[r.format].default_runtime and r.outputs is not None}
-    for r in results:
-        if r.target == "gpu" and r.outputs is not None and r.path in cpu:
-            n = min(len(cpu[r.path].outputs), len(r.outputs))  # a capped slow row computes fewer
-            a, b = cpu[r.path].outputs[:n], r.outputs[:n]
-            a2, b2 = a.reshape(n, -1), b.reshape(n, -1)
-            r.extra["parity"] = {"max_abs_error": float(np.abs(a - b).max()),
-                                 "top1_agreement": 100.0 * float(np.mean(a2.argmax(1) == b2.argmax(1))),
-                                 "samples": len(a)}
+def _reference(runtime) -> str | None:
+    """The runtime a GPU row's worker runs the same inputs on, for its parity against the CPU: its format's default
+    (CPU) runtime, where that can run here (litert for a .tflite on litert-gpu); None for a CPU row."""
+    from ..runtimes import available
 
-
-def compare_to_baseline(results: list[BenchRow], baseline: str) -> None:
-    """speedup_vs_baseline and memory_ratio_vs_baseline against the baseline row of the same input size, runtime,
-    threads and arithmetic (a QAT model's baseline is the PTQ recipe of the same arithmetic). Rows measured on a
-    software GPU (CPU emulation of a GPU) or under an emulator (qemu) get none: a ratio would describe the
-    emulator, whose cost per operation is not the target's (an int8 kernel and a float one are slowed unequally)."""
-    base = {(r.recipe, r.runtime, r.threads, r.input_size): r for r in results if r.baseline and r.ok}
-    for r in results:
-        b = base.get((baseline_recipe(r.recipe), r.runtime, r.threads, r.input_size))
-        if r.ok and b and not any(x.get("software") or x.emulated for x in (r, b)):
-            r.speedup_vs_baseline = b.p50 / r.p50
-            r.memory_ratio_vs_baseline = r.peak_rss_mb / b.peak_rss_mb
+    default = FORMATS[runtime.format].default_runtime
+    return default if runtime.target == "gpu" and available(default)[0] else None

@@ -10,9 +10,10 @@ import numpy as np
 
 SCHEMA = "edgebb.bench/1"
 LATENCY_KEYS = ("mean", "std", "min", "p50", "p90", "p99", "max")
-# Keys a row has only where they mean something (a GPU session, a profile, a board that reports throttling).
+# Keys a row has only where they mean something (a GPU session, a profile, a board that reports throttling, a
+# ratio to the baseline withheld: "no_ratio_because" says why).
 OPTIONAL = ("adapter", "software", "fully_accelerated", "provider", "profile", "profile_note", "parity", "throttled",
-            "remote_path", "peak_fraction", "sustained", "conversion_check")
+            "remote_path", "peak_fraction", "sustained", "conversion_check", "no_ratio_because")
 
 
 @dataclass
@@ -76,12 +77,15 @@ class BenchRow:
         return cls(**known, extra={k: v for k, v in data.items() if k not in names})
 
     def flat(self) -> dict:
-        """The row with latency_ms and parity flattened, for CSV."""
-        out = {k: v for k, v in self.to_dict().items() if k not in ("latency_ms", "parity", "profile")}
+        """The row with latency_ms and parity flattened, for CSV (whose columns are the first row's: the parity
+        columns and no_ratio_because are on every row, empty where they do not apply)."""
+        out = {k: v for k, v in self.to_dict().items()
+               if k not in ("latency_ms", "parity", "profile", "no_ratio_because")}
         for k in LATENCY_KEYS:
             out[f"latency_{k}_ms"] = (self.latency_ms or {}).get(k)
         for k in ("max_abs_error", "top1_agreement"):
             out[f"parity_{k}"] = (self.get("parity") or {}).get(k)
+        out["no_ratio_because"] = self.get("no_ratio_because")
         if isinstance(self.get("throttled"), list):
             out["throttled"] = "; ".join(self.get("throttled"))
         return out
@@ -121,6 +125,16 @@ def latency_stats(times_ms: list[float]) -> dict:
     return {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
             "p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
             "p99": float(np.percentile(a, 99)), "max": float(a.max())}
+
+
+def parity_of(reference: np.ndarray, outputs: np.ndarray) -> dict:
+    """A GPU row's "parity": max abs error and top-1 agreement (%) of its `outputs` against the CPU's `reference`
+    outputs for the same inputs, over the samples both have (a capped slow row computes fewer)."""
+    n = min(len(reference), len(outputs))
+    a, b = np.asarray(reference[:n], np.float32), np.asarray(outputs[:n], np.float32)
+    return {"max_abs_error": float(np.abs(a - b).max()),
+            "top1_agreement": 100.0 * float(np.mean(a.reshape(n, -1).argmax(1) == b.reshape(n, -1).argmax(1))),
+            "samples": n}
 
 
 def flat_row(row: BenchRow | dict) -> dict:

@@ -161,6 +161,8 @@ def measure(spec: dict) -> dict:
         }
         if windows is not None:
             result["sustained"] = windows
+        if spec.get("reference"):  # after the memory figures were read: the CPU's model is not this row's
+            result.update(_against_reference(spec, inputs[:len(outputs)], outputs))
         for key in ("adapter", "software", "fully_accelerated", "provider"):
             if hasattr(session, key):
                 result[key] = getattr(session, key)
@@ -176,6 +178,24 @@ def measure(spec: dict) -> dict:
         return result
     finally:
         session.close()
+
+
+def _against_reference(spec: dict, inputs: np.ndarray, outputs: np.ndarray) -> dict:
+    """A GPU row's parity with the CPU: the same inputs through spec["reference"] (its format's CPU runtime) in
+    this worker, compared with the row's `outputs`: {"parity": ...}, or {"parity_error": why} when the CPU run
+    failed (the row itself stands)."""
+    from ..runtimes import load_artifact
+    from .rows import parity_of
+
+    try:
+        with load_artifact(spec["path"], runtime=spec["reference"], threads=spec.get("threads")) as cpu:
+            expected = cpu.run(inputs)
+    except Exception as exc:  # MemoryError included: the GPU row's figures are already taken
+        text = str(exc).strip().splitlines()
+        return {"parity_error": f"{spec['reference']} failed: {type(exc).__name__}: {text[0] if text else ''}"[:300]}
+    if isinstance(expected, list):
+        expected = expected[0]
+    return {"parity": parity_of(expected, np.asarray(outputs, np.float32))}
 
 
 WINDOWS = 10

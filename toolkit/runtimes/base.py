@@ -171,6 +171,12 @@ class Runtime:
         """Raise RuntimeUnavailable with a one-line reason if this runtime cannot run here."""
         raise NotImplementedError
 
+    def software_device(self) -> str | None:
+        """The name of the software implementation of this runtime's target that it would run on here (a GPU
+        runtime on a machine whose only GPU is a CPU rasterizer), known without loading a model, for a runtime
+        that `check` passes; None where it computes on the hardware it names, or cannot tell before loading."""
+        return None
+
     def load(self, path: str, threads: int | None = None, **options) -> Session:
         """Load the artifact at `path` and return a Session.
 

@@ -165,6 +165,17 @@ class LiteRTGpuRuntime(Runtime):
                                      f"({_GPU_ACCELERATOR_LIBRARIES[0]}) for this platform")
         _vulkan.usable_vulkan_device()
 
+    def software_device(self) -> str | None:
+        """The Vulkan device Dawn would pick here, when it is a software one (lavapipe): Vulkan devices are preferred
+        by kind with CPU implementations last, so it is one only where every usable device is."""
+        if sys.platform != "linux":
+            return None
+        try:
+            device = _vulkan.usable_vulkan_device()
+        except RuntimeUnavailable:
+            return None
+        return device.name if device.software else None
+
     def _open(self, path: str, threads: int | None, options: dict[str, Any]) -> Session:
         enforce_f32 = options["enforce_f32"]
         if not isinstance(enforce_f32, bool):
