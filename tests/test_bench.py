@@ -309,11 +309,14 @@ def test_a_peak_disturbed_while_probing_is_provisional_until_a_quiet_run(tmp_pat
     probed, calls = {"1": 48.0, "2": 26.0}, []
     monkeypatch.setattr(peak, "_probe", lambda code, n: calls.append(n) or probed[str(n)])
     env = {"cpu_model": "x", "cpu_flags": [], "machine": "x86_64"}
-    first = peak.machine_peak(env, [1, 2])
+    lines = []
+    first = peak.machine_peak(env, [1, 2], lines.append)
     assert "fell as threads were added (fp32: 26.0 GMAC/s x2 < 48.0 x1)" in first["busy"]
+    assert lines == ["this machine's GEMM peak (probed once per machine, then cached)"]  # once, however many probes
     busy["now"], before = 0.9, len(calls)
-    again = peak.machine_peak(env, [1, 2])  # busy: the provisional peak is reused, flagged, not probed again
+    again = peak.machine_peak(env, [1, 2], lines.append)  # busy: the provisional peak is reused, not probed again
     assert len(calls) == before and again["fp32_gmacs"]["2"] == 26.0 and "provisional" in again["busy"]
+    assert len(lines) == 1  # a cached peak is read without a word
     busy["now"], probed["2"] = 0.0, 90.0
     quiet = peak.machine_peak(env, [1, 2])
     assert quiet["fp32_gmacs"] == {"1": 48.0, "2": 90.0} and "busy" not in quiet

@@ -160,8 +160,7 @@ def _peak(results: list[BenchRow], env: dict, say) -> None:
     measured = [r for r in results if r.ok and r.gmacs_per_s and r.target == "cpu"]
     if not measured or env.get("emulated"):
         return
-    with say.step("this machine's GEMM peak (probed once per machine, then cached)"):
-        env["peak"] = machine_peak(env, sorted({r.threads for r in measured}))
+    env["peak"] = machine_peak(env, sorted({r.threads for r in measured}), say)
     for row in measured:
         fraction = peak_fraction(row.gmacs_per_s, row.recipe, row.threads, env["peak"])
         if fraction is not None:

@@ -27,8 +27,10 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import ExitStack
 
 from ..core.cache import cache_dir
+from ..core.progress import Progress, as_progress
 
 SIZE = 1024
 SECONDS = 0.4
@@ -119,9 +121,10 @@ def _available(*modules: str) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
-def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
+def machine_peak(env: dict, threads: list[int] | tuple[int, ...], progress: Progress | None = None) -> dict:
     """{"fp32_gmacs": {"1": x, ...}, "int8_gmacs": {...} or absent, "probe": how, "int8_note": why absent}, for
-    every thread count in `threads`, measured once per machine and cached."""
+    every thread count in `threads`, measured once per machine and cached; `progress` hears of the probing only
+    when it happens (a cached peak is read without a word)."""
     from ..core.files import write_atomic
 
     path = cache_dir("peak.json")
@@ -148,8 +151,13 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
         peak.update(fp32_gmacs={}, int8_gmacs={}, fp32_from={})
     changed = False
     int8, openvino = _available("onnx", "onnxruntime"), _available("openvino")
+    probing, announced = ExitStack(), False  # the progress step, opened at the first probe
     for n in sorted(set(threads)):
         key = str(n)
+        if not announced and (key not in peak["fp32_gmacs"] or int8 and key not in peak["int8_gmacs"]):
+            announced = True
+            probing.enter_context(as_progress(progress).step("this machine's GEMM peak (probed once per machine, "
+                                                             "then cached)"))
         if key not in peak["fp32_gmacs"]:
             by = {"numpy": _probe(_FP32.format(n=SIZE, seconds=SECONDS), n)}
             if int8:  # onnx and onnxruntime are there
@@ -167,6 +175,7 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...]) -> dict:
             if value:
                 peak["int8_gmacs"][key] = value
                 changed = True
+    probing.close()
     if changed:
         after = cpu_busy(0.3)
         busy = max(x for x in (busy, after, 0.0) if x is not None)
