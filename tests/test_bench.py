@@ -84,7 +84,7 @@ def test_baseline_row_and_ratios(tmp_path):
     bases = {r["input_size"]: r for r in rows if r["model"] == "resnet50"}
     assert sorted(bases) == [SIZE, 64] and all(b["baseline"] for b in bases.values())
     assert bases[SIZE]["speedup_vs_baseline"] == pytest.approx(1.0)
-    for name, size in (("squeezenet_1_1", SIZE), ("mobilenet_v2", 64)):
+    for name, size in (("squeezenet_1_1", SIZE), ("mobilenet_v2@0.35", 64)):
         other, base = next(r for r in rows if r["model"] == name), bases[size]
         assert other["input_size"] == size
         assert other["speedup_vs_baseline"] == pytest.approx(base["latency_ms"]["p50"] / other["latency_ms"]["p50"])
@@ -168,9 +168,9 @@ def test_a_runtime_that_reads_none_of_the_files_says_so_for_each(tmp_path, artif
     rows = json.loads(out.read_text())["results"]
     assert [(r["format"], r["runtime"], r["status"]) for r in rows] == [("keras", "keras", "skipped")] * 2, rows
     for r in rows:
-        assert r["error"].startswith("no keras model for mobilenet_v2 fp32: only float recipes have one"), r
+        assert r["error"].startswith("no keras model for mobilenet_v2@0.35 fp32: only float recipes have one"), r
     assert "skipped [1]" in keras.stdout and "skipped [2]" in keras.stdout
-    assert "[1] mobilenet_v2 on keras (1 thread(s)): no keras model for mobilenet_v2 fp32" in keras.stdout
+    assert "[1] mobilenet_v2@0.35 on keras (1 thread(s)): no keras model for mobilenet_v2@0.35 fp32" in keras.stdout
 
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "keras"])
@@ -183,7 +183,7 @@ def test_a_file_the_runtime_cannot_read_is_named_where_the_baseline_runs(tmp_pat
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())["results"]
     assert [(r["model"], r["runtime"], r["status"]) for r in rows] == \
-        [("mobilenet_v2", runtime, "skipped"), ("squeezenet_1_1", runtime, "ok")], rows
+        [("mobilenet_v2@0.35", runtime, "skipped"), ("squeezenet_1_1", runtime, "ok")], rows
     assert rows[1]["macs"] > 0 and rows[1]["input_size"] == SIZE
 
 

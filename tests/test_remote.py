@@ -135,7 +135,7 @@ def test_remote_data_sample_and_single_artifact(sshd, artifacts, tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     (row,) = report["results"]
-    assert row["status"] == "ok" and row["model"] == "mobilenet_v2" and row["macs"] > 0
+    assert row["status"] == "ok" and row["model"] == "mobilenet_v2@0.35" and row["macs"] > 0
     assert report["env"]["remote"]["copied_files"] == 2 + 8  # artifact, manifest and the 8 images bench reads
 
 

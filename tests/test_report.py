@@ -109,6 +109,11 @@ def test_report_of_a_bench_json(swept, tmp_path):
     page = (tmp_path / "b.html").read_text()
     assert 'data-plot="latency-macs"' in page and 'data-plot="int8-speedup"' in page
     assert 'data-plot="accuracy-latency"' not in page and "holds no accuracy" in page
+    # the sweep's first model is MobileNetV2 at 0.35: its rows say the width, and the report reads it back
+    import json
+
+    assert {r["model"] for r in json.loads((tmp_path / "b.json").read_text())["results"]} == {"mobilenet_v2@0.35"}
+    assert "mobilenet_v2 0.35 @32 int8 on litert" in page
 
 
 def test_a_bench_row_that_failed_its_conversion_check_is_no_candidate(swept, tmp_path):

@@ -93,10 +93,11 @@ def from_manifest(path: str, *, skip_missing: bool = False) -> list[Target]:
             backbone = entry_source.get("backbone")
             name = (backbone if isinstance(backbone, str) else (backbone or {}).get("name")) or model \
                 or os.path.basename(entry["path"]).rsplit("_", 1)[0]
-            size = (entry.get("preprocessing") or {}).get("size")
+            size, width = (entry.get("preprocessing") or {}).get("size"), _width_of(entry_source)
+            name = label(name, width)  # as bench names a backbone at a width: mobilenet_v2@0.35
             t = targets.setdefault((name, entry["recipe"], size), Target(
                 model=name, recipe=entry["recipe"], macs=entry.get("macs"), preprocessing=entry.get("preprocessing"),
-                input_size=size, width=_width_of(entry_source)))
+                input_size=size, width=width))
             t.artifacts[entry["format"]] = artifact
             if entry.get("verification"):
                 t.verification[entry["format"]] = entry["verification"]
@@ -171,9 +172,10 @@ def _stale(manifest: str) -> str | None:
     return None if made_by == converter_revision() else "it was converted by other edgebb code"
 
 
-def label(name: str, width: float) -> str:
-    """How a row names backbone `name` at `width`: by its name at 1.0, else as bench takes it ("mobilenet_v2@0.35")."""
-    return name if width == 1.0 else f"{name}@{width:g}"
+def label(name: str, width: float | None) -> str:
+    """How a row names backbone `name` at `width`: by its name at 1.0 (or an unknown width), else as bench takes it
+    ("mobilenet_v2@0.35")."""
+    return name if width is None or width == 1.0 else f"{name}@{width:g}"
 
 
 def convert_backbone(name: str, recipe: str, formats: list[str], size: int, progress: Progress | None, *,

@@ -76,15 +76,21 @@ def load(source: str) -> ReportData:
 
 
 def _from_bench(source: str, report: dict) -> ReportData:
+    from ..core.checks import split_width
     from ..models.registry import BACKBONES
 
     cells = []
     for i, r in enumerate(report["results"]):
         target = "gpu" if r.get("target") == "gpu" else f"{r.get('target', 'cpu')}:{r.get('threads', 1)}"
         lat = r.get("latency_ms") or {}
-        spec = BACKBONES.get(r.get("model"), default=None)
-        cells.append({"key": f"row{i}", "backbone": r.get("model"), "family": spec.family if spec else r.get("model"),
-                      "width": None, "size": r.get("input_size"), "recipe": r.get("recipe"),
+        name, width = split_width(str(r.get("model")))  # a backbone at a width: mobilenet_v2@0.35
+        try:
+            width = float(width) if width else None
+        except ValueError:
+            name, width = r.get("model"), None
+        spec = BACKBONES.get(name, default=None)
+        cells.append({"key": f"row{i}", "backbone": name, "family": spec.family if spec else name,
+                      "width": width, "size": r.get("input_size"), "recipe": r.get("recipe"),
                       "runtime": r.get("runtime"), "target": target, "threads": r.get("threads"),
                       "status": "ok" if r.get("status") == "ok" else r.get("status"), "error": r.get("error"),
                       "p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"), "p99_ms": lat.get("p99"),
