@@ -78,3 +78,24 @@ def test_nested_progress_on_a_terminal_indents_narration_and_kept_lines():
     lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
     assert "converting vgg16 to fp32" in lines
     assert "  building vgg16" in lines and "  vgg16_fp32.tflite: top-1 agreement 100.0%" in lines
+
+
+def test_a_long_detail_is_cut_and_leaves_the_count_and_eta_on_the_line():
+    """A sweep's detail ("measuring ... on cpu:1: [1/1] <a long artifact name> on litert, 1 thread(s)") squeezed the
+    bar's count, elapsed time and ETA out of a 150-column line; it now takes what is left and ends in an ellipsis."""
+    import re
+
+    from rich.console import Console
+
+    from edgebb.reporting.terminal import RichProgress
+
+    buffer = io.StringIO()
+    progress = RichProgress(buffer)
+    progress.console = Console(file=buffer, force_terminal=True, width=150)
+    with progress.step("sweep: cells to measure", total=16) as step:
+        step.advance(1, detail="measuring squeezenet_1_1 1 @32 on cpu:1: [1/1] " + "x" * 120 + ".tflite on litert")
+        progress._bars.refresh()
+        frame = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", buffer.getvalue()).replace("\r", "\n").splitlines()[-1]
+    progress.stop()
+    assert len(frame.rstrip()) <= 150 and "1/16" in frame and "eta" in frame, frame
+    assert "measuring squeezenet_1_1" in frame and frame.rstrip().endswith("…"), frame

@@ -101,9 +101,16 @@ class RichProgress(Progress):
                 Progress as Bars,
             )
 
-            self._bars = Bars(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                              TextColumn("[dim]{task.fields[detail]}"), console=self.console, transient=True)
+            from rich.table import Column
+
+            # The detail (what is running now) takes the width that is left and is cut with an ellipsis: a long one
+            # used to squeeze the bar, the count and the ETA out of the line.
+            self._bars = Bars(SpinnerColumn(), TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+                              BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                              TimeRemainingColumn(),
+                              TextColumn("[dim]{task.fields[detail]}", markup=True,
+                                         table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+                              console=self.console, transient=True, expand=True)
             self._bars.start()
         return self._bars
 

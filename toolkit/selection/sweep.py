@@ -134,7 +134,7 @@ class Driver:
             executor = EXECUTORS[opts.executor].create(plan, on_start=self._started, on_progress=self._progressed)
             status = "interrupted"
             try:
-                with self.say.step(f"sweep: {len(todo)} cell(s) to measure", total=len(todo)) as step:
+                with self.say.step("sweep: cells to measure", total=len(todo)) as step:
                     self.step = step
                     for model in list(self.pending):
                         self._prepare(model, executor)
