@@ -132,8 +132,14 @@ class BackboneSpec:
         for allowed in self.widths:
             if math.isclose(float(width), allowed):
                 return allowed
-        allowed_text = ", ".join(f"{w:g}" for w in self.widths)
-        raise InputError(f"width for {self.name} must be one of {allowed_text}; received {width:g}")
+        raise InputError(f"width for {self.name} must be {self.width_rule}; received {width:g}")
+
+    @property
+    def width_rule(self) -> str:
+        """What a width must be, for messages: "one of 0.35, 0.5, 1" or "1 (resnet50 has no width multiplier)"."""
+        if len(self.widths) > 1:
+            return f"one of {', '.join(f'{w:g}' for w in self.widths)}"
+        return f"{self.widths[0]:g} ({self.name} has no width multiplier)"
 
     def check_size(self, size: int) -> int:
         if int(size) != size or not self.min_size <= size <= MAX_SIZE or size % self.size_multiple:

@@ -37,6 +37,17 @@ def test_info_json_with_layers():
     assert result.stderr == ""  # TensorFlow's start-up chatter is kept off the terminal
 
 
+def test_a_backbone_at_a_width_as_bench_and_sweep_name_it():
+    """NAME@WIDTH, which bench and sweep take, is NAME --width WIDTH for info, build, train and convert too (a new
+    user's `convert mobilenet_v2@0.35` was 'model file not found')."""
+    result = edgebb("info", "mobilenet_v2@0.35", "--size", "96", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["name"], data["width"], data["input_size"]) == ("mobilenet_v2", 0.35, 96)
+    same = edgebb("info", "mobilenet_v2@0.35", "-w", "0.35", "--size", "96", "--json")  # agreeing: fine
+    assert same.returncode == 0 and json.loads(same.stdout) == data
+
+
 def test_info_table():
     result = edgebb("info", "squeezenet_1_1", "--size", "64", "--layers")
     assert result.returncode == 0, result.stderr
@@ -56,6 +67,11 @@ def test_info_table():
      "no ImageNet weights exist for mobilenet_v3_small_minimalistic at width 0.75 (keras.applications has them at "
      "width 1 only)"),
     (["build", "mobilenet_v2", "-o", "x.keras", "--weights", "missing.h5"], "weights file not found"),
+    (["info", "mobilenet_v2@0.35", "-w", "0.5"], "mobilenet_v2@0.35 and --width 0.5 name two widths; give one"),
+    (["info", "mobilenet_v2@0.3"], "width for mobilenet_v2 must be one of 0.35, 0.5"),
+    (["build", "mobilenet_v2@abc", "-o", "x.keras"], "mobilenet_v2@abc: give one width after the @, a number"),
+    (["convert", "mobilenet_v2@0.35+0.5", "-o", "out"], "give one width after the @"),
+    (["train", "resnet50@0.5", "-d", ".", "-o", "m.keras"], "width for resnet50 must be 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     result = edgebb(*args, cwd=tmp_path)

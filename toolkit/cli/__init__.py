@@ -51,6 +51,11 @@ class _Group(click.Group):
             state(ctx).close()
             click.echo("edgebb: terminated", err=True)
             ctx.exit(143)
+        except BrokenPipeError:  # `edgebb list | head`: the reader has all it wanted; nothing to say
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail too
+            ctx.exit(141)
         except KeyboardInterrupt:
             state(ctx).close()
             click.echo("edgebb: interrupted", err=True)

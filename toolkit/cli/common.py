@@ -64,6 +64,31 @@ MODEL_OPTIONS = [
 ]
 
 
+def at_width(name: str, width: float) -> tuple[str, float]:
+    """(backbone, width) of a NAME argument given as bench and sweep take one, "mobilenet_v2@0.35", or as it is
+    with --width; a file's path is left alone. InputError for a width that is not one number, or that --width
+    contradicts."""
+    import os
+
+    from ..core.checks import parse_widths, split_width
+
+    if "@" not in name or os.sep in name or os.path.exists(name):
+        return name, width
+    base, text = split_width(name)
+    try:
+        widths = parse_widths(name, text) if text else ()
+    except InputError:
+        widths = ()
+    if len(widths) != 1:
+        raise InputError(f"{name}: give one width after the @, a number (e.g. {base}@0.5)")
+    context = click.get_current_context()
+    from click.core import ParameterSource
+
+    if context.get_parameter_source("width") == ParameterSource.COMMANDLINE and width != widths[0]:
+        raise InputError(f"{name} and --width {width:g} name two widths; give one")
+    return base, widths[0]
+
+
 def with_options(options):
     def decorate(fn):
         for option in reversed(options):

@@ -9,7 +9,7 @@ import click
 from ..core.errors import CheckFailed, InputError
 from ..core.serialize import to_json
 from . import cli
-from .common import MODEL_OPTIONS, check_positive, quiet_option, terminal, with_options
+from .common import MODEL_OPTIONS, at_width, check_positive, quiet_option, terminal, with_options
 
 
 @cli.command()
@@ -48,6 +48,7 @@ def convert(source, out_dir, data, as_json, **options):
     from ..conversion import convert as run
     from ..reporting.results import CONVERT_COLUMNS, convert_lines, convert_rows
 
+    source, options["width"] = at_width(source, options["width"])
     _model_file_has_its_own(source)
     opts = ConvertOptions(**{k: v for k, v in options.items()})
     term = terminal()

@@ -7,7 +7,7 @@ import os
 import click
 
 from . import cli
-from .common import MODEL_OPTIONS, quiet_option, terminal, with_options
+from .common import MODEL_OPTIONS, at_width, quiet_option, terminal, with_options
 
 
 @cli.command()
@@ -39,6 +39,7 @@ def train(name, data, output, **options):
     from ..training import TrainOptions
     from ..training import train as run
 
+    name, options["width"] = at_width(name, options["width"])
     term = terminal()
     result = run(name, data, output, TrainOptions(**options), progress=term.progress())
     term.line(f"saved {result.path}: best validation accuracy {100 * result.best_val_accuracy:.1f}% after "

@@ -7,7 +7,7 @@ import click
 from ..core.errors import InputError
 from ..core.serialize import to_json
 from . import cli
-from .common import MODEL_OPTIONS, check_outputs, quiet_option, terminal, with_options
+from .common import MODEL_OPTIONS, at_width, check_outputs, quiet_option, terminal, with_options
 
 
 @cli.command("list")
@@ -39,6 +39,7 @@ def info(name, width, size, classes, with_layers, as_json):
     from ..reporting.results import LAYER_COLUMNS, layer_rows
     from ..selection.grid import published_size
 
+    name, width = at_width(name, width)
     spec = get_spec(name)
     spec.check_width(width)
     spec.check_size(size)
@@ -91,6 +92,7 @@ def build(name, output, width, size, classes, weights, features, no_top):
 
     if not output.endswith((".keras", ".h5")):
         raise InputError(f"output must end in .keras or .h5; received {output}")
+    name, width = at_width(name, width)
     spec = get_spec(name)
     spec.check_width(width)
     spec.check_size(size)
