@@ -100,7 +100,6 @@ class RichProgress(Progress):
             from rich.progress import (
                 Progress as Bars,
             )
-
             from rich.table import Column
 
             # The detail (what is running now) takes the width that is left and is cut with an ellipsis: a long one
