@@ -95,6 +95,10 @@ def load_imagenet(model, spec: BackboneSpec, cfg: BuildConfig) -> None:
     except InputError:
         raise
     except Exception as exc:  # no network and no cached file, a truncated download, ...
+        if "URL fetch failure" in str(exc):  # keras' words for a download that could not start
+            raise InputError(f"cannot load ImageNet weights for {spec.name}: they are not in ~/.keras/models and "
+                             f"downloading them failed ({first_line(exc).rpartition(' -- ')[2] or 'no network?'})") \
+                from exc
         raise InputError(f"cannot load ImageNet weights for {spec.name} (offline and not in ~/.keras/models?): "
                          f"{first_line(exc)}") from exc
     copy_weights(reference, model, allow_head_mismatch=cfg.num_classes != 1000)

@@ -128,6 +128,11 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
     stuck = did_not_learn(history, len(labels))
     if stuck:
         notes.append(f"{stuck}: the model did not learn; try a lower --lr (this run: {lr:g})")
+    elif at_chance(best[0], len(val_set.labels), len(labels)):
+        notes.append(f"the best validation accuracy, {100 * best[0]:.1f}% on {len(val_set.labels)} images, cannot be "
+                     f"told from guessing ({100 / len(labels):.0f}% for {len(labels)} classes): the model has not "
+                     "learned the task yet; train longer (--epochs) or with more images. edgebb convert shows its "
+                     "quantized artifacts but does not judge them")
     result = TrainResult(path=output, backbone=backbone, labels=labels, weights=start, best_val_accuracy=best[0],
                          epochs_run=len(history), history=history, notes=notes)
     if opts.qat:
@@ -141,6 +146,13 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
                             "--recipe int8-qat")
     result.train_seconds = time.perf_counter() - started
     return result
+
+
+def at_chance(accuracy: float, samples: int, classes: int) -> bool:
+    """Whether a best validation accuracy (a fraction; -1 when none was measured) is no better than guessing."""
+    from ..conversion.verify import indistinguishable_from_chance
+
+    return 0 <= accuracy and samples > 0 and indistinguishable_from_chance(accuracy, samples, classes)
 
 
 def did_not_learn(history: list[dict], classes: int) -> str | None:

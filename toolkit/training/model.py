@@ -58,8 +58,7 @@ def build_for_training(name: str, *, width: float, size: int, classes: int, weig
     except InputError as exc:
         if weights != "auto":
             raise
-        as_progress(progress).say(f"ImageNet weights for {name} are not available ({exc}); training from random "
-                                  "weights")
+        as_progress(progress).say(f"{exc}: training from random weights")
         model = create_model(name, width=width, input_size=size, num_classes=classes)
         start = "random"
     if start == "random" and weights == "auto" and not spec.has_imagenet_at(width):
