@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core import interrupts
+from ..core.chance import indistinguishable_from_chance
 from ..core.errors import InputError
 from ..core.files import check_can_create_dir, write_atomic
 from ..core.progress import Progress, as_progress
@@ -29,7 +30,7 @@ from .mixed_precision import REPAIRS
 from .options import ConvertOptions
 from .recipes import Recipe, plan
 from .source import Source, artifact_stem, check_source, expected_source, resolve_source
-from .verify import Budget, compare, indistinguishable_from_chance, top1, verify_content
+from .verify import Budget, compare, top1, verify_content
 
 
 @dataclass

@@ -55,13 +55,6 @@ class Verification:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def indistinguishable_from_chance(accuracy: float, samples: int, classes: int) -> bool:
-    """Whether a top-1 `accuracy` (a fraction) on `samples` images is at most two standard errors above guessing
-    among `classes`: a model there has near-tied outputs, and what a recipe does to them says little."""
-    chance = 1 / classes
-    return accuracy <= chance + 2 * (chance * (1 - chance) / samples) ** 0.5
-
-
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     a = a.reshape(len(a), -1).astype(np.float64)
     b = b.reshape(len(b), -1).astype(np.float64)

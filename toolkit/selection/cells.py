@@ -185,7 +185,7 @@ def chance_problem(row: dict) -> str | None:
     classes = len(data.get("classes") or [])
     if acc is None or not samples or classes < 2:
         return None
-    from ..conversion.verify import indistinguishable_from_chance
+    from ..core.chance import indistinguishable_from_chance
 
     if not indistinguishable_from_chance(acc, samples, classes):
         return None

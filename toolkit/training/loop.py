@@ -150,7 +150,7 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
 
 def at_chance(accuracy: float, samples: int, classes: int) -> bool:
     """Whether a best validation accuracy (a fraction; -1 when none was measured) is no better than guessing."""
-    from ..conversion.verify import indistinguishable_from_chance
+    from ..core.chance import indistinguishable_from_chance
 
     return 0 <= accuracy and samples > 0 and indistinguishable_from_chance(accuracy, samples, classes)
 
