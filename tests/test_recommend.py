@@ -29,7 +29,7 @@ def cell(backbone, recipe, p50, acc, *, width=1.0, size=224, runtime="litert", t
             "p50_ms": p50, "p90_ms": None if p50 is None else p50 * 1.2, "p99_ms": None if p50 is None else p50 * 1.5,
             "peak_rss_mb": mem, "size_mb": 3.0, "macs": macs, "params": params, "peak_activation_bytes": macs / 100,
             "train_seconds": train, "pretrained": pretrained, "feature_strides": strides, "emulated": False,
-            "software": False}
+            "software": False, "verification": {"passed": True, "top1_agreement": 99.0}}
 
 
 ROWS = [
@@ -119,7 +119,7 @@ def test_an_artifact_that_failed_its_check_is_not_shipped():
 
 def _trained(row: dict, float_accuracy: float, samples: int = 100) -> dict:
     """`row` as a sweep with --data records it: held-out images, the data's classes, the float model's accuracy."""
-    return {**row, "float_accuracy": float_accuracy, "verification": {"samples": samples},
+    return {**row, "float_accuracy": float_accuracy, "verification": {**row["verification"], "samples": samples},
             "provenance": {"data": {"classes": ["star", "ring", "square", "vbars"]}}}
 
 
@@ -143,6 +143,42 @@ def test_when_no_model_learned_the_answer_says_so():
     rec = recommend(rows, Budget("cpu:4"))
     assert rec.choice["backbone"] == "mobilenet_v2"
     assert any("no candidate's float model is clearly above chance" in n for n in rec.notes)
+
+
+def test_an_unjudged_int8_cell_is_not_shipped_and_says_why():
+    """A quantized artifact of a float model at chance (or of random weights) is not judged by its conversion
+    (`passed` None): a tiny sweep where no model learned recommended its int8 cell, faster than fp32, on latency
+    alone. It keeps its figures, the agreement its conversion measured included (the store dropped it), and is no
+    candidate anywhere: not chosen, on no frontier, and the table and the rejection say why, as bench --best does."""
+    from edgebb.reporting.selection import sweep_lines, sweep_rows
+    from edgebb.selection.cells import Cell, add_artifact
+    from edgebb.selection.grid import ModelConfig
+    from edgebb.selection.sweep import SweepResult
+    from edgebb.selection.targets import TargetSpec
+
+    conv = {"path": "/x_int8.tflite", "convert_seconds": 1.0, "size_bytes": 1,
+            "verification": {"top1_agreement": 13.6, "accuracy": 25.0, "reference_accuracy": 25.0, "drop": 0.0,
+                             "passed": None, "failed_because": None, "samples": 100}}
+    stored = {"provenance": {}}
+    add_artifact(stored, conv, Cell("k", ModelConfig("shufflenet_v2", 1.0, 224), "m", "int8", "tflite", "c",
+                                    TargetSpec("cpu:4", ("litert",)), "litert", {}), has_data=True)
+    assert stored["agreement"] == pytest.approx(0.136)  # measured, shown; the verdict is what says "not judged"
+    int8 = _trained({**cell("shufflenet_v2", "int8", 4.0, 0.25), **stored}, 0.25)
+    fp32 = _trained(cell("shufflenet_v2", "fp32", 9.0, 0.25), 0.25)  # 4 classes: both at chance, nothing learned
+    rec = recommend([int8, fp32], Budget("cpu:4", max_latency_ms=10))
+    assert rec.choice["recipe"] == "fp32"
+    (out,) = rec.rejected
+    assert out["recipe"] == "int8" and out["kind"] == "excluded" and out["agreement"] == pytest.approx(0.136)
+    assert out["reasons"] == ["not judged: its outputs are near-ties (drop 0.00 points, agreement 13.6%)"]
+    marks = frontier([int8, fp32])
+    assert int8["key"] not in marks and marks[fp32["key"]]["optimal"]  # fp32 is not "dominated by" the int8 cell
+    result = SweepResult("out", "out/sweep.sqlite", [int8, fp32])
+    rows, footnotes = sweep_rows(result)
+    shown = {r["recipe"]: r for r in rows}
+    assert (shown["int8"]["status"], shown["int8"]["pareto"]) == ("not judged", "")
+    assert shown["int8"]["agree"] == pytest.approx(13.6)
+    assert shown["fp32"]["pareto"] == "*" and footnotes == []
+    assert any(line.startswith("not judged: 1 quantized cell(s)") for line in sweep_lines(result, footnotes))
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -208,7 +244,7 @@ def test_pareto_names_a_frontier_cell_that_dominates():
 
 def test_a_model_at_chance_is_on_no_accuracy_frontier_while_others_learned():
     def measured(c, float_accuracy):
-        return {**c, "float_accuracy": float_accuracy, "verification": {"samples": 400},
+        return {**c, "float_accuracy": float_accuracy, "verification": {**c["verification"], "samples": 400},
                 "provenance": {"data": {"classes": ["a", "b", "c", "d"]}}}
 
     learned = measured(cell("mobilenet_v2", "int8", 6.0, 0.91), 0.92)

@@ -145,11 +145,73 @@ def test_a_bench_row_that_failed_its_conversion_check_is_no_candidate(swept, tmp
     result = edgebb("report", tmp_path / "failed.json", "-o", tmp_path / "r.md")
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "r.md").read_text()
-    frontier = page.split("## Pareto frontier per target")[1].split("\n## ")[0]
-    label = (f"{fastest['model']} @{fastest['input_size']} {fastest['recipe']} on {fastest['runtime']} "
-             f"(cpu:{fastest['threads']})")
-    assert label not in frontier, frontier  # the fastest row, which the frontier would otherwise start with
+    frontier = _section(page, "Pareto frontier per target")
+    assert _label(fastest) not in frontier, frontier  # the fastest row, which the frontier would otherwise start with
     assert "failed its check against the float model: lost 9.99 points > 1" in page
+
+
+def _section(page: str, title: str) -> str:
+    return page.split(f"## {title}")[1].split("\n## ")[0]
+
+
+def _label(row: dict) -> str:
+    """A bench row as the report names it: the sweep's model is mobilenet_v2@0.35, "mobilenet_v2 0.35" there."""
+    name, _, width = row["model"].partition("@")
+    return f"{name} {width} @{row['input_size']} {row['recipe']} on {row['runtime']} (cpu:{row['threads']})"
+
+
+def _cells(page: str) -> dict:
+    """The Markdown report's table of every cell: (backbone, recipe, runtime) -> {column header: text}."""
+    lines = [ln.strip().strip("|") for ln in _section(page, "Every cell").splitlines() if ln.startswith("| ")]
+    header = [h.strip() for h in lines[0].split(" | ")]
+    rows = [dict(zip(header, (v.strip() for v in ln.split(" | ")))) for ln in lines[1:]]
+    return {(r["backbone"], r["recipe"], r["runtime"]): r for r in rows}
+
+
+def test_a_bench_row_whose_conversion_was_not_judged_is_no_candidate(swept, tmp_path):
+    """An int8 artifact of random weights (or of a float model at chance) is not judged: its row carries
+    `conversion_check {"passed": null}` and bench --best does not choose it. A new user's report put such a row alone
+    on the frontier and marked the fp32 row "dominated by" it; it is shown with its figures, says it was not judged,
+    and the fp32 row is the frontier. The report of a --best JSON does not list the best among the "others", and a
+    row bench skipped (ONNX Runtime asked for, no .onnx file) is skipped in both Pareto columns, not failed."""
+    import json
+
+    from edgebb.benchmark.best import choose
+    from edgebb.benchmark.rows import BenchRow
+
+    artifacts = os.path.join(swept["out"], "artifacts")
+    folder = os.path.join(artifacts, sorted(os.listdir(artifacts))[0])
+    bench = edgebb("bench", folder, "--best", "--runtime", "litert,onnxruntime", "--threads", "1", "--runs", "3",
+                   "--min-seconds", "0", "--warmup", "1", "--baseline", "none", "--json", tmp_path / "b.json")
+    assert bench.returncode == 0, bench.stderr
+    data = json.loads((tmp_path / "b.json").read_text())
+    ok = {r["recipe"]: r for r in data["results"] if r["status"] == "ok" and r["runtime"] == "litert"}
+    fp32, int8 = ok["fp32"], ok["int8"]
+    int8["conversion_check"] = {"passed": None, "failed_because": None}
+    # faster and lighter than fp32 beyond any noise: counted as passed, it would be the frontier and dominate fp32
+    int8["latency_ms"] = {k: v / 2 for k, v in fp32["latency_ms"].items()}
+    int8["peak_rss_mb"] = fp32["peak_rss_mb"] - 1
+    rows = [BenchRow.from_dict(r) for r in data["results"]]
+    data["best"] = choose(rows, {r.path: r.get("conversion_check") for r in rows if r.get("conversion_check")}, 1.0)
+    (tmp_path / "unjudged.json").write_text(json.dumps(data))
+
+    result = edgebb("report", tmp_path / "unjudged.json", "-o", tmp_path / "r.md")
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "r.md").read_text()
+    frontier = _section(page, "Pareto frontier per target")
+    assert _label(fp32) in frontier and _label(int8) not in frontier, frontier
+    assert "dominated by " + _label(int8).rsplit(" (", 1)[0] not in page
+    cells = _cells(page)
+    shown = cells["mobilenet_v2", "int8", "litert"]
+    assert shown["Pareto (accuracy vs p50)"] == "not judged" and shown["p50 ms"] != "-"
+    assert shown["status"] == "not judged: its outputs are near-ties"
+    assert cells["mobilenet_v2", "fp32", "litert"]["Pareto (accuracy vs p50)"] == "optimal"
+    skipped = [c for c in cells.values() if c["status"].startswith("skipped")]
+    assert skipped and all(c["Pareto (accuracy vs p50)"] == c["Pareto (accuracy vs memory)"] == "skipped"
+                           for c in skipped)
+    notes = _section(page, "Notes")
+    assert "not eligible: int8 litert x1 (0.50x): not judged: its outputs are near-ties" in notes
+    assert "others (p50 / best's): fp32 litert x1" not in notes  # the best itself, at 1.00x
 
 
 def test_markdown_report_leaves_a_foreign_plots_folder_alone(swept, tmp_path):

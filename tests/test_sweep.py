@@ -466,10 +466,10 @@ def test_published_accuracy_without_data():
     assert published_accuracy("inception_resnet_v2", 1.0, 299, RECIPES["fp32"])[0] == pytest.approx(0.803)
 
 
-def test_without_data_accuracy_is_published_or_absent_and_agreement_of_random_int8_is_not_shown():
+def test_without_data_accuracy_is_published_or_absent_and_random_int8_is_not_judged():
     """The figures add_artifact puts on a cell converted without --data (random weights): the float recipe at the
     published input size gets the published top-1 with its source; int8, another size, none; a random network's
-    int8 agreement (near-ties reordered by rounding) is not shown."""
+    int8 agreement (near-ties reordered by rounding) is shown as measured, and the cell is no candidate."""
     from edgebb.selection.cells import Cell, add_artifact
     from edgebb.selection.grid import ModelConfig
     from edgebb.selection.targets import TargetSpec
@@ -485,7 +485,11 @@ def test_without_data_accuracy_is_published_or_absent_and_agreement_of_random_in
     assert rows["fp32", 224]["accuracy"] == pytest.approx(0.603)
     assert rows["fp32", 224]["accuracy_source"] == "published: keras.applications MobileNetV2 docs (224x224)"
     assert rows["fp32", 224]["agreement"] == pytest.approx(0.083)  # float: the artifact computes what Keras does
-    assert "accuracy" not in rows["int8", 224] and rows["int8", 224]["agreement"] is None
+    assert "accuracy" not in rows["int8", 224] and rows["int8", 224]["agreement"] == pytest.approx(0.083)
+    from edgebb.selection.pareto import excluded
+
+    unjudged = {**rows["int8", 224], "recipe": "int8", "verification": {**conv["verification"], "passed": None}}
+    assert excluded(unjudged).startswith("not judged")
     assert "accuracy" not in rows["fp32", 96]
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import InputError, first_line
 from ..selection.cells import chance_problem
-from ..selection.pareto import failed_check
+from ..selection.pareto import excluded, failed_check
 from . import plots
 from .document import Bullets, Document, Figure, Section, Table, render_html, render_markdown
 
@@ -96,7 +96,8 @@ def _from_bench(source: str, report: dict) -> ReportData:
                       "p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"), "p99_ms": lat.get("p99"),
                       "peak_rss_mb": r.get("peak_rss_mb"), "size_mb": r.get("size_mb"), "macs": r.get("macs"),
                       "emulated": r.get("emulated"), "software": r.get("software"), "accuracy": None,
-                      # the conversion's verdict: an artifact that failed it is shown but is no candidate
+                      "baseline": bool(r.get("baseline")),
+                      # the conversion's verdict: a quantized artifact is a candidate only when it passed it
                       "verification": r.get("conversion_check")})
     env = report.get("env") or {}
     notes = list(report.get("notes", [])) + [f"warning: {w}" for w in report.get("warnings", [])]
@@ -138,10 +139,9 @@ def build(data: ReportData) -> Document:
         f"{len(by_target)} target(s): {', '.join(by_target)}"], [])
     summary = Section("frontier", "Pareto frontier per target")
     summary.blocks.append("The cells no other cell beats on both accuracy and p50 latency: the candidates worth "
-                          "shipping on each target." if has_accuracy else
+                          "shipping on each target. " + CANDIDATES if has_accuracy else
                           "No accuracy in this result (a bench report): the frontier is p50 latency against peak "
-                          "memory, among the artifacts that passed their conversion's check against the float model "
-                          "(the others are listed as failed checks).")
+                          "memory. " + CANDIDATES)
     for target, cells in by_target.items():
         best = sorted((c for c in cells if marks[c["key"]].get("latency", {}).get("optimal")),
                       key=lambda c: c.get("p50_ms") or 0)
@@ -187,6 +187,11 @@ def build(data: ReportData) -> Document:
     return doc
 
 
+CANDIDATES = ("Candidates are the float artifacts and the quantized ones that passed their conversion's check "
+              "against the float model; the others (failed check, not judged, no check) are in every cell's table "
+              "with their figures and why.")
+
+
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-")
 
@@ -214,22 +219,45 @@ def _display(c: dict, marks: dict | None = None) -> dict:
            "mmacs": c["macs"] / 1e6 if c.get("macs") else None,
            "target_shown": c["target"] + (" (software GPU)" if c.get("software") else "")
            + (" (emulated)" if c.get("emulated") else ""),
-           "status_shown": (failed_check(c) or "ok") if c.get("status") == "ok" else
-           f"{c.get('status')} at {c.get('stage') or 'measure'}: {c.get('error')}"}
+           "status_shown": _status(c)}
     if marks is not None:
         for name, column in (("latency", "mark"), ("memory", "memory_mark")):
             mark = marks.get(c["key"], {}).get(name)
             if mark is None:
-                row[column] = ("failed" if c.get("status") != "ok" else "failed check" if failed_check(c)
-                               else "at chance: not compared" if chance_problem(c) else "-")
+                row[column] = (("skipped" if c.get("status") == "skipped" else "failed") if c.get("status") != "ok"
+                               else _not_a_candidate(c) or ("at chance: not compared" if chance_problem(c) else "-"))
             elif mark["optimal"]:
                 row[column] = "optimal"
             else:
                 by = next((d for d in marks["_cells"] if d["key"] == mark["dominated_by"]), None)
                 row[column] = f"dominated by {label(by, target=False)}" if by else "dominated"
         row["_class"] = "optimal" if row["mark"] == "optimal" else (
-            "failed" if c.get("status") != "ok" or failed_check(c) else None)
+            "failed" if c.get("status") not in ("ok", "skipped") or failed_check(c) else None)
     return row
+
+
+def _status(c: dict) -> str:
+    if c.get("status") == "ok":
+        return _why_not(c) or "ok"
+    if c.get("status") == "skipped":  # a bench row it did not run (no artifact for that runtime): not a failure
+        return f"skipped: {c.get('error')}"
+    return f"{c.get('status')} at {c.get('stage') or 'measure'}: {c.get('error')}"
+
+
+def _why_not(c: dict) -> str | None:
+    """Why a measured cell is no candidate (edgebb.selection.pareto.excluded), else None."""
+    why = excluded(c)
+    if why and c.get("baseline") and c.get("verification") is None:  # bench converts it; its row has no verdict
+        return "the bench's baseline, measured for its ratios: no conversion check recorded for it"
+    return why
+
+
+def _not_a_candidate(c: dict) -> str | None:
+    """The Pareto columns' word for a measured cell that is no candidate."""
+    why = _why_not(c)
+    if why is None:
+        return None
+    return "failed check" if failed_check(c) else "not judged" if why.startswith("not judged") else "no check"
 
 
 def _cells_section(cells: list[dict], marks: dict) -> Section:

@@ -15,8 +15,9 @@ def _pct(v):
 
 
 def sweep_rows(result) -> tuple[list[dict], list[str]]:
-    """Rows of a SweepResult's table (Pareto-optimal cells marked *) and the footnotes failures became."""
-    from ..selection.pareto import annotate, failed_check
+    """Rows of a SweepResult's table (Pareto-optimal cells marked *) and the footnotes failures became. A quantized
+    cell that is no candidate without having failed (not judged, see sweep_lines) says so in its status."""
+    from ..selection.pareto import annotate, excluded, failed_check
 
     marks = annotate(result.rows)
     rows, footnotes = [], []
@@ -27,6 +28,8 @@ def sweep_rows(result) -> tuple[list[dict], list[str]]:
                              f"{c['runtime']} ({c['target']}), "
                              + (f"{c.get('stage')}: {c.get('error')}" if status != "ok" else failed))
             status = ("failed check" if status == "ok" else status) + f" [{len(footnotes)}]"
+        elif why := excluded(c):
+            status = "not judged" if why.startswith("not judged") else "no check"
         status += (" (software GPU)" if c.get("software") else "") + (" (emulated)" if c.get("emulated") else "")
         optimal = marks.get(c["key"], {}).get("latency", {}).get("optimal")
         rows.append({**c, "pareto": "*" if optimal else "", "acc": _pct(c.get("accuracy")),
@@ -37,7 +40,7 @@ def sweep_rows(result) -> tuple[list[dict], list[str]]:
 
 def sweep_lines(result, footnotes: list[str]) -> list[str]:
     from ..selection.cells import not_learned
-    from ..selection.pareto import failed_check
+    from ..selection.pareto import excluded, failed_check
 
     lines = footnotes + ["", "* Pareto-optimal on its target (accuracy against p50 latency)"]
     published = {f"{c['backbone']} {c['width']:g} @{c['size']} {c['recipe']}": c["accuracy_source"].split(": ", 1)[-1]
@@ -54,6 +57,11 @@ def sweep_lines(result, footnotes: list[str]) -> list[str]:
                      + "; ".join(f"{c['backbone']} {c['width']:g} @{c['size']} {c['recipe']} {c['runtime']} on "
                                  f"{c['target']}: {', '.join(c['provenance']['executor']['retried'])}"
                                  for c in retried[:5]) + (" ..." if len(retried) > 5 else "") + ")")
+    unjudged = sum(1 for c in result.rows if c["status"] == "ok" and (excluded(c) or "").startswith("not judged"))
+    if unjudged:
+        lines.append(f"not judged: {unjudged} quantized cell(s) of a float model with random weights or at chance, "
+                     "whose outputs are near-ties any rounding reorders: their agreement is shown but says nothing "
+                     "about the recipe, and they are no candidate (not on the frontier, never recommended)")
     over = sum(1 for c in result.rows if c["status"] == "ok" and failed_check(c))
     lines.append(f"{len(result.rows)} cells: {result.reused} reused from the store, {result.measured} run now, "
                  f"{len(result.failed)} failed" + (f", {over} failed their check against the float model"

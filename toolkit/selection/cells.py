@@ -132,9 +132,6 @@ def add_artifact(row: dict, conv: dict | None, cell: Cell, has_data: bool) -> No
         row["provenance"]["conversion_notes"] = conv.get("notes", [])
         if conv.get("weights"):  # a backbone converted without training: random, imagenet or the user's file
             row.setdefault("weights", conv["weights"])
-        if not RECIPES[cell.recipe].is_float and v.get("passed") is None:
-            # not judged: random weights, or a float model at chance; near-ties any rounding reorders
-            row["agreement"] = None
     if not has_data:
         accuracy, source = published_accuracy(cell.model.backbone, cell.model.width, cell.model.size,
                                               RECIPES[cell.recipe])

@@ -3,9 +3,10 @@ memory). A cell is optimal when no other cell of its group is at least as good o
 other cell names one cell that dominates it (the fastest such cell on the frontier, so the name is one to look at).
 
 Cells are dicts with the store's columns (accuracy, p50_ms, peak_rss_mb, target, key ...). Cells without the
-figures a frontier needs (failed, without accuracy, or an artifact that failed its check against the float model)
-are on no frontier and dominated by nothing; nor, on an accuracy frontier, a model whose float top-1 cannot be told
-from chance while others learned (edgebb.selection.cells.chance_problem).
+figures a frontier needs (failed, without accuracy) or that are no candidate (`excluded`: an artifact that failed
+its check against the float model, or a quantized one that was not judged or has no check) are on no frontier and
+dominated by nothing; nor, on an accuracy frontier, a model whose float top-1 cannot be told from chance while
+others learned (edgebb.selection.cells.chance_problem).
 """
 
 from __future__ import annotations
@@ -30,9 +31,22 @@ def failed_check(cell: dict) -> str | None:
     return None
 
 
+def excluded(cell: dict) -> str | None:
+    """Why the cell's artifact is no candidate whatever its figures, else None: it failed its check against the
+    float model (`failed_check`), or it is quantized and its check did not pass (not judged: random weights or a
+    float model at chance; no check at all). The rule of `edgebb bench --best` (edgebb.benchmark.best.candidate)."""
+    failed = failed_check(cell)
+    if failed:
+        return failed
+    from ..benchmark.best import candidate
+
+    ok, why = candidate(cell.get("recipe"), cell.get("verification"))
+    return None if ok else why
+
+
 def _values(cell: dict, objectives) -> tuple | None:
     values = tuple(cell.get(name) for name, _ in objectives)
-    if cell.get("status", "ok") != "ok" or failed_check(cell) or any(v is None for v in values):
+    if cell.get("status", "ok") != "ok" or any(v is None for v in values) or excluded(cell):
         return None
     return values
 

@@ -17,7 +17,7 @@ from ..core.errors import InputError, unknown_name
 from .cells import chance_problem
 from .grid import SMALL_DATA
 from .latency_model import fit
-from .pareto import dominates, failed_check
+from .pareto import dominates, excluded
 
 TASKS = ("classification", "detection", "segmentation")
 DENSE_STRIDES = (4, 8, 16, 32)
@@ -158,13 +158,16 @@ def _over(name: str, value: float, limit: float, unit: str, c: dict) -> str:
 
 
 def hard_reasons(c: dict, budget: Budget) -> list[str]:
-    """Why `c` cannot be the answer whatever its figures: failed, emulated, the wrong kind of backbone."""
+    """Why `c` cannot be the answer whatever its figures: failed, no candidate by its conversion's check (failed,
+    or quantized and not judged), emulated, the wrong kind of backbone."""
     out = []
     if c["status"] != "ok":
         return [f"failed at {c.get('stage') or 'measure'}: {c.get('error')}"]
-    failed = failed_check(c)  # the artifact does not compute what the float model computes
-    if failed:
-        out.append(failed)
+    # the artifact does not compute what the float model computes, or (quantized) nothing said it does: its check
+    # was not judged (random weights, a float model at chance) or is missing; the rule of bench --best
+    unchecked = excluded(c)
+    if unchecked:
+        out.append(unchecked)
     if (c.get("software") or c.get("emulated")) and not budget.allow_emulated:
         what = "a software GPU" if c.get("software") else "an emulator"
         out.append(f"measured on {what}: not the target's speed (--allow-emulated considers it)")
