@@ -65,6 +65,11 @@ def test_manifest_on_cpu_runtimes(artifacts, tmp_path):
     with open(out_csv) as f:
         table = list(csv.DictReader(f))
     assert len(table) == len(rows) and "latency_p50_ms" in table[0]
+    # the conversion's verdict as two columns, not a Python dict ("{'passed': True, 'failed_because': None}")
+    # (random weights: the int8 artifacts were not judged, passed null)
+    assert "conversion_check" not in table[0] and {(r["recipe"], r["conversion_check_passed"]) for r in table} == \
+        {("fp32", "True"), ("int8", "")}
+    assert {r["conversion_check_failed_because"] for r in table} == {""}
     assert "p50 ms" in result.stdout and "tflite-runtime is not installed" in result.stdout
     assert "% peak" in result.stdout and "measured GEMM peak" in result.stdout
 
@@ -174,17 +179,56 @@ def test_a_runtime_that_reads_none_of_the_files_says_so_for_each(tmp_path, artif
 
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "keras"])
-def test_a_file_the_runtime_cannot_read_is_named_where_the_baseline_runs(tmp_path, artifacts, runtime):
-    """A baseline the runtime runs is no work the user asked for: the .tflite still gets its skipped row."""
+def test_a_file_the_runtime_cannot_read_gets_its_row_and_no_baseline(tmp_path, artifacts, runtime):
+    """--runtime asked for it: the .tflite gets its skipped row, saying why. The baseline is neither converted nor
+    measured there: with no item measured on that runtime, its row would compare with nothing."""
     out = tmp_path / "r.json"
+    cache = tmp_path / "cache"
     result = edgebb("bench", str(artifacts / "mobilenet_v2_0.35_32_fp32.tflite"), "--runtime", runtime,
-                    "--baseline", "squeezenet_1_1", "--json", str(out), *FAST,
-                    env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+                    "--baseline", "squeezenet_1_1", "--json", str(out), *FAST, env={"XDG_CACHE_HOME": str(cache)})
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())["results"]
-    assert [(r["model"], r["runtime"], r["status"]) for r in rows] == \
-        [("mobilenet_v2@0.35", runtime, "skipped"), ("squeezenet_1_1", runtime, "ok")], rows
-    assert rows[1]["macs"] > 0 and rows[1]["input_size"] == SIZE
+    assert [(r["model"], r["runtime"], r["status"]) for r in rows] == [("mobilenet_v2@0.35", runtime, "skipped")], \
+        rows
+    assert "converting squeezenet_1_1" not in result.stderr
+    assert not (cache / "edgebb" / "artifacts").exists()
+
+
+def test_the_baseline_only_in_the_formats_an_item_is_measured_in(tmp_path, artifacts, monkeypatch):
+    """A .tflite on litert and onnxruntime: the baseline is converted to .tflite only, at the item's recipe and size,
+    and measured on litert only (onnxruntime has no item of the user's to compare with)."""
+    from edgebb.benchmark import comparisons
+    from edgebb.benchmark.targets import Target, from_file
+
+    converted = []
+
+    def convert(name, recipe, formats, size, progress, width=1.0):
+        converted.append((name, recipe, tuple(formats), size))
+        return Target(model=name, recipe=recipe, input_size=size)
+
+    monkeypatch.setattr(comparisons, "convert_backbone", convert)
+    tflite = from_file(str(artifacts / "mobilenet_v2_0.35_32_int8.tflite"))
+    onnx = from_file(str(artifacts / "mobilenet_v2_0.35_32_fp32.onnx"))
+    comparisons.add_baselines([tflite], "resnet50", ["onnx", "tflite"], None)
+    comparisons.add_baselines([tflite, onnx], "resnet50", ["onnx", "tflite"], None)
+    comparisons.add_baselines([onnx], "resnet50", ["tflite"], None)  # no runtime here loads the .onnx: nothing
+    assert converted == [("resnet50", "int8", ("tflite",), SIZE), ("resnet50", "int8", ("tflite",), SIZE),
+                         ("resnet50", "fp32", ("onnx",), SIZE)]
+    # a size the baseline cannot be built at (a manifest's) is a note, and nothing of it is converted
+    odd = Target(model="m", recipe="fp32", input_size=75, artifacts={"tflite": "m.tflite"})
+    converted.clear()
+    _, notes = comparisons.add_baselines([odd], "resnet50", ["tflite"], None)
+    assert converted == [] and notes == ["baseline resnet50 at 75x75 fp32 not measured: input size for resnet50 must "
+                                         "be a multiple of 32 and between 32 and 2048; received 75"]
+
+    out = tmp_path / "r.json"
+    result = edgebb("bench", str(artifacts / "mobilenet_v2_0.35_32_fp32.tflite"), "--runtime", "litert,onnxruntime",
+                    "--baseline", "squeezenet_1_1", "--json", str(out), *FAST)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["model"], r["runtime"], r["status"]) for r in rows] == [
+        ("mobilenet_v2@0.35", "litert", "ok"), ("mobilenet_v2@0.35", "onnxruntime", "skipped"),
+        ("squeezenet_1_1", "litert", "ok")], rows
 
 
 def test_bad_artifacts_one_line_each(tmp_path, artifacts):
@@ -340,6 +384,24 @@ def test_per_op_profile(artifacts, tmp_path):
     assert sum(p["share"] for p in row["profile"]) == pytest.approx(1.0, abs=0.01)
 
 
+def test_every_csv_row_has_the_same_columns():
+    """A CSV's columns are its first row's: a row without a conversion check, a throttle or a GPU (a bare
+    artifact's, a skipped one's) has the same flat keys as one with them, empty."""
+    from edgebb.benchmark.rows import BenchRow
+
+    bare = BenchRow(model="m", artifact="m.tflite", runtime="litert")
+    full = BenchRow(model="m", artifact="m_int8.tflite", runtime="litert-gpu", status="ok", latency_ms={"p50": 1.0},
+                    extra={"conversion_check": {"passed": False, "failed_because": "lost 9 points > 1"},
+                           "throttled": ["under-voltage"], "peak_fraction": 0.2, "software": True,
+                           "sustained": {"seconds": 60.0, "drift": 1.1, "windows": []}})
+    assert list(bare.flat()) == list(full.flat())
+    flat = full.flat()
+    assert (flat["conversion_check_passed"], flat["conversion_check_failed_because"]) == (False, "lost 9 points > 1")
+    assert (flat["throttled"], flat["sustained_drift"], flat["software"]) == ("under-voltage", 1.1, True)
+    assert bare.flat()["conversion_check_passed"] is None and bare.flat()["peak_fraction"] is None
+    assert not any(isinstance(v, (dict, list)) for v in flat.values())
+
+
 def test_latency_stats():
     stats = latency_stats([1.0, 2.0, 3.0, 4.0, 100.0])
     assert stats["min"] == 1.0 and stats["max"] == 100.0 and stats["p50"] == 3.0 and stats["mean"] == 22.0
@@ -362,10 +424,19 @@ def test_diagnosis_names_the_likely_cause(machine, flags, expected):
 
 
 def test_diagnosis_of_a_gpu_fallback_and_software_adapter():
-    rows = [_row("fp32", 1.0, "litert-gpu"), _row("int8", 3.0, "litert-gpu", fully_accelerated=False,
-                                                   software=True, adapter="llvmpipe")]
-    notes = diagnose(rows, {"machine": "x86_64", "cpu_flags": []})
-    assert any("fell back to CPU" in n for n in notes) and any("software adapter (llvmpipe)" in n for n in notes)
+    env = {"machine": "x86_64", "cpu_flags": []}
+    rows = [_row("fp32", 1.0, "litert-gpu"), _row("int8", 3.0, "litert-gpu", fully_accelerated=False)]
+    (note,) = diagnose(rows, env)
+    assert "int8 is 3.00x slower than fp32 on litert-gpu" in note and "fell back to CPU" in note
+    # On a software adapter the same latencies are a CPU rasterizer's: no int8-vs-fp32 note (it said "1.19x slower
+    # on litert-gpu" for lavapipe's figures), only the note that they are emulation.
+    soft = {"software": True, "adapter": "llvmpipe"}
+    rows = [_row("fp32", 1.0, "litert-gpu", **soft), _row("int8", 3.0, "litert-gpu", fully_accelerated=False, **soft)]
+    notes = diagnose(rows, env)
+    assert len(notes) == 2 and all("software adapter (llvmpipe)" in n for n in notes), notes
+    assert not any("slower than fp32" in n for n in notes)
+    # nor under an emulator (qemu): its cost per operation is not the target's
+    assert diagnose([_row("fp32", 1.0, emulated=True), _row("int8", 1.5, emulated=True)], env) == []
 
 
 @pytest.mark.parametrize("label", ["software", "emulated", None])
@@ -470,6 +541,41 @@ def test_best_is_the_fastest_deployment_whose_accuracy_holds():
     assert by[("int8", "onnxruntime", 1, "m_int8.onnx")]["quality"] == "drop 0.40 points, agreement 99.0%"
     assert not {d["runtime"] for d in theirs["deployments"] if d["eligible"] and d["recipe"] == "int8"
                 and d["artifact"] == "m_int8.onnx"} - {"openvino"}
+
+
+def test_bench_best_runs_only_the_runtimes_an_item_feeds(tiny_tflite, tmp_path):
+    """--best without --runtime: edgebb chose every CPU runtime, so on a folder of .tflite files the .onnx runtimes
+    are dropped before any work, with one note, not made into a skipped row of every item; nor is the baseline
+    converted to .onnx and measured there with nothing to compare it with (a 76 s run measured ResNet-50 on
+    onnxruntime and openvino for that)."""
+    out = tmp_path / "b.json"
+    result = edgebb("bench", str(tiny_tflite), "--best", "--threads", "1", "--baseline", "squeezenet_1_1", "--json",
+                    str(out), *FAST)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert sorted((r["model"], r["recipe"], r["runtime"], r["status"]) for r in report["results"]) == [
+        ("mobilenet_v2@0.35", "fp32", "litert", "ok"), ("mobilenet_v2@0.35", "int8", "litert", "ok"),
+        ("squeezenet_1_1", "fp32", "litert", "ok"), ("squeezenet_1_1", "int8", "litert", "ok")], report["results"]
+    note = ("--best: onnxruntime and openvino not measured: they load .onnx files, and no item has one (--runtime "
+            "onnxruntime,openvino lists a skipped row for each item)")
+    assert note in report["notes"] and f"note: {note}" in result.stdout
+    assert result.stderr.index(note) < result.stderr.index("measuring")  # said before the work
+    assert "skipped [" not in result.stdout and "(onnx" not in result.stderr  # no baseline converted to .onnx
+    (choice,) = report["best"]
+    assert {d["runtime"] for d in choice["deployments"]} == {"litert"}
+
+
+def test_best_runtimes_are_edgebbs_choice():
+    """--best without --runtime leaves `runtimes` empty (the user named none): its runtimes are `best_runtimes`,
+    backbone names are converted to their formats, and a device bench (to_argv) chooses its own."""
+    from edgebb.benchmark import BenchOptions
+
+    best = BenchOptions(best=True)
+    assert best.runtimes == () and best.best_runtimes == ("litert", "onnxruntime", "openvino")
+    assert best.formats == ["onnx", "tflite"] and "--runtime" not in best.to_argv()
+    named = BenchOptions(best=True, runtimes="litert")
+    assert named.best_runtimes == () and named.formats == ["tflite"] and "--runtime" in named.to_argv()
+    assert BenchOptions().best_runtimes == () and BenchOptions().formats == ["tflite"]
 
 
 def test_bench_best_on_a_manifest(artifacts, tmp_path):

@@ -128,3 +128,35 @@ def test_a_bad_width_is_one_line_before_tensorflow(name, items, message, world, 
     assert_one_line(result, 2, message)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (cache / "edgebb" / "artifacts").exists() and not (tmp_path / "r.json").exists()
+
+
+SIZES = "must be a multiple of 32 and between 32 and 2048; received"
+BAD_SIZES = [
+    ("name", ["mobilenet_v2", "-s", "16", "--baseline", "none"], [f"input size for mobilenet_v2 {SIZES} 16"]),
+    ("name-at-width", ["mobilenet_v2@0.35+0.5", "-s", "16", "--baseline", "none"],
+     [f"input size for mobilenet_v2 {SIZES} 16"]),
+    ("and-the-baseline", ["squeezenet_1_1", "mobilenet_v2@0.35", "-s", "16"],
+     [f"input size for squeezenet_1_1 {SIZES} 16", f"input size for mobilenet_v2 {SIZES} 16",
+      f"--baseline resnet50: input size for resnet50 {SIZES} 16 (--baseline none benches without one)"]),
+    ("only-the-baseline", ["inception_resnet_v2", "-s", "75"],  # 75 px is inception_resnet_v2's smallest
+     [f"--baseline resnet50: input size for resnet50 {SIZES} 75 (--baseline none benches without one)"]),
+    ("unknown-baseline", ["squeezenet_1_1", "-s", "32", "--baseline", "resnet5"],
+     ["--baseline resnet5: unknown backbone 'resnet5'; did you mean: resnet50"]),
+]
+
+
+@pytest.mark.parametrize("name, args, lines", BAD_SIZES, ids=[c[0] for c in BAD_SIZES])
+def test_a_bad_size_is_refused_before_anything_is_converted(name, args, lines, world, tmp_path):  # noqa: F811
+    """A size a backbone name (or the baseline it is compared with) cannot be built at, or an unknown baseline, is
+    refused with one line each before anything is announced, converted or TensorFlow imported: bench named the
+    conversion ("converting mobilenet_v2 to fp32 (tflite) at 16x16") and then failed in it."""
+    cache = tmp_path / "cache"
+    result = run("bench", *args, "--runs", "3", "--min-seconds", "0", "--json", tmp_path / "r.json",
+                 env={**early(world), "XDG_CACHE_HOME": str(cache)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    got = result.stderr.strip().splitlines()
+    assert len(got) == len(lines), result.stderr
+    assert got[0].startswith("edgebb: error: ") and "converting" not in result.stderr
+    for line, expected in zip([got[0][len("edgebb: error: "):]] + got[1:], lines):
+        assert line.startswith(expected), (line, expected)
+    assert not (cache / "edgebb" / "artifacts").exists() and not (tmp_path / "r.json").exists()

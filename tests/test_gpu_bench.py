@@ -19,6 +19,7 @@ from edgebb.runtimes import RuntimeUnavailable, VulkanDevice, _vulkan, available
 
 FAST = ["--runs", "3", "--min-seconds", "0", "--warmup", "1"]
 SOFTWARE_GPU = "a software GPU's ratio would say nothing about a real one"
+MODEL = "mobilenet_v2@0.35"  # conftest.py's tiny model, named at its width
 
 
 def edgebb(*args, env=None):
@@ -43,6 +44,9 @@ def _assert_parity(row):
     assert parity["samples"] == 8, parity  # the inputs a row cycles through
     assert math.isfinite(parity["max_abs_error"]) and 0 <= parity["max_abs_error"] < 1, parity  # softmax outputs
     assert 0 <= parity["top1_agreement"] <= 100, parity
+    # every disagreement is a near-tie the error can reorder; the model of conftest.py has random weights
+    assert parity["near_ties"] >= parity["samples"] * (1 - parity["top1_agreement"] / 100) - 1e-9, parity
+    assert parity["precision"] == "float16" and parity["random_weights"] is True, parity  # LiteRT's default
 
 
 def test_software_gpu_alone_measures_no_baseline_and_has_parity(software_gpu, tiny_tflite, tmp_path):
@@ -52,8 +56,8 @@ def test_software_gpu_alone_measures_no_baseline_and_has_parity(software_gpu, ti
     assert result.returncode == 0, result.stderr
     report = json.loads(out_json.read_text())
     row = report["results"][0]
-    assert (row["model"], row["runtime"], row["status"], row["baseline"]) == ("mobilenet_v2", "litert-gpu", "ok",
-                                                                              False)
+    assert (row["model"], row["runtime"], row["status"], row["baseline"]) == \
+        (MODEL, "litert-gpu", "ok", False)
     _assert_parity(row)  # against litert's CPU output, though the run has no litert row
     assert len(report["results"]) == 1, report["results"]  # no resnet50 row: neither converted nor measured
     assert "converting resnet50" not in result.stderr
@@ -69,7 +73,16 @@ def test_software_gpu_alone_measures_no_baseline_and_has_parity(software_gpu, ti
         (flat,) = list(csv.DictReader(f))
     assert flat["speedup_vs_baseline"] == "" and "software GPU" in flat["no_ratio_because"]
     assert float(flat["parity_max_abs_error"]) == pytest.approx(row["parity"]["max_abs_error"])
+    assert int(flat["parity_near_ties"]) == row["parity"]["near_ties"] and flat["parity_random_weights"] == "True"
     assert f"note: {said[0]}" in result.stdout
+    # the terminal shows the parity (it was only in the JSON and CSV) and says the row ran on a software GPU
+    assert "ok (software GPU)" in result.stdout
+    (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith("parity: ")]
+    assert line.startswith("parity: mobilenet_v2_0.35_32_fp32.tflite on litert-gpu x1 against litert on the CPU, "
+                           "8 inputs: max abs error ") and "float16" in line, result.stdout
+    assert f"top-1 agreement {row['parity']['top1_agreement']:.1f}%" in line
+    if row["parity"]["top1_agreement"] < 100 or row["parity"]["near_ties"]:
+        assert "  random weights: their outputs are near-ties among the top classes" in result.stdout
 
 
 def test_baseline_still_measured_on_the_cpu_runtime_of_the_run(software_gpu, tiny_tflite, tmp_path):
@@ -79,9 +92,9 @@ def test_baseline_still_measured_on_the_cpu_runtime_of_the_run(software_gpu, tin
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     rows = {(r["model"], r["runtime"]): r for r in report["results"]}
-    assert sorted(rows) == [("mobilenet_v2", "litert"), ("mobilenet_v2", "litert-gpu"), ("squeezenet_1_1", "litert")]
+    assert sorted(rows) == [(MODEL, "litert"), (MODEL, "litert-gpu"), ("squeezenet_1_1", "litert")]
     assert all(r["status"] == "ok" for r in rows.values()), rows
-    cpu, gpu = rows["mobilenet_v2", "litert"], rows["mobilenet_v2", "litert-gpu"]
+    cpu, gpu = rows[MODEL, "litert"], rows[MODEL, "litert-gpu"]
     base = rows["squeezenet_1_1", "litert"]
     assert cpu["speedup_vs_baseline"] == pytest.approx(base["latency_ms"]["p50"] / cpu["latency_ms"]["p50"])
     assert "no_ratio_because" not in cpu
@@ -98,7 +111,7 @@ def test_an_emulated_run_measures_no_baseline(tiny_tflite, tmp_path):
                     "--json", str(out), *FAST, env={"EDGEBB_EMULATED": "qemu-aarch64-cortex-a72"})
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert [(r["model"], r["runtime"]) for r in report["results"]] == [("mobilenet_v2", "litert")]
+    assert [(r["model"], r["runtime"]) for r in report["results"]] == [(MODEL, "litert")]
     assert "converting resnet50" not in result.stderr
     note = "baseline resnet50 not measured: this machine is emulated (qemu-aarch64-cortex-a72)"
     assert any(n.startswith(note) for n in report["notes"]) and note in result.stderr
@@ -167,3 +180,61 @@ def test_a_row_says_why_it_has_no_ratio():
     none = [row("m", "litert-gpu", 20.0, software=True)]
     compare_to_baseline(none, "none")  # --baseline none: no ratio asked for, nothing to explain
     assert "no_ratio_because" not in none[0].to_dict()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parity as the terminal shows it, from rows as a GPU run makes them.
+
+
+def test_parity_counts_the_near_ties_the_error_can_reorder():
+    import numpy as np
+
+    from edgebb.benchmark.rows import parity_of
+
+    cpu = np.array([[0.50, 0.49, 0.01], [0.90, 0.05, 0.05], [0.34, 0.33, 0.33]], np.float32)
+    gpu = cpu + np.array([[-0.01, 0.01, 0], [0, 0, 0], [0, 0, 0]], np.float32)  # swaps the first sample's top two
+    parity = parity_of(cpu, gpu)
+    assert parity["top1_agreement"] == pytest.approx(100 * 2 / 3) and parity["max_abs_error"] == pytest.approx(0.01)
+    assert (parity["samples"], parity["near_ties"]) == (3, 2)  # gaps 0.01 and 0.01 <= 2 x 0.01; 0.85 is not
+    assert parity_of(cpu, cpu)["near_ties"] == 0  # no error: nothing it can reorder
+
+
+def _gpu_row(**parity):
+    from edgebb.benchmark.rows import BenchRow
+
+    return BenchRow(model="mobilenet_v2", artifact="mobilenet_v2_96_fp32.tflite", path="/a/m.tflite", format="tflite",
+                    recipe="fp32", runtime="litert-gpu", input_size=96, target="gpu", status="ok",
+                    latency_ms={"p50": 68.0}, extra={"software": True, "adapter": "llvmpipe", "parity": {
+                        "max_abs_error": 0.0031, "top1_agreement": 87.5, "samples": 8, "near_ties": 6,
+                        "precision": "float16", "random_weights": True, **parity}})
+
+
+def test_parity_lines_explain_an_agreement_that_says_little():
+    """The README's `litert-gpu` example showed "ok" and nothing of the parity it measured; 87.5% agreement in
+    fp32 is near-ties of a random network (6 of 8 inputs' top two within twice the error), and the table says so."""
+    from edgebb.benchmark.rows import BenchReport, BenchRow
+    from edgebb.reporting.results import bench_lines, bench_rows, parity_lines
+
+    random = _gpu_row()
+    head, why = parity_lines(random)
+    assert head == ("parity: mobilenet_v2_96_fp32.tflite on litert-gpu x1 against litert on the CPU, 8 inputs: max "
+                    "abs error 0.0031, top-1 agreement 87.5% (LiteRT let the GPU compute in float16, its default, "
+                    "as on a phone)")
+    assert why == ("  random weights: their outputs are near-ties among the top classes (6 of 8 inputs' top two CPU "
+                   "outputs are within twice that error of each other), so the top-1 agreement says little about "
+                   "the GPU; the max abs error does")
+    unknown = parity_lines(_gpu_row(random_weights=None, precision=None))  # a bare artifact: no manifest says
+    assert unknown[1].startswith("  6 of 8 inputs' top two CPU outputs are within twice that error of each other: "
+                                 "near-ties it can reorder, so") and "float16" not in unknown[0]
+    trained = parity_lines(_gpu_row(random_weights=False, near_ties=0, top1_agreement=100.0))
+    assert len(trained) == 1 and "top-1 agreement 100.0%" in trained[0]
+    cpu = BenchRow(model="mobilenet_v2", artifact="m.tflite", format="tflite", recipe="fp32", runtime="litert",
+                   status="ok", latency_ms={"p50": 5.0})
+    report = BenchReport(env={}, results=[cpu, random], notes=[])
+    rows, footnotes = bench_rows(report)
+    assert [r["status"] for r in rows] == ["ok", "ok (software GPU)"]
+    lines = bench_lines(report, footnotes)
+    assert [ln for ln in lines if "parity" in ln or "random weights" in ln] == [head, why]
+    # the CSV has the parity's and the conversion check's columns on every row, so the first row's are all of them
+    assert list(cpu.flat()) == list(random.flat()) and cpu.flat()["parity_near_ties"] is None
+    assert random.flat()["parity_near_ties"] == 6 and random.flat()["parity_random_weights"] is True

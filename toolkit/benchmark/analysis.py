@@ -16,7 +16,9 @@ def _rows(results) -> list[BenchRow]:
 
 def diagnose(results, env: dict) -> list[str]:
     """Say where int8 is slower than fp32 on the same model, runtime and threads by more than the run's noise
-    (MIN_DIFFERENCE, or twice the larger coefficient of variation of the two rows), with the likely cause."""
+    (MIN_DIFFERENCE, or twice the larger coefficient of variation of the two rows), with the likely cause. Not
+    where either row ran on a software GPU or under an emulator: their latencies are the emulation's, whose cost
+    per operation is not the target's (the note on the software adapter, or the emulation's, says so)."""
     from ..conversion.recipes import RECIPES
     from .environment import int8_speed_hint
 
@@ -27,6 +29,8 @@ def diagnose(results, env: dict) -> list[str]:
         fp32 = ok.get((model, runtime, threads, "fp32"))
         known = RECIPES.get(recipe, default=None)
         if not fp32 or not known or known.activations != "int8" or known.weights != "int8":
+            continue
+        if any(x.get("software") or x.emulated for x in (r, fp32)):
             continue
         ratio = r.p50 / fp32.p50
         noise = max(MIN_DIFFERENCE, 2 * max(r.cv or 0.0, fp32.cv or 0.0))

@@ -51,9 +51,10 @@ def unratioed_runtimes(runtimes: list[str], env: dict) -> dict[str, str]:
 
 def plan_baselines(targets: list[Target], baseline: str, runtimes: list[str], env: dict,
                    progress: Progress | None) -> tuple[list[Target], list[str], dict[str, str]]:
-    """`targets` plus the baselines the runtimes that can give a ratio need (add_baselines, in their formats only),
-    the notes, and the runtimes the baseline is not measured on, with why. Why is said at once, before converting
-    or measuring anything for the baseline, and kept among the notes."""
+    """`targets` plus the baselines the runtimes that can give a ratio need (add_baselines: in those runtimes'
+    formats that a target is measured in, only), the notes, and the runtimes the baseline is not measured on, with
+    why. Why is said at once, before converting or measuring anything for the baseline, and kept among the
+    notes."""
     from ..runtimes import RUNTIMES
 
     skipped = unratioed_runtimes(runtimes, env)
@@ -75,10 +76,17 @@ def plan_baselines(targets: list[Target], baseline: str, runtimes: list[str], en
 
 def add_baselines(targets: list[Target], baseline: str, formats: list[str],
                   progress: Progress | None) -> tuple[list[Target], list[str]]:
-    """`targets` plus the baseline backbone at every (recipe, input size) some target is measured at: a ratio
-    compares two models at the same input size and arithmetic, never ResNet-50 at 224 against a model at 96."""
+    """`targets` plus the baseline backbone at every (recipe, input size) some target is measured at, in the
+    `formats` (those the run's runtimes load) that such a target has a file of: a ratio compares two models at the
+    same input size and arithmetic on the same runtime, never ResNet-50 at 224 against a model at 96, and a
+    baseline converted to a format no target is measured in would be measured for nothing. A size the baseline
+    cannot be built at is a note, before anything of it is converted."""
+    from ..core.errors import InputError
+    from ..models import get_spec
+
+    spec = get_spec(baseline)
     notes, have = [], {(t.recipe, t.input_size) for t in targets if t.model == baseline}
-    wanted: dict[tuple[str, int], None] = {}
+    wanted: dict[tuple[str, int], set[str]] = {}
     for t in targets:
         if t.model == baseline:
             continue
@@ -88,11 +96,18 @@ def add_baselines(targets: list[Target], baseline: str, formats: list[str],
                          f"{'recipe' if recipe is None else 'input size'} is unknown without a manifest.json; bench "
                          "the manifest, or name the file MODEL_RECIPE.tflite)")
             continue
-        if (recipe, t.input_size) not in have:
-            wanted[recipe, t.input_size] = None
-    for recipe, size in wanted:
+        measured = {f for f in formats if f in t.artifacts}
+        if measured and (recipe, t.input_size) not in have:
+            wanted.setdefault((recipe, t.input_size), set()).update(measured)
+    for (recipe, size), measured in wanted.items():
         try:
-            targets.append(convert_backbone(baseline, recipe, formats, size, progress))
+            spec.check_size(size)
+        except InputError as exc:
+            notes.append(f"baseline {baseline} at {size}x{size} {recipe} not measured: {exc}")
+            as_progress(progress).say(notes[-1])
+            continue
+        try:
+            targets.append(convert_backbone(baseline, recipe, [f for f in formats if f in measured], size, progress))
         except ImportError as exc:
             notes.append(f"baseline {baseline} at {size}x{size} {recipe} not measured: converting it needs the "
                          f"TensorFlow side ({exc.name} is not installed); bench a {baseline} artifact alongside")
@@ -143,7 +158,7 @@ def cpu_parity(results: list[BenchRow]) -> list[str]:
         if r.target != "gpu" or r.outputs is None or r.get("parity"):
             continue
         if r.path in cpu:
-            r.extra["parity"] = parity_of(cpu[r.path].outputs, r.outputs)
+            r.extra["parity"] = {**parity_of(cpu[r.path].outputs, r.outputs), "precision": None}  # not known here
         elif r.get("parity_error"):
             notes.append(f"{r.artifact} on {r.runtime} ({r.threads} thread(s)): no GPU-vs-CPU parity: "
                          f"{r.get('parity_error')}")

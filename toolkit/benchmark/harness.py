@@ -22,7 +22,7 @@ from ..core.errors import InputError
 from ..core.formats import FORMATS
 from ..core.progress import Progress, as_progress
 from .analysis import device_warnings, diagnose
-from .comparisons import add_baselines, compare_to_baseline, cpu_parity, plan_baselines
+from .comparisons import add_baselines, baseline_recipe, compare_to_baseline, cpu_parity, plan_baselines
 from .options import BenchOptions
 from .rows import BenchReport, BenchRow, latency_stats
 from .targets import Target, collect_targets, missing_file
@@ -55,13 +55,21 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     env["temperature_before_c"] = env.pop("temperature_c")
     env["throttled_before"] = env.pop("throttled")
     targets = collect_targets(list(items), recipes=list(opts.recipes), formats=opts.formats, size=opts.size,
-                              progress=progress)
-    # Without --runtime, every artifact runs on its own format's runtime.
-    wanted = list(opts.runtimes) or list(dict.fromkeys(
-        FORMATS[f].default_runtime for t in targets for f in sorted(t.artifacts) if FORMATS[f].artifact))
-    runtimes, notes = _tflite_fallback(wanted)
+                              progress=progress, baseline=None if opts.baseline == "none" else opts.baseline)
     given = list(targets)  # the items asked about; the baselines added below are comparisons
     have = {f for t in given for f in t.artifacts}
+    notes: list[str] = []
+    if opts.runtimes:
+        wanted = list(opts.runtimes)
+    elif opts.best:  # edgebb's choice, not the user's: none that no item gives a file to
+        wanted, notes = _fed(opts.best_runtimes, have)
+        for note in notes:
+            say.say(note)
+    else:  # every artifact on its own format's runtime
+        wanted = list(dict.fromkeys(FORMATS[f].default_runtime for t in targets for f in sorted(t.artifacts)
+                                    if FORMATS[f].artifact))
+    runtimes, fallback_notes = _tflite_fallback(wanted)
+    notes += fallback_notes
     unratioed: dict[str, str] = {}  # runtimes whose rows get no ratio (a software GPU): no baseline measured there
     if opts.baseline != "none":
         targets, baseline_notes, unratioed = plan_baselines(targets, opts.baseline, runtimes, env, progress)
@@ -74,13 +82,22 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
         env["cpu_freq_mhz"] = before["cpu_freq_mhz"]
     with tempfile.TemporaryDirectory(prefix="edgebb-bench-") as folder:
         # A runtime runs the targets that have a file of its format. One that no item given feeds gets a skipped row
-        # per item, saying so, even where it runs the baseline; a runtime that has work elsewhere gets no row for
-        # the targets it cannot read (a .tflite and an .onnx benched on both runtimes: two rows, not two more "no
-        # onnx artifact"). A source format's runtime (keras) runs only the float models that have that file, by
-        # the same rule. A runtime whose rows get no ratio runs no baseline.
-        jobs = [(t, r, n) for t in targets for r in runtimes for n in opts.threads
-                if (RUNTIMES[r].format in t.artifacts or RUNTIMES[r].format not in have and t in given)
-                and (t in given or r not in unratioed)]
+        # per item, saying so (--runtime asked for it); a runtime that has work elsewhere gets no row for the
+        # targets it cannot read (a .tflite and an .onnx benched on both runtimes: two rows, not two more "no onnx
+        # artifact"). A source format's runtime (keras) runs only the float models that have that file, by the same
+        # rule. The baseline runs only where some item is measured at its recipe and size, on a runtime whose rows
+        # get a ratio: anywhere else it would compare with nothing.
+        mine = {id(t) for t in given}
+        measured = {(baseline_recipe(t.recipe), t.input_size, r) for t in given for r in runtimes
+                    if RUNTIMES[r].format in t.artifacts}
+
+        def runs(t: Target, r: str) -> bool:
+            fmt = RUNTIMES[r].format
+            if id(t) in mine:
+                return fmt in t.artifacts or fmt not in have
+            return fmt in t.artifacts and r not in unratioed and (t.recipe, t.input_size, r) in measured
+
+        jobs = [(t, r, n) for t in targets for r in runtimes for n in opts.threads if runs(t, r)]
         with say.step("measuring", total=len(jobs)) as step:
             for i, (t, runtime, n) in enumerate(jobs, start=1):
                 rt = RUNTIMES[runtime]
@@ -117,6 +134,10 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
                     outcome = f"{row.status} ({row.error})"
                 step.advance(detail=f"{row.artifact or f'{t.model} {t.recipe}'} on {runtime}, {n} thread(s): {outcome}")
         notes += cpu_parity(results)
+    weights = {path: t.random_weights for t in targets for path in t.artifacts.values()}
+    for row in results:  # what a reader of the parity needs to know of the model (rendered by bench_lines)
+        if row.get("parity"):
+            row.extra["parity"]["random_weights"] = weights.get(row.path)
     after = device_state()
     env.update(temperature_after_c=after["temperature_c"], throttled_after=after["throttled"],
                cpu_freq_after_mhz=after["cpu_freq_mhz"], load_average_after=load_average(), cpu_busy_after=cpu_busy())
@@ -300,6 +321,25 @@ def finish(row: BenchRow, result: dict, outputs_path: str) -> None:
             row.extra["throttled"] = flags
     if os.path.exists(outputs_path):
         row.outputs = np.load(outputs_path)
+
+
+def _fed(runtimes: tuple[str, ...], have: set[str]) -> tuple[list[str], list[str]]:
+    """Of the runtimes --best chose (no --runtime), those that load a format some item has a file of, and a note
+    naming the others by format: they would only have made a skipped row of every item (and measured the baseline
+    with nothing to compare it with)."""
+    from ..runtimes import RUNTIMES
+
+    kept, dropped = [], {}
+    for name in runtimes:
+        fmt = RUNTIMES[name].format
+        if fmt in have:
+            kept.append(name)
+        else:
+            dropped.setdefault(fmt, []).append(name)
+    notes = [f"--best: {' and '.join(names)} not measured: {'they load' if len(names) > 1 else 'it loads'} "
+             f"{FORMATS[fmt].suffix} files, and no item has one (--runtime {','.join(names)} lists a skipped row "
+             "for each item)" for fmt, names in dropped.items()]
+    return kept, notes
 
 
 def _tflite_fallback(runtimes: list[str]) -> tuple[list[str], list[str]]:

@@ -23,8 +23,10 @@ class BenchOptions:
       before a row is killed. memory_limit_mb: address-space limit per row. baseline: a backbone, or "none".
       profile: per-op times where the runtime offers them. sustained: seconds of steady state per row, reported
       in windows (p50, temperature, clock, throttling per window, and the drift), instead of runs/min_seconds.
-      best: measure every deployment (without runtimes: every CPU runtime that loads an artifact; without recipes:
-      fp32 and int8) and name the fastest whose accuracy holds (drop within max_drop points; edgebb.benchmark.best)."""
+      best: measure every deployment (without runtimes: `best_runtimes`, every CPU runtime that loads an artifact,
+      less those no item gives a file to; without recipes: fp32 and int8) and name the fastest whose accuracy holds
+      (drop within max_drop points; edgebb.benchmark.best). `runtimes` stays empty then: edgebb chose them, not the
+      user (and a device chooses its own with to_argv)."""
 
     runtimes: tuple[str, ...] = ()
     threads: tuple[int, ...] = (1,)
@@ -45,15 +47,10 @@ class BenchOptions:
 
     def __post_init__(self):
         from ..conversion.recipes import RECIPES
-        from ..core.formats import FORMATS
         from ..runtimes import RUNTIMES
 
         if self.recipes is None or self.recipes == "":
             object.__setattr__(self, "recipes", ("fp32", "int8") if self.best else ("fp32",))
-        if self.best and not self.runtimes:  # every CPU runtime of artifacts but the legacy stand-ins
-            fallbacks = {r.fallback for r in RUNTIMES.values() if r.fallback}
-            object.__setattr__(self, "runtimes", tuple(n for n, r in RUNTIMES.items() if r.target == "cpu"
-                                                       and FORMATS[r.format].artifact and n not in fallbacks))
         check_number("--max-drop", self.max_drop, 0)
 
         object.__setattr__(self, "runtimes", tuple(parse_list(self.runtimes, RUNTIMES, "runtime")) if self.runtimes
@@ -73,11 +70,26 @@ class BenchOptions:
             check_number("--sustained", self.sustained, positive=True)
 
     @property
-    def formats(self) -> list[str]:
-        """The artifact formats the chosen runtimes load (without a choice: TFLite, LiteRT's)."""
+    def best_runtimes(self) -> tuple[str, ...]:
+        """The runtimes --best measures when --runtime names none: every CPU runtime of artifacts but the legacy
+        stand-ins (tflite-runtime, which runs where litert cannot); () without --best or with --runtime."""
+        from ..core.formats import FORMATS
         from ..runtimes import RUNTIMES
 
-        return sorted({RUNTIMES[r].format for r in self.runtimes}) if self.runtimes else ["tflite"]
+        if not self.best or self.runtimes:
+            return ()
+        fallbacks = {r.fallback for r in RUNTIMES.values() if r.fallback}
+        return tuple(n for n, r in RUNTIMES.items() if r.target == "cpu" and FORMATS[r.format].artifact
+                     and n not in fallbacks)
+
+    @property
+    def formats(self) -> list[str]:
+        """The artifact formats the chosen runtimes load (--runtime's, or --best's; without either: TFLite,
+        LiteRT's): what backbone names are converted to."""
+        from ..runtimes import RUNTIMES
+
+        chosen = self.runtimes or self.best_runtimes
+        return sorted({RUNTIMES[r].format for r in chosen}) if chosen else ["tflite"]
 
     def to_dict(self) -> dict:
         return asdict(self)

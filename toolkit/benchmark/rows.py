@@ -14,6 +14,9 @@ LATENCY_KEYS = ("mean", "std", "min", "p50", "p90", "p99", "max")
 # ratio to the baseline withheld: "no_ratio_because" says why).
 OPTIONAL = ("adapter", "software", "fully_accelerated", "provider", "profile", "profile_note", "parity", "throttled",
             "remote_path", "peak_fraction", "sustained", "conversion_check", "no_ratio_because")
+# The optional keys whose value is a dict, as CSV columns KEY_PART (the parity columns of a CPU row are empty).
+NESTED = {"parity": ("max_abs_error", "top1_agreement", "samples", "near_ties", "precision", "random_weights"),
+          "conversion_check": ("passed", "failed_because"), "sustained": ("seconds", "drift")}
 
 
 @dataclass
@@ -77,15 +80,18 @@ class BenchRow:
         return cls(**known, extra={k: v for k, v in data.items() if k not in names})
 
     def flat(self) -> dict:
-        """The row with latency_ms and parity flattened, for CSV (whose columns are the first row's: the parity
-        columns and no_ratio_because are on every row, empty where they do not apply)."""
-        out = {k: v for k, v in self.to_dict().items()
-               if k not in ("latency_ms", "parity", "profile", "no_ratio_because")}
+        """The row for CSV: latency_ms, parity, conversion_check and sustained flattened into columns of scalars,
+        the per-op profile left out. A CSV's columns are its first row's, so every row has every column, empty
+        where it does not apply: the keys are the same for every row."""
+        out = {k: v for k, v in self.to_dict().items() if k not in OPTIONAL and k != "latency_ms"}
         for k in LATENCY_KEYS:
             out[f"latency_{k}_ms"] = (self.latency_ms or {}).get(k)
-        for k in ("max_abs_error", "top1_agreement"):
-            out[f"parity_{k}"] = (self.get("parity") or {}).get(k)
-        out["no_ratio_because"] = self.get("no_ratio_because")
+        for key, parts in NESTED.items():
+            value = self.get(key) or {}
+            out.update({f"{key}_{k}": value.get(k) for k in parts})
+        for key in OPTIONAL:
+            if key not in NESTED and key != "profile":
+                out[key] = self.get(key)
         if isinstance(self.get("throttled"), list):
             out["throttled"] = "; ".join(self.get("throttled"))
         return out
@@ -129,12 +135,20 @@ def latency_stats(times_ms: list[float]) -> dict:
 
 def parity_of(reference: np.ndarray, outputs: np.ndarray) -> dict:
     """A GPU row's "parity": max abs error and top-1 agreement (%) of its `outputs` against the CPU's `reference`
-    outputs for the same inputs, over the samples both have (a capped slow row computes fewer)."""
+    outputs for the same inputs, over the `samples` both have (a capped slow row computes fewer), and `near_ties`:
+    how many of those samples have their two highest reference outputs within twice the max abs error of each
+    other, a near-tie an error that size can reorder (every top-1 disagreement is one). A random network's outputs
+    are near-ties; a trained one's top classes are far apart."""
     n = min(len(reference), len(outputs))
-    a, b = np.asarray(reference[:n], np.float32), np.asarray(outputs[:n], np.float32)
-    return {"max_abs_error": float(np.abs(a - b).max()),
-            "top1_agreement": 100.0 * float(np.mean(a.reshape(n, -1).argmax(1) == b.reshape(n, -1).argmax(1))),
-            "samples": n}
+    a = np.asarray(reference[:n], np.float32).reshape(n, -1)
+    b = np.asarray(outputs[:n], np.float32).reshape(n, -1)
+    error = float(np.abs(a - b).max())
+    near = 0
+    if a.shape[1] > 1:
+        top2 = np.sort(a, axis=1)[:, -2:]
+        near = int(np.sum(top2[:, 1] - top2[:, 0] <= 2 * error))
+    return {"max_abs_error": error, "top1_agreement": 100.0 * float(np.mean(a.argmax(1) == b.argmax(1))),
+            "samples": n, "near_ties": near}
 
 
 def flat_row(row: BenchRow | dict) -> dict:

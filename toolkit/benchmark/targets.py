@@ -32,6 +32,7 @@ class Target:
     input_size: int | None = None
     verification: dict[str, dict] = field(default_factory=dict)  # format -> the conversion's verification
     width: float | None = None  # the backbone's width multiplier, where a manifest or the name@width says it
+    random_weights: bool | None = None  # its manifest's source says weights "random" (None: no manifest says)
 
 
 def missing_file(target: Target, fmt: str) -> str:
@@ -97,7 +98,7 @@ def from_manifest(path: str, *, skip_missing: bool = False) -> list[Target]:
             name = label(name, width)  # as bench names a backbone at a width: mobilenet_v2@0.35
             t = targets.setdefault((name, entry["recipe"], size), Target(
                 model=name, recipe=entry["recipe"], macs=entry.get("macs"), preprocessing=entry.get("preprocessing"),
-                input_size=size, width=width))
+                input_size=size, width=width, random_weights=_random_weights(entry_source)))
             t.artifacts[entry["format"]] = artifact
             if entry.get("verification"):
                 t.verification[entry["format"]] = entry["verification"]
@@ -119,6 +120,13 @@ def _width_of(source: dict) -> float | None:
     return float(width) if isinstance(width, (int, float)) and not isinstance(width, bool) else None
 
 
+def _random_weights(source: dict) -> bool | None:
+    """Whether a manifest's source says its weights are random (a backbone converted without trained weights, as
+    bench converts a backbone name), as convert marks them; None where it does not say (a model file)."""
+    weights = source.get("weights")
+    return weights == "random" if isinstance(weights, str) else None
+
+
 def _is_float(recipe: str) -> bool:
     from ..conversion.recipes import RECIPES
 
@@ -135,7 +143,8 @@ def from_file(path: str) -> Target:
                 if os.path.abspath(p) == os.path.abspath(path):
                     return Target(model=t.model, recipe=t.recipe, artifacts={fmt: p}, macs=t.macs,
                                   preprocessing=t.preprocessing, input_size=t.input_size,
-                                  verification={k: v for k, v in t.verification.items() if k == fmt}, width=t.width)
+                                  verification={k: v for k, v in t.verification.items() if k == fmt}, width=t.width,
+                                  random_weights=t.random_weights)
     from ..conversion.recipes import RECIPES
 
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -190,7 +199,7 @@ def convert_backbone(name: str, recipe: str, formats: list[str], size: int, prog
     else:  # only the float model itself (the keras runtime): nothing to convert
         from ..models import preprocessing_for
 
-        target = Target(model=label(name, width), recipe=recipe, input_size=size, width=width,
+        target = Target(model=label(name, width), recipe=recipe, input_size=size, width=width, random_weights=True,
                         preprocessing=preprocessing_for(name, size).to_dict())
     if "keras" in formats and _is_float(recipe):
         keras_path = os.path.join(out, f"{stem}.keras")
@@ -269,11 +278,8 @@ def backbone_at(item: str) -> list[tuple[str, float]]:
         spec = get_spec(name)
     except InputError as exc:
         raise InputError(f"{item}: {exc}") from None
-    offered = (f"one of {', '.join(f'{w:g}' for w in spec.widths)}" if len(spec.widths) > 1
-               else f"{spec.widths[0]:g} ({name} has no width multiplier)")
-
     def refused(received: str) -> InputError:
-        return InputError(f"{item}: width for {name} must be {offered}; received {received}")
+        return InputError(f"{item}: width for {name} must be {spec.width_rule}; received {received}")
 
     try:
         widths = parse_widths(item, text)
@@ -294,11 +300,12 @@ def _is_pin(item: str) -> bool:
 
 
 def collect_targets(items: list[str], *, recipes: list[str], formats: list[str], size: int,
-                    progress: Progress | None = None) -> list[Target]:
+                    progress: Progress | None = None, baseline: str | None = None) -> list[Target]:
     """Targets for artifacts, manifests (or folders with one) and backbone names, optionally at a width
     ("mobilenet_v2@0.35"; one target per recipe). Bad items raise one InputError whose message has one line per
-    item."""
-    from ..models import list_models
+    item, before anything is converted: a backbone name's `size` is checked as convert checks it, and so is the
+    `baseline` backbone's name and, where backbone names are converted at `size` to be compared with it, its size."""
+    from ..models import get_spec, list_models
 
     def listed(manifest: str) -> list[Target]:
         found = from_manifest(manifest)
@@ -334,13 +341,24 @@ def collect_targets(items: list[str], *, recipes: list[str], formats: list[str],
         elif os.path.exists(item):
             problems.append(f"{item}: not a .tflite or .onnx artifact (or a manifest.json)")
         else:
-            from ..models import get_spec
-
             try:
                 get_spec(item)
             except InputError as exc:
                 problems.append(str(exc))
-    if any(isinstance(t, tuple) for t in targets):
+    named = list(dict.fromkeys(t[0] for t in targets if isinstance(t, tuple)))  # (backbone, width) pairs
+    for name in named:  # one line per backbone, however many widths or items name it
+        try:
+            get_spec(name).check_size(size)
+        except InputError as exc:
+            problems.append(str(exc))
+    if baseline:
+        try:
+            spec = get_spec(baseline)
+            if any(name != baseline for name in named):  # converted at `size` to compare with them
+                spec.check_size(size)
+        except InputError as exc:
+            problems.append(f"--baseline {baseline}: {exc} (--baseline none benches without one)")
+    if named:
         from ..conversion.recipes import get_recipe
 
         trained = [r for r in recipes if get_recipe(r).qat]

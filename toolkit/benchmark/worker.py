@@ -162,7 +162,8 @@ def measure(spec: dict) -> dict:
         if windows is not None:
             result["sustained"] = windows
         if spec.get("reference"):  # after the memory figures were read: the CPU's model is not this row's
-            result.update(_against_reference(spec, inputs[:len(outputs)], outputs))
+            result.update(_against_reference(spec, inputs[:len(outputs)], outputs,
+                                             getattr(session, "enforce_f32", None)))
         for key in ("adapter", "software", "fully_accelerated", "provider"):
             if hasattr(session, key):
                 result[key] = getattr(session, key)
@@ -180,10 +181,11 @@ def measure(spec: dict) -> dict:
         session.close()
 
 
-def _against_reference(spec: dict, inputs: np.ndarray, outputs: np.ndarray) -> dict:
+def _against_reference(spec: dict, inputs: np.ndarray, outputs: np.ndarray, enforce_f32: bool | None) -> dict:
     """A GPU row's parity with the CPU: the same inputs through spec["reference"] (its format's CPU runtime) in
     this worker, compared with the row's `outputs`: {"parity": ...}, or {"parity_error": why} when the CPU run
-    failed (the row itself stands)."""
+    failed (the row itself stands). Its "precision" is what the GPU was let compute in: "float16" (LiteRT's
+    default, as on a phone: `enforce_f32` off), "float32", or None where the session does not say."""
     from ..runtimes import load_artifact
     from .rows import parity_of
 
@@ -195,7 +197,8 @@ def _against_reference(spec: dict, inputs: np.ndarray, outputs: np.ndarray) -> d
         return {"parity_error": f"{spec['reference']} failed: {type(exc).__name__}: {text[0] if text else ''}"[:300]}
     if isinstance(expected, list):
         expected = expected[0]
-    return {"parity": parity_of(expected, np.asarray(outputs, np.float32))}
+    precision = None if enforce_f32 is None else "float32" if enforce_f32 else "float16"
+    return {"parity": {**parity_of(expected, np.asarray(outputs, np.float32)), "precision": precision}}
 
 
 WINDOWS = 10

@@ -73,7 +73,8 @@ def bench_rows(report) -> tuple[list[dict], list[str]]:
             footnotes.append(f"[{len(footnotes) + 1}] {r.artifact}: failed its conversion check against the float "
                              f"model ({check.get('failed_because') or 'over budget'}): not a candidate")
             status = f"ok, failed check [{len(footnotes)}]"
-        status += (" (emulated)" if r.emulated else "") + (" (throttled)" if r.get("throttled") else "")
+        status += (" (emulated)" if r.emulated else "") + (" (software GPU)" if r.get("software") else "") \
+            + (" (throttled)" if r.get("throttled") else "")
         rows.append({"model": r.model + (" *" if r.baseline else ""), "recipe": r.recipe, "px": r.input_size,
                      "runtime": r.runtime,
                      "threads": r.threads, "p50": lat.get("p50"), "p90": lat.get("p90"), "ips": r.throughput_ips,
@@ -114,9 +115,31 @@ def bench_lines(report, footnotes: list[str]) -> list[str]:
     if env.get("peak"):
         lines.append(peak_line(env["peak"]))
     lines += [sustained_line(r) for r in report.results if r.get("sustained")]
+    lines += [line for r in report.results if r.get("parity") for line in parity_lines(r)]
     lines += [f"note: {n}" for n in report.notes]
     lines += [f"warning: {w}" for w in report.warnings]
     return lines
+
+
+def parity_lines(row) -> list[str]:
+    """A GPU row's parity with the CPU in a line, and where its top-1 agreement says little (the CPU's top two
+    outputs are near-ties the error can reorder, as a random network's are), a second line saying so."""
+    from ..core.formats import FORMATS
+
+    p = row.get("parity")
+    cpu = FORMATS[row.format].default_runtime if row.format in FORMATS else "the CPU"
+    n, agree, error = p.get("samples"), p.get("top1_agreement"), p.get("max_abs_error")
+    line = (f"parity: {row.artifact or row.model} on {row.runtime} x{row.threads} against {cpu} on the CPU"
+            + (f", {n} inputs" if n else "") + f": max abs error {error:.2g}, top-1 agreement {agree:.1f}%")
+    if p.get("precision") == "float16":
+        line += " (LiteRT let the GPU compute in float16, its default, as on a phone)"
+    near, random = p.get("near_ties") or 0, p.get("random_weights")
+    if not near and not (random and agree < 100):
+        return [line]
+    ties = f"{near} of {n} inputs' top two CPU outputs are within twice that error of each other" if near else ""
+    why = (f"random weights: their outputs are near-ties among the top classes{f' ({ties})' if ties else ''}"
+           if random else f"{ties}: near-ties it can reorder")
+    return [line, f"  {why}, so the top-1 agreement says little about the GPU; the max abs error does"]
 
 
 def sustained_line(row) -> str:
