@@ -14,8 +14,9 @@ import subprocess
 import sys
 
 import pytest
+from test_gpu import litert_with_gpu_api  # noqa: F401  (the fixture: skip unless LiteRT's GPU API is here)
 
-from edgebb.runtimes import RuntimeUnavailable, VulkanDevice, _vulkan, available, base, litert_gpu
+from edgebb.runtimes import VulkanDevice, _vulkan, available
 
 FAST = ["--runs", "3", "--min-seconds", "0", "--warmup", "1"]
 SOFTWARE_GPU = "a software GPU's ratio would say nothing about a real one"
@@ -124,14 +125,8 @@ def test_an_emulated_run_measures_no_baseline(tiny_tflite, tmp_path):
 
 
 @pytest.fixture
-def litert_gpu_api(monkeypatch):
-    if sys.platform != "linux":
-        pytest.skip("the Vulkan checks are Linux's")
-    try:
-        base.import_module("ai_edge_litert.compiled_model", "ai-edge-litert")
-    except RuntimeUnavailable as exc:
-        pytest.skip(str(exc))
-    monkeypatch.setattr(litert_gpu, "_GPU_FAILURE", [])
+def litert_gpu_api(litert_with_gpu_api, monkeypatch):  # noqa: F811  (the fixture imported above)
+    """test_gpu.py's skip rules, and a machine whose only Vulkan device is lavapipe."""
     monkeypatch.setattr(_vulkan, "vulkan_devices", lambda: ((LAVAPIPE,), ""))
     ok, reason = available("litert-gpu")  # e.g. no GPU accelerator library for this platform
     if not ok:
