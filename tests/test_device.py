@@ -131,7 +131,9 @@ def test_sustained_run_reports_windows_and_the_window_the_board_throttled_in(tin
     assert s["windows"][0]["throttled"] == "0x0" and s["windows"][-1]["throttled"] == "0x50005"
     assert 1 not in s["throttled_windows"] and 10 in s["throttled_windows"]
     assert row["throttled"] == ["under-voltage", "throttled"]
-    assert "ok (throttled)" in result.stdout and "sustained 2 s" in result.stdout and "THROTTLED" in result.stdout
+    # (random weights: the int8 row is measured but its conversion check was not judged)
+    assert "ok, not judged [1] (throttled)" in result.stdout
+    assert "sustained 2 s" in result.stdout and "THROTTLED" in result.stdout
 
 
 def test_bench_on_a_cool_device_has_no_warning(tiny_tflite, tmp_path):
@@ -154,7 +156,7 @@ def test_emulated_figures_are_labelled(tiny_tflite, tmp_path):
     report = json.loads(out.read_text())
     assert report["env"]["emulated"] is True and report["env"]["emulation"] == "qemu-aarch64-cortex-a72"
     assert all(r["emulated"] is True for r in report["results"])
-    assert result.stdout.count("ok (emulated)") == 2 and "EMULATED (qemu-aarch64-cortex-a72)" in result.stdout
+    assert result.stdout.count(" (emulated)") == 2 and "EMULATED (qemu-aarch64-cortex-a72)" in result.stdout
     assert any(n.startswith("emulated (qemu-aarch64-cortex-a72)") for n in report["notes"])
     native = edgebb("bench", str(tiny_tflite / "mobilenet_v2_0.35_32_fp32.tflite"), *FAST, "--json", str(out))
     assert json.loads(out.read_text())["env"]["emulated"] is False and "emulated" not in native.stdout

@@ -212,6 +212,14 @@ def test_a_bench_row_whose_conversion_was_not_judged_is_no_candidate(swept, tmp_
     notes = _section(page, "Notes")
     assert "not eligible: int8 litert x1 (0.50x): not judged: its outputs are near-ties" in notes
     assert "others (p50 / best's): fp32 litert x1" not in notes  # the best itself, at 1.00x
+    # and bench's own table says so too (it read plain "ok")
+    from edgebb.benchmark.rows import BenchReport
+    from edgebb.reporting.results import bench_rows
+
+    table, footnotes = bench_rows(BenchReport(env={}, results=rows, notes=[]))
+    status = {(t["recipe"], t["runtime"]): t["status"] for t in table}
+    assert status["int8", "litert"].startswith("ok, not judged [") and status["fp32", "litert"] == "ok", status
+    assert sum("not judged" in f for f in footnotes) == 1, footnotes
 
 
 def test_markdown_report_leaves_a_foreign_plots_folder_alone(swept, tmp_path):

@@ -61,6 +61,7 @@ def bench_rows(report) -> tuple[list[dict], list[str]]:
     """The table rows of a BenchReport and the footnotes its row errors became (so one long reason does not
     stretch every column)."""
     rows, footnotes = [], []
+    unjudged = None  # the one footnote every quantized row whose check was not judged points to
     for r in report.results:
         lat = r.latency_ms or {}
         status = r.status
@@ -73,6 +74,13 @@ def bench_rows(report) -> tuple[list[dict], list[str]]:
             footnotes.append(f"[{len(footnotes) + 1}] {r.artifact}: failed its conversion check against the float "
                              f"model ({check.get('failed_because') or 'over budget'}): not a candidate")
             status = f"ok, failed check [{len(footnotes)}]"
+        elif r.status == "ok" and "passed" in check and check["passed"] is None:
+            if unjudged is None:
+                footnotes.append(f"[{len(footnotes) + 1}] not judged: the conversion's check was not judged (random "
+                                 "weights, or a float model at chance: near-tied outputs any rounding reorders), so "
+                                 "the artifact is measured but not a candidate")
+                unjudged = len(footnotes)
+            status = f"ok, not judged [{unjudged}]"
         status += (" (emulated)" if r.emulated else "") + (" (software GPU)" if r.get("software") else "") \
             + (" (throttled)" if r.get("throttled") else "")
         rows.append({"model": r.model + (" *" if r.baseline else ""), "recipe": r.recipe, "px": r.input_size,
