@@ -393,8 +393,11 @@ def test_every_csv_row_has_the_same_columns():
     full = BenchRow(model="m", artifact="m_int8.tflite", runtime="litert-gpu", status="ok", latency_ms={"p50": 1.0},
                     extra={"conversion_check": {"passed": False, "failed_because": "lost 9 points > 1"},
                            "throttled": ["under-voltage"], "peak_fraction": 0.2, "software": True,
-                           "sustained": {"seconds": 60.0, "drift": 1.1, "windows": []}})
+                           "sustained": {"seconds": 60.0, "drift": 1.1, "windows": []},
+                           "parity_error": "litert failed: MemoryError: "})
     assert list(bare.flat()) == list(full.flat())
+    # why a GPU row has no parity reaches the JSON and the CSV (to_dict kept only OPTIONAL keys and dropped it)
+    assert full.to_dict()["parity_error"] == full.flat()["parity_error"] == "litert failed: MemoryError: "
     flat = full.flat()
     assert (flat["conversion_check_passed"], flat["conversion_check_failed_because"]) == (False, "lost 9 points > 1")
     assert (flat["throttled"], flat["sustained_drift"], flat["software"]) == ("under-voltage", 1.1, True)
