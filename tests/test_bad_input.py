@@ -226,6 +226,7 @@ EARLY = [
     ("sweep-unknown-backbone", ["sweep", "mobilenetv2", "--data", "{w}/shapes"], "unknown backbone 'mobilenetv2'"),
     ("sweep-pinned-bad-width", ["sweep", "mobilenet_v2@0.7", "--data", "{w}/shapes", "--sizes", "32"],
      "width for mobilenet_v2 must be one of"),
+    ("sweep-pinned-nothing", ["sweep", "mobilenet_v2@", "--data", "{w}/shapes"], 'received nothing after "@"'),
     ("sweep-width-nobody-has", ["sweep", "squeezenet_1_1", "--widths", "0.7", "--data", "{w}/shapes"],
      "no backbone of the grid has width 0.7"),
     ("sweep-width-words", ["sweep", "mobilenet_v2", "--widths", "half"], "--widths must be comma-separated"),

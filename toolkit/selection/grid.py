@@ -19,7 +19,6 @@ from ..core.checks import (
     parse_floats,
     parse_ints,
     parse_list,
-    parse_widths,
     split_width,
 )
 from ..core.errors import InputError, unknown_name
@@ -260,9 +259,12 @@ class Grid:
 
 
 def _split_pin(item: str) -> tuple[str, tuple[float, ...] | None]:
-    """(name, pinned widths) of "name@width" (edgebb.core.checks.split_width); no widths for "name" or "name@"."""
+    """(name, pinned widths) of "name@width", checked as bench checks one (edgebb.benchmark.targets.backbone_at:
+    "name@" or a width the backbone lacks is an InputError naming the item); no widths for "name"."""
+    from ..benchmark.targets import backbone_at
+
     name, text = split_width(item)
-    return name, (parse_widths(item, text) if text else None)
+    return name, (None if text is None else tuple(width for _, width in backbone_at(item)))
 
 
 def default_width(widths: tuple[float, ...]) -> float:
