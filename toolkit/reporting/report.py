@@ -180,7 +180,7 @@ def build(data: ReportData) -> Document:
                             "and runtime.")
     doc.sections.append(speed)
     doc.sections.append(_cost_section(data.cells))
-    doc.sections.append(_cells_section(data.cells, marks))
+    doc.sections.append(_cells_section(data.cells, marks, has_accuracy))
     doc.sections.append(_environment_section(data))
     if data.notes:
         doc.sections.append(Section("notes", "Notes", [Bullets(list(dict.fromkeys(data.notes)))]))
@@ -260,14 +260,19 @@ def _not_a_candidate(c: dict) -> str | None:
     return "failed check" if failed_check(c) else "not judged" if why.startswith("not judged") else "no check"
 
 
-def _cells_section(cells: list[dict], marks: dict) -> Section:
+def _cells_section(cells: list[dict], marks: dict, has_accuracy: bool) -> Section:
     marks = {**marks, "_cells": cells}
     order = sorted(cells, key=lambda c: (c["target"], c.get("status") != "ok", c.get("p50_ms") or float("inf")))
+    if has_accuracy:
+        columns = CELL_COLUMNS
+        text = ("every other one names a cell that is at least as accurate and at least as fast (or light), and "
+                "better in one of the two.")
+    else:  # a bench report: one frontier, p50 against memory (edgebb.selection.pareto.COST)
+        columns = [("mark", "Pareto (p50 vs memory)")] + [c for c in CELL_COLUMNS[1:] if c[0] != "memory_mark"]
+        text = "every other one names a cell that is at least as fast and as light, and better in one of the two."
     return Section("cells", "Every cell", [
         "Each cell is one backbone configuration, recipe, runtime and target. A cell on the frontier is optimal; "
-        "every other one names a cell that is at least as accurate and at least as fast (or light), and better in "
-        "one of the two.",
-        Table("cells-table", CELL_COLUMNS, [_display(c, marks) for c in order], caption=f"{len(cells)} cells")])
+        + text, Table("cells-table", columns, [_display(c, marks) for c in order], caption=f"{len(cells)} cells")])
 
 
 def _cost_section(cells: list[dict]) -> Section:
