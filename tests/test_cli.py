@@ -48,6 +48,21 @@ def test_a_backbone_at_a_width_as_bench_and_sweep_name_it():
     assert same.returncode == 0 and json.loads(same.stdout) == data
 
 
+@pytest.mark.parametrize("args", [("info", "mobilenet_v2"), ("info", "mobilenet_v2", "--layers", "--json")])
+def test_a_reader_that_stopped_reading_ends_it_quietly(args):
+    """`edgebb info NAME | head`: once the reader has gone, the next write fails with a broken pipe. A new user saw
+    "edgebb: error: Broken pipe"; it ends as a shell pipeline's writer does, quietly, with 141 (128 + SIGPIPE). The
+    read end is closed before edgebb starts, so its first write fails, whatever the pipe's buffer."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run([sys.executable, "-m", "edgebb", *args], stdout=write, stderr=subprocess.PIPE,
+                                text=True)
+    finally:
+        os.close(write)
+    assert result.returncode == 141 and result.stderr == ""
+
+
 def test_info_table():
     result = edgebb("info", "squeezenet_1_1", "--size", "64", "--layers")
     assert result.returncode == 0, result.stderr
