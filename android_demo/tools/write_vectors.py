@@ -414,7 +414,7 @@ def cpuinfo_cases() -> list[dict]:
 
 def diagnose_cases() -> list[dict]:
     """edgebb.benchmark.analysis.diagnose on fp32/int8 row pairs, for ARM without / with dotprod and x86 without
-    VNNI."""
+    VNNI: CPU and GPU rows, a GPU fallback, rows on a software adapter and under an emulator."""
     from edgebb.benchmark.analysis import diagnose
 
     def row(recipe, runtime, threads, p50, **extra):
@@ -426,7 +426,10 @@ def diagnose_cases() -> list[dict]:
                row("int8", "litert-gpu", 1, 2.01, fully_accelerated=False),
                row("int8", "nnapi", 1, 5.0), {**row("fp32", "nnapi", 1, 1.0), "status": "failed"},
                row("fp32", "litert", 2, 1.005), row("int8", "litert", 2, 1.01),
-               row("int8", "litert-gpu", 2, 3.0, software=True, adapter="SwiftShader")]
+               row("int8", "litert-gpu", 2, 3.0, software=True, adapter="SwiftShader"),
+               row("fp32", "litert-gpu", 2, 1.0, software=True, adapter="SwiftShader"),
+               row("fp32", "litert-gpu", 4, 1.0), row("int8", "litert-gpu", 4, 1.5),
+               row("fp32", "litert", 3, 1.0, emulated=True), row("int8", "litert", 3, 2.0, emulated=True)]
     envs = [{"machine": "aarch64", "cpu_flags": ["asimd", "fphp"]}, {"machine": "aarch64", "cpu_flags": ["asimddp"]},
             {"machine": "x86_64", "cpu_flags": ["avx2"]}, {"machine": "riscv64", "cpu_flags": []}]
     return [{"env": env, "results": results, "notes": diagnose(results, env)} for env in envs]

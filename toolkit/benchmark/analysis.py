@@ -42,10 +42,13 @@ def diagnose(results, env: dict) -> list[str]:
                          "LiteRT's GPU accelerator computes int8 models in float (it dequantizes them), so int8 "
                          "saves size there, not time")
             notes.append(f"{model} int8 is {ratio:.2f}x slower than fp32 on {runtime} ({threads} thread(s)): {cause}")
+    software: dict[tuple, list[str]] = {}  # one note per runtime and adapter, naming its rows
     for r in rows:
         if r.get("software"):
-            notes.append(f"{r.artifact} on {r.runtime} ran on a software adapter ({r.get('adapter')}): "
-                         "its latency is emulation, not GPU speed")
+            software.setdefault((r.runtime, r.get("adapter")), []).append(r.artifact)
+    for (runtime, adapter), artifacts in software.items():
+        notes.append(f"{', '.join(dict.fromkeys(artifacts))} on {runtime} ran on a software adapter ({adapter}): "
+                     "latency there is emulation, not GPU speed")
     return notes
 
 

@@ -166,7 +166,8 @@ object BenchReport {
     /**
      * `edgebb.benchmark.analysis.diagnose`: where int8 is slower than fp32 on the same model, runtime and threads by
      * more than the run's noise ([MIN_DIFFERENCE], or twice the larger coefficient of variation of the two rows), one
-     * note with the likely cause; and rows that ran on a software adapter.
+     * note with the likely cause (none for a pair that ran on a software adapter or an emulator); and one note per
+     * software adapter, naming the rows that ran on it.
      */
     fun diagnose(results: List<Map<String, Any?>>, env: Map<String, Any?>): List<String> {
         data class Key(val model: Any?, val runtime: Any?, val threads: Any?, val recipe: Any?)
@@ -176,23 +177,32 @@ object BenchReport {
         for ((key, r) in ok) {
             val fp32 = ok[key.copy(recipe = "fp32")]
             if (key.recipe != "int8" || fp32 == null) continue
+            // a software GPU's or an emulator's latencies are not the target's: no cause to name
+            if (listOf(r, fp32).any { it["software"] == true || it["emulated"] == true }) continue
             val ratio = p50(r) / p50(fp32)
             val noise = maxOf(MIN_DIFFERENCE, 2 * maxOf(cv(r), cv(fp32)))
             if (ratio - 1.0 > noise) {
                 var cause = int8SpeedHint(env)
-                if (key.runtime == BenchSchema.GPU && r["fully_accelerated"] == false) {
-                    cause = "the GPU delegate did not take the whole int8 model and fell back to CPU for part of it"
+                if (key.runtime == BenchSchema.GPU) {
+                    cause = if (r["fully_accelerated"] == false) {
+                        "the GPU delegate did not take the whole int8 model and fell back to CPU for part of it"
+                    } else {
+                        "LiteRT's GPU accelerator computes int8 models in float (it dequantizes them), so int8 " +
+                            "saves size there, not time"
+                    }
                 }
                 notes.add("${key.model} int8 is ${format2(ratio)}x slower than fp32 on ${key.runtime} (${key.threads} thread(s)): $cause")
             }
         }
+        val software = LinkedHashMap<Pair<Any?, Any?>, LinkedHashSet<Any?>>() // one note per runtime and adapter
         for (r in results) {
-            if (r["software"] == true) {
-                notes.add(
-                    "${r["artifact"]} on ${r["runtime"]} ran on a software adapter (${r["adapter"]}): its latency is " +
-                        "emulation, not GPU speed",
-                )
-            }
+            if (r["software"] == true) software.getOrPut(Pair(r["runtime"], r["adapter"])) { LinkedHashSet() }.add(r["artifact"])
+        }
+        for ((key, artifacts) in software) {
+            notes.add(
+                "${artifacts.joinToString(", ")} on ${key.first} ran on a software adapter (${key.second}): latency " +
+                    "there is emulation, not GPU speed",
+            )
         }
         return notes
     }
