@@ -99,11 +99,13 @@ def test_items_at_widths_are_read_as_sweep_reads_them(monkeypatch):
                      ("mobilenet_v2", 1.0, "fp32"), ("mobilenet_v2", 1.0, "int8")]
     assert targets.label("mobilenet_v2", 1.0) == "mobilenet_v2" and targets.label("shufflenet_v2", 2.0) == \
         "shufflenet_v2@2"
-    # sweep's reading and messages are unchanged
+    # sweep reads them the same way, and refuses what bench refuses with bench's words ("mobilenet_v2@" was read as
+    # no width at all)
     assert _split_pin("mobilenet_v2@0.35+0.5") == ("mobilenet_v2", (0.35, 0.5))
-    assert _split_pin("mobilenet_v2@") == _split_pin("mobilenet_v2") == ("mobilenet_v2", None)
-    with pytest.raises(InputError, match="the width of mobilenet_v2@abc must be comma-separated numbers; received abc"):
-        _split_pin("mobilenet_v2@abc")
+    assert _split_pin("mobilenet_v2") == ("mobilenet_v2", None)
+    for item, received in (("mobilenet_v2@", 'nothing after "@"'), ("mobilenet_v2@abc", "abc")):
+        with pytest.raises(InputError, match=f"{item}: width for mobilenet_v2 must be one of .*; received {received}"):
+            _split_pin(item)
 
 
 WIDTHS = "one of 0.35, 0.5, 0.75, 1, 1.3, 1.4"
@@ -142,6 +144,13 @@ BAD_SIZES = [
      [f"--baseline resnet50: input size for resnet50 {SIZES} 75 (--baseline none benches without one)"]),
     ("unknown-baseline", ["squeezenet_1_1", "-s", "32", "--baseline", "resnet5"],
      ["--baseline resnet5: unknown backbone 'resnet5'; did you mean: resnet50"]),
+    ("baseline-width-not-offered", ["squeezenet_1_1", "-s", "32", "--baseline", "mobilenet_v2@0.3"],
+     [f"--baseline mobilenet_v2@0.3: width for mobilenet_v2 must be {WIDTHS}; received 0.3 (--baseline none"]),
+    ("baseline-two-widths", ["squeezenet_1_1", "-s", "32", "--baseline", "mobilenet_v2@0.35+0.5"],
+     ["--baseline mobilenet_v2@0.35+0.5: a baseline is one backbone at one width"]),
+    ("baseline-at-width-size", ["squeezenet_1_1", "-s", "16", "--baseline", "mobilenet_v2@0.35"],
+     [f"input size for squeezenet_1_1 {SIZES} 16", f"--baseline mobilenet_v2@0.35: input size for mobilenet_v2 "
+                                                   f"{SIZES} 16"]),
 ]
 
 
@@ -160,3 +169,21 @@ def test_a_bad_size_is_refused_before_anything_is_converted(name, args, lines, w
     for line, expected in zip([got[0][len("edgebb: error: "):]] + got[1:], lines):
         assert line.startswith(expected), (line, expected)
     assert not (cache / "edgebb" / "artifacts").exists() and not (tmp_path / "r.json").exists()
+
+
+def test_a_baseline_at_a_width(tmp_path):
+    """--baseline mobilenet_v2@0.350: the 0.35 model is converted and measured as the baseline, its row is named
+    as bench names a backbone at a width, the ratios are against it, and the table's columns and legend name it
+    (they said "x vs R50" and "ResNet-50 p50" whatever the baseline)."""
+    out = tmp_path / "r.json"
+    result = run("bench", "squeezenet_1_1", "-s", SIZE, "--runs", "3", "--min-seconds", "0", "--warmup", "1",
+                 "--baseline", "mobilenet_v2@0.350", "--json", out, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {r["model"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(rows) == {"squeezenet_1_1", "mobilenet_v2@0.35"}, rows
+    base, item = rows["mobilenet_v2@0.35"], rows["squeezenet_1_1"]
+    assert base["baseline"] and not item["baseline"] and base["macs"] == _profile(0.35)[0]
+    assert item["speedup_vs_baseline"] == pytest.approx(base["latency_ms"]["p50"] / item["latency_ms"]["p50"])
+    header = next(line for line in result.stdout.splitlines() if line.startswith("model "))
+    assert "x vs mobilenet_v2@0.35" in header and "R50" not in result.stdout, result.stdout
+    assert "* baseline; x vs mobilenet_v2@0.35 = mobilenet_v2@0.35 p50 / this p50" in result.stdout

@@ -83,8 +83,10 @@ def add_baselines(targets: list[Target], baseline: str, formats: list[str],
     cannot be built at is a note, before anything of it is converted."""
     from ..core.errors import InputError
     from ..models import get_spec
+    from .targets import baseline_at
 
-    spec = get_spec(baseline)
+    name, width = baseline_at(baseline)
+    spec = get_spec(name)
     notes, have = [], {(t.recipe, t.input_size) for t in targets if t.model == baseline}
     wanted: dict[tuple[str, int], set[str]] = {}
     for t in targets:
@@ -107,7 +109,8 @@ def add_baselines(targets: list[Target], baseline: str, formats: list[str],
             as_progress(progress).say(notes[-1])
             continue
         try:
-            targets.append(convert_backbone(baseline, recipe, [f for f in formats if f in measured], size, progress))
+            targets.append(convert_backbone(name, recipe, [f for f in formats if f in measured], size, progress,
+                                            width=width))
         except ImportError as exc:
             notes.append(f"baseline {baseline} at {size}x{size} {recipe} not measured: converting it needs the "
                          f"TensorFlow side ({exc.name} is not installed); bench a {baseline} artifact alongside")

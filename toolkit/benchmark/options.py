@@ -20,7 +20,8 @@ class BenchOptions:
       backbone names are converted to .tflite. threads: thread counts. recipes, size: how backbone names are
       converted. data: an image folder to feed instead of random inputs. runs, min_seconds: the steady state runs
       until both are met; max_seconds caps it (and the warm-up). warmup: runs after the first. timeout: seconds
-      before a row is killed. memory_limit_mb: address-space limit per row. baseline: a backbone, or "none".
+      before a row is killed. memory_limit_mb: address-space limit per row. baseline: a backbone (NAME@WIDTH at a
+      width), or "none".
       profile: per-op times where the runtime offers them. sustained: seconds of steady state per row, reported
       in windows (p50, temperature, clock, throttling per window, and the drift), instead of runs/min_seconds.
       best: measure every deployment (without runtimes: `best_runtimes`, every CPU runtime that loads an artifact,
@@ -68,6 +69,15 @@ class BenchOptions:
         check_int("--size", self.size, 1)
         if self.sustained is not None:
             check_number("--sustained", self.sustained, positive=True)
+        if "@" in self.baseline:  # rows name a backbone at a width one way: mobilenet_v2@0.350 -> mobilenet_v2@0.35
+            from ..core.checks import split_width
+            from .targets import label
+
+            name, text = split_width(self.baseline)
+            try:
+                object.__setattr__(self, "baseline", label(name, float(text)))
+            except ValueError:
+                pass  # not a number: collect_targets says so, with the widths the backbone has
 
     @property
     def best_runtimes(self) -> tuple[str, ...]:

@@ -294,6 +294,20 @@ def backbone_at(item: str) -> list[tuple[str, float]]:
     return pairs
 
 
+def baseline_at(baseline: str) -> tuple[str, float]:
+    """(backbone, width) of a --baseline: "resnet50", or a backbone at one width, "mobilenet_v2@0.35" (rows name it
+    `label(name, width)`); InputError for an unknown name or a width the backbone lacks."""
+    from ..models import get_spec
+
+    if "@" not in baseline:
+        get_spec(baseline)
+        return baseline, 1.0
+    pairs = backbone_at(baseline)
+    if len(pairs) != 1:
+        raise InputError(f"{baseline}: a baseline is one backbone at one width")
+    return pairs[0]
+
+
 def _is_pin(item: str) -> bool:
     """Whether `item` names a backbone at a width rather than a file: "mobilenet_v2@0.35", not "a@b.tflite"."""
     return "@" in item and os.path.sep not in item and format_for(item) is None and not os.path.exists(item)
@@ -353,11 +367,12 @@ def collect_targets(items: list[str], *, recipes: list[str], formats: list[str],
             problems.append(str(exc))
     if baseline:
         try:
-            spec = get_spec(baseline)
-            if any(name != baseline for name in named):  # converted at `size` to compare with them
-                spec.check_size(size)
+            base = baseline_at(baseline)
+            if any(t != base for t in targets if isinstance(t, tuple)):  # converted at `size` to compare with them
+                get_spec(base[0]).check_size(size)
         except InputError as exc:
-            problems.append(f"--baseline {baseline}: {exc} (--baseline none benches without one)")
+            why = str(exc).removeprefix(f"{baseline}: ")  # a width's message names the item already
+            problems.append(f"--baseline {baseline}: {why} (--baseline none benches without one)")
     if named:
         from ..conversion.recipes import get_recipe
 

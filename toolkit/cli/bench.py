@@ -28,7 +28,8 @@ from .common import check_outputs, quiet_option, terminal, write_outputs
 @click.option("--warmup", type=int, default=5, show_default=True, help="Warm-up runs after the first.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds before a row is killed.")
 @click.option("--memory-limit", "memory_limit_mb", type=float, default=None, help="Address-space limit per row, in MB.")
-@click.option("--baseline", default="resnet50", show_default=True, help='Baseline backbone, or "none".')
+@click.option("--baseline", default="resnet50", show_default=True,
+              help='Baseline backbone (NAME@WIDTH at a width), or "none".')
 @click.option("--profile", is_flag=True, help="Per-op time table where the runtime offers one.")
 @click.option("--best", is_flag=True,
               help="Measure every deployment (each CPU runtime unless --runtime, fp32 and int8 unless --recipe) and "
@@ -52,7 +53,7 @@ def bench(items, json_path, csv_path, remote, remote_python, ssh_options, **opti
     NAME@WIDTH for a backbone at a width: mobilenet_v2@0.35)."""
     from ..benchmark import BenchOptions
     from ..benchmark import bench as run
-    from ..reporting.results import BENCH_COLUMNS, PROFILE_COLUMNS, bench_lines, bench_rows
+    from ..reporting.results import PROFILE_COLUMNS, bench_columns, bench_lines, bench_rows
 
     opts = BenchOptions(**options)
     check_outputs(json_path, csv_path)
@@ -65,7 +66,7 @@ def bench(items, json_path, csv_path, remote, remote_python, ssh_options, **opti
     else:
         report = run(list(items), opts, progress=term.progress())
     rows, footnotes = bench_rows(report)
-    term.table(rows, BENCH_COLUMNS)
+    term.table(rows, bench_columns(opts.baseline))
     term.lines(bench_lines(report, footnotes))
     if report.best is not None:
         from ..benchmark.best import best_lines

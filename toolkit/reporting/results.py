@@ -14,6 +14,18 @@ CONVERT_COLUMNS = [("artifact", "artifact"), ("size", "MB"), ("agree", "top-1 ag
 BENCH_COLUMNS = [("model", "model"), ("recipe", "recipe"), ("px", "px"), ("runtime", "runtime"), ("threads", "thr"),
                  ("p50", "p50 ms"), ("p90", "p90 ms"), ("ips", "img/s"), ("rss", "peak MB"), ("size", "file MB"),
                  ("peak", "% peak"), ("speedup", "x vs R50"), ("mem", "mem vs R50"), ("status", "status")]
+
+
+def baseline_short(baseline: str) -> str:
+    """How bench's columns name its baseline: R50 for ResNet-50, else as given (mobilenet_v2@0.35)."""
+    return "R50" if baseline == "resnet50" else baseline
+
+
+def bench_columns(baseline: str) -> list[tuple[str, str]]:
+    """BENCH_COLUMNS with the ratio columns named after the run's --baseline."""
+    short = baseline_short(baseline)
+    names = {"speedup": f"x vs {short}", "mem": f"mem vs {short}"}
+    return [(key, names.get(key, title)) for key, title in BENCH_COLUMNS]
 PROFILE_COLUMNS = [("op", "op"), ("count", "nodes"), ("ms", "ms / inference"), ("share", "share")]
 
 
@@ -117,9 +129,10 @@ def bench_lines(report, footnotes: list[str]) -> list[str]:
     state = device_state_line(env)
     if state:
         lines.append(state)
-    if any(r.baseline for r in report.results):
-        lines.append("* baseline; x vs R50 = ResNet-50 p50 / this p50 at the same input size, recipe, runtime and "
-                     "threads")
+    base = next((r.model for r in report.results if r.baseline), None)
+    if base:
+        lines.append(f"* baseline; x vs {baseline_short(base)} = {'ResNet-50' if base == 'resnet50' else base} p50 / "
+                     "this p50 at the same input size, recipe, runtime and threads")
     if env.get("peak"):
         lines.append(peak_line(env["peak"]))
     lines += [sustained_line(r) for r in report.results if r.get("sustained")]
