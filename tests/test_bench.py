@@ -74,6 +74,34 @@ def test_manifest_on_cpu_runtimes(artifacts, tmp_path):
     assert "% peak" in result.stdout and "measured GEMM peak" in result.stdout
 
 
+def test_a_runtime_that_cannot_run_here(artifacts, tmp_path):
+    """Asked for by name, a runtime that is not installed: alone, one line and exit 2 before anything is converted
+    (bench converted the items and the baseline, then showed only skipped rows); beside one that runs, its rows say
+    why, and the baseline is converted and measured only for the runtime that runs."""
+    from edgebb.runtimes import available
+
+    if available("tflite-runtime")[0]:
+        pytest.skip("tflite-runtime is installed here")
+    cache = tmp_path / "cache"
+    env = {"XDG_CACHE_HOME": str(cache)}
+    alone = edgebb("bench", "squeezenet_1_1", "-s", str(SIZE), "--runtime", "tflite-runtime", "--json",
+                   str(tmp_path / "alone.json"), *FAST, env=env)
+    assert alone.returncode == 2 and alone.stderr.strip() == \
+        "edgebb: error: nothing can be measured here: tflite-runtime is not installed (pip install tflite-runtime)"
+    assert not cache.exists() and not (tmp_path / "alone.json").exists()
+
+    out = tmp_path / "r.json"
+    both = edgebb("bench", str(artifacts / "manifest.json"), "--recipe", "fp32", "--runtime",
+                  "tflite-runtime,onnxruntime", "--baseline", "squeezenet_1_1", "--json", str(out), *FAST, env=env)
+    assert both.returncode == 0, both.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert {(r["model"], r["runtime"], r["status"]) for r in rows if r["recipe"] == "fp32"} == {
+        ("mobilenet_v2@0.35", "tflite-runtime", "skipped"), ("mobilenet_v2@0.35", "onnxruntime", "ok"),
+        ("squeezenet_1_1", "onnxruntime", "ok")}, rows
+    converted = os.listdir(cache / "edgebb" / "artifacts" / f"squeezenet_1_1_{SIZE}_fp32")
+    assert not any(name.endswith(".tflite") for name in converted), converted
+
+
 def test_baseline_row_and_ratios(tmp_path):
     """Two input sizes in one run (a backbone at 32 px, a converted folder at 64): a ResNet-50 row at each, and
     every ratio is to the one of its own size."""

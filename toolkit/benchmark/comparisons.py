@@ -55,7 +55,7 @@ def plan_baselines(targets: list[Target], baseline: str, runtimes: list[str], en
     formats that a target is measured in, only), the notes, and the runtimes the baseline is not measured on, with
     why. Why is said at once, before converting or measuring anything for the baseline, and kept among the
     notes."""
-    from ..runtimes import RUNTIMES
+    from ..runtimes import RUNTIMES, available
 
     skipped = unratioed_runtimes(runtimes, env)
     notes = []
@@ -67,7 +67,7 @@ def plan_baselines(targets: list[Target], baseline: str, runtimes: list[str], en
         say = as_progress(progress)
         for note in notes:
             say.say(note)
-    ratioed = [name for name in runtimes if name not in skipped]
+    ratioed = [name for name in runtimes if name not in skipped and available(name)[0]]  # (the others' rows say why)
     if ratioed:
         targets, more = add_baselines(targets, baseline, sorted({RUNTIMES[r].format for r in ratioed}), progress)
         notes += more

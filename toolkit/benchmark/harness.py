@@ -54,6 +54,10 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     env = environment()
     env["temperature_before_c"] = env.pop("temperature_c")
     env["throttled_before"] = env.pop("throttled")
+    if opts.runtimes:  # asked for by name: when none of them can run here, say so before converting anything
+        reasons = [available(name)[1] for name in _tflite_fallback(list(opts.runtimes))[0]]
+        if all(reasons):
+            raise InputError(f"nothing can be measured here: {'; '.join(dict.fromkeys(reasons))}")
     targets = collect_targets(list(items), recipes=list(opts.recipes), formats=opts.formats, size=opts.size,
                               progress=progress, baseline=None if opts.baseline == "none" else opts.baseline)
     given = list(targets)  # the items asked about; the baselines added below are comparisons
@@ -89,7 +93,7 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
         # get a ratio: anywhere else it would compare with nothing.
         mine = {id(t) for t in given}
         measured = {(baseline_recipe(t.recipe), t.input_size, r) for t in given for r in runtimes
-                    if RUNTIMES[r].format in t.artifacts}
+                    if RUNTIMES[r].format in t.artifacts and available(r)[0]}
 
         def runs(t: Target, r: str) -> bool:
             fmt = RUNTIMES[r].format
