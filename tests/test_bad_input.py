@@ -359,6 +359,9 @@ LATE = [
     ("convert-truncated-keras", ["convert", "{m}/truncated.keras"], "cannot read"),
     ("convert-truncated-h5", ["convert", "{m}/truncated.h5"], "cannot read"),
     # the header is whole, the rest is not: found by the format's own parser before any measurement
+    ("bench-gpu-fp32-without-gpu", ["bench", "{m}/truncated.tflite", "--runtime", "litert,onnxruntime", "--gpu-fp32"],
+     "--gpu-fp32 sets how a GPU runtime computes; no runtime of this run has the choice (add one to --runtime: "
+     "litert-gpu)"),
     ("bench-truncated-tflite", ["bench", "{m}/truncated.tflite", "--baseline", "none"],
      "truncated.tflite: truncated or corrupt"),
     ("bench-truncated-onnx", ["bench", "{m}/truncated.onnx", "--baseline", "none"],

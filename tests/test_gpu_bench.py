@@ -233,3 +233,20 @@ def test_parity_lines_explain_an_agreement_that_says_little():
     # the CSV has the parity's and the conversion check's columns on every row, so the first row's are all of them
     assert list(cpu.flat()) == list(random.flat()) and cpu.flat()["parity_near_ties"] is None
     assert random.flat()["parity_near_ties"] == 6 and random.flat()["parity_random_weights"] is True
+
+
+def test_gpu_fp32_computes_in_float32(tiny_tflite, tmp_path):
+    """--gpu-fp32: LiteRT's GPU computes in float32 (its default lets it use float16): the row and its parity say
+    so, and the parity's error is float32's, far below float16's few 1e-3 on this model."""
+    ok, reason = available("litert-gpu")
+    if not ok:
+        pytest.skip(f"litert-gpu is unavailable: {reason}")
+    out = tmp_path / "r.json"
+    result = edgebb("bench", str(tiny_tflite / "mobilenet_v2_0.35_32_fp32.tflite"), "--runtime", "litert-gpu",
+                    "--gpu-fp32", "--baseline", "none", "--json", str(out), *FAST)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["status"] == "ok" and row["gpu_precision"] == "float32", row
+    assert row["parity"]["precision"] == "float32" and row["parity"]["max_abs_error"] < 1e-4, row["parity"]
+    (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith("parity: ")]
+    assert line.endswith("(the GPU computed in float32: --gpu-fp32)"), line

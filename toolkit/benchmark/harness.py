@@ -121,7 +121,9 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
                             "warmup": opts.warmup, "memory_limit_mb": opts.memory_limit_mb,
                             "inputs": inputs_for(t, opts.data, INPUT_SAMPLES, 0, folder), "profile": opts.profile,
                             "sustained": opts.sustained, "reference": _reference(rt),
-                            "outputs": os.path.join(folder, f"out_{i}.npy")}
+                            "outputs": os.path.join(folder, f"out_{i}.npy"),
+                            "options": {"enforce_f32": True} if opts.gpu_fp32 and "enforce_f32" in rt.options
+                            else {}}
                     # Read per row where the device reports throttling, so the rows it spoiled can be named.
                     row_before = throttled() if env["throttled_before"] is not None else None
                     # --timeout bounds what comes besides a --sustained run, not the run it asked for
@@ -308,8 +310,8 @@ def finish(row: BenchRow, result: dict, outputs_path: str) -> None:
     if row.macs:
         row.gmacs_per_s = row.macs / (stats["p50"] / 1e3) / 1e9
     # parity: a GPU row's outputs against the CPU runtime's, computed in its worker (parity_error: why not)
-    for key in ("adapter", "software", "fully_accelerated", "provider", "profile", "profile_note", "parity",
-                "parity_error"):
+    for key in ("adapter", "software", "fully_accelerated", "provider", "gpu_precision", "profile", "profile_note",
+                "parity", "parity_error"):
         if key in result:
             row.extra[key] = result[key]
     if "sustained" in result:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from ..core.checks import check_int, check_number, parse_ints, parse_list
-from ..core.errors import unknown_name
+from ..core.errors import InputError, unknown_name
 
 BASELINE = "resnet50"
 MAX_THREADS = 256  # more is a typo: runtimes would try to start that many threads
@@ -27,7 +27,8 @@ class BenchOptions:
       best: measure every deployment (without runtimes: `best_runtimes`, every CPU runtime that loads an artifact,
       less those no item gives a file to; without recipes: fp32 and int8) and name the fastest whose accuracy holds
       (drop within max_drop points; edgebb.benchmark.best). `runtimes` stays empty then: edgebb chose them, not the
-      user (and a device chooses its own with to_argv)."""
+      user (and a device chooses its own with to_argv). gpu_fp32: a GPU runtime computes in float32 (LiteRT lets
+      the GPU use float16 by default, as a phone's does); only with a runtime that has the choice (litert-gpu)."""
 
     runtimes: tuple[str, ...] = ()
     threads: tuple[int, ...] = (1,)
@@ -45,6 +46,7 @@ class BenchOptions:
     sustained: float | None = None
     best: bool = False
     max_drop: float = 1.0
+    gpu_fp32: bool = False
 
     def __post_init__(self):
         from ..conversion.recipes import RECIPES
@@ -69,6 +71,10 @@ class BenchOptions:
         check_int("--size", self.size, 1)
         if self.sustained is not None:
             check_number("--sustained", self.sustained, positive=True)
+        if self.gpu_fp32 and not any("enforce_f32" in RUNTIMES[r].options for r in self.runtimes):
+            takes = ", ".join(name for name, r in RUNTIMES.items() if "enforce_f32" in r.options)
+            raise InputError(f"--gpu-fp32 sets how a GPU runtime computes; no runtime of this run has the choice "
+                             f"(add one to --runtime: {takes})")
         if "@" in self.baseline:  # rows name a backbone at a width one way: mobilenet_v2@0.350 -> mobilenet_v2@0.35
             from ..core.checks import split_width
             from .targets import label
@@ -120,6 +126,8 @@ class BenchOptions:
             argv += ["--sustained", repr(self.sustained)]
         if self.best:
             argv += ["--best", "--max-drop", repr(self.max_drop)]
+        if self.gpu_fp32:
+            argv.append("--gpu-fp32")
         return argv
 
     @classmethod

@@ -12,8 +12,9 @@ SCHEMA = "edgebb.bench/1"
 LATENCY_KEYS = ("mean", "std", "min", "p50", "p90", "p99", "max")
 # Keys a row has only where they mean something (a GPU session, a profile, a board that reports throttling, a
 # ratio to the baseline withheld: "no_ratio_because" says why).
-OPTIONAL = ("adapter", "software", "fully_accelerated", "provider", "profile", "profile_note", "parity", "parity_error",
-            "throttled", "remote_path", "peak_fraction", "sustained", "conversion_check", "no_ratio_because")
+OPTIONAL = ("adapter", "software", "fully_accelerated", "provider", "gpu_precision", "profile", "profile_note",
+            "parity", "parity_error", "throttled", "remote_path", "peak_fraction", "sustained", "conversion_check",
+            "no_ratio_because")
 # The optional keys whose value is a dict, as CSV columns KEY_PART (the parity columns of a CPU row are empty).
 NESTED = {"parity": ("max_abs_error", "top1_agreement", "samples", "near_ties", "precision", "random_weights"),
           "conversion_check": ("passed", "failed_because"), "sustained": ("seconds", "drift")}

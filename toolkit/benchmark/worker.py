@@ -167,6 +167,8 @@ def measure(spec: dict) -> dict:
         for key in ("adapter", "software", "fully_accelerated", "provider"):
             if hasattr(session, key):
                 result[key] = getattr(session, key)
+        if getattr(session, "enforce_f32", None) is not None:  # what LiteRT let the GPU compute in
+            result["gpu_precision"] = "float32" if session.enforce_f32 else "float16"
         if spec.get("profile"):
             from ..runtimes import get_runtime
 

@@ -39,6 +39,8 @@ from .common import check_outputs, quiet_option, terminal, write_outputs
 @click.option("--sustained", type=float, default=None, metavar="SECONDS",
               help="Keep each row's steady state running this long (a device heats up and throttles): p50, "
                    "temperature, clock and throttling per window, and the drift.")
+@click.option("--gpu-fp32", is_flag=True,
+              help="litert-gpu computes in float32 (LiteRT lets the GPU use float16 by default, as on a phone).")
 @click.option("--json", "json_path", type=click.Path(), default=None, help="Write results as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write results as CSV.")
 @click.option("--remote", default=None, metavar="USER@HOST[:PORT]",

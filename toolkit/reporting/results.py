@@ -153,7 +153,9 @@ def parity_lines(row) -> list[str]:
     line = (f"parity: {row.artifact or row.model} on {row.runtime} x{row.threads} against {cpu} on the CPU"
             + (f", {n} inputs" if n else "") + f": max abs error {error:.2g}, top-1 agreement {agree:.1f}%")
     if p.get("precision") == "float16":
-        line += " (LiteRT let the GPU compute in float16, its default, as on a phone)"
+        line += " (LiteRT let the GPU compute in float16, its default, as on a phone; --gpu-fp32 for float32)"
+    elif p.get("precision") == "float32":
+        line += " (the GPU computed in float32: --gpu-fp32)"
     near, random = p.get("near_ties") or 0, p.get("random_weights")
     if not near and not (random and agree < 100):
         return [line]
