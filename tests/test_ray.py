@@ -181,6 +181,33 @@ def test_ray_input_errors_before_any_work(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def _exactly(args, env: dict) -> subprocess.CompletedProcess:
+    """edgebb with exactly `env` (not this process's environment added to it)."""
+    return subprocess.run([sys.executable, "-m", "edgebb", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_a_driver_sends_the_token_it_has(tmp_path):
+    """A cluster with token authentication (Ray starts one so by default) and a driver whose RAY_AUTH_MODE is not
+    set: Ray would connect without the token and fail after 20 s of "InvalidAuthToken" naming the head's own
+    address. With a token at hand (here RAY_AUTH_TOKEN_PATH; also RAY_AUTH_TOKEN or ~/.ray/auth_token) edgebb sends
+    it; with none, one line says what is missing."""
+    with cluster(None) as c:
+        token = tmp_path / "auth_token"
+        token.write_text(c["env"]["RAY_AUTH_TOKEN"])
+        env = {k: v for k, v in c["env"].items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+        args = ["sweep", *GRID, "--targets", "cpu:1", "--executor", "ray", "--ray-address", c["address"], "-o",
+                tmp_path / "o", "--plan"]
+        plan = _exactly(args, {**env, "RAY_AUTH_TOKEN_PATH": str(token)})
+        assert plan.returncode == 0, plan.stderr[-2000:]
+        assert "nothing was run or written" in plan.stdout
+        refused = _exactly(args, {**env, "RAY_AUTH_TOKEN_PATH": str(tmp_path / "none")})
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("edgebb: error: Failed to connect to Ray cluster") and "RAY_AUTH_MODE=token" in last, last
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_device_no_node_declares_fails_before_any_stage(tmp_path, request):
     """The cluster has no device:loopback: one line naming the resource and how to declare it; no cell runs."""
     if not (SSHD and shutil.which("ssh") and SFTP_SERVER):

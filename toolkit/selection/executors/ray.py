@@ -38,6 +38,7 @@ INSTALL = "pip install 'edgebb[ray]'"
 
 
 def _ray():
+    _send_token()
     try:
         import ray
     except ImportError:
@@ -55,6 +56,27 @@ def check_address(address: str) -> None:
     except OSError as exc:
         raise InputError(f"no Ray head answers at {address} ({exc.strerror or exc}); start one with "
                          f"`ray start --head --port {port}` or fix --ray-address") from None
+
+
+def _send_token() -> None:
+    """Ray (2.59 on) starts a cluster with token authentication but connects to one by address without it unless
+    RAY_AUTH_MODE=token, and then retries "InvalidAuthToken" for 20 s before "Failed to connect". Where the mode is
+    not set and a token is at hand (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token), it is sent (a cluster
+    without authentication accepts it too). Ray reads the mode when it is imported: this runs before."""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(path)):
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def connect(ray, address: str, **kwargs) -> None:
+    """ray.init to the running cluster at `address`; a failure to connect in one line, with what may be missing."""
+    try:
+        ray.init(address=address, **kwargs)
+    except ConnectionError as exc:
+        mode = os.environ.get("RAY_AUTH_MODE", "disabled")
+        raise InputError(f"{exc} (--ray-address {address}; RAY_AUTH_MODE {mode}): a cluster with token "
+                         "authentication needs RAY_AUTH_MODE=token and its token here, in RAY_AUTH_TOKEN or the "
+                         "head's ~/.ray/auth_token") from None
 
 
 def _check_devices(declared: dict, devices: dict) -> None:
@@ -131,7 +153,7 @@ class RayExecutor(Executor):
         devices = {t.device: t.resource for t in targets if not t.local}
         if not devices:
             return
-        ray.init(address=options.ray_address, log_to_driver=False, logging_level="ERROR")
+        connect(ray, options.ray_address, log_to_driver=False, logging_level="ERROR")
         try:
             _check_devices(ray.cluster_resources(), devices)
         finally:
@@ -148,7 +170,7 @@ class RayExecutor(Executor):
             node["resources"].update({t.resource: 1 for t in plan.targets if not t.local})
             return [node]
         ray = _ray()
-        ray.init(address=plan.options.ray_address, log_to_driver=False, logging_level="ERROR")
+        connect(ray, plan.options.ray_address, log_to_driver=False, logging_level="ERROR")
         try:
             me = ray.get_runtime_context().get_node_id()
             return [{"host": n.get("NodeManagerHostname") or n.get("NodeManagerAddress"), "driver": n["NodeID"] == me,
@@ -167,7 +189,7 @@ class RayExecutor(Executor):
         quiet = not debugging()
         if not ray.is_initialized():
             if self.address:
-                ray.init(address=self.address, log_to_driver=not quiet, logging_level="ERROR")
+                connect(ray, self.address, log_to_driver=not quiet, logging_level="ERROR")
             else:
                 # Ray starts its workers at nice 15 (RAY_worker_niceness): beside any other work on this machine a
                 # training ran 8x slower and measurements were taken at low priority. Workers at the driver's own.
