@@ -69,13 +69,19 @@ def test_training_is_reproducible_for_the_same_seed(tmp_path, shapes):
     runs = [subprocess.Popen([sys.executable, "-m", "edgebb", "train", "mobilenet_v2", "--width", "0.35", "--size",
                               str(SIZE), "--data", shapes, "--epochs", "2", "--batch-size", "8", "--weights", "none",
                               "--seed", "3", "-q", "-o", str(tmp_path / f"{run}.keras")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for run in ("a", "b")]
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "TF_NUM_INTRAOP_THREADS": "1"}) for run in ("a", "b")]
     for process in runs:
         _, err = process.communicate()
         assert process.returncode == 0, err[-2000:]
     a, b = (load_model(str(tmp_path / f"{run}.keras")) for run in ("a", "b"))
     assert len(a.weights) == len(b.weights) > 0
     assert all(np.array_equal(u.numpy(), v.numpy()) for u, v in zip(a.weights, b.weights))
+    # the same seed *and threads*: another count of TensorFlow threads sums in another order (a sweep at --jobs 1
+    # and at --jobs 2 trained different weights), so the model records them
+    from edgebb.build.meta import read_meta
+
+    assert read_meta(str(tmp_path / "a.keras"))["edgebb_train"]["threads"] == 1
 
 
 def test_squeezenet_learns_from_random_weights_and_a_stuck_run_says_so(tmp_path):

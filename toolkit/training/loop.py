@@ -94,7 +94,7 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
 
     meta = {"backbone": backbone, "preprocessing": pp.to_dict(), "labels": labels, "weights": start,
             "edgebb_train": {"epochs": opts.epochs, "batch_size": opts.batch_size, "lr": lr, "seed": opts.seed,
-                             "augment": list(opts.augment)},
+                             "augment": list(opts.augment), "threads": training_threads()},
             # what convert needs to keep these images out of its held-out evaluation
             "training_images": {"root": os.path.abspath(data), "count": len(train_set.paths),
                                 "fingerprints": sorted(fingerprint(p) for p in train_set.paths)}}
@@ -165,3 +165,13 @@ def did_not_learn(history: list[dict], classes: int) -> str | None:
         return None
     return (f"the training loss never went below {min(losses):.3f} (ln {classes} = {math.log(classes):.3f}, a "
             "uniform guess)")
+
+
+def training_threads() -> int:
+    """TensorFlow's intra-op threads here (TF_NUM_INTRAOP_THREADS; by default every core). Weights depend on them
+    as on the seed: another count sums in another order."""
+    import tensorflow as tf
+
+    env = os.environ.get("TF_NUM_INTRAOP_THREADS", "")
+    return (int(env) if env.isdigit() and int(env) > 0 else 0) or \
+        tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
