@@ -38,6 +38,10 @@ def test_trains_saves_logs_and_converts(tmp_path, shapes):
     from edgebb.training.loop import at_chance
 
     assert at_chance(0.5, 12, 4) and not at_chance(0.59, 12, 4) and not at_chance(-1.0, 12, 4)
+    from edgebb.training.loop import qat_lost
+
+    assert "lost what the float model learned" in qat_lost(0.25, 0.9, 100, 4)  # QAT fell to guessing
+    assert qat_lost(0.85, 0.9, 100, 4) is None and qat_lost(0.25, 0.3, 100, 4) is None  # held; never learned
     from edgebb.build.meta import read_meta
 
     meta = read_meta(out)

@@ -144,8 +144,21 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
         result.qat, result.qat_path = True, qat_path
         result.notes.append(f"quantization-aware model: {qat_path} (val accuracy {qat_best:.3f}); convert it with "
                             "--recipe int8-qat")
+        lost = qat_lost(qat_best, best[0], len(val_set.labels), len(labels))
+        if lost:
+            result.notes.append(lost)
     result.train_seconds = time.perf_counter() - started
     return result
+
+
+def qat_lost(qat_best: float, float_best: float, samples: int, classes: int) -> str | None:
+    """The note for quantization-aware training that fell to guessing from a float model that had learned (a new
+    user's QAT stayed at loss ln 4 for both epochs and train said only "val accuracy 0.250"), else None."""
+    if not at_chance(qat_best, samples, classes) or at_chance(float_best, samples, classes):
+        return None
+    return (f"quantization-aware training lost what the float model learned: its best validation accuracy, "
+            f"{100 * qat_best:.1f}% on {samples} images, cannot be told from guessing (the float model: "
+            f"{100 * float_best:.1f}%); convert the float model with --recipe int8 instead, or run more --qat-epochs")
 
 
 def at_chance(accuracy: float, samples: int, classes: int) -> bool:
