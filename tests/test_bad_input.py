@@ -575,6 +575,26 @@ def test_signal_mid_conversion_leaves_a_consistent_folder(sig, code, world, tmp_
     artifacts = {n for n in files if n.endswith((".tflite", ".onnx"))}
     assert listed == artifacts and artifacts, (listed, artifacts)  # what finished, and all of it described
     assert (out / "labels.txt").exists() or manifest["labels"] is None
+    # and the last line says so (it had been "edgebb: interrupted" alone)
+    word = "interrupted" if sig == signal.SIGINT else "terminated"
+    assert err.strip().splitlines()[-1] == f"edgebb: {word}; the artifacts finished before it are kept in {out}, " \
+                                           "listed in its manifest.json", err[-2000:]
+
+
+def test_signal_mid_training_says_what_it_kept(world, tmp_path):
+    """Stopped after an epoch was saved, train keeps that model and says where and how to go on; stopped before any,
+    it says nothing was saved (and leaves no file)."""
+    args = ["train", "mobilenet_v2", "-w", "0.35", "-s", SIZE, "-d", world / "shapes", "--epochs", "50",
+            "--batch-size", "4", "--weights", "none"]
+    out = tmp_path / "m.keras"
+    returncode, err = _interrupt([*args, "-o", out], signal.SIGTERM, "epoch 1 (full)", delay=0)
+    assert returncode == 143 and out.exists(), err[-2000:]
+    assert err.strip().splitlines()[-1] == f"edgebb: terminated; the best model so far is kept at {out} (the same " \
+                                           "command with --resume continues from it)", err[-2000:]
+    early = tmp_path / "early.keras"
+    returncode, err = _interrupt([*args, "-o", early], signal.SIGTERM, "training (full)", delay=0)
+    assert returncode == 143 and not early.exists(), err[-2000:]
+    assert err.strip().splitlines()[-1] == "edgebb: terminated; no epoch had finished: nothing was saved", err[-2000:]
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -16,6 +16,16 @@ from ..core.interrupts import Terminated
 from .common import state
 
 
+def _kept(ctx) -> str:
+    """"; " and what the interrupted command kept (edgebb.cli.common.on_interrupt), or nothing."""
+    kept = state(ctx).kept
+    try:
+        said = kept() if kept else None
+    except Exception:  # an interrupt is no time for a second error
+        said = None
+    return f"; {said}" if said else ""
+
+
 class _Group(click.Group):
     """Turns edgebb's errors into one line on stderr and their exit code (2 for bad input and usage errors);
     Ctrl-C into 130 and SIGTERM into 143."""
@@ -49,7 +59,7 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
         except Terminated:
             state(ctx).close()
-            click.echo("edgebb: terminated", err=True)
+            click.echo(f"edgebb: terminated{_kept(ctx)}", err=True)
             ctx.exit(143)
         except BrokenPipeError:  # `edgebb list | head`: the reader has all it wanted; nothing to say
             import os
@@ -58,7 +68,7 @@ class _Group(click.Group):
             ctx.exit(141)
         except KeyboardInterrupt:
             state(ctx).close()
-            click.echo("edgebb: interrupted", err=True)
+            click.echo(f"edgebb: interrupted{_kept(ctx)}", err=True)
             ctx.exit(130)
         except OSError as exc:  # a place that cannot be written or read, found late: still one line
             state(ctx).close()

@@ -12,6 +12,7 @@ class _State:
     def __init__(self):
         self.quiet = False
         self._terminal = None
+        self.kept = None  # () -> what an interrupted command kept and how to go on, or None (see `on_interrupt`)
 
     @property
     def terminal(self):
@@ -31,6 +32,22 @@ def state(ctx: click.Context) -> _State:
     if not isinstance(root.obj, _State):
         root.obj = _State()
     return root.obj
+
+
+def on_interrupt(kept) -> None:
+    """Say, when the current command is interrupted, what it kept: `kept()` is called then (the files it names
+    may exist by then or not) and returns a sentence, or None for nothing to say."""
+    state(click.get_current_context()).kept = kept
+
+
+def written_since(path: str, started: float) -> bool:
+    """Whether `path` exists and was written at or after `started` (time.time()): this run's, not an older one."""
+    import os
+
+    try:
+        return os.path.getmtime(path) >= started - 1.0
+    except OSError:
+        return False
 
 
 def terminal():

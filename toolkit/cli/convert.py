@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import os
+import time
 
 import click
 
 from ..core.errors import CheckFailed, InputError
 from ..core.serialize import to_json
 from . import cli
-from .common import MODEL_OPTIONS, at_width, check_positive, quiet_option, terminal, with_options
+from .common import (
+    MODEL_OPTIONS,
+    at_width,
+    check_positive,
+    on_interrupt,
+    quiet_option,
+    terminal,
+    with_options,
+    written_since,
+)
 
 
 @cli.command()
@@ -51,6 +61,10 @@ def convert(source, out_dir, data, as_json, **options):
     source, options["width"] = at_width(source, options["width"])
     _model_file_has_its_own(source)
     opts = ConvertOptions(**{k: v for k, v in options.items()})
+    started = time.time()
+    manifest = os.path.join(out_dir, "manifest.json")
+    on_interrupt(lambda: f"the artifacts finished before it are kept in {out_dir}, listed in its manifest.json"
+                 if written_since(manifest, started) else None)
     term = terminal()
     result = run(source, out_dir, data, opts, progress=term.progress())
     if as_json:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 
 import click
 
 from . import cli
-from .common import MODEL_OPTIONS, at_width, quiet_option, terminal, with_options
+from .common import MODEL_OPTIONS, at_width, on_interrupt, quiet_option, terminal, with_options, written_since
 
 
 @cli.command()
@@ -40,6 +41,9 @@ def train(name, data, output, **options):
     from ..training import train as run
 
     name, options["width"] = at_width(name, options["width"])
+    started = time.time()
+    on_interrupt(lambda: f"the best model so far is kept at {output} (the same command with --resume continues "
+                 "from it)" if written_since(output, started) else "no epoch had finished: nothing was saved")
     term = terminal()
     result = run(name, data, output, TrainOptions(**options), progress=term.progress())
     term.line(f"saved {result.path}: best validation accuracy {100 * result.best_val_accuracy:.1f}% after "
