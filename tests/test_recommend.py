@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import numpy as np
 import pytest
-from test_sweep import GRID, assert_one_line, edgebb, shared_sweep
+from test_sweep import GRID, assert_one_line, edgebb, learned_copy, shared_sweep
 
 from edgebb.selection.latency_model import fit
 from edgebb.selection.pareto import frontier
@@ -137,41 +136,66 @@ def test_a_model_at_chance_is_not_shipped_while_another_learned():
     assert recommend(rows, Budget("cpu:4")).choice["backbone"] == "shufflenet_v2"
 
 
-def test_when_no_model_learned_the_answer_says_so():
+def test_a_model_at_chance_is_never_recommended_even_when_none_learned():
+    """A new user's sweep where every model stayed at chance (4 classes, all 25.0%) recommended one with a note;
+    a model that cannot be told from guessing is no candidate whether or not another learned: nothing is chosen,
+    the answer says every candidate is at chance (the command exits 1 with that line), each rejection says why."""
+    from edgebb.reporting.selection import recommendation_lines
+    from edgebb.selection.recommend import ALL_AT_CHANCE
+
     rows = [_trained(cell("mobilenet_v2", "int8", 6.0, 0.30), 0.27),
-            _trained(cell("shufflenet_v2", "int8", 5.0, 0.26), 0.25)]
-    rec = recommend(rows, Budget("cpu:4"))
-    assert rec.choice["backbone"] == "mobilenet_v2"
-    assert any("no candidate's float model is clearly above chance" in n for n in rec.notes)
+            _trained(cell("shufflenet_v2", "fp32", 5.0, 0.25), 0.25),
+            cell("mobilenet_v1", "int8", 3.0, 0.70, status="failed")]
+    rec = recommend(rows, Budget("cpu:4", max_latency_ms=10))
+    assert rec.choice is None and rec.closest is None and rec.all_at_chance
+    assert rec.to_dict()["all_at_chance"] is True
+    why = {r["backbone"]: r["reasons"] for r in rec.rejected}
+    assert why["mobilenet_v2"][-1].startswith("not clearly above chance: its float model's top-1 27.0% on 100")
+    assert why["shufflenet_v2"] == [why["shufflenet_v2"][0]] and "25.0% on 100 held-out" in why["shufflenet_v2"][0]
+    lines = recommendation_lines(rec)
+    assert "nothing to recommend: every candidate is at chance." in lines and "nothing meets the budget." not in lines
+    assert "train longer or on more images" in ALL_AT_CHANCE
+    # one model at chance among others that are excluded for another reason: not "every candidate is at chance"
+    emulated = {**cell("mobilenet_v3_small", "fp32", 2.0, 0.9), "software": True}
+    rec = recommend(rows + [emulated], Budget("cpu:4"))
+    assert rec.choice is None and not rec.all_at_chance
+    assert "nothing meets the budget." in recommendation_lines(rec)
+    # and one that learned is chosen, the one at chance (faster, "more accurate" by luck) never
+    rows[1] = _trained(cell("shufflenet_v2", "fp32", 5.0, 0.99), 0.25)
+    rec = recommend(rows + [_trained(cell("mobilenet_v2", "fp32", 9.0, 0.80), 0.80)], Budget("cpu:4"))
+    assert (rec.choice["backbone"], rec.choice["recipe"]) == ("mobilenet_v2", "fp32") and rec.runner_up is None
 
 
 def test_an_unjudged_int8_cell_is_not_shipped_and_says_why():
-    """A quantized artifact of a float model at chance (or of random weights) is not judged by its conversion
-    (`passed` None): a tiny sweep where no model learned recommended its int8 cell, faster than fp32, on latency
-    alone. It keeps its figures, the agreement its conversion measured included (the store dropped it), and is no
-    candidate anywhere: not chosen, on no frontier, and the table and the rejection say why, as bench --best does."""
+    """A quantized artifact of random weights (a sweep without --data) or of a float model at chance is not judged
+    by its conversion (`passed` None): a tiny sweep recommended its int8 cell, faster than fp32, on latency alone.
+    It keeps its figures, the agreement its conversion measured included (the store dropped it), and is no
+    candidate anywhere: not chosen, on no frontier, and the table and the rejection say why, as bench --best does.
+    Without --data there is no accuracy and no chance to be at: the float cell is the answer, as it was."""
     from edgebb.reporting.selection import sweep_lines, sweep_rows
     from edgebb.selection.cells import Cell, add_artifact
     from edgebb.selection.grid import ModelConfig
+    from edgebb.selection.pareto import annotate
     from edgebb.selection.sweep import SweepResult
     from edgebb.selection.targets import TargetSpec
 
-    conv = {"path": "/x_int8.tflite", "convert_seconds": 1.0, "size_bytes": 1,
-            "verification": {"top1_agreement": 13.6, "accuracy": 25.0, "reference_accuracy": 25.0, "drop": 0.0,
+    conv = {"path": "/x_int8.tflite", "convert_seconds": 1.0, "size_bytes": 1, "random_weights": True,
+            "verification": {"top1_agreement": 13.6, "accuracy": None, "reference_accuracy": None, "drop": None,
                              "passed": None, "failed_because": None, "samples": 100}}
     stored = {"provenance": {}}
     add_artifact(stored, conv, Cell("k", ModelConfig("shufflenet_v2", 1.0, 224), "m", "int8", "tflite", "c",
-                                    TargetSpec("cpu:4", ("litert",)), "litert", {}), has_data=True)
+                                    TargetSpec("cpu:4", ("litert",)), "litert", {}), has_data=False)
     assert stored["agreement"] == pytest.approx(0.136)  # measured, shown; the verdict is what says "not judged"
-    int8 = _trained({**cell("shufflenet_v2", "int8", 4.0, 0.25), **stored}, 0.25)
-    fp32 = _trained(cell("shufflenet_v2", "fp32", 9.0, 0.25), 0.25)  # 4 classes: both at chance, nothing learned
+    int8 = {**cell("shufflenet_v2", "int8", 4.0, None), **stored, "accuracy_source": None}
+    fp32 = {**cell("shufflenet_v2", "fp32", 9.0, None), "accuracy_source": None,
+            "verification": {"passed": True, "top1_agreement": 100.0}}
     rec = recommend([int8, fp32], Budget("cpu:4", max_latency_ms=10))
-    assert rec.choice["recipe"] == "fp32"
+    assert rec.choice["recipe"] == "fp32" and not rec.all_at_chance
     (out,) = rec.rejected
     assert out["recipe"] == "int8" and out["kind"] == "excluded" and out["agreement"] == pytest.approx(0.136)
-    assert out["reasons"] == ["not judged: its outputs are near-ties (drop 0.00 points, agreement 13.6%)"]
-    marks = frontier([int8, fp32])
-    assert int8["key"] not in marks and marks[fp32["key"]]["optimal"]  # fp32 is not "dominated by" the int8 cell
+    assert out["reasons"] == ["not judged: its outputs are near-ties (agreement 13.6%)"]
+    marks = annotate([int8, fp32])  # no accuracy: p50 against memory
+    assert "latency" not in marks[int8["key"]] and marks[fp32["key"]]["latency"]["optimal"]
     result = SweepResult("out", "out/sweep.sqlite", [int8, fp32])
     rows, footnotes = sweep_rows(result)
     shown = {r["recipe"]: r for r in rows}
@@ -179,6 +203,52 @@ def test_an_unjudged_int8_cell_is_not_shipped_and_says_why():
     assert shown["int8"]["agree"] == pytest.approx(13.6)
     assert shown["fp32"]["pareto"] == "*" and footnotes == []
     assert any(line.startswith("not judged: 1 quantized cell(s)") for line in sweep_lines(result, footnotes))
+
+    # with --data, a float model at chance (4 classes, 25%): its int8 cell is not judged and at chance, its fp32
+    # cell at chance; neither is chosen nor on the frontier, and the table says which
+    int8 = _trained({**int8, "accuracy": 0.25, "verification": {**conv["verification"], "accuracy": 25.0,
+                                                                "reference_accuracy": 25.0, "drop": 0.0}}, 0.25)
+    fp32 = _trained({**fp32, "accuracy": 0.25}, 0.25)
+    rec = recommend([int8, fp32], Budget("cpu:4", max_latency_ms=10))
+    assert rec.choice is None and rec.all_at_chance
+    reasons = {r["recipe"]: r["reasons"] for r in rec.rejected}
+    assert reasons["int8"][0].startswith("not judged") and reasons["int8"][1].startswith("not clearly above chance")
+    assert frontier([int8, fp32]) == {}
+    rows, _ = sweep_rows(SweepResult("out", "out/sweep.sqlite", [int8, fp32]))
+    assert {r["recipe"]: (r["status"], r["pareto"]) for r in rows} == {"int8": ("not judged", ""),
+                                                                       "fp32": ("at chance", "")}
+
+
+def test_a_latency_margin_within_the_choices_noise_is_said():
+    """The binding margin (p90 9.62 ms against 10 ms: 0.38 ms, 4%) is smaller than the chosen cell's measured noise
+    (cv 0.12 of 9.62 ms: 1.15 ms), so the choice may flip when measured again: the answer says so, in words and in
+    its JSON. A wider margin, a quiet cell or an estimate (no measured cv) says nothing."""
+    import json
+
+    from edgebb.reporting.selection import recommendation_lines
+
+    def noisy(c, cv):
+        return {**c, "bench": {"status": "ok", "cv": cv}}
+
+    rows = [noisy(cell("mobilenet_v2", "int8", 8.0, 0.91), 0.12), noisy(cell("resnet50", "int8", 40.0, 0.95), 0.01)]
+    budget = Budget("cpu:4", max_latency_ms=10, latency="p90", max_memory_mb=1000)
+    rec = recommend(rows, budget)
+    assert rec.choice["backbone"] == "mobilenet_v2" and rec.choice["cv"] == 0.12
+    assert rec.binding["constraint"] == "latency" and rec.binding["margin"] == pytest.approx(0.4)
+    assert rec.noise["margin"] == pytest.approx(0.4) and rec.noise["spread_ms"] == pytest.approx(0.12 * 9.6)
+    assert json.loads(json.dumps(rec.to_dict()))["noise"]["cv"] == 0.12
+    (line,) = [ln for ln in recommendation_lines(rec) if "within noise" in ln]
+    assert "p90 latency margin 0.4 ms (4%) is within this cell's measured noise (cv 0.12" in line
+    assert "the choice may flip" in line
+    rows[0]["bench"]["cv"] = 0.03  # 0.29 ms of noise, 0.4 ms of margin
+    assert recommend(rows, budget).noise is None
+    rows[0]["bench"]["cv"] = 0.12
+    assert recommend(rows, Budget("cpu:4", max_latency_ms=20, latency="p90")).noise is None  # 10.4 ms of margin
+    assert recommend(rows, Budget("cpu:4", max_memory_mb=1000)).noise is None  # no latency budget
+    from edgebb.selection.recommend import within_noise
+
+    assert within_noise(rows[0], budget) is not None
+    assert within_noise({**rows[0], "estimated": True}, budget) is None  # its bench row is another target's
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -242,7 +312,9 @@ def test_pareto_names_a_frontier_cell_that_dominates():
     assert all(m["dominated_by"] in optimal for m in marks.values() if not m["optimal"])
 
 
-def test_a_model_at_chance_is_on_no_accuracy_frontier_while_others_learned():
+def test_a_model_at_chance_is_on_no_frontier_whether_or_not_others_learned():
+    from edgebb.selection.pareto import MEMORY, annotate
+
     def measured(c, float_accuracy):
         return {**c, "float_accuracy": float_accuracy, "verification": {**c["verification"], "samples": 400},
                 "provenance": {"data": {"classes": ["a", "b", "c", "d"]}}}
@@ -252,8 +324,10 @@ def test_a_model_at_chance_is_on_no_accuracy_frontier_while_others_learned():
     marks = frontier([learned, guessing])
     assert marks[learned["key"]]["optimal"] and guessing["key"] not in marks  # not "the fast, inaccurate choice"
     failed = cell("mobilenet_v1", "int8", None, None, status="failed")  # no figures: it learned nothing either
-    alone = frontier([guessing, measured(cell("shufflenet_v2", "int8", 5.0, 0.24), 0.25), failed])
-    assert any(m["optimal"] for m in alone.values())  # where nothing learned, the cells are still compared
+    alone = [guessing, measured(cell("shufflenet_v2", "fp32", 5.0, 0.24), 0.25), failed]
+    # where nothing learned, nothing is "worth shipping": no cell is optimal on either frontier, none dominated
+    assert frontier(alone) == {} and frontier(alone, MEMORY) == {}
+    assert annotate(alone) == {c["key"]: {} for c in alone}
 
 
 def test_the_sweep_summary_counts_cells_that_failed_their_check():
@@ -274,19 +348,35 @@ def swept(tmp_path_factory):
     return shared_sweep(tmp_path_factory)
 
 
-def test_cli_recommends_and_explains(swept):
-    result = edgebb("recommend", swept["out"], "--target", "cpu:1", "--max-latency-ms", "1000", "--latency", "p90",
+def test_cli_recommends_and_explains(swept, tmp_path):
+    store = learned_copy(swept, tmp_path / "learned")
+    result = edgebb("recommend", store, "--target", "cpu:1", "--max-latency-ms", "1000", "--latency", "p90",
                     "--max-memory-mb", "1000", "--min-accuracy", "0")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "choice: " in out and "binding constraint: " in out and "runner-up: " in out and "rejected (3)" in out
-    data = json.loads(edgebb("recommend", swept["out"], "--target", "cpu:1", "--json").stdout)
+    assert "choice: mobilenet_v2" in out and "binding constraint: " in out and "runner-up: " in out
+    assert "rejected (3)" in out and out.count("not clearly above chance") == 2  # SqueezeNet's two cells
+    data = json.loads(edgebb("recommend", store, "--target", "cpu:1", "--json").stdout)
     assert data["schema"] == "edgebb.recommendation/1" and data["choice"]["target"] == "cpu:1"
-    assert len(data["rejected"]) == 3 and data["estimated"] is False
+    assert len(data["rejected"]) == 3 and data["estimated"] is False and data["all_at_chance"] is False
+    assert data["choice"]["cv"] > 0  # the measured noise the answer weighs its margin against
 
 
-def test_cli_exit_1_names_the_closest(swept):
-    result = edgebb("recommend", swept["out"], "--target", "cpu:1", "--max-latency-ms", "0.000001")
+def test_cli_exit_1_when_every_candidate_is_at_chance(swept):
+    """The session's sweep, where neither model learned (one epoch on 18 images): it recommended one of them with
+    a note; now nothing, exit 1, one line saying why and what to do, and each candidate's reason in the table."""
+    result = edgebb("recommend", swept["out"], "--target", "cpu:1", "--max-latency-ms", "1000")
+    assert_one_line(result, 1, "nothing to recommend: every candidate is at chance")
+    assert "train longer or on more images" in result.stderr
+    assert "nothing to recommend: every candidate is at chance." in result.stdout and "choice:" not in result.stdout
+    assert "rejected (4)" in result.stdout and result.stdout.count("not clearly above chance") == 4
+    data = json.loads(edgebb("recommend", swept["out"], "--target", "cpu:1", "--json").stdout)
+    assert data["choice"] is None and data["all_at_chance"] is True and len(data["rejected"]) == 4
+
+
+def test_cli_exit_1_names_the_closest(swept, tmp_path):
+    store = learned_copy(swept, tmp_path / "learned")
+    result = edgebb("recommend", store, "--target", "cpu:1", "--max-latency-ms", "0.000001")
     assert_one_line(result, 1, "nothing meets the budget; closest: ")
     assert "exceeds 1e-06 ms by" in result.stderr
 
@@ -297,8 +387,7 @@ def test_cli_exit_1_names_the_closest(swept):
 def test_measure_turns_estimates_into_measurements(swept, tmp_path):
     """cpu:2 measured for SqueezeNet only (LiteRT and ONNX Runtime: 4 cells, enough for a model); MobileNetV2 is
     estimated there until --measure measures it."""
-    out = tmp_path / "copy"
-    shutil.copytree(swept["out"], out)
+    out = learned_copy(swept, tmp_path / "copy")
     grid = [a for a in GRID if a != "mobilenet_v2@0.35"]
     grid[grid.index("--targets") + 1] = "cpu:2"
     grid[grid.index("--runtimes") + 1] = "litert,onnxruntime"

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from test_sweep import assert_one_line, edgebb, shared_sweep
+from test_sweep import assert_one_line, edgebb, learned_copy, set_cv, shared_sweep
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 ARTIFACTS = os.path.join(ROOT, "artifacts")
@@ -25,8 +25,11 @@ def swept(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def html_report(swept, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report") / "report.html"
-    result = edgebb("report", swept["out"], "-o", out)
+    """The report of the session's sweep as if MobileNetV2 had learned (test_sweep.learned_copy): a frontier to
+    draw and cells it dominates; SqueezeNet, at chance, is on no frontier."""
+    folder = tmp_path_factory.mktemp("report")
+    out = folder / "report.html"
+    result = edgebb("report", learned_copy(swept, folder / "sweep"), "-o", out)
     assert result.returncode == 0, result.stderr
     assert f"wrote {out}" in result.stdout
     return out
@@ -78,7 +81,7 @@ def test_report_renders_offline_in_chromium(html_report, tmp_path):
         assert f'id="{table}"' in dom, table
     cells = re.search(r'<table id="cells-table">.*?</table>', dom, re.S).group(0)
     assert cells.count("<tr") == 1 + 4  # the header and every cell once
-    assert "optimal" in cells and "dominated by" in cells
+    assert "optimal" in cells and "dominated by" in cells and "at chance" in cells
     for words in ("FLOPs (M) = 2 x MACs", "peak activations", "weights int8", "held-out", "Environment and method"):
         assert words in dom, words
 
@@ -95,6 +98,44 @@ def test_report_markdown(swept, tmp_path):
         assert f"](report_plots/{name})" in text
     # the method section says what training used, never a Python None (the sweep left --lr to each backbone)
     assert "each backbone's default learning rate" in text and "None" not in text
+
+
+def test_a_sweep_where_no_model_learned_has_no_frontier(swept, tmp_path):
+    """The session's sweep: neither model is clearly above chance. The frontier marked the fastest of them as
+    worth shipping (the exclusion held only "while others learned"); now no cell is optimal, the caption says why,
+    and every cell says it is at chance."""
+    out = tmp_path / "report.md"
+    result = edgebb("report", swept["out"], "-o", out)
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    frontier = _section(page, "Pareto frontier per target")
+    assert "*cpu:1: 0 of 4 cells: none, every model is at chance (see the notes)*" in frontier, frontier
+    assert "mobilenet_v2 0.35 @32" not in frontier and "squeezenet_1_1" not in frontier
+    cells = _cells(page)
+    for (backbone, recipe, _), shown in cells.items():
+        marks = (shown["Pareto (accuracy vs p50)"], shown["Pareto (accuracy vs memory)"])
+        # a quantized cell whose conversion did not judge it says that first (these passed: the outputs were no ties)
+        assert marks in ((("at chance",) * 2,) if recipe == "fp32" else (("at chance",) * 2, ("not judged",) * 2)), \
+            (backbone, recipe, shown)
+        assert "not clearly above chance: its float model's top-1" in shown["status"], shown
+    assert "is not clearly above chance" in _section(page, "Notes")
+
+
+def test_the_report_warns_about_noisy_cells(swept, tmp_path):
+    """The report said "differences within a run's noise (see the bench warnings) are not findings" and showed no
+    warning: a cell whose latencies varied by more than bench's 15% is named, at the frontier and in the notes."""
+    copy = learned_copy(swept, tmp_path / "sweep")
+    set_cv(copy, {("mobilenet_v2", "int8"): 0.31})
+    result = edgebb("report", copy, "-o", tmp_path / "r.md")
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "r.md").read_text()
+    warning = ("1 cell(s) varied by more than 15% (coefficient of variation): mobilenet_v2 0.35 @32 int8 on litert "
+               "(cpu:1) cv 0.31; their comparisons are uncertain")
+    assert f"Warning: {warning}" in _section(page, "Pareto frontier per target")
+    assert f"- warning: {warning}" in _section(page, "Notes")
+    set_cv(copy, {})  # all quiet: no warning
+    assert edgebb("report", copy, "-o", tmp_path / "q.md").returncode == 0
+    assert "varied by more than" not in (tmp_path / "q.md").read_text()
 
 
 def test_report_of_a_bench_json(swept, tmp_path):

@@ -95,6 +95,31 @@ def swept(tmp_path_factory):
     return shared_sweep(tmp_path_factory)
 
 
+def learned_copy(swept: dict, dest) -> str:
+    """A copy of the session's sweep in which MobileNetV2 learned: its float model (and so each of its cells)
+    scores 5 of the 6 held-out images, above chance for 3 classes, as longer training would make it; SqueezeNet
+    stays at chance. One epoch on 18 images teaches neither network anything, and a model at chance is never
+    recommended nor on a frontier: what needs a choice or a frontier from a real sweep reads this copy."""
+    from contextlib import closing
+
+    shutil.copytree(swept["out"], dest)
+    with closing(sqlite3.connect(os.path.join(dest, "sweep.sqlite"))) as conn, conn:
+        conn.execute("UPDATE cells SET accuracy = 5.0 / 6, float_accuracy = 5.0 / 6 WHERE backbone = 'mobilenet_v2'")
+    return str(dest)
+
+
+def set_cv(out, cvs: dict) -> None:
+    """Give the cells of `out`'s store the latency cv (std / mean of their runs) of `cvs` by (backbone, recipe),
+    and every other cell a quiet 0.01: how noisy a measurement is, is the machine's doing, not the test's."""
+    from contextlib import closing
+
+    with closing(sqlite3.connect(os.path.join(out, "sweep.sqlite"))) as conn, conn:
+        conn.execute("UPDATE cells SET bench = json_set(bench, '$.cv', 0.01) WHERE bench IS NOT NULL")
+        for (backbone, recipe), cv in cvs.items():
+            conn.execute("UPDATE cells SET bench = json_set(bench, '$.cv', ?) WHERE backbone = ? AND recipe = ?",
+                         (cv, backbone, recipe))
+
+
 # ------------------------------------------------------------------------------------------ interruption, reuse
 
 
@@ -397,11 +422,17 @@ def test_python_api_pareto_and_save(swept, tmp_path):
     from edgebb.selection import sweep
     from edgebb.selection.pareto import MEMORY
 
-    result = sweep(["squeezenet_1_1", "mobilenet_v2@0.35"], swept["data"], swept["out"], sizes=(SIZE,), epochs=1,
-                   recipes="fp32,int8", targets="cpu:1", runtimes="litert", runs=3, min_seconds=0, warmup=1,
-                   calib_samples=8, batch_size=8)
+    def again(out):
+        return sweep(["squeezenet_1_1", "mobilenet_v2@0.35"], swept["data"], out, sizes=(SIZE,), epochs=1,
+                     recipes="fp32,int8", targets="cpu:1", runtimes="litert", runs=3, min_seconds=0, warmup=1,
+                     calib_samples=8, batch_size=8)
+
+    # the session's sweep: no model learned, so no cell is worth shipping, on either frontier
+    result = again(swept["out"])
+    assert result.measured == 0 and result.pareto("cpu:1") == [] and result.pareto("cpu:1", objectives=MEMORY) == []
+    result = again(learned_copy(swept, tmp_path / "learned"))  # MobileNetV2 learned, SqueezeNet did not
     best = result.pareto("cpu:1")
-    assert best and all(b["status"] == "ok" for b in best)
+    assert best and all(b["status"] == "ok" and b["backbone"] == "mobilenet_v2" for b in best)
     latencies = [b["p50_ms"] for b in best]
     assert latencies == sorted(latencies)
     accuracies = [b["accuracy"] for b in best]  # along the frontier, slower means more accurate
@@ -425,6 +456,110 @@ def test_a_failed_cell_is_a_row_and_the_sweep_goes_on(swept, tmp_path):
         failed = [r for r in store.cells() if r["status"] == "failed"]
     assert len(failed) == 4 and all("timed out" in r["error"] and r["stage"] == "measure" for r in failed)
     assert "timed out" in result.stdout
+
+
+def test_a_failed_rerun_then_the_first_command_again_shows_the_first_commands_cells(swept, tmp_path):
+    """A new user swept a grid, ran it again with a --timeout too short (every cell failed), then the first command
+    again: it reused its 4 ok cells and printed them, but report and recommend showed the failed rows (written
+    last). The store's view is the cells the newest sweep of each configuration used, as its table showed them."""
+    from edgebb.reporting.report import build, load
+    from edgebb.selection import sweep
+    from edgebb.selection.store import Store
+
+    out = learned_copy(swept, tmp_path / "out")
+
+    def run(**extra):
+        return sweep(["squeezenet_1_1", "mobilenet_v2@0.35"], swept["data"], out, sizes=(SIZE,), epochs=1,
+                     recipes="fp32,int8", targets="cpu:1", runtimes="litert", runs=3, min_seconds=0, warmup=1,
+                     calib_samples=8, batch_size=8, **extra)
+
+    def view():
+        with Store.open(out) as store:
+            rows, _ = store.view()
+        return {r["key"]: r["status"] for r in rows}
+
+    first = {r["key"]: r["status"] for r in run().rows}
+    assert view() == first and set(first.values()) == {"ok"}
+    failed = run(timeout=0.001)
+    assert len(failed.failed) == 4 and view() == {r["key"]: "failed" for r in failed.rows}  # as its table said
+    rerun = run()
+    assert rerun.reused == 4 and rerun.measured == 0
+    assert {r["key"]: r["status"] for r in rerun.rows} == first == view()
+    with Store.open(out) as store:
+        assert len(store.cells()) == 8  # the failed rows stay in the store, not in the view
+    doc = build(load(out))
+    assert "4 cells (4 measured, 0 failed or skipped)" in doc.subtitle[2]
+    answer = edgebb("recommend", out, "--target", "cpu:1")
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    assert "choice: mobilenet_v2 0.35 @32" in answer.stdout and "timed out" not in answer.stdout
+
+
+def test_the_view_is_what_the_newest_sweep_of_each_configuration_used(tmp_path):
+    """Store.view on a real store written by hand: rows of one configuration under other keys (other bench
+    settings, epochs, versions) are shown as the newest run that asked for them left them, whichever was written
+    last; a run interrupted before its cell was written shows the row before; other data is left out."""
+    from edgebb.selection.store import Store
+
+    def row(key, run_id, status="ok", backbone="mobilenet_v2", data="d1"):
+        return {"key": key, "run_id": run_id, "backbone": backbone, "width": 0.35, "size": 32, "recipe": "fp32",
+                "runtime": "litert", "target": "cpu:1", "status": status, "data_fingerprint": data}
+
+    def shown(store):
+        rows, notes = store.view()
+        return {r["backbone"]: r["key"] for r in rows}, notes
+
+    with Store.create(str(tmp_path)) as store:
+        one = store.start_run({}, ["a", "other"], "d1", [])
+        store.put_cells([row("a", one), row("other", one, backbone="squeezenet_1_1")])
+        two = store.start_run({}, ["b"], "d1", [])  # the same grid with --timeout 0.001: a new key, failed
+        store.put_cells([row("b", two, status="failed")])
+        assert shown(store) == ({"mobilenet_v2": "b", "squeezenet_1_1": "other"}, [])
+        store.start_run({}, ["a"], "d1", [])  # the first command again: "a" reused, nothing written
+        assert shown(store)[0]["mobilenet_v2"] == "a"
+        store.start_run({}, ["b"], "d1", [])  # and the second again
+        assert shown(store)[0]["mobilenet_v2"] == "b"
+        store.start_run({}, ["c"], "d1", [])  # interrupted before its cell was written
+        assert shown(store)[0]["mobilenet_v2"] == "b"
+        six = store.start_run({}, ["d"], "d2", [])  # other data: what was measured on d1 is left out
+        store.put_cells([row("d", six, data="d2")])
+        assert shown(store) == ({"mobilenet_v2": "d"}, ["3 cell(s) of an earlier sweep on other data left out"])
+
+
+def test_noisy_cells_are_warned_about_in_the_table_and_the_json(swept, tmp_path):
+    """edgebb bench warns when a row's latencies varied by more than 15% (std / mean); a sweep's table and its
+    JSON said nothing. They name how many cells and the noisiest, with bench's threshold and words."""
+    from edgebb.benchmark.harness import NOISY_CV
+
+    out = tmp_path / "out"
+    shutil.copytree(swept["out"], out)
+    set_cv(out, {("squeezenet_1_1", "int8"): 0.42, ("mobilenet_v2", "fp32"): NOISY_CV + 0.01})
+    result = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "--json", tmp_path / "s.json")
+    assert result.returncode == 0 and "4 reused from the store" in result.stdout, result.stderr[-3000:]
+    text = " ".join(result.stdout.split())
+    warning = ("warning: 2 cell(s) varied by more than 15% (coefficient of variation): squeezenet_1_1 1 @32 int8 on "
+               "litert (cpu:1) cv 0.42; mobilenet_v2 0.35 @32 fp32 on litert (cpu:1) cv 0.16; their comparisons are "
+               "uncertain")
+    assert warning in text, text
+    notes = json.loads((tmp_path / "s.json").read_text())["notes"]
+    assert [" ".join(n.split()) for n in notes if n.startswith("warning: ")][0].startswith(warning), notes
+
+
+def test_the_noise_warning_names_the_worst_few():
+    from edgebb.selection.cells import noise_warning
+    from edgebb.selection.sweep import SweepResult
+
+    def cell(i, cv, status="ok"):
+        return {"key": str(i), "backbone": f"b{i}", "width": 1.0, "size": 32, "recipe": "int8", "runtime": "litert",
+                "target": "cpu:1", "status": status, "bench": {"cv": cv}}
+
+    rows = [cell(0, 0.2), cell(1, 0.9), cell(2, 0.15), cell(3, 0.5), cell(4, 0.3), cell(5, 0.8, "failed")]
+    text = noise_warning(rows)
+    assert text.startswith("4 cell(s) varied by more than 15% (coefficient of variation): the worst: b1 1 @32 int8 "
+                           "on litert (cpu:1) cv 0.90; b3 1 @32 int8 on litert (cpu:1) cv 0.50; b4 ")
+    assert "cv 0.30; 1 more; their comparisons are uncertain" in text and "b2" not in text  # 0.15 is not over
+    assert noise_warning(rows[2:3]) is None and noise_warning([cell(7, None)]) is None
+    result = SweepResult("out", "out/sweep.sqlite", rows)
+    assert result.warnings == [text] and result.to_dict()["notes"] == [f"warning: {text}"]
 
 
 def test_toml_config(swept, tmp_path):

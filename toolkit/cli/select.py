@@ -165,6 +165,10 @@ def recommend(source, as_json, measure, **budget):
             term.line("")
             term.table(rejected_rows(rec), REJECTED_COLUMNS, title=f"rejected ({len(rec.rejected)})")
     if rec.choice is None:
+        if rec.all_at_chance:
+            from ..selection.recommend import ALL_AT_CHANCE
+
+            raise CheckFailed(ALL_AT_CHANCE)
         closest = rec.closest
         raise CheckFailed("nothing meets the budget" + (
             f"; closest: {closest['label']} ({'; '.join(m['reason'] for m in closest['misses'])})" if closest else

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.errors import InputError, first_line
-from ..selection.cells import chance_problem
-from ..selection.pareto import excluded, failed_check
+from ..selection.cells import chance_problem, noise_warning
+from ..selection.pareto import exclusions, failed_check, verdict
 from . import plots
 from .document import Bullets, Document, Figure, Section, Table, render_html, render_markdown
 
@@ -142,11 +142,18 @@ def build(data: ReportData) -> Document:
                           "shipping on each target. " + CANDIDATES if has_accuracy else
                           "No accuracy in this result (a bench report): the frontier is p50 latency against peak "
                           "memory. " + CANDIDATES)
+    noise = noise_warning(data.cells)
+    if noise:  # what edgebb bench warns about: figures whose runs varied too much to compare closely
+        summary.blocks.append(f"Warning: {noise}.")
     for target, cells in by_target.items():
         best = sorted((c for c in cells if marks[c["key"]].get("latency", {}).get("optimal")),
                       key=lambda c: c.get("p50_ms") or 0)
+        measured = [c for c in cells if c.get("status") == "ok"]
+        none = ": none, every model is at chance (see the notes)" if not best and measured and all(
+            chance_problem(c) for c in measured) else ""
         summary.blocks.append(Table(f"frontier-{_slug(target)}", FRONTIER_COLUMNS, [_display(c) for c in best],
-                                    caption=f"{target}{_target_note(cells)}: {len(best)} of {len(cells)} cells"))
+                                    caption=f"{target}{_target_note(cells)}: {len(best)} of {len(cells)} cells"
+                                    + none))
     doc.sections.append(summary)
     for target, cells in by_target.items():
         section = Section(f"target-{_slug(target)}", f"Target {target}")
@@ -182,14 +189,15 @@ def build(data: ReportData) -> Document:
     doc.sections.append(_cost_section(data.cells))
     doc.sections.append(_cells_section(data.cells, marks, has_accuracy))
     doc.sections.append(_environment_section(data))
-    if data.notes:
-        doc.sections.append(Section("notes", "Notes", [Bullets(list(dict.fromkeys(data.notes)))]))
+    notes = data.notes + ([f"warning: {noise}"] if noise else [])
+    if notes:
+        doc.sections.append(Section("notes", "Notes", [Bullets(list(dict.fromkeys(notes)))]))
     return doc
 
 
 CANDIDATES = ("Candidates are the float artifacts and the quantized ones that passed their conversion's check "
-              "against the float model; the others (failed check, not judged, no check) are in every cell's table "
-              "with their figures and why.")
+              "against the float model, of models whose float top-1 is clearly above chance; the others (failed "
+              "check, not judged, no check, at chance) are in every cell's table with their figures and why.")
 
 
 def _slug(text: str) -> str:
@@ -225,7 +233,7 @@ def _display(c: dict, marks: dict | None = None) -> dict:
             mark = marks.get(c["key"], {}).get(name)
             if mark is None:
                 row[column] = (("skipped" if c.get("status") == "skipped" else "failed") if c.get("status") != "ok"
-                               else _not_a_candidate(c) or ("at chance: not compared" if chance_problem(c) else "-"))
+                               else verdict(c) or "-")
             elif mark["optimal"]:
                 row[column] = "optimal"
             else:
@@ -245,19 +253,11 @@ def _status(c: dict) -> str:
 
 
 def _why_not(c: dict) -> str | None:
-    """Why a measured cell is no candidate (edgebb.selection.pareto.excluded), else None."""
-    why = excluded(c)
+    """Why a measured cell is no candidate (every reason of edgebb.selection.pareto.exclusions), else None."""
+    why = "; ".join(exclusions(c)) or None
     if why and c.get("baseline") and c.get("verification") is None:  # bench converts it; its row has no verdict
         return "the bench's baseline, measured for its ratios: no conversion check recorded for it"
     return why
-
-
-def _not_a_candidate(c: dict) -> str | None:
-    """The Pareto columns' word for a measured cell that is no candidate."""
-    why = _why_not(c)
-    if why is None:
-        return None
-    return "failed check" if failed_check(c) else "not judged" if why.startswith("not judged") else "no check"
 
 
 def _cells_section(cells: list[dict], marks: dict, has_accuracy: bool) -> Section:

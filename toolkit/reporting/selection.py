@@ -15,9 +15,10 @@ def _pct(v):
 
 
 def sweep_rows(result) -> tuple[list[dict], list[str]]:
-    """Rows of a SweepResult's table (Pareto-optimal cells marked *) and the footnotes failures became. A quantized
-    cell that is no candidate without having failed (not judged, see sweep_lines) says so in its status."""
-    from ..selection.pareto import annotate, excluded, failed_check
+    """Rows of a SweepResult's table (Pareto-optimal cells marked *) and the footnotes failures became. A cell that
+    is no candidate without having failed (a quantized one not judged, see sweep_lines; a model at chance, named in
+    the notes) says so in its status (edgebb.selection.pareto.verdict)."""
+    from ..selection.pareto import annotate, failed_check, verdict
 
     marks = annotate(result.rows)
     rows, footnotes = [], []
@@ -28,8 +29,8 @@ def sweep_rows(result) -> tuple[list[dict], list[str]]:
                              f"{c['runtime']} ({c['target']}), "
                              + (f"{c.get('stage')}: {c.get('error')}" if status != "ok" else failed))
             status = ("failed check" if status == "ok" else status) + f" [{len(footnotes)}]"
-        elif why := excluded(c):
-            status = "not judged" if why.startswith("not judged") else "no check"
+        elif word := verdict(c):
+            status = word
         status += (" (software GPU)" if c.get("software") else "") + (" (emulated)" if c.get("emulated") else "")
         optimal = marks.get(c["key"], {}).get("latency", {}).get("optimal")
         rows.append({**c, "pareto": "*" if optimal else "", "acc": _pct(c.get("accuracy")),
@@ -51,6 +52,7 @@ def sweep_lines(result, footnotes: list[str]) -> list[str]:
                      + ("; the models measured have random weights (for latency and memory)"
                         if any(c.get("weights") == "random" for c in result.rows) else ""))
     lines += [f"note: {n}" for n in result.notes + not_learned(result.rows)]
+    lines += [f"warning: {w}" for w in result.warnings]
     retried = result.retried
     if retried:
         lines.append(f"retried: {len(retried)} cell(s) had a stage whose worker or node died and ran again ("
@@ -118,7 +120,9 @@ def recommendation_lines(rec) -> list[str]:
     b = rec.budget
     lines = [f"budget: {budget_line(b)}"]
     if rec.choice is None:
-        lines.append("nothing meets the budget.")
+        from ..selection.recommend import ALL_AT_CHANCE
+
+        lines.append(ALL_AT_CHANCE.split(" (")[0] + "." if rec.all_at_chance else "nothing meets the budget.")
         if rec.closest:
             why = "; ".join(m["reason"] for m in rec.closest["misses"])
             lines.append(f"closest: {rec.closest['label']}: {why}")
@@ -135,6 +139,12 @@ def recommendation_lines(rec) -> list[str]:
                      f"(margin {m['margin']:.3g}{unit}, {m['relative']:.0%})")
     else:
         lines.append("  no budget given that binds: the most accurate candidate (then the fastest)")
+    if rec.noise:
+        n = rec.noise
+        lines.append(f"  within noise: the {n['name']} margin {n['margin']:.3g} ms ({n['relative']:.0%}) is within "
+                     f"this cell's measured noise (cv {n['cv']:.2f}: its runs varied by about {n['spread_ms']:.3g} ms, "
+                     f"one standard deviation), so measured again it may exceed {n['limit']:g} ms and the choice may "
+                     "flip; measure again on a quiet machine, for longer (sweep --min-seconds N measures anew)")
     if rec.runner_up:
         lines.append(f"runner-up: {rec.runner_up['label']}: {_figures(rec.runner_up, b)}")
         lines.append(f"  it trades {_trade_text(rec.trade or {}, b)} against the choice")

@@ -201,3 +201,28 @@ def not_learned(rows: list[dict]) -> list[str]:
             out.append(f"{r['backbone']} {r['width']:g} @{r['size']} is not clearly above chance: {problem}, so its "
                        "accuracy figures say little; train longer or on more images")
     return out
+
+
+def noisy(rows: list[dict]) -> list[dict]:
+    """The measured cells whose latencies varied by more than `edgebb bench` warns about (its NOISY_CV, std / mean
+    of the timed runs), noisiest first."""
+    from ..benchmark.harness import NOISY_CV
+
+    out = [r for r in rows if r.get("status") == "ok" and ((r.get("bench") or {}).get("cv") or 0) > NOISY_CV]
+    return sorted(out, key=lambda r: -r["bench"]["cv"])
+
+
+def noise_warning(rows: list[dict], worst: int = 3) -> str | None:
+    """What `edgebb bench` warns about noisy rows, for a sweep's cells: how many, and the `worst` noisiest."""
+    from ..benchmark.harness import NOISY_CV
+
+    cells = noisy(rows)
+    if not cells:
+        return None
+    named = "; ".join(f"{r['backbone']} {r['width']:g} @{r['size']} {r['recipe']} on {r['runtime']} ({r['target']}) "
+                      f"cv {r['bench']['cv']:.2f}" for r in cells[:worst])
+    more = f"; {len(cells) - worst} more" if len(cells) > worst else ""
+    return (f"{len(cells)} cell(s) varied by more than {NOISY_CV:.0%} (coefficient of variation): "
+            f"{'the worst: ' if more else ''}{named}{more}; their comparisons are uncertain (a Pareto mark or a "
+            "choice between cells closer than that may flip): measure again with nothing else running, for longer "
+            "(sweep --min-seconds N measures every cell anew)")

@@ -4,9 +4,9 @@ other cell names one cell that dominates it (the fastest such cell on the fronti
 
 Cells are dicts with the store's columns (accuracy, p50_ms, peak_rss_mb, target, key ...). Cells without the
 figures a frontier needs (failed, without accuracy) or that are no candidate (`excluded`: an artifact that failed
-its check against the float model, or a quantized one that was not judged or has no check) are on no frontier and
-dominated by nothing; nor, on an accuracy frontier, a model whose float top-1 cannot be told from chance while
-others learned (edgebb.selection.cells.chance_problem).
+its check against the float model, a quantized one that was not judged or has no check, or a model whose float
+top-1 cannot be told from chance, edgebb.selection.cells.chance_problem) are on no frontier and dominated by
+nothing. `excluded` is the one rule of the sweep's table, the report and recommend.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ LATENCY = (("accuracy", 1), ("p50_ms", -1))
 MEMORY = (("accuracy", 1), ("peak_rss_mb", -1))
 # Without accuracy (a bench report): latency against memory.
 COST = (("p50_ms", -1), ("peak_rss_mb", -1))
+AT_CHANCE = "not clearly above chance"  # how `exclusions` names a model at chance
 
 
 def failed_check(cell: dict) -> str | None:
@@ -31,17 +32,41 @@ def failed_check(cell: dict) -> str | None:
     return None
 
 
-def excluded(cell: dict) -> str | None:
-    """Why the cell's artifact is no candidate whatever its figures, else None: it failed its check against the
-    float model (`failed_check`), or it is quantized and its check did not pass (not judged: random weights or a
-    float model at chance; no check at all). The rule of `edgebb bench --best` (edgebb.benchmark.best.candidate)."""
+def exclusions(cell: dict) -> list[str]:
+    """Every reason the cell is no candidate whatever its figures (empty when it is one): its artifact failed its
+    check against the float model (`failed_check`); it is quantized and its check did not pass (not judged: random
+    weights or a float model at chance; no check at all), the rule of `edgebb bench --best`
+    (edgebb.benchmark.best.candidate); its float model's top-1 cannot be told from chance (its accuracy, and so
+    its place against faster cells, is luck), whether or not another model learned."""
+    out = []
     failed = failed_check(cell)
     if failed:
-        return failed
-    from ..benchmark.best import candidate
+        out.append(failed)
+    else:
+        from ..benchmark.best import candidate
 
-    ok, why = candidate(cell.get("recipe"), cell.get("verification"))
-    return None if ok else why
+        ok, why = candidate(cell.get("recipe"), cell.get("verification"))
+        if not ok:
+            out.append(why)
+    chance = chance_problem(cell)
+    if chance:
+        out.append(f"{AT_CHANCE}: {chance}")
+    return out
+
+
+def excluded(cell: dict) -> str | None:
+    """The first of `exclusions`, else None."""
+    return next(iter(exclusions(cell)), None)
+
+
+def verdict(cell: dict) -> str | None:
+    """A measured cell that is no candidate in a word or two, for a table's status or Pareto column, else None."""
+    why = excluded(cell)
+    if why is None:
+        return None
+    if failed_check(cell):
+        return "failed check"
+    return "not judged" if why.startswith("not judged") else "at chance" if why.startswith(AT_CHANCE) else "no check"
 
 
 def _values(cell: dict, objectives) -> tuple | None:
@@ -62,13 +87,8 @@ def dominates(a: tuple, b: tuple, objectives) -> bool:
 
 
 def frontier(cells: Sequence[dict], objectives=LATENCY) -> dict[str, dict]:
-    """For each cell key that has the figures: {"optimal": bool, "dominated_by": key or None}, within `cells`
-    (one group: call it per target)."""
-    if any(name == "accuracy" for name, _ in objectives):
-        guessing = {c["key"] for c in cells if chance_problem(c)}
-        if any(c["key"] not in guessing and _values(c, objectives) is not None for c in cells):
-            # a model at chance has no accuracy to trade for speed (where none learned, all are compared)
-            cells = [c for c in cells if c["key"] not in guessing]
+    """For each cell key that has the figures and is a candidate: {"optimal": bool, "dominated_by": key or None},
+    within `cells` (one group: call it per target)."""
     scored = [(c["key"], v) for c in cells if (v := _values(c, objectives)) is not None]
     optimal = {k for k, v in scored if not any(dominates(w, v, objectives) for _, w in scored)}
     speed = dict(scored)

@@ -17,12 +17,16 @@ from ..core.errors import InputError, unknown_name
 from .cells import chance_problem
 from .grid import SMALL_DATA
 from .latency_model import fit
-from .pareto import dominates, excluded
+from .pareto import dominates, exclusions
 
 TASKS = ("classification", "detection", "segmentation")
 DENSE_STRIDES = (4, 8, 16, 32)
 PERCENTILES = ("p50", "p90", "p99")
 ACCURACY_TIE = 0.01  # within 1 point of the best: "near-equal" for the few-images preference
+# What the answer says when no model learned (Recommendation.all_at_chance); `edgebb recommend` exits 1 with it.
+ALL_AT_CHANCE = ("nothing to recommend: every candidate is at chance (no model's float top-1 on the held-out images "
+                 "can be told from guessing, so its accuracy is luck and none is one to ship); train longer or on "
+                 "more images, and check the data's labels")
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,10 @@ class Budget:
 
 @dataclass
 class Recommendation:
-    """The answer: the choice and its figures, the binding constraint and its margin, the runner-up and what it
-    trades, every rejected candidate with its reason, and (when nothing fits) the closest candidate."""
+    """The answer: the choice and its figures, the binding constraint and its margin (and `noise`: the latency
+    margin when it is within the choice's measured noise), the runner-up and what it trades, every rejected
+    candidate with its reason, and (when nothing fits) the closest candidate, or `all_at_chance`: every measured
+    candidate's float model is at chance, so there is nothing to ship."""
 
     budget: Budget
     choice: dict | None
@@ -81,13 +87,15 @@ class Recommendation:
     models: dict = field(default_factory=dict)
     factors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    noise: dict | None = None
+    all_at_chance: bool = False
 
     def to_dict(self) -> dict:
         return {"schema": "edgebb.recommendation/1", "budget": asdict(self.budget), "choice": self.choice,
-                "runner_up": self.runner_up, "binding": self.binding, "trade": self.trade,
+                "runner_up": self.runner_up, "binding": self.binding, "noise": self.noise, "trade": self.trade,
                 "rejected": self.rejected, "closest": self.closest, "estimated": self.estimated,
                 "to_measure": self.to_measure, "latency_models": self.models, "factors": self.factors,
-                "notes": self.notes}
+                "all_at_chance": self.all_at_chance, "notes": self.notes}
 
 
 def label(c: dict) -> str:
@@ -101,7 +109,12 @@ FIGURES = ("backbone", "width", "size", "recipe", "runtime", "threads", "target"
 
 
 def summary(c: dict) -> dict:
-    return {"label": label(c), **{k: c.get(k) for k in FIGURES}}
+    return {"label": label(c), **{k: c.get(k) for k in FIGURES}, "cv": cv(c)}
+
+
+def cv(c: dict) -> float | None:
+    """The coefficient of variation (std / mean) of the cell's measured latencies; None for an estimate."""
+    return None if c.get("estimated") else (c.get("bench") or {}).get("cv")
 
 
 # ------------------------------------------------------------------------------------------------ candidates
@@ -158,16 +171,15 @@ def _over(name: str, value: float, limit: float, unit: str, c: dict) -> str:
 
 
 def hard_reasons(c: dict, budget: Budget) -> list[str]:
-    """Why `c` cannot be the answer whatever its figures: failed, no candidate by its conversion's check (failed,
-    or quantized and not judged), emulated, the wrong kind of backbone."""
-    out = []
+    """Why `c` cannot be the answer whatever its figures: failed, no candidate (edgebb.selection.pareto.exclusions:
+    its conversion's check failed or, quantized, was not judged; its float model is at chance), emulated, the
+    wrong kind of backbone."""
     if c["status"] != "ok":
         return [f"failed at {c.get('stage') or 'measure'}: {c.get('error')}"]
     # the artifact does not compute what the float model computes, or (quantized) nothing said it does: its check
-    # was not judged (random weights, a float model at chance) or is missing; the rule of bench --best
-    unchecked = excluded(c)
-    if unchecked:
-        out.append(unchecked)
+    # was not judged (random weights, a float model at chance) or is missing; the rule of bench --best. Or the
+    # float model cannot be told from guessing: its accuracy is luck, whether or not another model learned.
+    out = exclusions(c)
     if (c.get("software") or c.get("emulated")) and not budget.allow_emulated:
         what = "a software GPU" if c.get("software") else "an emulator"
         out.append(f"measured on {what}: not the target's speed (--allow-emulated considers it)")
@@ -253,6 +265,22 @@ def binding(c: dict, budget: Budget) -> dict | None:
             "relative": relative}
 
 
+def within_noise(c: dict, budget: Budget) -> dict | None:
+    """The latency budget's margin for `c` when it is within the cell's measured noise: the margin is at most
+    cv x the latency (one standard deviation of its runs, as a share of the figure), so a measurement again could
+    land over the budget and the choice flip. None without a latency budget, a measured cv, or when the margin is
+    wider."""
+    value, spread = c.get(budget.metric), cv(c)
+    if budget.max_latency_ms is None or value is None or spread is None:
+        return None
+    margin = budget.max_latency_ms - value
+    if margin > spread * value:
+        return None
+    return {"constraint": "latency", "name": f"{budget.latency} latency", "value": value,
+            "limit": budget.max_latency_ms, "margin": margin, "relative": margin / budget.max_latency_ms,
+            "cv": spread, "spread_ms": spread * value}
+
+
 def trade(choice: dict, other: dict, metric: str) -> dict:
     """What `other` gives and takes against `choice`: accuracy points, latency and memory differences."""
     def diff(key):
@@ -273,17 +301,8 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
     metric = budget.metric
     factors = factor_lines(budget)
     rejected, feasible, near = [], [], []
-    # A model that cannot be told from guessing is not one to ship, while another one learned; when none did, the
-    # answer stands on figures that say little, and says so.
-    learned = any(c["status"] == "ok" and not chance_problem(c) for c in pool)
-    if not learned and any(chance_problem(c) for c in pool):
-        notes.append("no candidate's float model is clearly above chance on the held-out images: accuracy ranks "
-                     "them by luck; train longer or on more images")
     for c in pool:
         hard = hard_reasons(c, budget)
-        chance = chance_problem(c) if learned and c["status"] == "ok" else None
-        if chance:
-            hard.append(f"not clearly above chance: {chance}")
         misses = budget_misses(c, budget) if not hard else []
         if hard or misses:
             rejected.append({**summary(c), "kind": "excluded" if hard else "violates",
@@ -309,10 +328,14 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
         if near:
             _, c, misses = min(near, key=lambda n: n[0])
             answer.closest = {**summary(c), "misses": misses}
+        measured = [c for c in pool if c["status"] == "ok"]
+        # nothing to ship because no model learned: a model at chance is never the answer (its accuracy is luck)
+        answer.all_at_chance = bool(measured) and all(chance_problem(c) for c in measured)
         return answer
     choice = feasible[0]
     answer.choice = summary(choice)
     answer.binding = binding(choice, budget)
+    answer.noise = within_noise(choice, budget)
     if len(feasible) > 1:
         answer.runner_up = summary(feasible[1])
         answer.trade = trade(choice, feasible[1], metric)

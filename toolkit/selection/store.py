@@ -37,7 +37,8 @@ CELL_COLUMNS = [
 ]
 JSON_COLUMNS = ("bench", "verification", "provenance")
 NAMES = [name for name, _ in CELL_COLUMNS]
-# A cell's identity for people: the same configuration measured again (other data, other versions) replaces it.
+# A cell's identity for people: of the rows of one configuration (other settings, data or versions), the one the
+# newest sweep asking for it used is shown (Store.view).
 IDENTITY = ("backbone", "width", "size", "recipe", "runtime", "target")
 
 _DDL = [
@@ -198,22 +199,36 @@ class Store:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
 
     def view(self) -> tuple[list[dict], list[str]]:
-        """The cells people look at, and notes on what was left out: the newest row of each configuration
-        (backbone, width, size, recipe, runtime, target), without rows measured on other data than the latest
-        sweep's (their accuracy is on another data set)."""
+        """The cells people look at, and notes on what was left out: one row per configuration (backbone, width,
+        size, recipe, runtime, target), without rows measured on other data than the latest sweep's (their
+        accuracy is on another data set).
+
+        The row of a configuration is the one the newest sweep that asked for it used, measured or reused (a
+        sweep reuses a finished cell by its key: edgebb.selection.sweep), so the view is what that sweep's table
+        showed: a run that failed (a too-short --timeout) and then the first command again shows the first
+        command's cells, not the failed ones, though those were written later. A run lists the keys it asked
+        for (`runs.keys`) and a row names the run that wrote it (`run_id`: `recommend --measure` writes under the
+        newest run); between rows of the same run, the later written wins."""
         runs = self.runs()
         latest = runs[-1] if runs else None
         data = latest["data_fingerprint"] if latest else None
-        newest: dict[tuple, dict] = {}
+        asked: dict[str, int] = {}  # key -> the newest run that asked for it
+        for run in runs:
+            for key in run["keys"] or []:
+                asked[key] = run["id"]
+        chosen: dict[tuple, tuple[int, dict]] = {}
         other_data = 0
-        for row in self.cells():
+        for row in self.cells():  # insertion order
             if data is not None and row["data_fingerprint"] not in (data, None) or \
                     data is None and latest and row["data_fingerprint"] is not None:
                 other_data += 1
                 continue
-            newest[tuple(row[k] for k in IDENTITY)] = row  # insertion order: later rows win
+            identity = tuple(row[k] for k in IDENTITY)
+            used = max(asked.get(row["key"], 0), row["run_id"] or 0)
+            if identity not in chosen or used >= chosen[identity][0]:
+                chosen[identity] = (used, row)
         notes = [f"{other_data} cell(s) of an earlier sweep on other data left out"] if other_data else []
-        return list(newest.values()), notes
+        return [row for _, row in chosen.values()], notes
 
 
 def _connect(path: str) -> sqlite3.Connection:

@@ -46,6 +46,13 @@ class SweepResult:
         return [r for r in self.rows if ((r.get("provenance") or {}).get("executor") or {}).get("retried")]
 
     @property
+    def warnings(self) -> list[str]:
+        """What makes the figures less certain than they look: cells whose latencies varied by more than `edgebb
+        bench` warns about (edgebb.selection.cells.noise_warning)."""
+        noise = C.noise_warning(self.rows)
+        return [noise] if noise else []
+
+    @property
     def targets(self) -> list[str]:
         return list(dict.fromkeys(r["target"] for r in self.rows))
 
@@ -59,8 +66,8 @@ class SweepResult:
         return [{k: v for k, v in r.items() if k not in JSON_COLUMNS} for r in self.rows]
 
     def to_dict(self) -> dict:
-        return {"schema": "edgebb.sweep-result/1", "store": self.store_path, "notes": self.notes,
-                "cells": self.rows}
+        return {"schema": "edgebb.sweep-result/1", "store": self.store_path,
+                "notes": self.notes + [f"warning: {w}" for w in self.warnings], "cells": self.rows}
 
     def save(self, path: str | None = None) -> str:
         """Write the rows as JSON (or CSV, by the suffix) to `path` (default OUT/sweep.json); returns the path."""
