@@ -62,20 +62,29 @@ def _elements(t) -> int:
     return int(np.prod(_shape(t)))
 
 
+def _kind(layer):
+    """The layer that computes: itself, or the one a wrapper holds (a quantization-aware model's QuantizeWrapper
+    around a Conv2D, whose MACs were counted as 0 and reached its artifacts' manifests so)."""
+    import tf_keras as keras
+
+    return layer.layer if isinstance(layer, keras.layers.Wrapper) else layer
+
+
 def _macs(layer) -> int:
     """Multiply-accumulates of one layer at batch 1 (0 for layers without a kernel)."""
     import tf_keras as keras
 
     L = keras.layers
+    kind = _kind(layer)
     out = _shape(layer.output) if not isinstance(layer.output, list) else None
-    if isinstance(layer, L.DepthwiseConv2D):
-        kh, kw = layer.kernel_size
+    if isinstance(kind, L.DepthwiseConv2D):
+        kh, kw = kind.kernel_size
         return out[0] * out[1] * out[2] * kh * kw
-    if isinstance(layer, L.Conv2D):
-        kh, kw = layer.kernel_size
-        c_in = _shape(layer.input)[-1] // layer.groups
+    if isinstance(kind, L.Conv2D):
+        kh, kw = kind.kernel_size
+        c_in = _shape(layer.input)[-1] // kind.groups
         return out[0] * out[1] * out[2] * kh * kw * c_in
-    if isinstance(layer, L.Dense):
+    if isinstance(kind, L.Dense):
         return int(np.prod(out[:-1] or (1,))) * _shape(layer.input)[-1] * out[-1]
     return 0
 
@@ -84,8 +93,11 @@ def _deployed_kernel(layer) -> tuple[int, int]:
     """(kernel elements, output channels) of a layer that keeps weights after BatchNorm folding, else (0, 0)."""
     import tf_keras as keras
 
-    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
-        kernel = layer.weights[0]
+    kind = _kind(layer)
+    if isinstance(kind, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
+        # from its own kernel; a wrapper's inner layer may hold none (the wrapper keeps the variables)
+        kernel = next((w for w in kind.weights if "kernel" in w.name),
+                      next((w for w in layer.weights if "kernel" in w.name), None))
         return int(np.prod(kernel.shape)), int(_shape(layer.output)[-1])
     return 0, 0
 
