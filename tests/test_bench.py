@@ -325,6 +325,68 @@ def test_a_qat_manifest_is_compared_with_int8_resnet50_at_its_size(artifacts, tm
     assert (base["recipe"], base["input_size"], mine["input_size"]) == ("int8", 32, 32)
     assert mine["speedup_vs_baseline"] == pytest.approx(base["latency_ms"]["p50"] / mine["latency_ms"]["p50"])
     assert " px " in result.stdout.splitlines()[0] + " "
+    # the legend says what "the same recipe" is for it (it said so of every row)
+    assert "at the same input size, recipe, runtime and threads (an int8-qat row: against ResNet-50's int8 row, the " \
+        "same arithmetic without quantization-aware training)" in result.stdout, result.stdout
+
+
+def test_the_legend_and_columns_of_the_baseline():
+    """The ratio columns and their legend: none with --baseline none (they were headed "x vs none"); the int8-qat
+    comparison is named only where an int8-qat row has a ratio."""
+    from edgebb.benchmark.rows import BenchReport, BenchRow
+    from edgebb.reporting.results import baseline_line, bench_columns
+
+    assert [k for k, _ in bench_columns("none")] == ["model", "recipe", "px", "runtime", "threads", "p50", "p90", "ips",
+                                                     "rss", "size", "peak", "status"]
+    assert ("speedup", "x vs R50") in bench_columns("resnet50") and ("mem", "mem vs R50") in bench_columns("resnet50")
+
+    def row(model, recipe, ratio=None):
+        return BenchRow(model=model, artifact=None, path=None, format="tflite", recipe=recipe, runtime="litert",
+                        input_size=32, threads=1, status="ok", baseline=model == "resnet50",
+                        speedup_vs_baseline=ratio)
+
+    def legend_of(rows):
+        return baseline_line(BenchReport(env={}, results=rows, notes=[]))
+
+    plain = [row("resnet50", "int8", 1.0), row("m", "int8", 3.0)]
+    legend = legend_of(plain)
+    assert legend == ("* baseline; x vs R50 = ResNet-50 p50 / this p50 at the same input size, recipe, runtime and "
+                      "threads")
+    assert legend_of(plain + [row("m", "int8-qat")]) == legend  # no ratio: no word
+    assert legend_of(plain + [row("m", "int8-qat", 3.1)]) == legend + (
+        " (an int8-qat row: against ResNet-50's int8 row, the same arithmetic without quantization-aware training)")
+    assert legend_of([row("m", "fp32")]) is None
+
+
+def test_a_qat_entry_without_macs_has_its_models(tmp_path):
+    """A conversion of a quantization-aware model records MACs 0 (the profile counts its wrapped layers as nothing):
+    its rows had no GMAC/s and no % peak. The same backbone at the same size in the manifest says them; a model of
+    another architecture does not lend its own."""
+    from edgebb.benchmark.targets import from_file, from_manifest
+
+    backbone = {"name": "mobilenet_v3_small", "width": 0.75, "num_classes": 2, "input_size": 32}
+    entries = []
+    for recipe, macs, size, classes in (("fp32", 1572784, 32, 2), ("int8", 1572784, 32, 2), ("int8-qat", 0, 32, 2),
+                                        ("fp16", 0, 64, 2), ("dynamic", 0, 32, 3)):
+        path = f"m_{recipe}.tflite"
+        (tmp_path / path).write_bytes(b"x")
+        entries.append({"path": path, "format": "tflite", "recipe": recipe, "macs": macs,
+                        "preprocessing": {"size": size},
+                        "source": {"kind": "file", "backbone": {**backbone, "num_classes": classes}}})
+    (tmp_path / "manifest.json").write_text(json.dumps({"source": entries[0]["source"], "artifacts": entries}))
+    macs = {t.recipe: t.macs for t in from_manifest(str(tmp_path / "manifest.json"))}
+    assert macs == {"fp32": 1572784, "int8": 1572784, "int8-qat": 1572784, "fp16": 0, "dynamic": 0}
+    assert from_file(str(tmp_path / "m_int8-qat.tflite")).macs == 1572784  # as a device reads it (bench --remote)
+
+
+def test_max_seconds_under_min_seconds_is_refused():
+    from edgebb.benchmark import BenchOptions
+    from edgebb.core.errors import InputError
+
+    with pytest.raises(InputError, match=r"^--max-seconds 0.1 is less than --min-seconds 1: "):
+        BenchOptions(max_seconds=0.1, min_seconds=1)
+    assert BenchOptions(max_seconds=1).min_seconds == 1  # a cap under the default --min-seconds lowers it
+    assert BenchOptions(max_seconds=1, min_seconds=1).max_seconds == 1  # equal is a steady state of exactly that
 
 
 def test_noise_is_not_explained_with_confidence():
@@ -452,6 +514,14 @@ def test_diagnosis_names_the_likely_cause(machine, flags, expected):
     notes = diagnose([_row("fp32", 1.0), _row("int8", 1.5)], {"machine": machine, "cpu_flags": flags})
     assert len(notes) == 1 and "1.50x slower" in notes[0] and expected in notes[0]
     assert diagnose([_row("fp32", 2.0), _row("int8", 1.0)], {"machine": machine, "cpu_flags": flags}) == []
+
+
+def test_diagnosis_names_the_recipe():
+    """An int8-qat row slower than fp32 is named as such: both notes said "int8", one of them of the int8-qat row."""
+    env = {"machine": "x86_64", "cpu_flags": ["avx2"]}
+    notes = diagnose([_row("fp32", 1.0), _row("int8", 1.99), _row("int8-qat", 2.02)], env)
+    assert [n.split(":")[0] for n in notes] == ["m int8 is 1.99x slower than fp32 on litert (1 thread(s))",
+                                                "m int8-qat is 2.02x slower than fp32 on litert (1 thread(s))"]
 
 
 def test_diagnosis_of_a_gpu_fallback_and_software_adapter():

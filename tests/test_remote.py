@@ -45,6 +45,40 @@ def _keygen(path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
 
+def _start_sshd(home, port: int, *, sftp: bool = True, name: str = "sshd"):
+    """A real sshd on 127.0.0.1:`port` accepting the client key in `home` (with its SFTP subsystem unless `sftp` is
+    False, as on a minimal device whose sshd_config has no Subsystem line); returns the process, listening."""
+    config = home / f"{name}_config"
+    config.write_text(f"""
+ListenAddress 127.0.0.1:{port}
+HostKey {home / "host_key"}
+PidFile {home / f"{name}.pid"}
+AuthorizedKeysFile {home / "authorized_keys"}
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+{f"Subsystem sftp {SFTP_SERVER}" if sftp else ""}
+LogLevel VERBOSE
+""")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation folder, which it requires
+    log = home / f"{name}.log"
+    proc = subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(log)])
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                text = log.read_text() if log.exists() else ""
+                proc.kill()
+                pytest.fail(f"sshd did not start: {text[-500:]}")
+            time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     """A real sshd on 127.0.0.1:PORT accepting one key for the current user; yields the client's ssh options."""
@@ -56,37 +90,11 @@ def sshd(tmp_path_factory):
     _keygen(home / "stranger_key")  # a key the server does not know
     (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
     port = _free_port()
-    (home / "sshd_config").write_text(f"""
-ListenAddress 127.0.0.1:{port}
-HostKey {home / "host_key"}
-PidFile {home / "sshd.pid"}
-AuthorizedKeysFile {home / "authorized_keys"}
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-UsePAM no
-StrictModes no
-Subsystem sftp {SFTP_SERVER}
-LogLevel VERBOSE
-""")
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation folder, which it requires
-    proc = subprocess.Popen([SSHD, "-D", "-f", str(home / "sshd_config"), "-E", str(home / "sshd.log")])
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log = (home / "sshd.log").read_text() if (home / "sshd.log").exists() else ""
-                proc.kill()
-                pytest.fail(f"sshd did not start: {log[-500:]}")
-            time.sleep(0.1)
+    proc = _start_sshd(home, port)
     options = ["--ssh-option", f"IdentityFile={home / 'client_key'}", "--ssh-option", "IdentitiesOnly=yes",
                "--ssh-option", f"UserKnownHostsFile={home / 'known_hosts'}"]
     user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
-    yield {"destination": f"{user}@127.0.0.1:{port}", "options": options, "home": home, "port": port}
+    yield {"destination": f"{user}@127.0.0.1:{port}", "options": options, "home": home, "port": port, "user": user}
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -94,6 +102,53 @@ LogLevel VERBOSE
 @pytest.fixture(scope="module")
 def artifacts(tiny_tflite):
     return tiny_tflite  # conftest: mobilenet_v2 0.35 at 32x32, fp32 and int8 .tflite with manifest.json
+
+
+@pytest.fixture(scope="module")
+def tflite_and_onnx(tmp_path_factory):
+    """mobilenet_v2 0.35 at 32x32 as fp32 and int8 .tflite and .onnx, and int8-qat ones listed as a conversion of
+    a quantization-aware model lists them: with MACs 0 (its profile counts the wrapped layers as nothing). The
+    int8-qat files are the int8 ones copied: what is measured here is how bench reads the manifest."""
+    from edgebb.conversion import convert
+
+    out = tmp_path_factory.mktemp("tflite_and_onnx")
+    convert("mobilenet_v2", str(out), None, recipes="fp32,int8", formats="tflite,onnx", width=0.35, size=SIZE,
+            calib_samples=8, eval_samples=8)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in [e for e in manifest["artifacts"] if e["recipe"] == "int8"]:
+        path = entry["path"].replace("_int8.", "_int8-qat.")
+        shutil.copy(out / entry["path"], out / path)
+        manifest["artifacts"].append({**entry, "path": path, "recipe": "int8-qat", "macs": 0})
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return out
+
+
+@needs_sshd
+def test_remote_runs_every_artifact_as_a_local_bench_does(sshd, tflite_and_onnx, tmp_path):
+    """Without --runtime each artifact runs on its own format's runtime, on the device as here: the .onnx ones on
+    onnxruntime too (they were left behind, without a word). An int8-qat row has its model's MACs and its fraction of
+    the int8 peak, here and there."""
+    manifest = str(tflite_and_onnx / "manifest.json")
+    reports = {}
+    for where, args in (("local", []), ("remote", ["--remote", sshd["destination"], "--remote-python", sys.executable,
+                                                    *sshd["options"]])):
+        result = edgebb("bench", manifest, *args, *FAST, "--json", str(tmp_path / f"{where}.json"))
+        assert result.returncode == 0, result.stderr
+        assert "vs none" not in result.stdout  # --baseline none: no ratio columns
+        reports[where] = json.loads((tmp_path / f"{where}.json").read_text())
+    local, remote = (sorted((r["artifact"], r["runtime"], r["status"]) for r in reports[w]["results"])
+                     for w in ("local", "remote"))
+    assert remote == local
+    assert {(r["recipe"], r["runtime"], r["status"]) for r in reports["remote"]["results"]} == {
+        (recipe, runtime, "ok") for recipe in ("fp32", "int8", "int8-qat") for runtime in ("litert", "onnxruntime")}
+    assert reports["remote"]["env"]["remote"]["copied_files"] == 7  # 6 artifacts and the manifest
+    for where, report in reports.items():
+        rows, peak = report["results"], report["env"]["peak"]
+        macs = next(r["macs"] for r in rows if r["recipe"] == "int8")
+        for r in (r for r in rows if r["recipe"] == "int8-qat"):
+            assert r["macs"] == macs > 0, (where, r)
+            assert r["peak_fraction"] == pytest.approx(r["gmacs_per_s"] / peak["int8_gmacs"][str(r["threads"])],
+                                                       rel=1e-3, abs=6e-5), (where, r)
 
 
 @needs_sshd
@@ -196,7 +251,28 @@ def test_key_not_accepted(sshd, artifacts):
                     *options, *FAST)
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
-    assert "did not accept this machine's SSH keys" in last and "ssh-copy-id" in last, result.stderr
+    assert "did not accept this machine's SSH keys" in last, result.stderr
+    # at the device's port: ssh-copy-id alone would try port 22
+    assert last.endswith(f": ssh-copy-id -p {sshd['port']} {sshd['user']}@127.0.0.1"), result.stderr
+
+
+@needs_sshd
+def test_device_without_sftp_subsystem(sshd, artifacts):
+    """An sshd_config without `Subsystem sftp`: ssh works, but scp (OpenSSH 9 copies over SFTP) is refused, and the
+    error says so instead of "lost the connection ... scp: Connection closed"."""
+    port = _free_port()
+    proc = _start_sshd(sshd["home"], port, sftp=False, name="no_sftp")
+    try:
+        result = edgebb("bench", str(artifacts), "--remote", f"{sshd['user']}@127.0.0.1:{port}", "--remote-python",
+                        sys.executable, *sshd["options"], *FAST)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "edgebb: error: copying to 127.0.0.1 failed: its SSH server refused the sftp subsystem, which scp copies over "
+        "(OpenSSH 9 and later; scp -O, the legacy protocol, does without it): enable it in the device's sshd_config "
+        "(Subsystem sftp internal-sftp) and restart sshd"), result.stderr
 
 
 @needs_sshd
@@ -241,6 +317,22 @@ def test_parse_destination(text, expected):
     assert parse_destination(text) == expected
 
 
+def test_the_device_runs_the_formats_a_local_bench_would():
+    """What is sent: without --runtime every artifact (the device runs each on its own format's runtime); with
+    --runtime (or --best) the formats its runtimes load, and a backbone name is converted to .tflite."""
+    from edgebb.benchmark import BenchOptions
+    from edgebb.benchmark.remote import device_formats
+    from edgebb.benchmark.targets import Target
+
+    both = [Target("m", "fp32", {"tflite": "m.tflite", "onnx": "m.onnx"}), Target("n", "fp32", {"onnx": "n.onnx"})]
+    assert device_formats(BenchOptions(), both) == ["onnx", "tflite"]
+    assert device_formats(BenchOptions(), both[1:]) == ["onnx"]
+    assert device_formats(BenchOptions(runtimes="litert"), both) == ["tflite"]
+    assert device_formats(BenchOptions(best=True), both) == ["onnx", "tflite"]
+    assert device_formats(BenchOptions(), [Target("m", "fp32", {"tflite": "m.tflite", "keras": "m.keras"})]) == \
+        ["tflite"]  # the float model is no artifact to send
+
+
 def test_scp_and_ssh_argv():
     remote = Remote("pi@fe80::1", "fe80::1", 2200, "~/edgebb/bin/python", ("IdentityFile=k", "BatchMode=yes"))
     argv = remote.scp(["a.tflite"], ":/tmp/x/")
@@ -248,6 +340,20 @@ def test_scp_and_ssh_argv():
     assert argv.index("IdentityFile=k") < argv.index("BatchMode=yes") and "Port=2200" in argv
     assert remote.python_word() == "\"$HOME\"/edgebb/bin/python"
     assert remote.ssh("true")[-2:] == ["pi@fe80::1", "true"]
+    # ssh's errors, not its warnings ("subsystem request failed" tells a device without SFTP), the user's way first
+    assert "-q" not in argv and argv.index("IdentityFile=k") < argv.index("LogLevel=ERROR")
+
+
+@pytest.mark.parametrize("remote, copy_id, forget", [
+    (Remote("pi@10.0.0.9", "10.0.0.9", 2222), "ssh-copy-id -p 2222 pi@10.0.0.9", "ssh-keygen -R '[10.0.0.9]:2222'"),
+    (Remote("pi@pi5", "pi5", 22), "ssh-copy-id -p 22 pi@pi5", "ssh-keygen -R pi5"),
+    (Remote("pi", "pi"), "ssh-copy-id pi", "ssh-keygen -R pi"),
+    (Remote("pi@fe80::1", "fe80::1", 2200), "ssh-copy-id -p 2200 pi@fe80::1", "ssh-keygen -R '[fe80::1]:2200'"),
+])
+def test_key_hints_name_the_port(remote, copy_id, forget):
+    """The commands a key error suggests reach the device at its port (known_hosts names it [host]:port)."""
+    assert str(_ssh_failure(remote, "pi@pi: Permission denied (publickey).")).endswith(f": {copy_id}")
+    assert str(_ssh_failure(remote, "Host key verification failed.")).endswith(f"check, then: {forget})")
 
 
 @pytest.mark.parametrize("stderr, kind", [

@@ -413,8 +413,9 @@ def cpuinfo_cases() -> list[dict]:
 
 
 def diagnose_cases() -> list[dict]:
-    """edgebb.benchmark.analysis.diagnose on fp32/int8 row pairs, for ARM without / with dotprod and x86 without
-    VNNI: CPU and GPU rows, a GPU fallback, rows on a software adapter and under an emulator."""
+    """edgebb.benchmark.analysis.diagnose on fp32/int8 and fp32/int8-qat row pairs (the note names the recipe), for
+    ARM without / with dotprod and x86 without VNNI: CPU and GPU rows, a GPU fallback, rows on a software adapter and
+    under an emulator."""
     from edgebb.benchmark.analysis import diagnose
 
     def row(recipe, runtime, threads, p50, **extra):
@@ -429,7 +430,8 @@ def diagnose_cases() -> list[dict]:
                row("int8", "litert-gpu", 2, 3.0, software=True, adapter="SwiftShader"),
                row("fp32", "litert-gpu", 2, 1.0, software=True, adapter="SwiftShader"),
                row("fp32", "litert-gpu", 4, 1.0), row("int8", "litert-gpu", 4, 1.5),
-               row("fp32", "litert", 3, 1.0, emulated=True), row("int8", "litert", 3, 2.0, emulated=True)]
+               row("fp32", "litert", 3, 1.0, emulated=True), row("int8", "litert", 3, 2.0, emulated=True),
+               row("int8-qat", "litert", 1, 11.0), row("int8-qat", "litert", 4, 3.9)]
     envs = [{"machine": "aarch64", "cpu_flags": ["asimd", "fphp"]}, {"machine": "aarch64", "cpu_flags": ["asimddp"]},
             {"machine": "x86_64", "cpu_flags": ["avx2"]}, {"machine": "riscv64", "cpu_flags": []}]
     return [{"env": env, "results": results, "notes": diagnose(results, env)} for env in envs]

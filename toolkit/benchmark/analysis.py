@@ -15,10 +15,11 @@ def _rows(results) -> list[BenchRow]:
 
 
 def diagnose(results, env: dict) -> list[str]:
-    """Say where int8 is slower than fp32 on the same model, runtime and threads by more than the run's noise
-    (MIN_DIFFERENCE, or twice the larger coefficient of variation of the two rows), with the likely cause. Not
-    where either row ran on a software GPU or under an emulator: their latencies are the emulation's, whose cost
-    per operation is not the target's (the note on the software adapter, or the emulation's, says so)."""
+    """Say where an int8 recipe (int8, int8-qat: the note names it) is slower than fp32 on the same model, runtime and
+    threads by more than the run's noise (MIN_DIFFERENCE, or twice the larger coefficient of variation of the two
+    rows), with the likely cause. Not where either row ran on a software GPU or under an emulator: their latencies
+    are the emulation's, whose cost per operation is not the target's (the note on the software adapter, or the
+    emulation's, says so)."""
     from ..conversion.recipes import RECIPES
     from .environment import int8_speed_hint
 
@@ -41,7 +42,8 @@ def diagnose(results, env: dict) -> list[str]:
                          if r.get("fully_accelerated") is False else
                          "LiteRT's GPU accelerator computes int8 models in float (it dequantizes them), so int8 "
                          "saves size there, not time")
-            notes.append(f"{model} int8 is {ratio:.2f}x slower than fp32 on {runtime} ({threads} thread(s)): {cause}")
+            notes.append(f"{model} {recipe} is {ratio:.2f}x slower than fp32 on {runtime} ({threads} thread(s)): "
+                         f"{cause}")
     software: dict[tuple, list[str]] = {}  # one note per runtime and adapter, naming its rows
     for r in rows:
         if r.get("software"):

@@ -12,6 +12,19 @@ BASELINE = "resnet50"
 MAX_THREADS = 256  # more is a typo: runtimes would try to start that many threads
 
 
+def check_seconds(min_seconds: float, max_seconds: float | None, *, default: float) -> float:
+    """The --min-seconds of a steady state of at least `min_seconds` and at most `max_seconds` (None: no cap). A cap
+    under --min-seconds's `default` (not asked for) lowers it to the cap; under one asked for, the two contradict:
+    InputError in one line naming both (it ran with no word: each row got the cap's steady state)."""
+    if max_seconds is None or max_seconds >= min_seconds:
+        return min_seconds
+    if min_seconds == default:
+        return max_seconds
+    raise InputError(f"--max-seconds {max_seconds:g} is less than --min-seconds {min_seconds:g}: a steady state "
+                     f"cannot last at least {min_seconds:g} s and stop at {max_seconds:g} s; lower --min-seconds or "
+                     "raise --max-seconds")
+
+
 @dataclass(frozen=True)
 class BenchOptions:
     """How `edgebb bench` measures.
@@ -66,6 +79,8 @@ class BenchOptions:
         check_number("--timeout", self.timeout, positive=True)
         if self.max_seconds is not None:
             check_number("--max-seconds", self.max_seconds, positive=True)
+        object.__setattr__(self, "min_seconds", check_seconds(self.min_seconds, self.max_seconds,
+                                                              default=BenchOptions.min_seconds))
         if self.memory_limit_mb is not None:
             check_number("--memory-limit", self.memory_limit_mb, positive=True)
         check_int("--size", self.size, 1)

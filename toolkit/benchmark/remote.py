@@ -43,7 +43,7 @@ _DATA_SAMPLES = INPUT_SAMPLES
 
 class RemoteError(InputError):
     """A remote bench that could not run. `kind` is one of: refused, unreachable, unknown-host, auth, host-key,
-    no-python, not-installed, bench-failed, copy-failed, lost."""
+    no-python, not-installed, bench-failed, copy-failed, no-sftp, lost."""
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
@@ -82,7 +82,18 @@ class Remote:
             user = self.destination.rpartition("@")[0]
             return f"{user + '@' if user else ''}{host}{path}"
 
-        return ["scp", "-q", "-p", *self._options(), *[side(s) for s in sources], side(target)]
+        # LogLevel=ERROR, not -q (QUIET): ssh's errors ("subsystem request failed") tell a device without SFTP from a
+        # lost connection; after the user's options, so theirs win.
+        return ["scp", "-p", *self._options(), "-o", "LogLevel=ERROR", *[side(s) for s in sources], side(target)]
+
+    def copy_id_command(self) -> str:
+        """The command that installs this machine's key on the device, at its port (ssh-copy-id's default is 22)."""
+        return shlex.join(["ssh-copy-id", *(["-p", str(self.port)] if self.port else []), self.destination])
+
+    def forget_key_command(self) -> str:
+        """The command that forgets the device's host key (known_hosts says "[host]:port" for a port but 22)."""
+        name = f"[{self.host}]:{self.port}" if self.port and self.port != 22 else self.host
+        return shlex.join(["ssh-keygen", "-R", name])
 
     def python_word(self) -> str:
         """The remote Python as a shell word; a leading ~/ is the remote user's home."""
@@ -153,9 +164,9 @@ def remote_bench(items: list[str], remote: str, options: BenchOptions | None = N
     if "keras" in opts.runtimes:
         raise InputError("--runtime keras needs TensorFlow, which a device install does not have; with --remote "
                          "use litert, litert-gpu, tflite-runtime or onnxruntime")
-    formats = opts.formats
-    targets = collect_targets(list(items), recipes=list(opts.recipes), formats=formats, size=opts.size,
+    targets = collect_targets(list(items), recipes=list(opts.recipes), formats=opts.formats, size=opts.size,
                               progress=progress)
+    formats = device_formats(opts, targets)
     run = RemoteRun(destination=destination, host=host, python=python)
     if opts.baseline != "none":
         # The device has no TensorFlow to convert the baseline with: convert it here, at the recipe and input size of
@@ -193,6 +204,18 @@ def remote_bench(items: list[str], remote: str, options: BenchOptions | None = N
     finally:
         _cleanup(target, folder)
     return _localize(report, run, bundles, remote_items, folder)
+
+
+def device_formats(opts: BenchOptions, targets: list[Target]) -> list[str]:
+    """The artifact formats the device will run, so the ones to send (and to convert the baseline to): those of
+    --runtime's or --best's runtimes; without either, every format an item has a file of, since the device runs
+    each artifact on its own format's runtime, as a local bench does (a .tflite on litert, an .onnx on
+    onnxruntime)."""
+    from ..core.formats import FORMATS
+
+    if opts.runtimes or opts.best:
+        return opts.formats
+    return sorted({f for t in targets for f in t.artifacts if FORMATS[f].artifact}) or opts.formats
 
 
 def _bundles(targets: list[Target], formats: list[str]) -> tuple[list[list[str]], list[tuple[int, str]]]:
@@ -248,10 +271,10 @@ def _ssh_failure(remote: Remote, stderr: str) -> RemoteError:
         return RemoteError("unreachable", f"cannot reach {where}: {last.rpartition(': ')[2] or last}")
     if "host key verification failed" in low or "remote host identification has changed" in low:
         return RemoteError("host-key", f"the SSH host key of {remote.host} is not the one known for it "
-                                       f"(reinstalled device? check, then: ssh-keygen -R {remote.host})")
+                                       f"(reinstalled device? check, then: {remote.forget_key_command()})")
     if "permission denied" in low or "too many authentication failures" in low:
         return RemoteError("auth", f"{remote.destination} did not accept this machine's SSH keys, and edgebb never "
-                                   f"asks for a password (BatchMode=yes): ssh-copy-id {remote.destination}")
+                                   f"asks for a password (BatchMode=yes): {remote.copy_id_command()}")
     if "connection closed" in low or "broken pipe" in low or "connection reset" in low:
         return RemoteError("lost", f"lost the connection to {where}: {last}")
     return RemoteError("unreachable", f"ssh to {remote.destination} failed: {last}")
@@ -304,6 +327,11 @@ def _copy(remote: Remote, sources: list[str], target: str) -> None:
         raise RemoteError("copy-failed", "scp is not installed here (Debian: apt-get install openssh-client)") \
             from None
     if result.returncode != 0:
+        if "subsystem request failed" in result.stderr.lower():
+            raise RemoteError("no-sftp", f"copying to {remote.host} failed: its SSH server refused the sftp subsystem, "
+                                         "which scp copies over (OpenSSH 9 and later; scp -O, the legacy protocol, "
+                                         "does without it): enable it in the device's sshd_config (Subsystem sftp "
+                                         "internal-sftp) and restart sshd")
         if result.returncode == 255 or "connection" in result.stderr.lower():
             raise _ssh_failure(remote, result.stderr)
         last = (result.stderr.strip().splitlines() or ["no message"])[-1]

@@ -18,6 +18,7 @@ from ..core.checks import parse_widths, split_width
 from ..core.errors import InputError
 from ..core.formats import FORMATS, format_for
 from ..core.progress import Progress, as_progress
+from .manifests import macs_of, random_weights_of, read_manifest, width_of
 
 
 @dataclass
@@ -55,28 +56,11 @@ def artifact_problem(path: str) -> str | None:
     return f"{path}: {problem}" if problem else None
 
 
-def _read_manifest(path: str) -> dict:
-    """The parsed manifest; InputError saying what `path` is instead (unreadable, not JSON, other JSON)."""
-    try:
-        with open(path) as f:
-            manifest = json.load(f)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise InputError(f"{path}: not an edgebb manifest: not JSON ({exc})") from None
-    if isinstance(manifest, dict) and isinstance(manifest.get("artifacts"), list):
-        return manifest
-    kind = ("an edgebb bench result" if isinstance(manifest, dict) and "results" in manifest and "env" in manifest
-            else "a sweep export" if isinstance(manifest, dict) and "cells" in manifest else "JSON")
-    raise InputError(f"{path}: not an edgebb manifest: it is {kind} with no \"artifacts\" list (edgebb convert "
-                     "writes manifest.json beside the artifacts it lists)")
-
-
 def from_manifest(path: str, *, skip_missing: bool = False) -> list[Target]:
     """The targets a manifest.json describes, one per recipe; InputError if it is not an edgebb manifest, or if an
     artifact it lists is missing (unless `skip_missing`: an artifact benched alone needs only its own entry)."""
     folder = os.path.dirname(os.path.abspath(path))
-    manifest = _read_manifest(path)
+    manifest = read_manifest(path)
     entries = manifest["artifacts"]
     source = manifest.get("source", {})
     model = source.get("backbone") if isinstance(source.get("backbone"), str) else None
@@ -94,11 +78,12 @@ def from_manifest(path: str, *, skip_missing: bool = False) -> list[Target]:
             backbone = entry_source.get("backbone")
             name = (backbone if isinstance(backbone, str) else (backbone or {}).get("name")) or model \
                 or os.path.basename(entry["path"]).rsplit("_", 1)[0]
-            size, width = (entry.get("preprocessing") or {}).get("size"), _width_of(entry_source)
+            size, width = (entry.get("preprocessing") or {}).get("size"), width_of(entry_source)
             name = label(name, width)  # as bench names a backbone at a width: mobilenet_v2@0.35
             t = targets.setdefault((name, entry["recipe"], size), Target(
-                model=name, recipe=entry["recipe"], macs=entry.get("macs"), preprocessing=entry.get("preprocessing"),
-                input_size=size, width=width, random_weights=_random_weights(entry_source)))
+                model=name, recipe=entry["recipe"], macs=macs_of(entry, manifest),
+                preprocessing=entry.get("preprocessing"), input_size=size, width=width,
+                random_weights=random_weights_of(entry_source)))
             t.artifacts[entry["format"]] = artifact
             if entry.get("verification"):
                 t.verification[entry["format"]] = entry["verification"]
@@ -110,21 +95,6 @@ def from_manifest(path: str, *, skip_missing: bool = False) -> list[Target]:
             if _is_float(t.recipe) and os.path.exists(source["path"]):
                 t.artifacts[keras.name] = source["path"]  # the float model itself, for the keras runtime
     return list(targets.values())
-
-
-def _width_of(source: dict) -> float | None:
-    """The width a manifest's source was built at: a backbone's own, or a trained model's backbone's (None: not
-    said, as for a model file edgebb did not make)."""
-    backbone = source.get("backbone")
-    width = source.get("width") if isinstance(backbone, str) else (backbone or {}).get("width")
-    return float(width) if isinstance(width, (int, float)) and not isinstance(width, bool) else None
-
-
-def _random_weights(source: dict) -> bool | None:
-    """Whether a manifest's source says its weights are random (a backbone converted without trained weights, as
-    bench converts a backbone name), as convert marks them; None where it does not say (a model file)."""
-    weights = source.get("weights")
-    return weights == "random" if isinstance(weights, str) else None
 
 
 def _is_float(recipe: str) -> bool:

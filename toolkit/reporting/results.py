@@ -22,10 +22,35 @@ def baseline_short(baseline: str) -> str:
 
 
 def bench_columns(baseline: str) -> list[tuple[str, str]]:
-    """BENCH_COLUMNS with the ratio columns named after the run's --baseline."""
+    """BENCH_COLUMNS with the ratio columns named after the run's --baseline; none with --baseline none."""
+    if baseline == "none":
+        return [(key, title) for key, title in BENCH_COLUMNS if key not in ("speedup", "mem")]
     short = baseline_short(baseline)
     names = {"speedup": f"x vs {short}", "mem": f"mem vs {short}"}
     return [(key, names.get(key, title)) for key, title in BENCH_COLUMNS]
+
+
+def baseline_line(report) -> str | None:
+    """The legend of the baseline's rows and ratio columns (None without a baseline row); a row whose recipe the
+    baseline is not made with (int8-qat, which needs a trained model) is compared with the baseline's recipe of the
+    same arithmetic (edgebb.benchmark.comparisons.baseline_recipe), and the legend says so where such a row has a
+    ratio."""
+    from ..benchmark.comparisons import baseline_recipe
+
+    base = next((r.model for r in report.results if r.baseline), None)
+    if not base:
+        return None
+    name = "ResNet-50" if base == "resnet50" else base
+    line = (f"* baseline; x vs {baseline_short(base)} = {name} p50 / this p50 at the same input size, recipe, runtime "
+            "and threads")
+    other = {r.recipe: baseline_recipe(r.recipe) for r in report.results
+             if r.speedup_vs_baseline is not None and baseline_recipe(r.recipe) not in (None, r.recipe)}
+    if other:
+        line += " (" + "; ".join(f"an {mine} row: against {name}'s {theirs} row, the same arithmetic without "
+                                 "quantization-aware training" for mine, theirs in other.items()) + ")"
+    return line
+
+
 PROFILE_COLUMNS = [("op", "op"), ("count", "nodes"), ("ms", "ms / inference"), ("share", "share")]
 
 
@@ -129,10 +154,9 @@ def bench_lines(report, footnotes: list[str]) -> list[str]:
     state = device_state_line(env)
     if state:
         lines.append(state)
-    base = next((r.model for r in report.results if r.baseline), None)
-    if base:
-        lines.append(f"* baseline; x vs {baseline_short(base)} = {'ResNet-50' if base == 'resnet50' else base} p50 / "
-                     "this p50 at the same input size, recipe, runtime and threads")
+    legend = baseline_line(report)
+    if legend:
+        lines.append(legend)
     if env.get("peak"):
         lines.append(peak_line(env["peak"]))
     lines += [sustained_line(r) for r in report.results if r.get("sustained")]

@@ -133,6 +133,9 @@ class SweepOptions:
         s(self, "timeout", check_number("--timeout", self.timeout, positive=True))
         if self.max_seconds is not None:
             s(self, "max_seconds", check_number("--max-seconds", self.max_seconds, positive=True))
+        from ..benchmark.options import check_seconds
+
+        s(self, "min_seconds", check_seconds(self.min_seconds, self.max_seconds, default=SweepOptions.min_seconds))
         check_choice("--executor", self.executor, list(EXECUTORS))
         if self.ray_address and self.executor != "ray":
             raise InputError("--ray-address is the head of a Ray cluster: it needs --executor ray")

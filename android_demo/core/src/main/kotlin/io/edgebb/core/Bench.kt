@@ -164,10 +164,10 @@ object BenchReport {
     fun toJson(report: Map<String, Any?>): String = Json.write(report) + "\n"
 
     /**
-     * `edgebb.benchmark.analysis.diagnose`: where int8 is slower than fp32 on the same model, runtime and threads by
-     * more than the run's noise ([MIN_DIFFERENCE], or twice the larger coefficient of variation of the two rows), one
-     * note with the likely cause (none for a pair that ran on a software adapter or an emulator); and one note per
-     * software adapter, naming the rows that ran on it.
+     * `edgebb.benchmark.analysis.diagnose`: where an int8 recipe (int8, int8-qat: the note names it) is slower than
+     * fp32 on the same model, runtime and threads by more than the run's noise ([MIN_DIFFERENCE], or twice the larger
+     * coefficient of variation of the two rows), one note with the likely cause (none for a pair that ran on a
+     * software adapter or an emulator); and one note per software adapter, naming the rows that ran on it.
      */
     fun diagnose(results: List<Map<String, Any?>>, env: Map<String, Any?>): List<String> {
         data class Key(val model: Any?, val runtime: Any?, val threads: Any?, val recipe: Any?)
@@ -176,7 +176,7 @@ object BenchReport {
         val notes = ArrayList<String>()
         for ((key, r) in ok) {
             val fp32 = ok[key.copy(recipe = "fp32")]
-            if (key.recipe != "int8" || fp32 == null) continue
+            if (key.recipe !in INT8_RECIPES || fp32 == null) continue
             // a software GPU's or an emulator's latencies are not the target's: no cause to name
             if (listOf(r, fp32).any { it["software"] == true || it["emulated"] == true }) continue
             val ratio = p50(r) / p50(fp32)
@@ -191,7 +191,7 @@ object BenchReport {
                             "saves size there, not time"
                     }
                 }
-                notes.add("${key.model} int8 is ${format2(ratio)}x slower than fp32 on ${key.runtime} (${key.threads} thread(s)): $cause")
+                notes.add("${key.model} ${key.recipe} is ${format2(ratio)}x slower than fp32 on ${key.runtime} (${key.threads} thread(s)): $cause")
             }
         }
         val software = LinkedHashMap<Pair<Any?, Any?>, LinkedHashSet<Any?>>() // one note per runtime and adapter
@@ -210,6 +210,9 @@ object BenchReport {
     private fun p50(row: Map<String, Any?>): Double = ((row["latency_ms"] as Map<*, *>)["p50"] as Number).toDouble()
 
     private fun cv(row: Map<String, Any?>): Double = (row["cv"] as? Number)?.toDouble() ?: 0.0
+
+    /** The recipes of int8 weights and activations (`edgebb.conversion.recipes`): [diagnose] compares them with fp32. */
+    private val INT8_RECIPES = setOf<Any?>("int8", "int8-qat")
 
     /** int8 must be this much slower than fp32 (and more than the noise) before a cause is named. */
     const val MIN_DIFFERENCE = 0.05
