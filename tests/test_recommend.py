@@ -89,6 +89,48 @@ def test_few_images_favour_pretrained_and_smaller_models():
     assert recommend(rows, Budget("cpu:4", dataset_size=50_000)).choice["backbone"] == "resnet50"
 
 
+def test_few_images_look_at_what_the_sweep_trained_from():
+    """A sweep offline trained MobileNetV3-Small from random weights (its ImageNet weights could not be fetched);
+    its rows said `pretrained: true` (the family has them) beside `weights: random`, and `--dataset-size 500` ruled
+    out ShuffleNet for training from scratch, then picked MobileNetV3-Small, which had too. The rule reads what the
+    sweep recorded each model started from, and says so; a row with no record falls back to the family."""
+    from edgebb.selection.factors import from_scratch
+
+    def started(c, weights, asked="auto"):
+        return {**c, "weights": weights, "provenance": {"options": {"weights": asked}}}
+
+    v3 = started(cell("mobilenet_v3_small", "fp32", 5.0, 0.90, width=0.75, family="mobilenet"), "random")
+    rows = [v3, started(cell("mobilenet_v2", "int8", 6.0, 0.88, family="mobilenet"), "imagenet"),
+            started(cell("shufflenet_v2", "int8", 4.0, 0.91, pretrained=False), "random")]
+    rec = recommend(rows, Budget("cpu:4", dataset_size=500))
+    assert rec.choice["backbone"] == "mobilenet_v2" and rec.choice["weights"] == "imagenet"
+    why = {r["backbone"]: r["reasons"] for r in rec.rejected}
+    assert why["mobilenet_v3_small"] == [
+        "trained from random weights in this sweep (ImageNet weights exist for mobilenet_v3_small 0.75 but were not "
+        "used: they could not be fetched or loaded): with 500 images, training from scratch needs far more data than "
+        "that"]
+    assert why["shufflenet_v2"][0].startswith("trained from random weights in this sweep (shufflenet_v2 1 has no "
+                                              "ImageNet weights)")
+    assert any("what the sweep recorded" in f or "as the sweep recorded" in f for f in rec.factors)
+    assert "the sweep ran with --weights none" in from_scratch(started(v3, "random", None), 500)
+    assert from_scratch(started(v3, "/my/weights.h5"), 500) is None  # the user's weights: not from scratch
+    assert recommend(rows, Budget("cpu:4", dataset_size=50_000)).choice["backbone"] == "shufflenet_v2"
+
+
+def test_pretrained_says_what_the_model_started_from(tmp_path):
+    """The store's `pretrained` is what a cell's model started from, also for rows an older edgebb wrote with the
+    family's ImageNet weights in it."""
+    from edgebb.selection.store import Store, started_pretrained
+
+    assert (started_pretrained("imagenet"), started_pretrained("random")) == (True, False)
+    assert started_pretrained("/my/weights.h5") is None and started_pretrained(None) is None
+    with Store.create(str(tmp_path)) as store:
+        store.put_cells([{"key": "old", "backbone": "mobilenet_v3_small", "pretrained": True, "weights": "random"},
+                         {"key": "failed", "backbone": "mobilenet_v3_small", "pretrained": None, "weights": None}])
+        rows = {r["key"]: r for r in store.cells()}
+    assert rows["old"]["pretrained"] is False and rows["failed"]["pretrained"] is None
+
+
 def test_resolution_and_training_budget():
     rows = [cell("mobilenet_v2", "int8", 3.0, 0.9, size=96), cell("mobilenet_v2", "int8", 6.0, 0.92, train=900)]
     rec = recommend(rows, Budget("cpu:4", resolution=128))

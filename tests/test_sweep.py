@@ -138,7 +138,8 @@ def test_kill_9_mid_sweep_loses_only_the_cells_in_flight(swept):
     for row in rows:  # the cells finished before the kill were reused, not measured again
         if row["key"] in before:
             assert (row["created"], row["provenance"]["measured"]) == before[row["key"]]
-    assert f"reusing {len(before)} finished cell(s)" in swept["rerun"]
+    store = os.path.join(swept["out"], "sweep.sqlite")
+    assert f"sweep: 4 cells: {len(before)} reused from {store}, {4 - len(before)} to run" in swept["rerun"]
     assert [r["status"] for r in runs] == ["running", "finished"]  # the killed run never finished
     assert swept["children_alive"] == [], "a pool worker outlived its killed driver"
 
@@ -159,7 +160,10 @@ def test_ctrl_c_mid_sweep_keeps_the_finished_cells(swept, tmp_path):
     code, err = _interrupt(["sweep", *GRID, "--data", swept["data"], "-o", out], signal.SIGINT,
                            "measuring mobilenet_v2", env=env, delay=0.5)
     assert code == 130, err[-3000:]
-    assert "Traceback" not in err and err.strip().splitlines()[-1] == "edgebb: interrupted", err[-3000:]
+    # the last line says what is kept, as the store holds it then, and how to go on (it was "edgebb: interrupted")
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == (
+        f"edgebb: interrupted; 2 of 4 cells are finished and kept in {out}/sweep.sqlite (and the trained model of the "
+        "others); the same command reuses them and runs the other 2"), err[-3000:]
     time.sleep(1)
     assert _processes_with(f"EDGEBB_TEST_RUN={tmp_path}") == [], "a stage process outlived its interrupted sweep"
     with Store.open(str(out)) as store:
@@ -167,7 +171,7 @@ def test_ctrl_c_mid_sweep_keeps_the_finished_cells(swept, tmp_path):
         finished = [r for r in store.cells() if r["status"] == "ok"]
     assert sorted(r["backbone"] for r in finished) == ["squeezenet_1_1"] * 2
     rerun = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out)
-    assert rerun.returncode == 0 and "reusing 2 finished cell(s)" in rerun.stderr, rerun.stderr[-3000:]
+    assert rerun.returncode == 0 and "4 cells: 2 reused from" in rerun.stderr, rerun.stderr[-3000:]
 
 
 def test_a_ctrl_c_while_the_pool_shuts_down_still_ends_the_run(swept, tmp_path, monkeypatch):
@@ -291,6 +295,135 @@ def test_the_progress_moves_while_models_train_and_convert(swept, tmp_path):
     assert seen[-1][1] == "[2/2]"
 
 
+def test_a_resumed_sweep_says_what_it_reuses_and_counts_what_it_runs(swept, tmp_path):
+    """A new user's resumed sweep said `cells to measure (12)` and started at [9/12]: the trainings and conversions
+    it reused counted as two thirds of each cell. The first line says how many cells there are, how many are reused
+    and how many run (and that their model is trained and converted already), and the count starts at the first."""
+    from edgebb.core.progress import Progress, Step
+    from edgebb.selection import sweep
+
+    out = tmp_path / "out"
+    shutil.copytree(swept["out"], out)
+    with sqlite3.connect(out / "sweep.sqlite") as conn:
+        conn.execute("DELETE FROM cells WHERE backbone = 'mobilenet_v2'")
+    said, seen = [], []
+
+    class Recorder(Progress):
+        def say(self, message):
+            said.append(message)
+
+        def step(self, description, total=None):
+            said.append(f"{description} ({total:g})")
+
+            class Recorded(Step):
+                def _update(self, detail, log, amount):
+                    seen.append((self.completed, self.position, detail or ""))
+
+            return Recorded(description, total)
+
+    result = sweep(["squeezenet_1_1", "mobilenet_v2@0.35"], swept["data"], str(out), sizes=(SIZE,), epochs=1,
+                   recipes="fp32,int8", targets=("cpu:1",), runtimes=("litert",), runs=3, min_seconds=0, warmup=1,
+                   calib_samples=8, batch_size=8, progress=Recorder())
+    assert result.reused == 2 and result.measured == 2 and not result.failed
+    assert said[0].startswith(f"sweep: 4 cells: 2 reused from {out}/sweep.sqlite, 2 to run (their model is trained "
+                              "and converted: reused); the count below is of cells"), said
+    assert said[1] == "sweep: cells to run (2)", said
+    measuring = [position for _, position, detail in seen if detail.startswith("measuring mobilenet_v2")]
+    assert measuring and set(measuring) == {"[1/2]"}, seen  # nothing counted before its measurement ends
+    assert seen[-1][:2] == (pytest.approx(2), "[2/2]"), seen
+
+    # every cell finished: nothing to run, and the line says so
+    said.clear()
+    sweep(["squeezenet_1_1", "mobilenet_v2@0.35"], swept["data"], str(out), sizes=(SIZE,), epochs=1,
+          recipes="fp32,int8", targets=("cpu:1",), runtimes=("litert",), runs=3, min_seconds=0, warmup=1,
+          calib_samples=8, batch_size=8, progress=Recorder())
+    assert said[0] == f"sweep: 4 cells: all 4 reused from {out}/sweep.sqlite, none to run", said
+
+
+def test_plan_lists_what_would_run_not_what_the_store_holds(swept, tmp_path):
+    """--plan listed a training and a conversion for models already finished in the store. It lists what the sweep
+    would run (the same reuse the sweep makes), says what is reused, and writes nothing."""
+    from edgebb.selection import SweepOptions
+    from edgebb.selection.plan import make_plan
+    from edgebb.selection.reuse import kept
+
+    def plan(out):
+        result = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "--plan")
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout, [line.split() for line in result.stdout.splitlines() if "@32" in line]
+
+    text, rows = plan(tmp_path / "fresh")  # nothing in a store yet: every stage of both models
+    assert [r[3] for r in rows] == ["train", "convert", "measure"] * 2, text
+    assert "4 cells, all to run; 2 model(s), 1 target(s)" in text and not (tmp_path / "fresh").exists()
+
+    from contextlib import closing
+
+    out = tmp_path / "out"
+    shutil.copytree(swept["out"], out)
+    with closing(sqlite3.connect(out / "sweep.sqlite")) as conn, conn:
+        conn.execute("DELETE FROM cells WHERE backbone = 'mobilenet_v2'")
+    before = snapshot(out)
+    text, rows = plan(out)
+    assert [(r[0], r[3:6], r[-1]) for r in rows] == [("mobilenet_v2", ["measure", "on", "cpu:1"], "2")], text
+    assert (f"4 cells: 2 reused from {out}/sweep.sqlite, 2 to run (their model is trained and converted: reused)"
+            in text), text
+    assert "nothing was run or written" in text and snapshot(out) == before
+
+    text, rows = plan(swept["out"])  # every cell finished
+    assert rows == [] and f"4 cells: all 4 reused from {swept['out']}/sweep.sqlite, none to run" in text, text
+
+    # what an interrupted sweep says it kept, where nothing had finished yet
+    fresh = make_plan(SweepOptions(backbones=("squeezenet_1_1",), sizes=(SIZE,), targets=("cpu:1",),
+                                   runtimes=("litert",), data=swept["data"]), str(tmp_path / "new"))
+    assert kept(fresh) == "no cell had finished: the same command runs the 2 cells"
+
+
+def test_every_option_says_what_it_does_and_sweeps_its_default():
+    """`edgebb sweep --help` showed `--batch-size INTEGER` with nothing beside it. Every option of sweep, report and
+    recommend has a help text, and every sweep option that takes a value names its default, the one SweepOptions
+    has (the options default to None so a --config file's values stand)."""
+    import dataclasses
+
+    import click
+
+    from edgebb.cli import cli
+    from edgebb.selection import SweepOptions
+
+    for name in ("sweep", "report", "recommend"):
+        for param in cli.commands[name].params:
+            if isinstance(param, click.Option):
+                assert param.help, (name, param.name)
+    defaults = {f.name: f.default for f in dataclasses.fields(SweepOptions)}
+    for param in cli.commands["sweep"].params:
+        if not isinstance(param, click.Option) or param.is_flag and param.name != "retry_failed":
+            continue
+        assert "[default: " in param.help, param.name
+        value = defaults.get(param.name)
+        if value is not None and not isinstance(value, bool):
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else \
+                f"{value:g}" if isinstance(value, float) else str(value)
+            assert f"[default: {shown}]" in param.help, (param.name, shown, param.help)
+
+
+def test_a_pinned_width_says_it_overrides_widths(tmp_path):
+    """`sweep mobilenet_v2@0.35 --widths 0.5` said only `no backbone of the grid has width 0.5`: the pin overrides
+    --widths for that backbone, and the error says so, with the ways to get both."""
+    from edgebb.core.errors import InputError
+    from edgebb.selection.grid import SweepOptions, expand
+
+    result = edgebb("sweep", "mobilenet_v2@0.35", "--widths", "0.5", "--sizes", SIZE, "-o", tmp_path / "o",
+                    timeout=120)
+    assert_one_line(result, 2, "no backbone of the grid has width 0.5 (mobilenet_v2@0.35 pins its width with @, "
+                               "which overrides --widths for it: give mobilenet_v2 without @ to sweep --widths, or add "
+                               "the width to the pin, mobilenet_v2@0.35+0.5)")
+    with pytest.raises(InputError, match=r"^no backbone of the grid has width 0.7$"):  # no pin: nothing to add
+        expand(SweepOptions(backbones=("squeezenet_1_1",), widths=(0.7,), sizes=(SIZE,)))
+    with pytest.raises(InputError, match=r"\(mobilenet_v3_small@0.75, mobilenet_v2@0.35 pin their widths with @, "
+                                          r"which override --widths for them: give mobilenet_v2 without @"):
+        expand(SweepOptions(backbones=("mobilenet_v3_small@0.75", "mobilenet_v2@0.35"), widths=(0.5,),
+                            sizes=(SIZE,)))
+
+
 def test_cells_carry_every_figure_and_their_provenance(swept):
     from edgebb.selection.store import Store
 
@@ -302,6 +435,9 @@ def test_cells_carry_every_figure_and_their_provenance(swept):
         assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
         assert r["peak_rss_mb"] > 0 and r["size_mb"] > 0 and r["macs"] > 0 and r["params"] > 0
         assert r["train_seconds"] > 0 and r["convert_seconds"] > 0 and r["weights"] == "random"
+        # what the model started from (offline, MobileNetV2 0.35 too trained from random weights, though its family
+        # has ImageNet weights: `pretrained` was true beside `weights: random`)
+        assert r["pretrained"] is False
         # convert loaded the model training saved: on the same held-out images, the same float accuracy
         assert r["float_accuracy"] == pytest.approx(r["provenance"]["train"]["best_val_accuracy"], abs=1e-6)
         assert r["target"] == "cpu:1" and r["threads"] == 1 and r["runtime"] == "litert"
@@ -450,6 +586,10 @@ def test_a_failed_cell_is_a_row_and_the_sweep_goes_on(swept, tmp_path):
     result = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "--timeout", "0.001")
     assert result.returncode == 1, result.stderr
     assert "4 of 4 cells failed" in result.stderr.strip().splitlines()[-1]
+    # nothing was measured: no Pareto legend and no "next: edgebb report ...", but a line saying so and where to look
+    assert "Pareto-optimal" not in result.stdout and "next: " not in result.stderr
+    assert "nothing was measured: all 4 cells failed (the footnotes above give each cause" in \
+        " ".join(result.stdout.split()), result.stdout
     from edgebb.selection.store import Store
 
     with Store.open(str(out)) as store:

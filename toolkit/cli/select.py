@@ -7,7 +7,7 @@ import click
 from ..core.errors import CheckFailed, InputError
 from ..core.serialize import to_csv, to_json
 from . import cli
-from .common import check_outputs, quiet_option, terminal, write_outputs
+from .common import check_outputs, on_interrupt, quiet_option, terminal, write_outputs
 
 # Option name -> SweepOptions field; all default to None so a --config file's values stand unless given here.
 _SWEEP_FIELDS = ("widths", "sizes", "recipes", "targets", "runtimes", "data", "epochs", "batch_size", "lr", "seed",
@@ -17,7 +17,8 @@ _SWEEP_FIELDS = ("widths", "sizes", "recipes", "targets", "runtimes", "data", "e
 
 @cli.command()
 @click.argument("backbones", nargs=-1)
-@click.option("--config", type=click.Path(), default=None, help="A TOML file with the grid (options given here win).")
+@click.option("--config", type=click.Path(), default=None,
+              help="A TOML file with the grid (options given here win) [default: none: the options alone].")
 @click.option("--widths", default=None, help="Comma-separated width multipliers [default: 1.0 where offered].")
 @click.option("--sizes", default=None, help="Comma-separated input sizes [default: 224].")
 @click.option("--recipes", default=None, help="Comma-separated recipes [default: fp32,int8].")
@@ -25,14 +26,17 @@ _SWEEP_FIELDS = ("widths", "sizes", "recipes", "targets", "runtimes", "data", "e
               help="Comma-separated: cpu:N, gpu, a runtime name (litert-gpu), ssh://user@host[:port] [default: cpu:1].")
 @click.option("--runtimes", default=None, help="The CPU runtimes of cpu:N targets [default: litert,onnxruntime].")
 @click.option("--data", "-d", type=click.Path(), default=None,
-              help="Image folder (one subfolder per class) to train on and verify with; without it accuracy is the "
-                   "published figure where one exists.")
+              help="Image folder (one subfolder per class) to train on and verify with [default: none: no training, "
+                   "and accuracy is the published figure where one exists].")
 @click.option("--output", "-o", type=click.Path(), default=None, help="Output folder [default: sweep].")
 @click.option("--epochs", type=int, default=None, help="Training epochs per backbone [default: 3]; 0 with --weights.")
-@click.option("--batch-size", type=int, default=None)
+@click.option("--batch-size", type=int, default=None, help="Training batch size [default: 32].")
 @click.option("--lr", type=float, default=None, help="Learning rate [default: each backbone's, as edgebb train].")
-@click.option("--seed", type=int, default=None)
-@click.option("--weights", default=None, help='"auto" (ImageNet where it exists), "imagenet", "none" or a file.')
+@click.option("--seed", type=int, default=None,
+              help="Seeds training (weights, data split, augmentation) and calibration [default: 0].")
+@click.option("--weights", default=None,
+              help='"auto" (ImageNet where it exists and can be fetched, else random), "imagenet", "none" (random) '
+                   "or a weights file [default: auto].")
 @click.option("--augment", default=None,
               help='Training augmentation as edgebb train takes it: flip, crop, rotate, color, or "none" '
                    "[default: all four].")
@@ -49,10 +53,13 @@ _SWEEP_FIELDS = ("widths", "sizes", "recipes", "targets", "runtimes", "data", "e
 @click.option("--ray-address", default=None,
               help="HOST:PORT of a running Ray cluster's head, for --executor ray [default: an embedded cluster].")
 @click.option("--plan", "plan_only", is_flag=True,
-              help="Print the stages, what each asks for and where it could run, and stop (nothing runs).")
-@click.option("--retry-failed", is_flag=True, default=None, help="Run failed cells again instead of reusing them.")
-@click.option("--json", "json_path", type=click.Path(), default=None, help='Write the table as JSON ("-": stdout).')
-@click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write the table as CSV.")
+              help="Print the stages the sweep would run (not what the store holds already), what each asks for "
+                   "and where it could run, and stop (nothing runs).")
+@click.option("--retry-failed", is_flag=True, default=None,
+              help="Run failed cells again [default: a failed cell is reused, as a finished one].")
+@click.option("--json", "json_path", type=click.Path(), default=None,
+              help='Write the table as JSON ("-": stdout) [default: none].')
+@click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write the table as CSV [default: none].")
 @quiet_option
 def sweep(backbones, config, output, json_path, csv_path, plan_only, **given):
     """Train, convert, verify and measure a grid: BACKBONES (name or name@width) x --widths x --sizes x --recipes x
@@ -61,6 +68,7 @@ def sweep(backbones, config, output, json_path, csv_path, plan_only, **given):
     from ..selection import SweepOptions
     from ..selection.grid import read_config
     from ..selection.plan import make_plan
+    from ..selection.reuse import kept
     from ..selection.sweep import Driver
 
     settings = read_config(config) if config else {}
@@ -71,10 +79,12 @@ def sweep(backbones, config, output, json_path, csv_path, plan_only, **given):
     settings.pop("output", None)
     check_outputs(*(p for p in (json_path, csv_path) if p != "-"))
     term = terminal()
+    on_interrupt(lambda: "it was still planning: nothing was run or written")
     plan = make_plan(SweepOptions(**settings), output, term.progress())
     if plan_only:
         _print_plan(plan, term)
         return
+    on_interrupt(lambda: kept(plan))  # what the store holds when it comes, and how to go on
     result = Driver(plan, term.progress()).run()
     table = result.table()
     outputs = [(csv_path, to_csv(table, list(table[0]) if table else []))]
@@ -87,8 +97,9 @@ def sweep(backbones, config, output, json_path, csv_path, plan_only, **given):
         term.lines(sweep_lines(result, footnotes))
         outputs.append((json_path, text))
     write_outputs(outputs, text)
-    term.say(f"next: edgebb report {output} -o report.html; edgebb recommend {output} --target "
-             f"{result.targets[0] if result.targets else 'cpu:1'} --max-latency-ms N")
+    if len(result.failed) < len(result.rows):  # with nothing measured there is nothing to report or recommend
+        term.say(f"next: edgebb report {output} -o report.html; edgebb recommend {output} --target "
+                 f"{result.targets[0] if result.targets else 'cpu:1'} --max-latency-ms N")
     if result.failed:
         rest = "the others are measured" if len(result.failed) < len(result.rows) else "none was measured"
         raise CheckFailed(f"{len(result.failed)} of {len(result.rows)} cells failed (their causes are in the table "
@@ -98,13 +109,20 @@ def sweep(backbones, config, output, json_path, csv_path, plan_only, **given):
 def _print_plan(plan, term) -> None:
     from ..selection.executors import EXECUTORS
     from ..selection.plan import stage_rows
+    from ..selection.reuse import read
 
-    rows = stage_rows(plan, EXECUTORS[plan.options.executor].nodes_for_plan(plan))
-    term.table(rows, [("model", "model"), ("stage", "stage"), ("asks", "asks for"), ("where", "could run on"),
-                      ("cells", "cells")], title=f"sweep plan ({plan.options.executor} executor)")
+    done = read(plan)  # what the store holds: the sweep reuses it, so it is not listed
+    rows = stage_rows(plan, EXECUTORS[plan.options.executor].nodes_for_plan(plan), done)
+    if rows:
+        term.table(rows, [("model", "model"), ("stage", "stage"), ("asks", "asks for"), ("where", "could run on"),
+                          ("cells", "cells")], title=f"sweep plan ({plan.options.executor} executor)")
     term.lines([f"note: {n}" for n in plan.notes]
-               + [f"{len(plan.cells)} cells, {len(plan.models)} model(s), {len(plan.targets)} target(s); "
-                  f"nothing was run or written (without --plan: the same command runs it into {plan.out_dir})"])
+               + [f"{done.summary()}; {len(plan.models)} model(s), {len(plan.targets)} target(s)"]
+               + (["what the store holds is reused, not run again: the table lists only what runs"]
+                  if rows and (done.reused or done.prepared or done.converted) else [])
+               + [f"nothing was run or written (without --plan: the same command runs the stages above into "
+                  f"{plan.out_dir})" if rows else "nothing was run or written (without --plan: the same command "
+                  "runs nothing, and shows the table of the cells it reuses)"])
 
 
 @cli.command()
@@ -126,15 +144,21 @@ def report(source, output):
 @click.argument("source")
 @click.option("--target", required=True, help="The target to ship on, as the sweep named it (cpu:4, ssh://...).")
 @click.option("--runtime", default=None, help="Only this runtime [default: any the sweep measured there].")
-@click.option("--max-latency-ms", type=float, default=None, help="Latency budget, in ms (of --latency).")
+@click.option("--max-latency-ms", type=float, default=None,
+              help="Latency budget, in ms (of --latency) [default: none].")
 @click.option("--latency", default="p50", show_default=True, help="Percentile the budget applies to: p50, p90, p99.")
-@click.option("--max-memory-mb", type=float, default=None, help="Peak memory budget, in MB.")
-@click.option("--min-accuracy", type=float, default=None, help="Smallest top-1 accuracy, as a fraction (0.9).")
+@click.option("--max-memory-mb", type=float, default=None, help="Peak memory budget, in MB [default: none].")
+@click.option("--min-accuracy", type=float, default=None,
+              help="Smallest top-1 accuracy, as a fraction (0.9) [default: none].")
 @click.option("--task", default="classification", show_default=True,
               help="classification, detection or segmentation (dense tasks need the stride 4-32 pyramid).")
-@click.option("--dataset-size", type=int, default=None, help="Images you have to train on.")
-@click.option("--resolution", type=int, default=None, help="Smallest input size the task can use, in px.")
-@click.option("--max-train-minutes", type=float, default=None, help="Training budget, checked against the sweep's.")
+@click.option("--dataset-size", type=int, default=None,
+              help="Images you have to train on; under 2000, models the sweep trained from random weights are ruled "
+                   "out [default: not given].")
+@click.option("--resolution", type=int, default=None,
+              help="Smallest input size the task can use, in px [default: any].")
+@click.option("--max-train-minutes", type=float, default=None,
+              help="Training budget, checked against the sweep's [default: none].")
 @click.option("--allow-emulated", is_flag=True, help="Consider cells measured on an emulator or a software GPU.")
 @click.option("--measure", is_flag=True, help="Measure estimated finalists on the target before answering.")
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendation as JSON.")

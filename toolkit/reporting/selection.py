@@ -43,7 +43,12 @@ def sweep_lines(result, footnotes: list[str]) -> list[str]:
     from ..selection.cells import not_learned
     from ..selection.pareto import excluded, failed_check
 
-    lines = footnotes + ["", "* Pareto-optimal on its target (accuracy against p50 latency)"]
+    if result.rows and len(result.failed) == len(result.rows):  # no figures: no frontier to explain, no next step
+        lines = footnotes + ["", f"nothing was measured: all {len(result.rows)} cells failed (the footnotes above "
+                                 f"give each cause; the rows are in {result.store_path}): fix the cause, then run the "
+                                 "same command with --retry-failed (without it, the failed cells are reused)"]
+    else:
+        lines = footnotes + ["", "* Pareto-optimal on its target (accuracy against p50 latency)"]
     published = {f"{c['backbone']} {c['width']:g} @{c['size']} {c['recipe']}": c["accuracy_source"].split(": ", 1)[-1]
                  for c in result.rows if (c.get("accuracy_source") or "").startswith("published")}
     if published:

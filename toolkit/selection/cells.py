@@ -91,7 +91,7 @@ def base_row(cell: Cell, run_id: int, plan) -> dict:
     return {"key": cell.key, "run_id": run_id, "backbone": cell.model.backbone, "family": spec.family,
             "width": cell.model.width, "size": cell.model.size, "recipe": cell.recipe, "runtime": cell.runtime,
             "format": cell.format, "target": cell.target.label, "threads": cell.target.threads,
-            "pretrained": spec.has_imagenet_at(cell.model.width),
+            "pretrained": None,  # what its model started from, once known (edgebb.selection.store.started_pretrained)
             "feature_strides": ",".join(map(str, spec.feature_strides)),
             "data_fingerprint": plan.data_fingerprint, "data_images": plan.data_images, "created": now(),
             "provenance": {"versions": plan.versions, "target": cell.fingerprint, "model_key": cell.model_key,

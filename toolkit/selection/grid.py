@@ -308,13 +308,30 @@ def expand(opts: SweepOptions) -> Grid:
                     models.append(model)
     for width in opts.widths or ():
         if not any(abs(width - w) < 1e-9 for w in used_widths):
-            raise InputError(f"no backbone of the grid has width {width:g}")
+            raise InputError(f"no backbone of the grid has width {width:g}{_pins_note(opts.backbones, width)}")
     for size in opts.sizes:
         if size not in used_sizes:
             spec = get_spec(_split_pin(opts.backbones[0])[0])
             raise InputError(f"no backbone of the grid takes input size {size} "
                              f"({spec.name}: a multiple of {spec.size_multiple}, at least {spec.min_size})")
     return Grid(models, notes)
+
+
+def _pins_note(backbones: tuple[str, ...], width: float) -> str:
+    """Why --widths did not reach a backbone given as name@width: the pin overrides --widths for it."""
+    from ..models import get_spec
+
+    pinned = [item for item in backbones if split_width(item)[1] is not None]
+    if not pinned:
+        return ""
+    one = len(pinned) == 1
+    text = (f" ({', '.join(pinned)} {'pins its width' if one else 'pin their widths'} with @, which "
+            f"{'overrides --widths for it' if one else 'override --widths for them'}")
+    for name, widths in map(split_width, pinned):
+        if any(abs(width - w) < 1e-9 for w in get_spec(name).widths):
+            return text + (f": give {name} without @ to sweep --widths, or add the width to the pin, "
+                           f"{name}@{widths}+{width:g})")
+    return text + ")"
 
 
 # ------------------------------------------------------------------------------------------ published figures

@@ -15,6 +15,7 @@ from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
 from .cells import Cell, cell_key, convert_key, data_fingerprint, model_key, tool_versions
 from .grid import ModelConfig, SweepOptions, expand
+from .reuse import reuse
 from .store import FILE, is_store, store_path
 from .targets import TargetSpec, check_local, environment_of, fingerprint, parse_targets
 
@@ -145,11 +146,14 @@ def make_plan(opts: SweepOptions, out_dir: str, progress: Progress | None = None
                 converter)
 
 
-def stage_rows(plan: Plan, nodes: list[dict]) -> list[dict]:
-    """What `edgebb sweep --plan` prints: per model its stages, what each asks for, and where it could run.
+def stage_rows(plan: Plan, nodes: list[dict], done=None) -> list[dict]:
+    """What `edgebb sweep --plan` prints: per model the stages the sweep would run, what each asks for, and where it
+    could run. `done` (edgebb.selection.reuse.Reuse: what the store holds already) leaves out the finished cells and
+    the trainings and conversions the sweep would reuse; None: every stage.
 
     `nodes`: the machines that could run stages, each {"host", "resources"} (`Executor.nodes_for_plan`). Nothing
     runs and nothing is written."""
+    done = done or reuse(plan, None)
     ray = plan.options.executor == "ray"
     driver = next((n["host"] for n in nodes if n.get("driver")), nodes[0]["host"] if nodes else "this machine")
 
@@ -160,18 +164,20 @@ def stage_rows(plan: Plan, nodes: list[dict]) -> list[dict]:
         return ", ".join(hosts) or f"no node declares {resource}"
 
     rows = []
-    for model in plan.models:
-        cells = [c for c in plan.cells if c.model == model]
+    for model in done.models:
+        cells = [c for c in done.todo if c.model == model]
         trained = plan.model_path(model) is not None
-        rows.append({"model": model.label, "stage": "train" if trained else "profile",
-                     "asks": "1 CPU (+1 GPU where a node has one)" if ray and trained else
-                     ("1 CPU" if ray else f"1 of {plan.options.jobs} worker(s)"),
-                     "where": where(None), "cells": len(cells)})
-        recipes = ", ".join(dict.fromkeys(c.recipe for c in cells))
-        formats = ", ".join(dict.fromkeys(c.format for c in cells))
-        rows.append({"model": model.label, "stage": f"convert {recipes} ({formats})",
-                     "asks": "1 CPU" if ray else f"1 of {plan.options.jobs} worker(s)", "where": where(None),
-                     "cells": len(cells)})
+        if model not in done.prepared:
+            rows.append({"model": model.label, "stage": "train" if trained else "profile",
+                         "asks": "1 CPU (+1 GPU where a node has one)" if ray and trained else
+                         ("1 CPU" if ray else f"1 of {plan.options.jobs} worker(s)"),
+                         "where": where(None), "cells": len(cells)})
+        missing = done.to_convert(model)
+        if missing:
+            formats = ", ".join(dict.fromkeys(f for fs in missing.values() for f in fs))
+            rows.append({"model": model.label, "stage": f"convert {', '.join(missing)} ({formats})",
+                         "asks": "1 CPU" if ray else f"1 of {plan.options.jobs} worker(s)", "where": where(None),
+                         "cells": sum(1 for c in cells if c.convert_key not in done.converted)})
         for target in plan.targets:
             mine = [c for c in cells if c.target == target]
             if not mine:

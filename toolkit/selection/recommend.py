@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from ..core.checks import check_choice, check_int, check_number
 from ..core.errors import InputError, unknown_name
 from .cells import chance_problem
+from .factors import factor_lines, from_scratch
 from .grid import SMALL_DATA
 from .latency_model import fit
 from .pareto import dominates, exclusions
@@ -105,7 +106,7 @@ def label(c: dict) -> str:
 
 FIGURES = ("backbone", "width", "size", "recipe", "runtime", "threads", "target", "accuracy", "accuracy_source",
            "agreement", "p50_ms", "p90_ms", "p99_ms", "peak_rss_mb", "size_mb", "macs", "params", "train_seconds",
-           "convert_seconds", "estimated", "artifact", "key", "emulated", "software")
+           "convert_seconds", "weights", "pretrained", "estimated", "artifact", "key", "emulated", "software")
 
 
 def summary(c: dict) -> dict:
@@ -191,9 +192,8 @@ def hard_reasons(c: dict, budget: Budget) -> list[str]:
     if budget.resolution is not None and c["size"] < budget.resolution:
         out.append(f"input {c['size']} px is below --resolution {budget.resolution} by "
                    f"{budget.resolution - c['size']} px")
-    if budget.dataset_size is not None and budget.dataset_size < SMALL_DATA and not c.get("pretrained"):
-        out.append(f"no pretrained (ImageNet) weights for {c.get('family')}: with {budget.dataset_size} images it "
-                   "would train from scratch, which needs far more data than that")
+    if budget.dataset_size is not None and budget.dataset_size < SMALL_DATA:
+        out += [why for why in [from_scratch(c, budget.dataset_size)] if why]
     return out
 
 
@@ -364,23 +364,3 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
     answer.estimated = bool(choice.get("estimated"))
     answer.to_measure = [summary(c) for c in estimated]
     return answer
-
-
-def factor_lines(budget: Budget) -> list[str]:
-    """How each factor given shaped the candidates, in words."""
-    out = []
-    if budget.task != "classification":
-        out.append(f"task {budget.task}: only backbones with feature maps at strides 4, 8, 16 and 32 (a feature "
-                   "pyramid for the head) are candidates")
-    if budget.dataset_size is not None:
-        if budget.dataset_size < SMALL_DATA:
-            out.append(f"dataset size {budget.dataset_size} (< {SMALL_DATA}): few images favour families with "
-                       "pretrained ImageNet weights (transfer learning) and, among near-equals, fewer parameters")
-        else:
-            out.append(f"dataset size {budget.dataset_size}: enough images that training from scratch is an option")
-    if budget.resolution is not None:
-        out.append(f"resolution: inputs of at least {budget.resolution} px")
-    if budget.max_train_minutes is not None:
-        out.append(f"training budget {budget.max_train_minutes:g} min, checked against the training time recorded "
-                   "in the sweep")
-    return out

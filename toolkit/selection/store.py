@@ -51,6 +51,16 @@ _DDL = [
 ]
 
 
+def started_pretrained(weights: str | None) -> bool | None:
+    """The `pretrained` column: whether the cell's model started from ImageNet weights (True) or from random ones
+    (False), as its training or conversion recorded (`weights`: "imagenet", "random" or the user's weights file);
+    None when that is unknown (a file, whose origin edgebb cannot tell; no stage finished). Not whether the family
+    offers ImageNet weights: offline, a sweep trains a family that has them from random weights."""
+    if weights is None:
+        return None
+    return True if weights == "imagenet" else False if weights == "random" else None
+
+
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -178,6 +188,8 @@ class Store:
         for name in ("emulated", "software", "pretrained"):
             if row[name] is not None:
                 row[name] = bool(row[name])
+        if row["weights"] is not None:  # older stores wrote whether the family had ImageNet weights, not what was used
+            row["pretrained"] = started_pretrained(row["weights"])
         return row
 
     def runs(self) -> list[dict]:

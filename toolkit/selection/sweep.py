@@ -19,9 +19,8 @@ from .executors import EXECUTORS, Done, Stage
 from .grid import ModelConfig, SweepOptions
 from .pareto import LATENCY, pareto
 from .plan import Plan, make_plan
-from .store import IDENTITY, JSON_COLUMNS, Store
-
-FINISHED = ("ok", "failed")
+from .reuse import FINISHED, STAGES, Reuse, reuse
+from .store import IDENTITY, JSON_COLUMNS, Store, started_pretrained
 
 
 @dataclass
@@ -116,24 +115,26 @@ class Driver:
         self.measuring: set[str] = set()  # keys of the cells whose measurement was submitted
         self.ran: dict[ModelConfig, dict] = {}  # model -> {stage kind: {"attempts", "node"}} of this run
         self.written = 0
-        # How much of each cell the progress bar has counted: a third when its model is trained (or built), a
-        # third when converted, the rest when its row is written. Counting whole cells only, a sweep whose
-        # trainings take minutes sat at [1/16] through all of them.
+        # The progress bar counts the cells to run; each cell's stages that run now (training, conversion, its
+        # measurement: edgebb.selection.reuse) count as equal parts of it, its row written the last. Counting whole
+        # cells only, a sweep whose trainings take minutes sat at [1/16] through all of them; counting reused
+        # trainings and conversions too, a resumed sweep started at [9/12].
         self.counted: dict[str, float] = {}
+        self.reuse: Reuse | None = None
 
     def run(self) -> SweepResult:
         plan, opts = self.plan, self.plan.options
         with Store.create(plan.out_dir) as store:
             self.store = store
-            statuses = store.statuses()
-            done = ("ok",) if opts.retry_failed else FINISHED
-            todo = [c for c in plan.cells if statuses.get(c.key) not in done]
-            reused = len(plan.cells) - len(todo)
+            self.reuse = reuse(plan, store)
+            todo, reused = self.reuse.todo, self.reuse.reused
+            self.converted.update(self.reuse.converted)
             self.run_id = store.start_run(plan.spec(), [c.key for c in plan.cells], plan.data_fingerprint, plan.notes)
             for cell in todo:
                 self.pending.setdefault(cell.model, []).append(cell)
-            if reused:
-                self.say.say(f"reusing {reused} finished cell(s) from {store.path}")
+            self.say.say(f"sweep: {self.reuse.summary()}" + (
+                "; the count below is of cells: one is done when measured, and its model's training and conversion "
+                "(where they run now) count as parts of it" if todo else ""))
             stale = self._stale(store, todo)
             if stale:
                 self.say.say(f"{stale} finished cell(s) in {store.path} were converted by other edgebb code: "
@@ -141,7 +142,7 @@ class Driver:
             executor = EXECUTORS[opts.executor].create(plan, on_start=self._started, on_progress=self._progressed)
             status = "interrupted"
             try:
-                with self.say.step("sweep: cells to measure", total=len(todo)) as step:
+                with self.say.step("sweep: cells to run", total=len(todo)) as step:
                     self.step = step
                     for model in list(self.pending):
                         self._prepare(model, executor)
@@ -182,11 +183,10 @@ class Driver:
     def _prepare(self, model: ModelConfig, executor) -> None:
         plan = self.plan
         key = plan.model_key(model)
-        record = self.store.stage(key)
+        record = self.reuse.prepared.get(model)
         path = plan.model_path(model)
-        if record and (path is None or os.path.exists(path)):
+        if record:
             self.prepared[model] = record
-            self._count(self.pending.get(model, []), 1 / 3)
             self._convert(model, executor)
             return
         if path is not None:
@@ -202,14 +202,10 @@ class Driver:
         plan, prep = self.plan, self.prepared[model]
         missing: dict[str, list[str]] = {}
         for cell in self.pending.get(model, []):
-            record = self.converted.get(cell.convert_key) or self.store.stage(cell.convert_key)
-            if C.artifact_ok(record):
-                self.converted[cell.convert_key] = record
-            elif cell.format not in missing.setdefault(cell.recipe, []):
+            if cell.convert_key not in self.converted and cell.format not in missing.setdefault(cell.recipe, []):
                 missing[cell.recipe].append(cell.format)
         missing = {r: f for r, f in missing.items() if f}
         if not missing:
-            self._count(self.pending.get(model, []), 2 / 3)
             self._measure(model, executor)
             return
         opts = plan.options
@@ -259,7 +255,7 @@ class Driver:
                 return
             self.store.put_stage(stage.context["key"], "prepare", model.slug, outcome.result)
             self.prepared[model] = outcome.result
-            self._count(self.pending.get(model, []), 1 / 3, f"{stage.detail}: done")
+            self._count(self.pending.get(model, []), "prepare", f"{stage.detail}: done")
             self._convert(model, executor)
         elif stage.kind == "convert":
             self._converted(stage.context["model"], stage.context["recipes"], outcome, executor)
@@ -292,7 +288,7 @@ class Driver:
                       "data": outcome.result.get("data")}
             self.store.put_stage(cell.convert_key, "convert", model.slug, record)
             self.converted[cell.convert_key] = record
-        self._count([c for c in cells if c.convert_key in self.converted], 2 / 3)
+        self._count([c for c in cells if c.convert_key in self.converted], "convert")
         self._measure(model, executor)
 
     def _measured(self, group: list[C.Cell], outcome: Done) -> None:
@@ -314,10 +310,13 @@ class Driver:
 
     # ------------------------------------------------------------------------------------------------- writing
 
-    def _count(self, cells: list[C.Cell], upto: float, detail: str | None = None) -> None:
-        """Move the bar on as the stages before a row finish: each of `cells` counted up to `upto` of a cell."""
+    def _count(self, cells: list[C.Cell], stage: str, detail: str | None = None) -> None:
+        """Move the bar on as the stages before a row finish: each of `cells` counted up to the share of its stages
+        run now (edgebb.selection.reuse.Reuse.stages) that `stage` ends."""
         more = 0.0
         for cell in cells:
+            runs = self.reuse.stages(cell)
+            upto = sum(1 for s in STAGES[:STAGES.index(stage) + 1] if s in runs) / len(runs)
             more += max(0.0, upto - self.counted.get(cell.key, 0.0))
             self.counted[cell.key] = max(upto, self.counted.get(cell.key, 0.0))
         if more:
@@ -332,6 +331,7 @@ class Driver:
                                          "retried": sorted(k for k, v in stages_run.items() if v["attempts"] > 1)}
         C.add_model(row, self.prepared.get(cell.model))
         C.add_artifact(row, record, cell, self.plan.options.data is not None)
+        row["pretrained"] = started_pretrained(row.get("weights"))  # what it started from, not what could be had
         return row
 
     def _fail(self, cells: list[C.Cell], stage: str, error: str) -> None:

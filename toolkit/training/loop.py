@@ -88,8 +88,12 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
         model, start = build_for_training(name, width=opts.width, size=opts.size, classes=len(labels),
                                           weights=opts.weights, seed=opts.seed, progress=progress)
     if start == "random":
-        notes.append("trained from random weights (no ImageNet weights): expect lower accuracy than transfer "
-                     "learning gives")
+        from ..models import get_spec
+
+        why = ("--weights none" if opts.weights in (None, "none") else
+               "ImageNet weights exist for it but could not be loaded, as said above"
+               if get_spec(name).has_imagenet_at(opts.width) else "no ImageNet weights exist for it")
+        notes.append(f"trained from random weights ({why}): expect lower accuracy than transfer learning gives")
     from ..data import fingerprint
 
     meta = {"backbone": backbone, "preprocessing": pp.to_dict(), "labels": labels, "weights": start,
