@@ -214,7 +214,7 @@ def test_parity_lines_explain_an_agreement_that_says_little():
     head, why = parity_lines(random)
     assert head == ("parity: mobilenet_v2_96_fp32.tflite on litert-gpu x1 against litert on the CPU, 8 inputs: max "
                     "abs error 0.0031, top-1 agreement 87.5% (LiteRT let the GPU compute in float16, its default, "
-                    "as on a phone)")
+                    "as on a phone; --gpu-fp32 for float32)")
     assert why == ("  random weights: their outputs are near-ties among the top classes (6 of 8 inputs' top two CPU "
                    "outputs are within twice that error of each other), so the top-1 agreement says little about "
                    "the GPU; the max abs error does")

@@ -110,7 +110,9 @@ def test_a_sweep_where_no_model_learned_has_no_frontier(swept, tmp_path):
     page = out.read_text()
     frontier = _section(page, "Pareto frontier per target")
     assert "*cpu:1: 0 of 4 cells: none, every model is at chance (see the notes)*" in frontier, frontier
-    assert "mobilenet_v2 0.35 @32" not in frontier and "squeezenet_1_1" not in frontier
+    # (the noise warning there may name a cell: how noisy a measurement was is the machine's doing)
+    tables = "\n".join(line for line in frontier.splitlines() if "varied by more than" not in line)
+    assert "mobilenet_v2 0.35 @32" not in tables and "squeezenet_1_1" not in tables
     cells = _cells(page)
     for (backbone, recipe, _), shown in cells.items():
         marks = (shown["Pareto (accuracy vs p50)"], shown["Pareto (accuracy vs memory)"])
