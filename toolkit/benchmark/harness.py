@@ -92,8 +92,9 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
         # rule. The baseline runs only where some item is measured at its recipe and size, on a runtime whose rows
         # get a ratio: anywhere else it would compare with nothing.
         mine = {id(t) for t in given}
-        measured = {(baseline_recipe(t.recipe), t.input_size, r) for t in given for r in runtimes
-                    if RUNTIMES[r].format in t.artifacts and available(r)[0]}
+        runnable = [r for r in runtimes if available(r)[0]]
+        measured = {(baseline_recipe(t.recipe), t.input_size, r) for t in given for r in runnable
+                    if RUNTIMES[r].format in t.artifacts}
 
         def runs(t: Target, r: str) -> bool:
             fmt = RUNTIMES[r].format
@@ -211,12 +212,21 @@ def noise_warnings(env: dict, results: list[BenchRow]) -> list[str]:
         out.append(f"this machine was busy: other work used {max(busy):.0%} of its CPU time around the run "
                    f"(1-minute load average {' -> '.join(f'{x:.1f}' for x in loads)} on {env.get('cores')} cores); "
                    "latencies are slower and noisier than on an idle machine: run again with nothing else running")
-    noisy = [r for r in results if r.ok and r.cv is not None and r.cv > NOISY_CV]
+    noisy = [(f"{r.artifact} on {r.runtime} ({r.threads} thread(s))", r.cv) for r in results
+             if r.ok and r.cv is not None and r.cv > NOISY_CV]
     if noisy:
-        out.append(f"{len(noisy)} row(s) varied by more than {NOISY_CV:.0%} (coefficient of variation): "
-                   + "; ".join(f"{r.artifact} on {r.runtime} ({r.threads} thread(s)) cv {r.cv:.2f}" for r in noisy)
-                   + "; their comparisons are uncertain")
+        out.append(varied(noisy, "row"))
     return out
+
+
+def varied(named: list[tuple[str, float]], what: str, worst: int | None = None) -> str:
+    """"N row(s) varied by more than NOISY_CV ...: NAME cv X; ...; their comparisons are uncertain", for (name, cv)
+    pairs already judged noisy, in their order; with `worst`, only the first that many are named."""
+    shown = named if worst is None else named[:worst]
+    more = f"; {len(named) - len(shown)} more" if len(shown) < len(named) else ""
+    return (f"{len(named)} {what}(s) varied by more than {NOISY_CV:.0%} (coefficient of variation): "
+            f"{'the worst: ' if more else ''}" + "; ".join(f"{name} cv {cv:.2f}" for name, cv in shown)
+            + f"{more}; their comparisons are uncertain")
 
 
 def new_row(target: Target, runtime: str, threads: int, fmt: str) -> BenchRow:

@@ -214,15 +214,12 @@ def noisy(rows: list[dict]) -> list[dict]:
 
 def noise_warning(rows: list[dict], worst: int = 3) -> str | None:
     """What `edgebb bench` warns about noisy rows, for a sweep's cells: how many, and the `worst` noisiest."""
-    from ..benchmark.harness import NOISY_CV
+    from ..benchmark.harness import varied
 
     cells = noisy(rows)
     if not cells:
         return None
-    named = "; ".join(f"{r['backbone']} {r['width']:g} @{r['size']} {r['recipe']} on {r['runtime']} ({r['target']}) "
-                      f"cv {r['bench']['cv']:.2f}" for r in cells[:worst])
-    more = f"; {len(cells) - worst} more" if len(cells) > worst else ""
-    return (f"{len(cells)} cell(s) varied by more than {NOISY_CV:.0%} (coefficient of variation): "
-            f"{'the worst: ' if more else ''}{named}{more}; their comparisons are uncertain (a Pareto mark or a "
-            "choice between cells closer than that may flip): measure again with nothing else running, for longer "
-            "(sweep --min-seconds N measures every cell anew)")
+    named = [(f"{r['backbone']} {r['width']:g} @{r['size']} {r['recipe']} on {r['runtime']} ({r['target']})",
+              r["bench"]["cv"]) for r in cells]
+    return (varied(named, "cell", worst) + " (a Pareto mark or a choice between cells closer than that may flip): "
+            "measure again with nothing else running, for longer (sweep --min-seconds N measures every cell anew)")
