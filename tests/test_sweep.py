@@ -108,16 +108,22 @@ def learned_copy(swept: dict, dest) -> str:
     return str(dest)
 
 
-def set_cv(out, cvs: dict) -> None:
+def set_cv(out, cvs: dict, busy: dict | None = None) -> None:
     """Give the cells of `out`'s store the latency cv (std / mean of their runs) of `cvs` by (backbone, recipe),
-    and every other cell a quiet 0.01: how noisy a measurement is, is the machine's doing, not the test's."""
+    and every other cell a quiet 0.01; and the share of the CPU other work used while they were measured of `busy`,
+    every other cell 0.02: how noisy or busy a measurement was is the machine's doing, not the test's."""
     from contextlib import closing
 
     with closing(sqlite3.connect(os.path.join(out, "sweep.sqlite"))) as conn, conn:
         conn.execute("UPDATE cells SET bench = json_set(bench, '$.cv', 0.01) WHERE bench IS NOT NULL")
+        conn.execute("UPDATE cells SET provenance = json_set(provenance, '$.environment.cpu_busy_before', 0.02, "
+                     "'$.environment.cpu_busy_after', 0.02) WHERE bench IS NOT NULL")
         for (backbone, recipe), cv in cvs.items():
             conn.execute("UPDATE cells SET bench = json_set(bench, '$.cv', ?) WHERE backbone = ? AND recipe = ?",
                          (cv, backbone, recipe))
+        for (backbone, recipe), share in (busy or {}).items():
+            conn.execute("UPDATE cells SET provenance = json_set(provenance, '$.environment.cpu_busy_before', ?) "
+                         "WHERE backbone = ? AND recipe = ?", (share, backbone, recipe))
 
 
 # ------------------------------------------------------------------------------------------ interruption, reuse
@@ -682,6 +688,61 @@ def test_noisy_cells_are_warned_about_in_the_table_and_the_json(swept, tmp_path)
     assert warning in text, text
     notes = json.loads((tmp_path / "s.json").read_text())["notes"]
     assert [" ".join(n.split()) for n in notes if n.startswith("warning: ")][0].startswith(warning), notes
+
+
+def test_cells_measured_on_a_busy_machine_are_said_and_remeasure_measures_them_again(swept, tmp_path):
+    """edgebb bench warns when other work used the machine while it measured; a sweep kept that warning in each
+    cell's provenance and showed it nowhere. The table and the JSON name those cells, and --remeasure measures
+    every finished cell again without training or converting anything."""
+    out = tmp_path / "out"
+    shutil.copytree(swept["out"], out)
+    set_cv(out, {}, busy={("squeezenet_1_1", "int8"): 0.61})
+    with sqlite3.connect(out / "sweep.sqlite") as conn:
+        conn.execute("UPDATE cells SET provenance = json_set(provenance, '$.measured', '2000-01-01T00:00:00Z')")
+    result = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "--json", tmp_path / "s.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = " ".join(result.stdout.split())
+    warning = ("warning: 1 cell(s) were measured while other work used more than 25% of the machine's CPU time: "
+               "squeezenet_1_1 1 @32 int8 on litert (cpu:1) 61%; their latencies are slower and noisier than an "
+               "idle machine's: measure them again with nothing else running (the same sweep with --remeasure")
+    assert warning in text, text
+    assert any(" ".join(n.split()).startswith(warning) for n in json.loads((tmp_path / "s.json").read_text())["notes"])
+
+    files = {p: os.stat(p).st_mtime_ns for p in map(str, out.rglob("*")) if p.endswith((".tflite", ".keras"))}
+    assert len(files) >= 4, files
+    again = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "--remeasure", "--json", tmp_path / "s2.json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "4 cells: 4 to measure again (--remeasure) (their models are trained and converted: reused)" in \
+        " ".join(again.stderr.split()), again.stderr
+    assert {p: os.stat(p).st_mtime_ns for p in files} == files  # nothing trained or converted again
+    cells = json.loads((tmp_path / "s2.json").read_text())["cells"]
+    assert len(cells) == 4 and all(c["status"] == "ok" for c in cells)
+    assert all(c["provenance"]["measured"] > "2000-01-01T00:00:00Z" and
+               c["provenance"]["environment"].get("cpu_busy_before") != 0.61 for c in cells), cells
+    with sqlite3.connect(out / "sweep.sqlite") as conn:  # the new figures replace the old under the same keys
+        assert conn.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 4
+
+
+def test_a_throttled_device_and_a_busy_machine_are_warned_about_per_cell():
+    from edgebb.selection.cells import busy_warning, measure_warnings, throttle_warning
+
+    def cell(i, busy=None, throttled=None, target="cpu:1", status="ok"):
+        env = {"cpu_busy_before": busy, "throttled_before": "0x0" if throttled else None,
+               "throttled_after": throttled}
+        return {"key": str(i), "backbone": f"b{i}", "width": 1.0, "size": 32, "recipe": "int8", "runtime": "litert",
+                "target": target, "status": status, "bench": {"cv": 0.01}, "provenance": {"environment": env}}
+
+    rows = [cell(0, 0.3), cell(1, 0.9), cell(2, 0.2), cell(3, 0.5), cell(4, 0.26), cell(5, 0.8, status="failed")]
+    text = busy_warning(rows)
+    assert text.startswith("4 cell(s) were measured while other work used more than 25% of the machine's CPU time: "
+                           "the busiest: b1 1 @32 int8 on litert (cpu:1) 90%; b3 1 @32 int8 on litert (cpu:1) 50%; "
+                           "b0 1 @32 int8 on litert (cpu:1) 30%; 1 more; "), text
+    assert busy_warning(rows[2:3]) is None and throttle_warning(rows) is None
+    pi = [cell(6, throttled="0x50005", target="ssh://pi@board"), cell(7, throttled="0x0", target="ssh://pi@board")]
+    warning = throttle_warning(pi)
+    assert warning.startswith("ssh://pi@board throttled (under-voltage, throttled) while 1 cell(s) were measured on "
+                              "it, so their figures are not an unthrottled device's: cool the board"), warning
+    assert measure_warnings(pi + rows)[0] == warning and measure_warnings(rows[2:3]) == []
 
 
 def test_the_noise_warning_names_the_worst_few():

@@ -57,6 +57,9 @@ _SWEEP_FIELDS = ("widths", "sizes", "recipes", "targets", "runtimes", "data", "e
                    "and where it could run, and stop (nothing runs).")
 @click.option("--retry-failed", is_flag=True, default=None,
               help="Run failed cells again [default: a failed cell is reused, as a finished one].")
+@click.option("--remeasure", is_flag=True, default=None,
+              help="Measure the finished cells again, reusing their trained models and artifacts (after a run on a "
+                   "busy machine) [default: a finished cell's figures are reused].")
 @click.option("--json", "json_path", type=click.Path(), default=None,
               help='Write the table as JSON ("-": stdout) [default: none].')
 @click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write the table as CSV [default: none].")

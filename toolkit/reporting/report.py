@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.errors import InputError, first_line
-from ..selection.cells import chance_problem, noise_warning
+from ..selection.cells import chance_problem, measure_warnings, row_label
 from ..selection.pareto import exclusions, failed_check, verdict
 from . import plots
 from .document import Bullets, Document, Figure, Section, Table, render_html, render_markdown
@@ -111,12 +111,6 @@ def _from_bench(source: str, report: dict) -> ReportData:
 # ---------------------------------------------------------------------------------------------------- building
 
 
-def label(c: dict, target: bool = True) -> str:
-    width = f" {c['width']:g}" if c.get("width") is not None else ""
-    return f"{c['backbone']}{width} @{c.get('size')} {c['recipe']} on {c['runtime']}" + \
-        (f" ({c['target']})" if target else "")
-
-
 def _target_note(cells: list[dict]) -> str:
     if any(c.get("software") for c in cells):
         return " - software GPU: emulated figures, not a GPU's speed"
@@ -142,9 +136,8 @@ def build(data: ReportData) -> Document:
                           "shipping on each target. " + CANDIDATES if has_accuracy else
                           "No accuracy in this result (a bench report): the frontier is p50 latency against peak "
                           "memory. " + CANDIDATES)
-    noise = noise_warning(data.cells)
-    if noise:  # what edgebb bench warns about: figures whose runs varied too much to compare closely
-        summary.blocks.append(f"Warning: {noise}.")
+    warnings = measure_warnings(data.cells)  # what edgebb bench warns about: figures not to compare closely
+    summary.blocks += [f"Warning: {w}." for w in warnings]
     for target, cells in by_target.items():
         best = sorted((c for c in cells if marks[c["key"]].get("latency", {}).get("optimal")),
                       key=lambda c: c.get("p50_ms") or 0)
@@ -189,7 +182,7 @@ def build(data: ReportData) -> Document:
     doc.sections.append(_cost_section(data.cells))
     doc.sections.append(_cells_section(data.cells, marks, has_accuracy))
     doc.sections.append(_environment_section(data))
-    notes = data.notes + ([f"warning: {noise}"] if noise else [])
+    notes = data.notes + [f"warning: {w}" for w in warnings]
     if notes:
         doc.sections.append(Section("notes", "Notes", [Bullets(list(dict.fromkeys(notes)))]))
     return doc
@@ -223,7 +216,8 @@ def _pct(value):
 
 
 def _display(c: dict, marks: dict | None = None) -> dict:
-    row = {**c, "label": label(c), "accuracy_pct": _pct(c.get("accuracy")), "agreement_pct": _pct(c.get("agreement")),
+    row = {**c, "label": row_label(c), "accuracy_pct": _pct(c.get("accuracy")),
+           "agreement_pct": _pct(c.get("agreement")),
            "mmacs": c["macs"] / 1e6 if c.get("macs") else None,
            "target_shown": c["target"] + (" (software GPU)" if c.get("software") else "")
            + (" (emulated)" if c.get("emulated") else ""),
@@ -238,7 +232,7 @@ def _display(c: dict, marks: dict | None = None) -> dict:
                 row[column] = "optimal"
             else:
                 by = next((d for d in marks["_cells"] if d["key"] == mark["dominated_by"]), None)
-                row[column] = f"dominated by {label(by, target=False)}" if by else "dominated"
+                row[column] = f"dominated by {row_label(by, target=False)}" if by else "dominated"
         row["_class"] = "optimal" if row["mark"] == "optimal" else (
             "failed" if c.get("status") not in ("ok", "skipped") or failed_check(c) else None)
     return row

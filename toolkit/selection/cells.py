@@ -212,6 +212,13 @@ def noisy(rows: list[dict]) -> list[dict]:
     return sorted(out, key=lambda r: -r["bench"]["cv"])
 
 
+def row_label(row: dict, target: bool = True) -> str:
+    """"mobilenet_v2 0.35 @64 int8 on litert (cpu:1)": a cell row in one phrase (the report's and the warnings')."""
+    width = f" {row['width']:g}" if row.get("width") is not None else ""
+    return f"{row['backbone']}{width} @{row.get('size')} {row['recipe']} on {row['runtime']}" + \
+        (f" ({row['target']})" if target else "")
+
+
 def noise_warning(rows: list[dict], worst: int = 3) -> str | None:
     """What `edgebb bench` warns about noisy rows, for a sweep's cells: how many, and the `worst` noisiest."""
     from ..benchmark.harness import varied
@@ -219,7 +226,55 @@ def noise_warning(rows: list[dict], worst: int = 3) -> str | None:
     cells = noisy(rows)
     if not cells:
         return None
-    named = [(f"{r['backbone']} {r['width']:g} @{r['size']} {r['recipe']} on {r['runtime']} ({r['target']})",
-              r["bench"]["cv"]) for r in cells]
+    named = [(row_label(r), r["bench"]["cv"]) for r in cells]
     return (varied(named, "cell", worst) + " (a Pareto mark or a choice between cells closer than that may flip): "
-            "measure again with nothing else running, for longer (sweep --min-seconds N measures every cell anew)")
+            f"{REMEASURE}")
+
+
+REMEASURE = "measure them again with nothing else running (the same sweep with --remeasure; --min-seconds N for longer)"
+
+
+def busy_warning(rows: list[dict], worst: int = 3) -> str | None:
+    """What `edgebb bench` warns about a busy machine, for a sweep's cells: those measured while other work used
+    more of the measuring machine's CPU time than BUSY (its readings before and after, in the cell's environment),
+    the busiest `worst` named."""
+    from ..benchmark.harness import BUSY
+
+    def share(row: dict) -> float:
+        env = (row.get("provenance") or {}).get("environment") or {}
+        return max((x for x in (env.get("cpu_busy_before"), env.get("cpu_busy_after")) if x is not None), default=0)
+
+    cells = sorted((r for r in rows if r.get("status") == "ok" and share(r) > BUSY), key=lambda r: -share(r))
+    if not cells:
+        return None
+    shown = cells[:worst]
+    more = f"; {len(cells) - len(shown)} more" if len(cells) > len(shown) else ""
+    return (f"{len(cells)} cell(s) were measured while other work used more than {BUSY:.0%} of the machine's CPU "
+            f"time: {'the busiest: ' if more else ''}" + "; ".join(f"{row_label(r)} {share(r):.0%}" for r in shown)
+            + f"{more}; their latencies are slower and noisier than an idle machine's: {REMEASURE}")
+
+
+def throttle_warning(rows: list[dict]) -> str | None:
+    """What `edgebb bench` warns about a device that throttled while it measured (a Raspberry Pi's `vcgencmd
+    get_throttled` before and after), for a sweep's cells, per target."""
+    from ..benchmark.environment import throttled_between
+
+    spoiled: dict[str, tuple[list[dict], dict[str, None]]] = {}  # target -> its cells, the conditions (in order)
+    for row in rows:
+        env = (row.get("provenance") or {}).get("environment") or {}
+        during = throttled_between(env.get("throttled_before"), env.get("throttled_after"))
+        if row.get("status") == "ok" and during:
+            cells, why = spoiled.setdefault(row["target"], ([], {}))
+            cells.append(row)
+            why.update(dict.fromkeys(during))
+    if not spoiled:
+        return None
+    return "; ".join(f"{target} throttled ({', '.join(why)}) while {len(cells)} cell(s) were measured on it, "
+                     "so their figures are not an unthrottled device's" for target, (cells, why) in spoiled.items()) \
+        + ": cool the board (heatsink, fan), use the official power supply and measure them again (--remeasure)"
+
+
+def measure_warnings(rows: list[dict]) -> list[str]:
+    """What makes a sweep's measured figures less certain than they look, as `edgebb bench` warns about a run:
+    a throttling device, a busy machine, cells whose runs varied."""
+    return [w for w in (throttle_warning(rows), busy_warning(rows), noise_warning(rows)) if w]

@@ -66,6 +66,8 @@ class SweepOptions:
     jobs: trainings and conversions run at once; executor: how stages run ("local", "ray");
     ray_address: a running Ray cluster's head (HOST:PORT) for executor "ray" (None: an embedded cluster).
     retry_failed: run failed cells again instead of reusing their failure.
+    remeasure: measure the finished cells again (their trained models and artifacts reused), a new figure in
+      place of the old under the same key: after a run on a busy machine or a throttling device.
     """
 
     backbones: tuple[str, ...] = ()
@@ -92,6 +94,7 @@ class SweepOptions:
     executor: str = "local"
     ray_address: str | None = None
     retry_failed: bool = False
+    remeasure: bool = False
 
     def __post_init__(self):
         from ..conversion.recipes import RECIPES

@@ -42,6 +42,7 @@ class Reuse:
     plan: object
     todo: list[C.Cell]
     reused: int = 0
+    remeasured: int = 0  # of `todo`, the finished cells measured again (--remeasure)
     prepared: dict[ModelConfig, dict] = field(default_factory=dict)
     converted: dict[str, dict] = field(default_factory=dict)
 
@@ -72,8 +73,13 @@ class Reuse:
         where = store_path(plan.out_dir)
         if not todo:
             return f"{total} cells: all {total} reused from {where}, none to run"
-        text = f"{total} cells, all to run" if not self.reused else \
-            f"{total} cells: {self.reused} reused from {where}, {todo} to run"
+        if self.remeasured:
+            text = f"{total} cells: {self.remeasured} to measure again (--remeasure)" + \
+                (f", {todo - self.remeasured} to run" if todo > self.remeasured else "") + \
+                (f", {self.reused} reused from {where}" if self.reused else "")
+        else:
+            text = f"{total} cells, all to run" if not self.reused else \
+                f"{total} cells: {self.reused} reused from {where}, {todo} to run"
         models = self.models
         trained = sum(1 for m in models if m in self.prepared)
         converted = sum(1 for m in models if not self.to_convert(m))
@@ -88,14 +94,17 @@ class Reuse:
         return text
 
 
-def reuse(plan, store: Store | None) -> Reuse:
-    """What of `plan` is done in `store` (None: nothing is)."""
+def reuse(plan, store: Store | None, remeasure: bool | None = None) -> Reuse:
+    """What of `plan` is done in `store` (None: nothing is); `remeasure` (default: the plan's --remeasure) runs
+    the finished cells again."""
     if store is None:
         return Reuse(plan, list(plan.cells))
     statuses = store.statuses()
     done = finished_statuses(plan.options.retry_failed)
-    todo = [c for c in plan.cells if statuses.get(c.key) not in done]
-    out = Reuse(plan, todo, reused=len(plan.cells) - len(todo))
+    again = ("ok",) if (plan.options.remeasure if remeasure is None else remeasure) else ()
+    todo = [c for c in plan.cells if statuses.get(c.key) not in done or statuses.get(c.key) in again]
+    out = Reuse(plan, todo, reused=len(plan.cells) - len(todo),
+                remeasured=sum(1 for c in todo if statuses.get(c.key) in again))
     for model in out.models:
         record = model_done(plan, store, model)
         if record:
@@ -108,28 +117,30 @@ def reuse(plan, store: Store | None) -> Reuse:
     return out
 
 
-def read(plan) -> Reuse:
+def read(plan, remeasure: bool | None = None) -> Reuse:
     """`reuse` of the plan's store as it is on disk, without creating one (for --plan and an interrupted sweep)."""
     path = store_path(plan.out_dir)
     if not is_store(path):
         return reuse(plan, None)
     with Store.open(path) as store:
-        return reuse(plan, store)
+        return reuse(plan, store, remeasure)
 
 
 def kept(plan) -> str:
     """What an interrupted sweep kept, as it is on disk now, and how to go on: for `edgebb: interrupted; ...`."""
-    now = read(plan)
+    now = read(plan, remeasure=False)
     total, done = len(plan.cells), now.reused
     where = store_path(plan.out_dir)
     trained = sum(1 for m in now.models if m in now.prepared and plan.model_path(m))
     more = f" (and the trained model{'s' if trained > 1 else ''} of the others)" if trained else ""
+    # --remeasure measures every finished cell again: without it, the same command goes on from what is kept
+    same = "the same command without --remeasure" if plan.options.remeasure else "the same command"
     if done == total:
-        return f"all {total} cells are finished and kept in {where}; the same command reuses them"
+        return f"all {total} cells are finished and kept in {where}; {same} reuses them"
     if not done:
         if trained:
-            return (f"no cell had finished; {trained} trained model(s) are kept in {plan.out_dir}: the same command "
+            return (f"no cell had finished; {trained} trained model(s) are kept in {plan.out_dir}: {same} "
                     f"reuses them and runs the {total} cells")
         return f"no cell had finished: the same command runs the {total} cells"
-    return (f"{done} of {total} cells are finished and kept in {where}{more}; the same command reuses them and runs "
+    return (f"{done} of {total} cells are finished and kept in {where}{more}; {same} reuses them and runs "
             f"the other {total - done}")

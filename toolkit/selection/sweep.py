@@ -46,10 +46,9 @@ class SweepResult:
 
     @property
     def warnings(self) -> list[str]:
-        """What makes the figures less certain than they look: cells whose latencies varied by more than `edgebb
-        bench` warns about (edgebb.selection.cells.noise_warning)."""
-        noise = C.noise_warning(self.rows)
-        return [noise] if noise else []
+        """What makes the figures less certain than they look, as `edgebb bench` warns about a run: cells
+        measured on a throttling device or a busy machine, or whose latencies varied (cells.measure_warnings)."""
+        return C.measure_warnings(self.rows)
 
     @property
     def targets(self) -> list[str]:
