@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from edgebb import InputError
+from edgebb.build.meta import read_meta
 from edgebb.conversion.exporters.tflite import keras_converter
+from edgebb.core.progress import CallbackProgress
 from edgebb.training import train
 
 SIZE = 32
@@ -116,9 +118,15 @@ def test_resume_continues_and_refuses_another_backbone(tmp_path, shapes):
     first = train("squeezenet_1_1", shapes, out, size=SIZE, epochs=1, batch_size=16, weights=None, augment=(),
                   resume=True)  # nothing to resume from yet: it starts, and says so
     assert any("--resume found no checkpoint" in n for n in first.notes), first.notes
+    first_meta = read_meta(out)
+    said = []
     resumed = train("squeezenet_1_1", shapes, out, size=SIZE, epochs=2, batch_size=16, weights=None, augment=(),
-                    resume=True)
+                    resume=True, progress=CallbackProgress(said.append))
     assert [r["epoch"] for r in resumed.history] == [1, 2]
+    # it goes on with the optimizer's state (Adam's step and moments), not a fresh optimizer
+    steps = -(-first_meta["training_images"]["count"] // 16)
+    assert f"resuming from {out} after 1 epoch(s), its best at epoch 1 (optimizer step {steps})" in said, said
+    assert not any("optimizer started afresh" in n for n in resumed.notes), resumed.notes
     with pytest.raises(InputError, match="cannot resume from .*: it is squeezenet_1_1"):
         train("squeezenet_1_0", shapes, out, size=SIZE, epochs=2, weights=None, resume=True)
 

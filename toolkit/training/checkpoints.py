@@ -84,7 +84,10 @@ def write_logs(path: str, history: list[dict]) -> tuple[str, str]:
 
 
 def resume(path: str, backbone: dict, progress: Progress | None):
+    """The checkpoint at `path` to go on from: (model, the weights it started from, the log so far, the optimizer's
+    saved variables or None). InputError when it is another backbone, width, size or number of classes."""
     from ..build.meta import read_meta
+    from ..core.tf import quiet
     from ..models import load_model
 
     meta = read_meta(path) or {}
@@ -97,6 +100,24 @@ def resume(path: str, backbone: dict, progress: Progress | None):
                          "classes)")
     log = os.path.splitext(path)[0] + ".log.json"
     history = json.loads(open(log).read()) if os.path.exists(log) else []
-    as_progress(progress).say(f"resuming from {path} after {len(history)} epoch(s)")
-    return load_model(path), meta.get("weights", "random"), history
+    with quiet():  # a checkpoint saved without its optimizer warns that it has no training configuration
+        model = load_model(path, compile=True)
+    optimizer = getattr(model, "optimizer", None)
+    state = [v.numpy() for v in optimizer.variables] if optimizer is not None and optimizer.variables else None
+    as_progress(progress).say(f"resuming from {path} after {len(history)} epoch(s), its best at epoch "
+                              f"{meta.get('epoch', '?')}" + (f" (optimizer step {int(state[0])})" if state else ""))
+    return model, meta.get("weights", "random"), history, state
 
+
+def restore_optimizer(optimizer, variables: list, state: list | None) -> bool:
+    """Give a new `optimizer` over `variables` the saved `state` (its step and moments) when they match in number
+    and shapes (the same phase's trainable variables); False, leaving it fresh, when they do not."""
+    if not state:
+        return False
+    optimizer.build(variables)
+    if len(optimizer.variables) != len(state) or any(tuple(v.shape) != tuple(getattr(s, "shape", ()))
+                                                     for v, s in zip(optimizer.variables, state)):
+        return False
+    for var, value in zip(optimizer.variables, state):
+        var.assign(value)
+    return True

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from ..core.errors import InputError
 from ..core.files import check_can_write_file
 from ..core.progress import Progress, as_progress
-from .checkpoints import checkpoint_callback, resume, write_logs
+from .checkpoints import checkpoint_callback, restore_optimizer, resume, write_logs
 from .datasets import load_split, make_dataset
 from .model import TRAIN_BN_MOMENTUM, build_for_training, set_bn_momentum, set_trainable, trunk_layer_names
 from .options import TrainOptions
@@ -79,8 +79,9 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
     backbone = {"name": name, "width": opts.width, "input_size": opts.size, "num_classes": len(labels)}
     notes: list[str] = []
     history: list[dict] = []
+    saved_optimizer = None  # a resumed checkpoint's optimizer state: its step and Adam's moments
     if opts.resume and os.path.exists(output):
-        model, start, history = resume(output, backbone, progress)
+        model, start, history, saved_optimizer = resume(output, backbone, progress)
     else:
         if opts.resume:
             say.say(f"--resume: no checkpoint at {output} yet: training from the start")
@@ -119,7 +120,13 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
         open_blocks = set_trainable(model, trunk, blocks)
         say.say(f"phase {phase}: {n} epoch(s) at lr {rate:g}" +
                 (f", trainable trunk blocks: {', '.join(open_blocks) or 'none'}" if blocks is not None else ""))
-        model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        optimizer = keras.optimizers.Adam(rate)
+        if saved_optimizer is not None:  # the phase the checkpoint was saved in: go on with its optimizer's state
+            if not restore_optimizer(optimizer, model.trainable_variables, saved_optimizer):
+                notes.append("--resume: the checkpoint's optimizer state did not fit this phase's trainable "
+                             "variables: the optimizer started afresh")
+            saved_optimizer = None
+        model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
         with say.step(f"training ({phase})", total=n) as step:
             callbacks = [checkpoint_callback(output, meta, history, phase, False, step, best, len(history)),
                          keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=opts.patience, mode="max")]
