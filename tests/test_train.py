@@ -131,6 +131,27 @@ def test_resume_continues_and_refuses_another_backbone(tmp_path, shapes):
         train("squeezenet_1_0", shapes, out, size=SIZE, epochs=2, weights=None, resume=True)
 
 
+def test_resume_of_a_two_phase_training_goes_on_in_its_phase(tmp_path, shapes):
+    """From a weights file, training runs the head on a frozen trunk, then its top blocks at a tenth of the
+    rate. Resumed after the head phase it ran the head again; resumed in fine-tuning, it trained every block at
+    the full rate. It goes on where it was, in the phase it was in."""
+    from edgebb.models import create_model
+
+    weights = str(tmp_path / "start.weights.h5")
+    create_model("squeezenet_1_1", input_size=SIZE, num_classes=4).save_weights(weights)
+    out, lr = str(tmp_path / "m.keras"), 1e-3
+    common = dict(size=SIZE, batch_size=16, weights=weights, augment=(), lr=lr, resume=True)
+    assert [r["phase"] for r in train("squeezenet_1_1", shapes, out, epochs=1, **common).history] == ["head"]
+    assert [r["phase"] for r in train("squeezenet_1_1", shapes, out, epochs=2, **common).history] == \
+        ["head", "fine-tune"]
+    said = []
+    last = train("squeezenet_1_1", shapes, out, epochs=3, progress=CallbackProgress(said.append), **common)
+    assert [(r["phase"], r["lr"]) for r in last.history] == [("head", pytest.approx(lr)),
+                                                              ("fine-tune", pytest.approx(lr / 10)),
+                                                              ("fine-tune", pytest.approx(lr / 10))], last.history
+    assert any(line.startswith("phase fine-tune: 1 epoch(s) at lr 0.0001") for line in said), said
+
+
 @pytest.mark.parametrize("setup, message", [
     ("one_class", "training needs at least 2"),
     ("too_few", "needs at least 2 per class"),

@@ -84,8 +84,9 @@ def write_logs(path: str, history: list[dict]) -> tuple[str, str]:
 
 
 def resume(path: str, backbone: dict, progress: Progress | None):
-    """The checkpoint at `path` to go on from: (model, the weights it started from, the log so far, the optimizer's
-    saved variables or None). InputError when it is another backbone, width, size or number of classes."""
+    """The checkpoint at `path` to go on from: (model, the weights it started from, the log so far, and the
+    optimizer's saved state as {"phase": the phase it was saved in, "variables": [...]} or None). InputError when
+    it is another backbone, width, size or number of classes."""
     from ..build.meta import read_meta
     from ..core.tf import quiet
     from ..models import load_model
@@ -103,9 +104,11 @@ def resume(path: str, backbone: dict, progress: Progress | None):
     with quiet():  # a checkpoint saved without its optimizer warns that it has no training configuration
         model = load_model(path, compile=True)
     optimizer = getattr(model, "optimizer", None)
-    state = [v.numpy() for v in optimizer.variables] if optimizer is not None and optimizer.variables else None
+    variables = [v.numpy() for v in optimizer.variables] if optimizer is not None and optimizer.variables else None
+    phase = next((r["phase"] for r in history if r["epoch"] == meta.get("epoch")), None)
+    state = {"phase": phase, "variables": variables} if variables and phase else None
     as_progress(progress).say(f"resuming from {path} after {len(history)} epoch(s), its best at epoch "
-                              f"{meta.get('epoch', '?')}" + (f" (optimizer step {int(state[0])})" if state else ""))
+                              f"{meta.get('epoch', '?')}" + (f" (optimizer step {int(variables[0])})" if state else ""))
     return model, meta.get("weights", "random"), history, state
 
 

@@ -108,10 +108,12 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
     val_ds = make_dataset(val_set.x, val_set.labels, opts.batch_size)
     best = [max((r["val_accuracy"] for r in history), default=-1.0)]
     trunk = trunk_layer_names(name, opts.width, opts.size)
-    if start != "random" and not any(r["phase"] == "fine-tune" for r in history):
+    if start != "random":  # the head on a frozen trunk, then its top blocks; a resumed run goes on where it was
         head_epochs = max(1, opts.epochs // 3)
-        phases = [("head", head_epochs, lr, 0),
-                  ("fine-tune", opts.epochs - head_epochs, lr / 10, opts.fine_tune_blocks)]
+        tuned = sum(1 for r in history if r["phase"] == "fine-tune")
+        headed = head_epochs if tuned else sum(1 for r in history if r["phase"] == "head")  # early stopping
+        phases = [("head", head_epochs - headed, lr, 0),
+                  ("fine-tune", opts.epochs - head_epochs - tuned, lr / 10, opts.fine_tune_blocks)]
     else:
         phases = [("full", opts.epochs - len(history), lr, None)]
     for phase, n, rate, blocks in phases:
@@ -121,11 +123,11 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
         say.say(f"phase {phase}: {n} epoch(s) at lr {rate:g}" +
                 (f", trainable trunk blocks: {', '.join(open_blocks) or 'none'}" if blocks is not None else ""))
         optimizer = keras.optimizers.Adam(rate)
-        if saved_optimizer is not None:  # the phase the checkpoint was saved in: go on with its optimizer's state
-            if not restore_optimizer(optimizer, model.trainable_variables, saved_optimizer):
+        if saved_optimizer and saved_optimizer["phase"] == phase:  # go on with the checkpoint's optimizer state
+            if not restore_optimizer(optimizer, model.trainable_variables, saved_optimizer["variables"]):
                 notes.append("--resume: the checkpoint's optimizer state did not fit this phase's trainable "
                              "variables: the optimizer started afresh")
-            saved_optimizer = None
+        saved_optimizer = None  # a later phase starts with a new optimizer, as it does without --resume
         model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
         with say.step(f"training ({phase})", total=n) as step:
             callbacks = [checkpoint_callback(output, meta, history, phase, False, step, best, len(history)),
