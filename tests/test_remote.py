@@ -212,6 +212,64 @@ def test_remote_baseline_at_the_artifact_size_and_recipe(sshd, artifacts, tmp_pa
     assert mine["speedup_vs_baseline"] == pytest.approx(base["latency_ms"]["p50"] / mine["latency_ms"]["p50"])
 
 
+def python_without_onnxruntime(folder) -> str:
+    """A Python for which `import onnxruntime` fails, as on a 32-bit Raspberry Pi OS (no wheel for it there): this
+    test run's Python with a package of that name first on its path that refuses to import."""
+    blocker = folder / "blocked" / "onnxruntime"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("no onnxruntime wheel for this platform")\n')
+    python = folder / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={folder / "blocked"} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    return str(python)
+
+
+def test_runtimes_says_what_runs_here_and_why_not(tmp_path):
+    """`edgebb runtimes`: every runtime, what it reads, its package, and whether it runs here or why not."""
+    every = json.loads(edgebb("runtimes", "--json").stdout)
+    from edgebb.runtimes import RUNTIMES
+
+    assert [r["runtime"] for r in every] == list(RUNTIMES)
+    python = python_without_onnxruntime(tmp_path)
+    done = subprocess.run([python, "-m", "edgebb", "runtimes", "litert", "onnxruntime"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[0]: line for line in done.stdout.splitlines()[2:]}
+    assert lines["litert"].rstrip().endswith(" yes"), done.stdout
+    assert "no: " in lines["onnxruntime"] and "no onnxruntime wheel for this platform" in lines["onnxruntime"]
+    bad = edgebb("runtimes", "onnx-runtime")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert bad.stderr.startswith("edgebb: error: unknown runtime 'onnx-runtime'"), bad.stderr
+
+
+@needs_sshd
+def test_a_device_without_onnxruntime_is_sent_no_onnx(sshd, tflite_and_onnx, tmp_path):
+    """The device says which runtimes it has before anything is converted for it or sent: .onnx artifacts it
+    cannot run are not copied (nor the baseline converted to ONNX), and a note says so; asking only for a runtime
+    it lacks is one line, exit 2, before any conversion."""
+    python = python_without_onnxruntime(tmp_path)
+    fast = [a for a in FAST if a not in ("--baseline", "none")] + ["--baseline", "squeezenet_1_1"]
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = edgebb("bench", str(tflite_and_onnx / "manifest.json"), "--remote", sshd["destination"],
+                    "--remote-python", python, *sshd["options"], *fast, "--json", str(tmp_path / "r.json"), env=cache)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert {(r["runtime"], r["status"]) for r in report["results"]} == {("litert", "ok")}
+    assert {r["model"] for r in report["results"] if r["baseline"]} == {"squeezenet_1_1"}
+    assert report["env"]["remote"]["copied_files"] == 3 + 1 + 2 * 2  # 3 .tflite + manifest, 2 baselines + 2 manifests
+    note = next(n for n in report["notes"] if n.startswith("no runtime on 127.0.0.1 runs .onnx"))
+    assert "(onnxruntime: " in note and "no onnxruntime wheel" in note and "neither sent nor the baseline" in note
+    converted = [p.name for p in (tmp_path / "cache").rglob("*") if p.suffix in (".onnx", ".tflite")]
+    assert converted and not any(name.endswith(".onnx") for name in converted), converted
+
+    only = edgebb("bench", str(tflite_and_onnx / "manifest.json"), "--remote", sshd["destination"], "--remote-python",
+                  python, *sshd["options"], *fast, "--runtime", "onnxruntime", env=cache)
+    assert only.returncode == 2 and "Traceback" not in only.stderr
+    assert only.stderr.strip().splitlines()[-1].startswith(
+        "edgebb: error: no runtime on 127.0.0.1 can run what was asked for (onnxruntime: "), only.stderr
+    assert "converting" not in only.stderr
+
+
 @needs_sshd
 def test_device_without_edgebb(sshd, artifacts):
     python = shutil.which("python3", path="/usr/bin:/bin")

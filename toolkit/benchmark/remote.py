@@ -3,20 +3,16 @@
 The artifacts (and the manifests that describe them) are resolved here, on the workstation: backbone names are
 converted here, where TensorFlow is, and so is the ResNet-50 baseline. They are copied to a fresh folder on the
 device with scp, `PYTHON -m edgebb bench` runs there with the device's own install (`pip install 'edgebb[device]'`),
-and its JSON is copied back. The report keeps the device's environment (board, CPU, governor, temperature,
-throttling), adds `env.remote`, and marks every row `target: "remote:HOST"`.
-
-ssh and scp run as subprocesses with BatchMode=yes (a password prompt would hang), a ConnectTimeout and
-StrictHostKeyChecking=accept-new (a new device's key is learnt, a changed key is refused). Options given by the user
-(`--ssh-option`, or ~/.ssh/config) come first, and ssh keeps the first value it sees, so they override these.
-Each way this can fail ends in one line: a `RemoteError` (an InputError, exit code 2) whose `kind` names the case.
+and its JSON is copied back. Before anything is converted for it or sent, the device says which runtimes it can
+run (`edgebb runtimes` there): a format none of them reads is neither converted for the baseline nor copied. The
+report keeps the device's environment (board, CPU, governor, temperature, throttling), adds `env.remote`, and marks
+every row `target: "remote:HOST"`. How the device is reached, and each way that fails: edgebb.benchmark.ssh.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import tempfile
@@ -29,77 +25,23 @@ from ..core.progress import Progress, as_progress
 from .harness import INPUT_SAMPLES, add_baselines
 from .options import BenchOptions
 from .rows import BenchReport
+from .ssh import (  # noqa: F401  (DEFAULT_SSH_OPTIONS, parse_destination: what callers import from here)
+    DEFAULT_SSH_OPTIONS,
+    Remote,
+    RemoteError,
+    _cleanup,
+    _copy,
+    _ssh,
+    _ssh_failure,
+    parse_destination,
+)
 from .targets import Target, collect_targets
 
-# ssh keeps the first value it is given for an option, so these come after the user's own.
-DEFAULT_SSH_OPTIONS = ("BatchMode=yes", "ConnectTimeout=10", "StrictHostKeyChecking=accept-new",
-                       "ServerAliveInterval=15", "ServerAliveCountMax=4")
 MARK = "EDGEBB_REMOTE"
 # The remote probe's exit codes (ssh itself exits 255 for its own failures).
 _NO_PYTHON, _NO_EDGEBB = 3, 4
 # Input samples bench feeds from --data (harness.inputs_for): only those images are copied to the device.
 _DATA_SAMPLES = INPUT_SAMPLES
-
-
-class RemoteError(InputError):
-    """A remote bench that could not run. `kind` is one of: refused, unreachable, unknown-host, auth, host-key,
-    no-python, not-installed, bench-failed, copy-failed, no-sftp, lost."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass(frozen=True)
-class Remote:
-    """Where and how to reach the device."""
-
-    destination: str  # [user@]host, as ssh takes it
-    host: str
-    port: int | None = None
-    python: str = "python3"
-    ssh_options: tuple[str, ...] = DEFAULT_SSH_OPTIONS
-
-    def _options(self) -> list[str]:
-        args = []
-        for option in self.ssh_options:
-            args += ["-o", option]
-        if self.port:
-            args += ["-o", f"Port={self.port}"]
-        return args
-
-    def ssh(self, command: str) -> list[str]:
-        """The argv that runs `command` (a shell command line) on the device."""
-        return ["ssh", *self._options(), "-T", self.destination, command]
-
-    def scp(self, sources: list[str], target: str) -> list[str]:
-        """The argv that copies `sources` to `target`; a remote side is written `:path`."""
-
-        def side(path: str) -> str:
-            if not path.startswith(":"):
-                return path
-            host = f"[{self.host}]" if ":" in self.host else self.host
-            user = self.destination.rpartition("@")[0]
-            return f"{user + '@' if user else ''}{host}{path}"
-
-        # LogLevel=ERROR, not -q (QUIET): ssh's errors ("subsystem request failed") tell a device without SFTP from a
-        # lost connection; after the user's options, so theirs win.
-        return ["scp", "-p", *self._options(), "-o", "LogLevel=ERROR", *[side(s) for s in sources], side(target)]
-
-    def copy_id_command(self) -> str:
-        """The command that installs this machine's key on the device, at its port (ssh-copy-id's default is 22)."""
-        return shlex.join(["ssh-copy-id", *(["-p", str(self.port)] if self.port else []), self.destination])
-
-    def forget_key_command(self) -> str:
-        """The command that forgets the device's host key (known_hosts says "[host]:port" for a port but 22)."""
-        name = f"[{self.host}]:{self.port}" if self.port and self.port != 22 else self.host
-        return shlex.join(["ssh-keygen", "-R", name])
-
-    def python_word(self) -> str:
-        """The remote Python as a shell word; a leading ~/ is the remote user's home."""
-        if self.python.startswith("~/"):
-            return '"$HOME"/' + shlex.quote(self.python[2:])
-        return shlex.quote(self.python)
 
 
 @dataclass
@@ -116,30 +58,6 @@ class RemoteRun:
     copy_seconds: float = 0.0
     bench_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
-
-
-def parse_destination(text: str) -> tuple[str, str, int | None]:
-    """(destination for ssh, host, port) from "host", "user@host", "user@host:port" or "ssh://user@host:port".
-
-    Raises InputError for an empty host or a bad port."""
-    raw = text.strip()
-    if raw.startswith("ssh://"):
-        raw = raw[len("ssh://"):].rstrip("/")
-    user, at, hostport = raw.rpartition("@")
-    port = None
-    match = re.fullmatch(r"\[(?P<v6>[^\]]+)\](?::(?P<p6>[^:]*))?|(?P<host>[^:]*)(?::(?P<port>[^:]*))?", hostport)
-    if not match:  # a bare IPv6 address: no port possible
-        host = hostport
-    else:
-        host = match["v6"] or match["host"] or ""
-        port_text = match["p6"] if match["v6"] else match["port"]
-        if port_text is not None:
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-                raise InputError(f"--remote {text}: the port must be a number from 1 to 65535")
-            port = int(port_text)
-    if not host or (at and not user):
-        raise InputError(f"--remote {text}: expected user@host, host, user@host:port or ssh://user@host:port")
-    return (f"{user}@{host}" if at else host), host, port
 
 
 def remote_bench(items: list[str], remote: str, options: BenchOptions | None = None, *, python: str = "python3",
@@ -164,10 +82,16 @@ def remote_bench(items: list[str], remote: str, options: BenchOptions | None = N
     if "keras" in opts.runtimes:
         raise InputError("--runtime keras needs TensorFlow, which a device install does not have; with --remote "
                          "use litert, litert-gpu, tflite-runtime or onnxruntime")
+    if opts.data is not None and not os.path.isdir(opts.data):
+        raise InputError(f"data folder not found: {opts.data}")
     targets = collect_targets(list(items), recipes=list(opts.recipes), formats=opts.formats, size=opts.size,
                               progress=progress)
     formats = device_formats(opts, targets)
     run = RemoteRun(destination=destination, host=host, python=python)
+    say.say(f"remote: connecting to {destination}{f' port {port}' if port else ''}")
+    wanted = {f: device_runtimes(opts, f) for f in formats}
+    run.edgebb_version, status = _probe(target, sorted({r for names in wanted.values() for r in names}))
+    formats = _runnable(formats, wanted, status, host, run.notes)
     if opts.baseline != "none":
         # The device has no TensorFlow to convert the baseline with: convert it here, at the recipe and input size of
         # each model it is compared with (as a local bench does), and send it along.
@@ -176,14 +100,9 @@ def remote_bench(items: list[str], remote: str, options: BenchOptions | None = N
     bundles, remote_items = _bundles(targets, formats)
     if not remote_items:
         raise InputError(f"nothing to send to {host}: no {' or '.join(formats)} artifact among the inputs")
-    if opts.data is not None and not os.path.isdir(opts.data):
-        raise InputError(f"data folder not found: {opts.data}")
     data_files = _data_sample(opts.data) if opts.data else {}
     copies = [(f"a{i}", files) for i, files in enumerate(bundles)] + [(f"data/{d}", f) for d, f in data_files.items()]
-
-    say.say(f"remote: connecting to {destination}{f' port {port}' if port else ''}")
-    folder, version = _probe(target, [sub for sub, _ in copies])
-    run.folder, run.edgebb_version = folder, version
+    folder = run.folder = _make_folder(target, [sub for sub, _ in copies])
     try:
         started = time.perf_counter()
         for sub, files in copies:
@@ -256,50 +175,15 @@ def _data_sample(data: str) -> dict[str, list[str]]:
 # ------------------------------------------------------------------------------------------------- ssh steps
 
 
-def _ssh_failure(remote: Remote, stderr: str) -> RemoteError:
-    """The one-line error for an ssh or scp that failed on its own (exit code 255), from what it printed."""
-    text = stderr.strip()
-    last = text.splitlines()[-1] if text else "no message"
-    where = f"{remote.host}{f' port {remote.port}' if remote.port else ''}"
-    low = text.lower()
-    if "connection refused" in low:
-        return RemoteError("refused", f"cannot connect to {where}: connection refused (is the SSH server running "
-                                      "there, and on that port?)")
-    if "could not resolve hostname" in low or "name or service not known" in low:
-        return RemoteError("unknown-host", f"cannot resolve host name {remote.host!r}")
-    if any(s in low for s in ("timed out", "no route to host", "network is unreachable", "host is unreachable")):
-        return RemoteError("unreachable", f"cannot reach {where}: {last.rpartition(': ')[2] or last}")
-    if "host key verification failed" in low or "remote host identification has changed" in low:
-        return RemoteError("host-key", f"the SSH host key of {remote.host} is not the one known for it "
-                                       f"(reinstalled device? check, then: {remote.forget_key_command()})")
-    if "permission denied" in low or "too many authentication failures" in low:
-        return RemoteError("auth", f"{remote.destination} did not accept this machine's SSH keys, and edgebb never "
-                                   f"asks for a password (BatchMode=yes): {remote.copy_id_command()}")
-    if "connection closed" in low or "broken pipe" in low or "connection reset" in low:
-        return RemoteError("lost", f"lost the connection to {where}: {last}")
-    return RemoteError("unreachable", f"ssh to {remote.destination} failed: {last}")
-
-
-def _ssh(remote: Remote, command: str, timeout: float) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(remote.ssh(command), capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise RemoteError("unreachable", "ssh is not installed here (Debian: apt-get install openssh-client)") from None
-    except subprocess.TimeoutExpired:
-        raise RemoteError("unreachable", f"{remote.host} did not answer within {timeout:g} s") from None
-
-
-def _probe(remote: Remote, subfolders: list[str]) -> tuple[str, str]:
-    """Check the device's Python and edgebb, and make a fresh folder there with `subfolders` (relative paths).
-    Returns the folder and the device's edgebb version."""
+def _probe(remote: Remote, runtimes: list[str]) -> tuple[str, dict[str, str] | None]:
+    """Check the device's Python and edgebb. Returns its edgebb version and, for each of `runtimes`, "" when it can
+    run there or why not (None when its edgebb cannot say: a version before `edgebb runtimes`)."""
     py = remote.python_word()
-    mkdirs = " ".join('"$dir"/' + shlex.quote(sub) for sub in subfolders)
     script = (f'py={py}; '
               f'command -v "$py" >/dev/null 2>&1 || exit {_NO_PYTHON}; '
               f'out=$("$py" -m edgebb --version 2>&1) || {{ printf "%s\\n" "$out" >&2; exit {_NO_EDGEBB}; }}; '
-              f'dir=$(mktemp -d "${{TMPDIR:-/tmp}}/edgebb-remote.XXXXXX") && mkdir -p {mkdirs} '
-              f'&& echo "{MARK} $dir $out"')
+              f'echo "{MARK} $out"; "$py" -m edgebb runtimes --json {" ".join(map(shlex.quote, runtimes))} '
+              '2>/dev/null || true')
     result = _ssh(remote, "sh -c " + shlex.quote(script), timeout=120)
     if result.returncode == 255:
         raise _ssh_failure(remote, result.stderr)
@@ -311,31 +195,59 @@ def _probe(remote: Remote, subfolders: list[str]) -> tuple[str, str]:
         why = f" ({lines[-1].strip()})" if lines else ""
         raise RemoteError("not-installed", f"edgebb is not installed for {remote.python} on {remote.host}: "
                                            f"pip install 'edgebb[device]'{why}")
+    before, mark, after = result.stdout.partition(MARK + " ")
+    if not mark:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RemoteError("bench-failed", f"cannot run edgebb on {remote.host} (exit {result.returncode}): {last}")
+    version_line, _, rest = after.partition("\n")
+    try:
+        status = {r["runtime"]: "" if r["available"] else r["reason"] for r in json.loads(rest)}
+    except (ValueError, TypeError, KeyError):
+        status = None
+    return version_line.rpartition(" ")[2], status
+
+
+def device_runtimes(opts: BenchOptions, fmt: str) -> list[str]:
+    """The runtimes the device's bench would run artifacts of format `fmt` on: --runtime's; with --best alone, each
+    CPU runtime; otherwise the format's own (litert for .tflite, onnxruntime for .onnx)."""
+    from ..core.formats import FORMATS
+    from ..runtimes import RUNTIMES
+
+    if opts.runtimes:
+        return [r for r in opts.runtimes if RUNTIMES[r].format == fmt]
+    if opts.best:
+        return [n for n, r in RUNTIMES.items() if r.format == fmt and r.target == "cpu"]
+    return [FORMATS[fmt].default_runtime]
+
+
+def _runnable(formats: list[str], wanted: dict[str, list[str]], status: dict[str, str] | None, host: str,
+              notes: list[str]) -> list[str]:
+    """Of `formats`, those a runtime on the device reads (all of them when the device could not say); a note for
+    each left out. RemoteError when none is left: nothing would be measured there."""
+    if status is None:
+        return formats
+    why = {fmt: "; ".join(f"{r}: {status.get(r) or 'unknown to its edgebb'}" for r in wanted[fmt])
+           for fmt in formats if not any(status.get(r) == "" for r in wanted[fmt])}
+    if len(why) == len(formats):
+        raise RemoteError("no-runtime", f"no runtime on {host} can run what was asked for ({'; '.join(why.values())})")
+    notes += [f"no runtime on {host} runs .{fmt} ({text}): those artifacts were neither sent nor the baseline "
+              "converted to it" for fmt, text in why.items()]
+    return [fmt for fmt in formats if fmt not in why]
+
+
+def _make_folder(remote: Remote, subfolders: list[str]) -> str:
+    """A fresh folder on the device with `subfolders` (relative paths) in it."""
+    mkdirs = " ".join('"$dir"/' + shlex.quote(sub) for sub in subfolders)
+    script = f'dir=$(mktemp -d "${{TMPDIR:-/tmp}}/edgebb-remote.XXXXXX") && mkdir -p {mkdirs} && echo "{MARK} $dir"'
+    result = _ssh(remote, "sh -c " + shlex.quote(script), timeout=120)
+    if result.returncode == 255:
+        raise _ssh_failure(remote, result.stderr)
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith(MARK + " ")), None)
     if result.returncode != 0 or line is None:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise RemoteError("bench-failed", f"cannot prepare a folder on {remote.host} (exit {result.returncode}): "
                                           f"{last}")
-    _, folder, version = line.split(" ", 2)
-    return folder, version.rpartition(" ")[2]
-
-
-def _copy(remote: Remote, sources: list[str], target: str) -> None:
-    try:
-        result = subprocess.run(remote.scp(sources, target), capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise RemoteError("copy-failed", "scp is not installed here (Debian: apt-get install openssh-client)") \
-            from None
-    if result.returncode != 0:
-        if "subsystem request failed" in result.stderr.lower():
-            raise RemoteError("no-sftp", f"copying to {remote.host} failed: its SSH server refused the sftp subsystem, "
-                                         "which scp copies over (OpenSSH 9 and later; scp -O, the legacy protocol, "
-                                         "does without it): enable it in the device's sshd_config (Subsystem sftp "
-                                         "internal-sftp) and restart sshd")
-        if result.returncode == 255 or "connection" in result.stderr.lower():
-            raise _ssh_failure(remote, result.stderr)
-        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        raise RemoteError("copy-failed", f"copying to {remote.host} failed: {last}")
+    return line.split(" ", 1)[1]
 
 
 def _run_bench(remote: Remote, folder: str, args: list[str], say: Callable[[str], None]) -> None:
@@ -369,15 +281,6 @@ def _fetch(remote: Remote, folder: str) -> dict:
         except (OSError, ValueError) as exc:
             raise RemoteError("bench-failed", f"edgebb bench on {remote.host} wrote no readable results "
                                               f"({type(exc).__name__})") from exc
-
-
-def _cleanup(remote: Remote, folder: str) -> None:
-    """Remove the device's working folder; best effort, so it never hides the error that brought us here."""
-    try:
-        subprocess.run(remote.ssh(f"rm -rf {shlex.quote(folder)}"), capture_output=True, timeout=60,
-                       stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        pass
 
 
 def _localize(report: dict, run: RemoteRun, bundles: list[list[str]], items: list[tuple[int, str]],

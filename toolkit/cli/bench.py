@@ -90,3 +90,23 @@ def bench(items, json_path, csv_path, remote, remote_python, ssh_options, **opti
     if report.failed:
         raise CheckFailed(f"{len(report.failed)} of {len(report.results)} rows failed: "
                           + "; ".join(f"{r.artifact} on {r.runtime}: {r.error}" for r in report.failed))
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@quiet_option
+def runtimes(names, as_json):
+    """Which inference runtimes can run here (all, or NAMES): the format each reads, what it computes on, its package
+    and version, or why it cannot run. On a device: what edgebb bench there can measure."""
+    from ..runtimes import status
+
+    rows = status(list(names) or None)
+    if as_json:
+        click.echo(to_json(rows), nl=False)
+        return
+    term = terminal()
+    term.table([{**r, "version": r["version"] or "-", "runs": f"no: {r['reason']}" if not r["available"] else
+                 f"yes, on {r['software']}: a software GPU, figures emulated" if r["software"] else "yes"}
+                for r in rows], [("runtime", "runtime"), ("format", "reads"), ("target", "on"), ("package", "package"),
+                                 ("version", "version"), ("runs", "runs here")])

@@ -34,7 +34,7 @@ from .openvino import OpenVinoRuntime
 
 __all__ = [
     "RUNTIMES", "Runtime", "RuntimeUnavailable", "Session", "TensorInfo", "VulkanDevice", "available", "dequantize",
-    "get_runtime", "load_artifact", "quantize", "register", "runtime_for", "versions",
+    "get_runtime", "load_artifact", "quantize", "register", "runtime_for", "status", "versions",
 ]
 
 RUNTIMES: Registry[Runtime] = Registry("runtime")
@@ -77,6 +77,20 @@ def available(name: str) -> tuple[bool, str]:
     except RuntimeUnavailable as exc:
         return False, exc.reason
     return True, ""
+
+
+def status(names: list[str] | None = None) -> list[dict]:
+    """`edgebb runtimes`: for each of `names` (default: every registered runtime), what it reads and runs on, its
+    package and version, whether it can run here or why not, and the software device it would run on here (a GPU
+    runtime on lavapipe: its figures are emulated). InputError for an unknown name."""
+    out = []
+    for name in names or list(RUNTIMES):
+        runtime = get_runtime(name)
+        ok, reason = available(name)
+        out.append({"runtime": name, "format": runtime.format, "target": runtime.target, "package": runtime.package,
+                    "version": package_version(runtime.package) if runtime.package else None, "available": ok,
+                    "reason": reason or None, "software": runtime.software_device() if ok else None})
+    return out
 
 
 def load_artifact(path: str, runtime: str | None = None, threads: int | None = None, **options) -> Session:
