@@ -393,8 +393,12 @@ def test_noise_is_not_explained_with_confidence():
     from edgebb.benchmark.harness import noise_warnings
     from edgebb.benchmark.rows import BenchRow
 
-    noisy = [_row("fp32", 1.0, cv=0.6), _row("int8", 1.5, cv=0.7)]
+    noisy = [_row("fp32", 1.0, cv=0.6, spread=0.6), _row("int8", 1.5, cv=0.7, spread=0.7)]
     assert diagnose(noisy, {"machine": "x86_64", "cpu_flags": ["avx2"]}) == []  # within twice the noise
+    # a few preempted runs make std / mean large; the typical spread is small, and 1.5x is no noise
+    outliers = [_row("fp32", 1.0, cv=0.6, spread=0.02), _row("int8", 1.5, cv=0.7, spread=0.03)]
+    assert [n.split(":")[0] for n in diagnose(outliers, {"machine": "x86_64", "cpu_flags": ["avx2"]})] == [
+        "m int8 is 1.50x slower than fp32 on litert (1 thread(s))"]
     assert diagnose([_row("fp32", 1.0), _row("int8", 1.04)], {"machine": "x86_64", "cpu_flags": []}) == []
     rows = [BenchRow.from_dict({**r, "format": "tflite", "path": "p", "runtime": "litert"}) for r in noisy]
     warnings = noise_warnings({"cores": 2, "load_average_before": [3.5, 2, 1], "load_average_after": [2.8, 2, 1],
@@ -402,6 +406,24 @@ def test_noise_is_not_explained_with_confidence():
     assert any("this machine was busy: other work used 60%" in w and "3.5 -> 2.8" in w for w in warnings)
     assert any("2 row(s) varied" in w for w in warnings)
     assert noise_warnings({"cores": 2, "load_average_before": [2.0, 0, 0], "cpu_busy_before": 0.02}, []) == []
+
+
+def test_img_per_s_below_1000_over_p50_is_explained():
+    """1,000 runs of 0.1 ms and 20 of 24 ms (an OS preempting the process): img/s (1000 / mean) is far below
+    1000 / p50, which a reader took for a wrong figure, and std / mean says "noisy" though the runs are steady. A
+    line under the table says why, naming the worst row; the spread is small; a steady row says nothing."""
+    from edgebb.benchmark.rows import BenchRow, latency_stats, spread_of
+    from edgebb.reporting.results import outlier_line
+
+    times = [0.1] * 500 + [0.102] * 500 + [24.0] * 20
+    row = BenchRow("m", artifact="m.tflite", runtime="litert", status="ok", latency_ms=latency_stats(times))
+    assert spread_of(times) < 0.02 and row.latency_ms["std"] / row.latency_ms["mean"] > 1
+    assert outlier_line([row]) == (
+        "img/s is 1000 / mean latency, the steady state's rate: for 1 row(s) a few runs far slower than the rest "
+        "pulled the mean above p50 (the worst: m.tflite on litert (1 thread(s)), mean 5.6x p50, max 24 ms against p50 "
+        "0.102 ms); p50 and p90 are what the model takes")
+    steady = BenchRow("m", artifact="m.tflite", runtime="litert", status="ok", latency_ms=latency_stats([0.1] * 50))
+    assert outlier_line([steady]) is None
 
 
 def test_the_fp32_peak_is_the_fastest_of_blas_onnxruntime_and_openvino(tmp_path, monkeypatch):

@@ -263,28 +263,30 @@ def test_an_unjudged_int8_cell_is_not_shipped_and_says_why():
 
 def test_a_latency_margin_within_the_choices_noise_is_said():
     """The binding margin (p90 9.62 ms against 10 ms: 0.38 ms, 4%) is smaller than the chosen cell's measured noise
-    (cv 0.12 of 9.62 ms: 1.15 ms), so the choice may flip when measured again: the answer says so, in words and in
-    its JSON. A wider margin, a quiet cell or an estimate (no measured cv) says nothing."""
+    (a spread of 12% of 9.62 ms: 1.15 ms), so the choice may flip when measured again: the answer says so, in words
+    and in its JSON. A wider margin, a quiet cell or an estimate (no measured spread) says nothing; a few outliers
+    (a large std / mean, cv, with a small spread) are no noise to weigh."""
     import json
 
     from edgebb.reporting.selection import recommendation_lines
 
-    def noisy(c, cv):
-        return {**c, "bench": {"status": "ok", "cv": cv}}
+    def noisy(c, spread):
+        return {**c, "bench": {"status": "ok", "cv": 0.9, "spread": spread}}
 
     rows = [noisy(cell("mobilenet_v2", "int8", 8.0, 0.91), 0.12), noisy(cell("resnet50", "int8", 40.0, 0.95), 0.01)]
     budget = Budget("cpu:4", max_latency_ms=10, latency="p90", max_memory_mb=1000)
     rec = recommend(rows, budget)
-    assert rec.choice["backbone"] == "mobilenet_v2" and rec.choice["cv"] == 0.12
+    assert rec.choice["backbone"] == "mobilenet_v2" and rec.choice["spread"] == 0.12
     assert rec.binding["constraint"] == "latency" and rec.binding["margin"] == pytest.approx(0.4)
     assert rec.noise["margin"] == pytest.approx(0.4) and rec.noise["spread_ms"] == pytest.approx(0.12 * 9.6)
-    assert json.loads(json.dumps(rec.to_dict()))["noise"]["cv"] == 0.12
+    assert json.loads(json.dumps(rec.to_dict()))["noise"]["spread"] == 0.12
     (line,) = [ln for ln in recommendation_lines(rec) if "within noise" in ln]
-    assert "p90 latency margin 0.4 ms (4%) is within this cell's measured noise (cv 0.12" in line
+    assert "p90 latency margin 0.4 ms (4%) is within this cell's measured noise (its runs typically varied by " \
+           "1.15 ms, 12% of its latency" in line
     assert "the choice may flip" in line
-    rows[0]["bench"]["cv"] = 0.03  # 0.29 ms of noise, 0.4 ms of margin
+    rows[0]["bench"]["spread"] = 0.03  # 0.29 ms of noise, 0.4 ms of margin (its cv, 0.9, is outliers)
     assert recommend(rows, budget).noise is None
-    rows[0]["bench"]["cv"] = 0.12
+    rows[0]["bench"]["spread"] = 0.12
     assert recommend(rows, Budget("cpu:4", max_latency_ms=20, latency="p90")).noise is None  # 10.4 ms of margin
     assert recommend(rows, Budget("cpu:4", max_memory_mb=1000)).noise is None  # no latency budget
     from edgebb.selection.recommend import within_noise
@@ -401,7 +403,7 @@ def test_cli_recommends_and_explains(swept, tmp_path):
     data = json.loads(edgebb("recommend", store, "--target", "cpu:1", "--json").stdout)
     assert data["schema"] == "edgebb.recommendation/1" and data["choice"]["target"] == "cpu:1"
     assert len(data["rejected"]) == 3 and data["estimated"] is False and data["all_at_chance"] is False
-    assert data["choice"]["cv"] > 0  # the measured noise the answer weighs its margin against
+    assert data["choice"]["spread"] > 0  # the measured noise the answer weighs its margin against
 
 
 def test_cli_exit_1_when_every_candidate_is_at_chance(swept):

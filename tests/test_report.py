@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from test_sweep import assert_one_line, edgebb, learned_copy, set_cv, shared_sweep
+from test_sweep import assert_one_line, edgebb, learned_copy, set_spread, shared_sweep
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 ARTIFACTS = os.path.join(ROOT, "artifacts")
@@ -128,17 +128,17 @@ def test_the_report_warns_about_noisy_cells(swept, tmp_path):
     warning: a cell whose latencies varied by more than bench's 15%, or measured on a busy machine, is named, at the
     frontier and in the notes."""
     copy = learned_copy(swept, tmp_path / "sweep")
-    set_cv(copy, {("mobilenet_v2", "int8"): 0.31}, busy={("mobilenet_v2", "fp32"): 0.4})
+    set_spread(copy, {("mobilenet_v2", "int8"): 0.31}, busy={("mobilenet_v2", "fp32"): 0.4})
     result = edgebb("report", copy, "-o", tmp_path / "r.md")
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "r.md").read_text()
-    for warning in ("1 cell(s) varied by more than 15% (coefficient of variation): mobilenet_v2 0.35 @32 int8 on "
-                    "litert (cpu:1) cv 0.31; their comparisons are uncertain",
+    for warning in ("1 cell(s) varied by more than 15% from run to run (interquartile range / 1.349, a share of "
+                    "p50): mobilenet_v2 0.35 @32 int8 on litert (cpu:1) 31%; their comparisons are uncertain",
                     "1 cell(s) were measured while other work used more than 25% of the machine's CPU time: "
                     "mobilenet_v2 0.35 @32 fp32 on litert (cpu:1) 40%; their latencies are slower"):
         assert f"Warning: {warning}" in _section(page, "Pareto frontier per target")
         assert f"- warning: {warning}" in _section(page, "Notes")
-    set_cv(copy, {})  # all quiet: no warning
+    set_spread(copy, {})  # all quiet: no warning
     assert edgebb("report", copy, "-o", tmp_path / "q.md").returncode == 0
     assert "Warning:" not in (tmp_path / "q.md").read_text()
 

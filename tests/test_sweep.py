@@ -108,19 +108,20 @@ def learned_copy(swept: dict, dest) -> str:
     return str(dest)
 
 
-def set_cv(out, cvs: dict, busy: dict | None = None) -> None:
-    """Give the cells of `out`'s store the latency cv (std / mean of their runs) of `cvs` by (backbone, recipe),
-    and every other cell a quiet 0.01; and the share of the CPU other work used while they were measured of `busy`,
-    every other cell 0.02: how noisy or busy a measurement was is the machine's doing, not the test's."""
+def set_spread(out, spreads: dict, busy: dict | None = None) -> None:
+    """Give the cells of `out`'s store the latency spread (typical run-to-run variation, a share of p50) of
+    `spreads` by (backbone, recipe), and every other cell a quiet 0.01; and the share of the CPU other work used
+    while they were measured of `busy`, every other cell 0.02: how noisy or busy a measurement was is the
+    machine's doing, not the test's."""
     from contextlib import closing
 
     with closing(sqlite3.connect(os.path.join(out, "sweep.sqlite"))) as conn, conn:
-        conn.execute("UPDATE cells SET bench = json_set(bench, '$.cv', 0.01) WHERE bench IS NOT NULL")
+        conn.execute("UPDATE cells SET bench = json_set(bench, '$.spread', 0.01) WHERE bench IS NOT NULL")
         conn.execute("UPDATE cells SET provenance = json_set(provenance, '$.environment.cpu_busy_before', 0.02, "
                      "'$.environment.cpu_busy_after', 0.02) WHERE bench IS NOT NULL")
-        for (backbone, recipe), cv in cvs.items():
-            conn.execute("UPDATE cells SET bench = json_set(bench, '$.cv', ?) WHERE backbone = ? AND recipe = ?",
-                         (cv, backbone, recipe))
+        for (backbone, recipe), spread in spreads.items():
+            conn.execute("UPDATE cells SET bench = json_set(bench, '$.spread', ?) WHERE backbone = ? AND recipe = ?",
+                         (spread, backbone, recipe))
         for (backbone, recipe), share in (busy or {}).items():
             conn.execute("UPDATE cells SET provenance = json_set(provenance, '$.environment.cpu_busy_before', ?) "
                          "WHERE backbone = ? AND recipe = ?", (share, backbone, recipe))
@@ -674,16 +675,17 @@ def test_the_view_is_what_the_newest_sweep_of_each_configuration_used(tmp_path):
 def test_noisy_cells_are_warned_about_in_the_table_and_the_json(swept, tmp_path):
     """edgebb bench warns when a row's latencies varied by more than 15% (std / mean); a sweep's table and its
     JSON said nothing. They name how many cells and the noisiest, with bench's threshold and words."""
-    from edgebb.benchmark.harness import NOISY_CV
+    from edgebb.benchmark.harness import NOISY
 
     out = tmp_path / "out"
     shutil.copytree(swept["out"], out)
-    set_cv(out, {("squeezenet_1_1", "int8"): 0.42, ("mobilenet_v2", "fp32"): NOISY_CV + 0.01})
+    set_spread(out, {("squeezenet_1_1", "int8"): 0.42, ("mobilenet_v2", "fp32"): NOISY + 0.01})
     result = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "--json", tmp_path / "s.json")
     assert result.returncode == 0 and "4 reused from the store" in result.stdout, result.stderr[-3000:]
     text = " ".join(result.stdout.split())
-    warning = ("warning: 2 cell(s) varied by more than 15% (coefficient of variation): squeezenet_1_1 1 @32 int8 on "
-               "litert (cpu:1) cv 0.42; mobilenet_v2 0.35 @32 fp32 on litert (cpu:1) cv 0.16; their comparisons are "
+    warning = ("warning: 2 cell(s) varied by more than 15% from run to run (interquartile range / 1.349, a share of "
+               "p50): squeezenet_1_1 1 @32 int8 on litert (cpu:1) 42%; mobilenet_v2 0.35 @32 fp32 on litert (cpu:1) "
+               "16%; their comparisons are "
                "uncertain")
     assert warning in text, text
     notes = json.loads((tmp_path / "s.json").read_text())["notes"]
@@ -696,7 +698,7 @@ def test_cells_measured_on_a_busy_machine_are_said_and_remeasure_measures_them_a
     every finished cell again without training or converting anything."""
     out = tmp_path / "out"
     shutil.copytree(swept["out"], out)
-    set_cv(out, {}, busy={("squeezenet_1_1", "int8"): 0.61})
+    set_spread(out, {}, busy={("squeezenet_1_1", "int8"): 0.61})
     with sqlite3.connect(out / "sweep.sqlite") as conn:
         conn.execute("UPDATE cells SET provenance = json_set(provenance, '$.measured', '2000-01-01T00:00:00Z')")
     result = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "--json", tmp_path / "s.json")
@@ -730,7 +732,7 @@ def test_a_throttled_device_and_a_busy_machine_are_warned_about_per_cell():
         env = {"cpu_busy_before": busy, "throttled_before": "0x0" if throttled else None,
                "throttled_after": throttled}
         return {"key": str(i), "backbone": f"b{i}", "width": 1.0, "size": 32, "recipe": "int8", "runtime": "litert",
-                "target": target, "status": status, "bench": {"cv": 0.01}, "provenance": {"environment": env}}
+                "target": target, "status": status, "bench": {"spread": 0.01}, "provenance": {"environment": env}}
 
     rows = [cell(0, 0.3), cell(1, 0.9), cell(2, 0.2), cell(3, 0.5), cell(4, 0.26), cell(5, 0.8, status="failed")]
     text = busy_warning(rows)
@@ -749,16 +751,20 @@ def test_the_noise_warning_names_the_worst_few():
     from edgebb.selection.cells import noise_warning
     from edgebb.selection.sweep import SweepResult
 
-    def cell(i, cv, status="ok"):
+    def cell(i, spread, status="ok"):
         return {"key": str(i), "backbone": f"b{i}", "width": 1.0, "size": 32, "recipe": "int8", "runtime": "litert",
-                "target": "cpu:1", "status": status, "bench": {"cv": cv}}
+                "target": "cpu:1", "status": status, "bench": {"cv": 5.0, "spread": spread}}
 
     rows = [cell(0, 0.2), cell(1, 0.9), cell(2, 0.15), cell(3, 0.5), cell(4, 0.3), cell(5, 0.8, "failed")]
     text = noise_warning(rows)
-    assert text.startswith("4 cell(s) varied by more than 15% (coefficient of variation): the worst: b1 1 @32 int8 "
-                           "on litert (cpu:1) cv 0.90; b3 1 @32 int8 on litert (cpu:1) cv 0.50; b4 ")
-    assert "cv 0.30; 1 more; their comparisons are uncertain" in text and "b2" not in text  # 0.15 is not over
-    assert noise_warning(rows[2:3]) is None and noise_warning([cell(7, None)]) is None
+    assert text.startswith("4 cell(s) varied by more than 15% from run to run (interquartile range / 1.349, a share "
+                           "of p50): the worst: b1 1 @32 int8 on litert (cpu:1) 90%; b3 1 @32 int8 on litert (cpu:1) "
+                           "50%; b4 ")
+    assert "30%; 1 more; their comparisons are uncertain" in text and "b2" not in text  # 0.15 is not over
+    assert noise_warning(rows[2:3]) is None and noise_warning([{**cell(7, None), "bench": {}}]) is None
+    # a cell stored before edgebb recorded `spread` is judged by its cv (std / mean)
+    assert noise_warning([{**cell(8, None), "bench": {"cv": 0.5}}]).startswith("1 cell(s) varied")
+    assert noise_warning([{**cell(8, None), "bench": {"cv": 0.1}}]) is None
     result = SweepResult("out", "out/sweep.sqlite", rows)
     assert result.warnings == [text] and result.to_dict()["notes"] == [f"warning: {text}"]
 

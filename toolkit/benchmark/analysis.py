@@ -3,7 +3,7 @@ adapter, and why a device's figures are not comparable to a clean run (throttlin
 
 from __future__ import annotations
 
-from .rows import BenchRow
+from .rows import BenchRow, noise
 
 # int8 must be slower than fp32 by more than this, and by more than twice either row's coefficient of variation,
 # before a cause is named: on a busy machine the same symptom is noise.
@@ -16,8 +16,8 @@ def _rows(results) -> list[BenchRow]:
 
 def diagnose(results, env: dict) -> list[str]:
     """Say where an int8 recipe (int8, int8-qat: the note names it) is slower than fp32 on the same model, runtime and
-    threads by more than the run's noise (MIN_DIFFERENCE, or twice the larger coefficient of variation of the two
-    rows), with the likely cause. Not where either row ran on a software GPU or under an emulator: their latencies
+    threads by more than the run's noise (MIN_DIFFERENCE, or twice the larger run-to-run spread of the two rows,
+    rows.noise), with the likely cause. Not where either row ran on a software GPU or under an emulator: their latencies
     are the emulation's, whose cost per operation is not the target's (the note on the software adapter, or the
     emulation's, says so)."""
     from ..conversion.recipes import RECIPES
@@ -34,8 +34,8 @@ def diagnose(results, env: dict) -> list[str]:
         if any(x.get("software") or x.emulated for x in (r, fp32)):
             continue
         ratio = r.p50 / fp32.p50
-        noise = max(MIN_DIFFERENCE, 2 * max(r.cv or 0.0, fp32.cv or 0.0))
-        if ratio - 1.0 > noise:
+        spread = max(MIN_DIFFERENCE, 2 * max(noise(r) or 0.0, noise(fp32) or 0.0))
+        if ratio - 1.0 > spread:
             cause = int8_speed_hint(env)
             if _on_gpu(r):
                 cause = ("the GPU delegate did not take the whole int8 model and fell back to CPU for part of it"

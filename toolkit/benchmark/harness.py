@@ -24,7 +24,7 @@ from ..core.progress import Progress, as_progress
 from .analysis import device_warnings, diagnose
 from .comparisons import add_baselines, baseline_recipe, compare_to_baseline, cpu_parity, plan_baselines
 from .options import BenchOptions
-from .rows import BenchReport, BenchRow, latency_stats
+from .rows import BenchReport, BenchRow, latency_stats, noise, spread_of
 from .targets import Target, collect_targets, missing_file
 
 # add_baselines and compare_to_baseline live in edgebb.benchmark.comparisons; they are imported from here too.
@@ -32,7 +32,7 @@ __all__ = ["INPUT_SAMPLES", "add_baselines", "bench", "compare_to_baseline", "fi
 
 INPUT_SAMPLES = 8  # distinct inputs a row cycles through (and compares outputs on, for GPU parity)
 BUSY = 0.25  # other work using more than this share of the machine's CPU time: the figures are not an idle machine's
-NOISY_CV = 0.15  # a row whose latencies vary more than this (std / mean) is flagged
+NOISY = 0.15  # a row whose runs typically vary more than this share of its p50 (rows.spread_of) is flagged
 
 
 def bench(items: list[str], options: BenchOptions | None = None, *, progress: Progress | None = None,
@@ -212,20 +212,20 @@ def noise_warnings(env: dict, results: list[BenchRow]) -> list[str]:
         out.append(f"this machine was busy: other work used {max(busy):.0%} of its CPU time around the run "
                    f"(1-minute load average {' -> '.join(f'{x:.1f}' for x in loads)} on {env.get('cores')} cores); "
                    "latencies are slower and noisier than on an idle machine: run again with nothing else running")
-    noisy = [(f"{r.artifact} on {r.runtime} ({r.threads} thread(s))", r.cv) for r in results
-             if r.ok and r.cv is not None and r.cv > NOISY_CV]
+    noisy = [(f"{r.artifact} on {r.runtime} ({r.threads} thread(s))", noise(r)) for r in results
+             if r.ok and (noise(r) or 0) > NOISY]
     if noisy:
         out.append(varied(noisy, "row"))
     return out
 
 
 def varied(named: list[tuple[str, float]], what: str, worst: int | None = None) -> str:
-    """"N row(s) varied by more than NOISY_CV ...: NAME cv X; ...; their comparisons are uncertain", for (name, cv)
-    pairs already judged noisy, in their order; with `worst`, only the first that many are named."""
+    """"N row(s) varied by more than 15% from run to run (...): NAME 42%; ...; their comparisons are uncertain",
+    for (name, spread) pairs already judged noisy, in their order; with `worst`, only the first that many named."""
     shown = named if worst is None else named[:worst]
     more = f"; {len(named) - len(shown)} more" if len(shown) < len(named) else ""
-    return (f"{len(named)} {what}(s) varied by more than {NOISY_CV:.0%} (coefficient of variation): "
-            f"{'the worst: ' if more else ''}" + "; ".join(f"{name} cv {cv:.2f}" for name, cv in shown)
+    return (f"{len(named)} {what}(s) varied by more than {NOISY:.0%} from run to run (interquartile range / 1.349, "
+            f"a share of p50): {'the worst: ' if more else ''}" + "; ".join(f"{name} {x:.0%}" for name, x in shown)
             + f"{more}; their comparisons are uncertain")
 
 
@@ -314,6 +314,7 @@ def finish(row: BenchRow, result: dict, outputs_path: str) -> None:
     stats = latency_stats(times)
     row.init_ms, row.first_ms, row.latency_ms, row.runs = result["init_ms"], result["first_ms"], stats, len(times)
     row.cv = stats["std"] / stats["mean"] if stats["mean"] else None
+    row.spread = spread_of(times)
     row.throughput_ips = 1e3 / stats["mean"]
     row.peak_rss_mb = result["peak_rss_mb"]
     row.rss_delta_mb = result["rss_after_mb"] - result["rss_before_mb"]

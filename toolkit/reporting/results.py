@@ -160,10 +160,29 @@ def bench_lines(report, footnotes: list[str]) -> list[str]:
     if env.get("peak"):
         lines.append(peak_line(env["peak"]))
     lines += [sustained_line(r) for r in report.results if r.get("sustained")]
+    outliers = outlier_line(report.results)
+    if outliers:
+        lines.append(outliers)
     lines += [line for r in report.results if r.get("parity") for line in parity_lines(r)]
     lines += [f"note: {n}" for n in report.notes]
     lines += [f"warning: {w}" for w in report.warnings]
     return lines
+
+
+def outlier_line(results) -> str | None:
+    """Why img/s (1000 / mean: the steady state's rate) is well below 1000 / p50 for some rows: a few runs much slower
+    than the rest (an OS preempting the process), which pull the mean and p99 up and leave p50 and p90 where they are;
+    None when no row's mean is 25% over its p50."""
+    skewed = [(r, r.latency_ms["mean"] / r.p50) for r in results
+              if r.ok and r.p50 and (r.latency_ms or {}).get("mean", 0) > 1.25 * r.p50]
+    if not skewed:
+        return None
+    worst, ratio = max(skewed, key=lambda pair: pair[1])
+    lat = worst.latency_ms
+    return (f"img/s is 1000 / mean latency, the steady state's rate: for {len(skewed)} row(s) a few runs far slower "
+            f"than the rest pulled the mean above p50 (the worst: {worst.artifact} on {worst.runtime} "
+            f"({worst.threads} thread(s)), mean {ratio:.1f}x p50, max {lat['max']:.3g} ms against p50 "
+            f"{lat['p50']:.3g} ms); p50 and p90 are what the model takes")
 
 
 def parity_lines(row) -> list[str]:

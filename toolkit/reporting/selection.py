@@ -147,9 +147,10 @@ def recommendation_lines(rec) -> list[str]:
     if rec.noise:
         n = rec.noise
         lines.append(f"  within noise: the {n['name']} margin {n['margin']:.3g} ms ({n['relative']:.0%}) is within "
-                     f"this cell's measured noise (cv {n['cv']:.2f}: its runs varied by about {n['spread_ms']:.3g} ms, "
-                     f"one standard deviation), so measured again it may exceed {n['limit']:g} ms and the choice may "
-                     "flip; measure again on a quiet machine, for longer (the sweep with --remeasure --min-seconds N)")
+                     f"this cell's measured noise (its runs typically varied by {n['spread_ms']:.3g} ms, "
+                     f"{n['spread']:.0%} of its latency: interquartile range / 1.349), so measured again it may "
+                     f"exceed {n['limit']:g} ms and the choice may flip; measure again on a quiet machine, for longer "
+                     "(the sweep with --remeasure --min-seconds N)")
     if rec.runner_up:
         lines.append(f"runner-up: {rec.runner_up['label']}: {_figures(rec.runner_up, b)}")
         lines.append(f"  it trades {_trade_text(rec.trade or {}, b)} against the choice")

@@ -204,12 +204,13 @@ def not_learned(rows: list[dict]) -> list[str]:
 
 
 def noisy(rows: list[dict]) -> list[dict]:
-    """The measured cells whose latencies varied by more than `edgebb bench` warns about (its NOISY_CV, std / mean
+    """The measured cells whose latencies varied by more than `edgebb bench` warns about (its NOISY, of rows.noise
     of the timed runs), noisiest first."""
-    from ..benchmark.harness import NOISY_CV
+    from ..benchmark.harness import NOISY
+    from ..benchmark.rows import noise
 
-    out = [r for r in rows if r.get("status") == "ok" and ((r.get("bench") or {}).get("cv") or 0) > NOISY_CV]
-    return sorted(out, key=lambda r: -r["bench"]["cv"])
+    out = [(r, noise(r.get("bench") or {}) or 0) for r in rows if r.get("status") == "ok"]
+    return [r for r, x in sorted(out, key=lambda pair: -pair[1]) if x > NOISY]
 
 
 def row_label(row: dict, target: bool = True) -> str:
@@ -222,11 +223,12 @@ def row_label(row: dict, target: bool = True) -> str:
 def noise_warning(rows: list[dict], worst: int = 3) -> str | None:
     """What `edgebb bench` warns about noisy rows, for a sweep's cells: how many, and the `worst` noisiest."""
     from ..benchmark.harness import varied
+    from ..benchmark.rows import noise
 
     cells = noisy(rows)
     if not cells:
         return None
-    named = [(row_label(r), r["bench"]["cv"]) for r in cells]
+    named = [(row_label(r), noise(r["bench"])) for r in cells]
     return (varied(named, "cell", worst) + " (a Pareto mark or a choice between cells closer than that may flip): "
             f"{REMEASURE}")
 

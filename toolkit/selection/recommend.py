@@ -110,12 +110,15 @@ FIGURES = ("backbone", "width", "size", "recipe", "runtime", "threads", "target"
 
 
 def summary(c: dict) -> dict:
-    return {"label": label(c), **{k: c.get(k) for k in FIGURES}, "cv": cv(c)}
+    return {"label": label(c), **{k: c.get(k) for k in FIGURES}, "spread": spread(c)}
 
 
-def cv(c: dict) -> float | None:
-    """The coefficient of variation (std / mean) of the cell's measured latencies; None for an estimate."""
-    return None if c.get("estimated") else (c.get("bench") or {}).get("cv")
+def spread(c: dict) -> float | None:
+    """How much the cell's timed runs typically varied, a share of its p50 (edgebb.benchmark.rows.noise); None for
+    an estimate."""
+    from ..benchmark.rows import noise
+
+    return None if c.get("estimated") else noise(c.get("bench") or {})
 
 
 # ------------------------------------------------------------------------------------------------ candidates
@@ -267,18 +270,18 @@ def binding(c: dict, budget: Budget) -> dict | None:
 
 def within_noise(c: dict, budget: Budget) -> dict | None:
     """The latency budget's margin for `c` when it is within the cell's measured noise: the margin is at most
-    cv x the latency (one standard deviation of its runs, as a share of the figure), so a measurement again could
-    land over the budget and the choice flip. None without a latency budget, a measured cv, or when the margin is
-    wider."""
-    value, spread = c.get(budget.metric), cv(c)
-    if budget.max_latency_ms is None or value is None or spread is None:
+    spread x the latency (the typical variation of its runs, as a share of the figure), so a measurement again
+    could land over the budget and the choice flip. None without a latency budget, a measured spread, or when the
+    margin is wider."""
+    value, share = c.get(budget.metric), spread(c)
+    if budget.max_latency_ms is None or value is None or share is None:
         return None
     margin = budget.max_latency_ms - value
-    if margin > spread * value:
+    if margin > share * value:
         return None
     return {"constraint": "latency", "name": f"{budget.latency} latency", "value": value,
             "limit": budget.max_latency_ms, "margin": margin, "relative": margin / budget.max_latency_ms,
-            "cv": spread, "spread_ms": spread * value}
+            "spread": share, "spread_ms": share * value}
 
 
 def trade(choice: dict, other: dict, metric: str) -> dict:

@@ -22,8 +22,8 @@ object BenchSchema {
     /** The keys of one result row, in `edgebb.benchmark.rows.BenchRow`'s order. */
     val RESULT_KEYS = listOf(
         "model", "artifact", "path", "format", "recipe", "runtime", "input_size", "target", "threads", "status", "error",
-        "init_ms", "first_ms", "latency_ms", "runs", "cv", "throughput_ips", "peak_rss_mb", "rss_delta_mb",
-        "size_mb", "macs", "gmacs_per_s", "speedup_vs_baseline", "memory_ratio_vs_baseline", "baseline", "emulated",
+        "init_ms", "first_ms", "latency_ms", "runs", "cv", "spread", "throughput_ips", "peak_rss_mb",
+        "rss_delta_mb", "size_mb", "macs", "gmacs_per_s", "speedup_vs_baseline", "memory_ratio_vs_baseline", "baseline", "emulated",
     )
 
     /** CPU flags that decide int8 and float speed, as `edgebb.benchmark.environment.RELEVANT_FLAGS`. */
@@ -83,7 +83,7 @@ object BenchReport {
         row["threads"] = threads
         row["status"] = if (measurement == null && status == "ok") "failed" else status
         row["error"] = error
-        for (key in listOf("init_ms", "first_ms", "latency_ms", "runs", "cv", "throughput_ips", "peak_rss_mb", "rss_delta_mb")) {
+        for (key in listOf("init_ms", "first_ms", "latency_ms", "runs", "cv", "spread", "throughput_ips", "peak_rss_mb", "rss_delta_mb")) {
             row[key] = null
         }
         row["size_mb"] = sizeBytes?.let { it.toDouble() / 1e6 }
@@ -105,6 +105,7 @@ object BenchReport {
         row["latency_ms"] = stats.toJson()
         row["runs"] = m.latenciesMs.size
         row["cv"] = if (stats.mean != 0.0) stats.std / stats.mean else null
+        row["spread"] = LatencyStats.spread(m.latenciesMs)
         row["throughput_ips"] = 1e3 / stats.mean
         row["peak_rss_mb"] = m.peakRssMb
         row["rss_delta_mb"] = if (m.rssAfterMb != null && m.rssBeforeMb != null) m.rssAfterMb - m.rssBeforeMb else null
@@ -180,7 +181,7 @@ object BenchReport {
             // a software GPU's or an emulator's latencies are not the target's: no cause to name
             if (listOf(r, fp32).any { it["software"] == true || it["emulated"] == true }) continue
             val ratio = p50(r) / p50(fp32)
-            val noise = maxOf(MIN_DIFFERENCE, 2 * maxOf(cv(r), cv(fp32)))
+            val noise = maxOf(MIN_DIFFERENCE, 2 * maxOf(noise(r), noise(fp32)))
             if (ratio - 1.0 > noise) {
                 var cause = int8SpeedHint(env)
                 if (key.runtime == BenchSchema.GPU) {
@@ -209,7 +210,9 @@ object BenchReport {
 
     private fun p50(row: Map<String, Any?>): Double = ((row["latency_ms"] as Map<*, *>)["p50"] as Number).toDouble()
 
-    private fun cv(row: Map<String, Any?>): Double = (row["cv"] as? Number)?.toDouble() ?: 0.0
+    /** `edgebb.benchmark.rows.noise`: the row's `spread`, or `cv` in a row written before there was one. */
+    private fun noise(row: Map<String, Any?>): Double =
+        ((row["spread"] ?: row["cv"]) as? Number)?.toDouble() ?: 0.0
 
     /** The recipes of int8 weights and activations (`edgebb.conversion.recipes`): [diagnose] compares them with fp32. */
     private val INT8_RECIPES = setOf<Any?>("int8", "int8-qat")

@@ -40,6 +40,22 @@ data class LatencyStats(
 
         fun of(timesMs: List<Double>): LatencyStats = of(timesMs.toDoubleArray())
 
+        /** The interquartile range of a normal distribution, in standard deviations. */
+        const val IQR_SIGMAS = 1.349
+
+        /**
+         * `edgebb.benchmark.rows.spread_of`: how much the runs typically varied, a share of their p50 (interquartile
+         * range / 1.349 / p50); unlike std / mean, the few runs the OS preempts do not move it. Null when p50 is 0.
+         */
+        fun spread(timesMs: DoubleArray): Double? {
+            require(timesMs.isNotEmpty()) { "no latencies to summarize" }
+            val sorted = timesMs.copyOf().also { it.sort() }
+            val p25 = percentile(sorted, 25.0)
+            val p50 = percentile(sorted, 50.0)
+            val p75 = percentile(sorted, 75.0)
+            return if (p50 != 0.0) (p75 - p25) / IQR_SIGMAS / p50 else null
+        }
+
         /**
          * numpy's `percentile(a, q)` (method "linear") of the ascending array [sorted]: the value at virtual index
          * `(n - 1) * q / 100`, interpolated between its neighbours as numpy's `_lerp` does (from the upper neighbour
