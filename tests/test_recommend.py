@@ -404,6 +404,14 @@ def test_cli_recommends_and_explains(swept, tmp_path):
     assert data["schema"] == "edgebb.recommendation/1" and data["choice"]["target"] == "cpu:1"
     assert len(data["rejected"]) == 3 and data["estimated"] is False and data["all_at_chance"] is False
     assert data["choice"]["spread"] > 0  # the measured noise the answer weighs its margin against
+    # --json FILE as sweep takes it: the text on the terminal, the JSON in the file; "-" is stdout
+    dash = edgebb("recommend", store, "--target", "cpu:1", "--json", "-")
+    assert dash.returncode == 0 and json.loads(dash.stdout) == data
+    to_file = edgebb("recommend", store, "--json", str(tmp_path / "rec.json"), "--target", "cpu:1")
+    assert to_file.returncode == 0 and "choice: mobilenet_v2" in to_file.stdout, to_file.stderr
+    assert json.loads((tmp_path / "rec.json").read_text()) == data
+    bad = edgebb("recommend", store, "--target", "cpu:1", "--json", "/proc/rec.json")
+    assert_one_line(bad, 2, "/proc/rec.json")
 
 
 def test_cli_exit_1_when_every_candidate_is_at_chance(swept):

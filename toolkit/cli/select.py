@@ -164,9 +164,11 @@ def report(source, output):
               help="Training budget, checked against the sweep's [default: none].")
 @click.option("--allow-emulated", is_flag=True, help="Consider cells measured on an emulator or a software GPU.")
 @click.option("--measure", is_flag=True, help="Measure estimated finalists on the target before answering.")
-@click.option("--json", "as_json", is_flag=True, help="Print the recommendation as JSON.")
+@click.option("--json", "json_path", is_flag=False, flag_value="-", default=None, type=click.Path(), metavar="[FILE]",
+              help='Write the recommendation as JSON to FILE; without FILE (or "-"), print it instead of the text, '
+                   "as sweep --json - does [default: none].")
 @quiet_option
-def recommend(source, as_json, measure, **budget):
+def recommend(source, json_path, measure, **budget):
     """The backbone to ship on --target under the budgets, from the sweep in SOURCE, with the reasons for every
     candidate it rejects. Exits 1 when nothing meets the budgets."""
     from ..reporting.selection import REJECTED_COLUMNS, recommendation_lines, rejected_rows
@@ -174,6 +176,8 @@ def recommend(source, as_json, measure, **budget):
     from ..selection.recommend import recommend as answer
 
     spec = Budget(**budget)
+    if json_path != "-":
+        check_outputs(json_path)
     term = terminal()
     rec = _answer(source, spec, answer)
     if measure:
@@ -184,13 +188,15 @@ def recommend(source, as_json, measure, **budget):
                 break
             measure_finalists(source, spec.target, rec.to_measure, term.progress())
             rec = _answer(source, spec, answer)
-    if as_json:
-        click.echo(to_json(rec.to_dict()), nl=False)
+    text = to_json(rec.to_dict())
+    if json_path == "-":
+        click.echo(text, nl=False)
     else:
         term.lines(recommendation_lines(rec))
         if rec.rejected:
             term.line("")
             term.table(rejected_rows(rec), REJECTED_COLUMNS, title=f"rejected ({len(rec.rejected)})")
+        write_outputs([(json_path, text)], text)
     if rec.choice is None:
         if rec.all_at_chance:
             from ..selection.recommend import ALL_AT_CHANCE
