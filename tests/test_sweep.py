@@ -551,14 +551,25 @@ def test_heavy_stages_never_wait_for_a_measurement():
 
 
 def test_json_and_csv_exports(swept, tmp_path):
-    result = edgebb("sweep", *GRID, "--data", swept["data"], "-o", swept["out"], "--json", "-", "--csv",
-                    tmp_path / "t.csv", "-q")
+    """The table's figures and its P column's frontier marks (the JSON and CSV had no marks: a user rebuilt the
+    frontier by hand), in both exports; a model at chance is never on it."""
+    import csv
+
+    out = learned_copy(swept, tmp_path / "learned")
+    result = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "--json", "-", "--csv", tmp_path / "t.csv",
+                    "-q")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["schema"] == "edgebb.sweep-result/1" and len(data["cells"]) == 4
-    header = (tmp_path / "t.csv").read_text().splitlines()[0].split(",")
-    assert {"backbone", "width", "size", "recipe", "runtime", "target", "p50_ms", "accuracy"} <= set(header)
-    assert "provenance" not in header
+    rows = list(csv.DictReader(open(tmp_path / "t.csv")))
+    assert {"backbone", "width", "size", "recipe", "runtime", "target", "p50_ms", "accuracy", "pareto_latency",
+            "pareto_memory"} <= set(rows[0]) and "provenance" not in rows[0]
+    marked = {(c["backbone"], c["recipe"]) for c in data["cells"] if c["pareto_latency"]}
+    assert marked and {b for b, _ in marked} == {"mobilenet_v2"}  # SqueezeNet is at chance
+    assert {(r["backbone"], r["recipe"]) for r in rows if r["pareto_latency"] == "True"} == marked
+    table = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "-q").stdout.splitlines()
+    starred = {(line.split()[1], line.split()[4]) for line in table if line.startswith("* ") and "Pareto" not in line}
+    assert starred == marked, table
 
 
 def test_python_api_pareto_and_save(swept, tmp_path):

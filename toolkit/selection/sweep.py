@@ -59,13 +59,23 @@ class SweepResult:
         first. `objectives` = edgebb.selection.pareto.MEMORY for the accuracy-vs-peak-memory frontier."""
         return pareto(self.rows, target, runtime, objectives)
 
+    def marked(self) -> list[dict]:
+        """The rows with their frontier marks, as the table's P column and the report show them: `pareto_latency`
+        (accuracy against p50 on its target) and `pareto_memory` (accuracy against peak memory)."""
+        from .pareto import annotate
+
+        marks = annotate(self.rows)
+        return [{**r, **{f"pareto_{name}": bool(marks.get(r["key"], {}).get(name, {}).get("optimal"))
+                         for name in ("latency", "memory")}} for r in self.rows]
+
     def table(self) -> list[dict]:
-        """The rows without their JSON columns (bench row, verification, provenance): what CSV holds."""
-        return [{k: v for k, v in r.items() if k not in JSON_COLUMNS} for r in self.rows]
+        """The rows with their frontier marks, without their JSON columns (bench row, verification, provenance):
+        what CSV holds."""
+        return [{k: v for k, v in r.items() if k not in JSON_COLUMNS} for r in self.marked()]
 
     def to_dict(self) -> dict:
         return {"schema": "edgebb.sweep-result/1", "store": self.store_path,
-                "notes": self.notes + [f"warning: {w}" for w in self.warnings], "cells": self.rows}
+                "notes": self.notes + [f"warning: {w}" for w in self.warnings], "cells": self.marked()}
 
     def save(self, path: str | None = None) -> str:
         """Write the rows as JSON (or CSV, by the suffix) to `path` (default OUT/sweep.json); returns the path."""
