@@ -113,6 +113,20 @@ def test_bench_records_throttling_during_the_run(tiny_tflite, tmp_path):
     assert "ok (throttled)" in result.stdout and "throttled 0x0 -> 0x50005" in result.stdout
 
 
+def test_a_long_sustained_row_counts_every_run_not_the_latencies_it_kept():
+    """Over 40,000 runs a sustained row keeps every k-th latency for its percentiles; `runs` said how many it kept
+    (25,849 of 51,697 in a CI run), not how many ran."""
+    from edgebb.benchmark.harness import finish
+    from edgebb.benchmark.rows import BenchRow
+
+    windows = [{"t_s": i + 1.0, "runs": 5170, "p50_ms": 0.04, "throttled": None} for i in range(10)]
+    row = BenchRow("m", artifact="m.tflite", runtime="litert")
+    finish(row, {"status": "ok", "latencies_ms": [0.04] * 25_850, "init_ms": 1.0, "first_ms": 1.0,
+                 "peak_rss_mb": 50.0, "rss_before_mb": 40.0, "rss_after_mb": 45.0,
+                 "sustained": {"seconds": 10, "start": {"throttled": None}, "windows": windows, "drift": 1.0}}, "")
+    assert row.runs == 51_700
+
+
 def test_sustained_run_reports_windows_and_the_window_the_board_throttled_in(tiny_tflite, tmp_path):
     # The fake firmware reads clean for the first few readings (environment, before the rows, before the row, the
     # sustained run's start, its first windows) and throttled from then on: a board heating up in the middle.
@@ -127,7 +141,7 @@ def test_sustained_run_reports_windows_and_the_window_the_board_throttled_in(tin
     assert all(w["runs"] >= 1 and w["p50_ms"] > 0 for w in s["windows"])
     assert [w["t_s"] for w in s["windows"]] == sorted(w["t_s"] for w in s["windows"]) and s["windows"][-1]["t_s"] >= 2
     assert s["drift"] == pytest.approx(s["windows"][-1]["p50_ms"] / s["windows"][0]["p50_ms"])
-    assert row["runs"] == sum(w["runs"] for w in s["windows"])  # short run: every latency kept
+    assert row["runs"] == sum(w["runs"] for w in s["windows"])  # what ran, though a fast row keeps every k-th
     assert s["windows"][0]["throttled"] == "0x0" and s["windows"][-1]["throttled"] == "0x50005"
     assert 1 not in s["throttled_windows"] and 10 in s["throttled_windows"]
     assert row["throttled"] == ["under-voltage", "throttled"]

@@ -312,7 +312,9 @@ def finish(row: BenchRow, result: dict, outputs_path: str) -> None:
         return
     times = result["latencies_ms"]
     stats = latency_stats(times)
-    row.init_ms, row.first_ms, row.latency_ms, row.runs = result["init_ms"], result["first_ms"], stats, len(times)
+    # a long sustained run keeps every k-th latency for the percentiles; `runs` is how many ran
+    runs = sum(w["runs"] for w in result["sustained"]["windows"]) if "sustained" in result else len(times)
+    row.init_ms, row.first_ms, row.latency_ms, row.runs = result["init_ms"], result["first_ms"], stats, runs
     row.cv = stats["std"] / stats["mean"] if stats["mean"] else None
     row.spread = spread_of(times)
     row.throughput_ips = 1e3 / stats["mean"]
