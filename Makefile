@@ -24,7 +24,7 @@ DEMO_DIR      ?= demo
 DEMO_TARGETS  ?= cpu:1
 DEMO_BUDGET   ?= --target cpu:1 --max-latency-ms 2 --latency p90 --max-memory-mb 100 --min-accuracy 0.5
 DEMO_BACKBONES = resnet50 mobilenet_v2@0.35 mobilenet_v3_small@0.75 shufflenet_v2@0.5
-# 600 images for 6 epochs: measured against 240 for 4, the mobile models' float top-1 rose from 27-48% to 46-85%
+# 600 images for 6 epochs: measured against 240 for 4, the mobile models' float top-1 rose from 27-48% to 45-85%
 # (4 classes, 25% chance) for ~40 s more; ResNet-50's training (~200 s on one core) is what bounds the demo.
 DEMO_DATA      = $(DEMO_DIR)/shapes-4x150
 

@@ -67,6 +67,10 @@ def test_nothing_fits_names_the_closest_miss():
     assert rec.choice is None
     assert rec.closest["backbone"] == "squeezenet_1_1"
     assert "p50 4.00 ms exceeds 2.5 ms by 1.50 ms" in rec.closest["misses"][0]["reason"]
+    from edgebb.selection.recommend import _over
+
+    # under a millisecond, the digits its percent has (it read "0.05 ms exceeds 0.01 ms by 0.04 ms (417%)")
+    assert _over("p50", 0.0517, 0.01, "ms", {}) == "p50 0.0517 ms exceeds 0.01 ms by 0.0417 ms (417%)"
 
 
 def test_dense_tasks_need_the_feature_pyramid():

@@ -171,7 +171,12 @@ def _over(name: str, value: float, limit: float, unit: str, c: dict) -> str:
     est = "estimated " if c.get("estimated") else ""
     share = 100 * (value - limit) / limit  # "(0%)" read as no violation at all: a small one gets decimals
     shown = f"{share:.0f}%" if share >= 10 else f"{share:.2g}%"
-    return f"{est}{name} {value:.2f} {unit} exceeds {limit:g} {unit} by {value - limit:.2f} {unit} ({shown})"
+    return f"{est}{name} {_num(value)} {unit} exceeds {limit:g} {unit} by {_num(value - limit)} {unit} ({shown})"
+
+
+def _num(x: float) -> str:
+    """Two decimals, or three significant digits under 1 (0.04 against a 0.01 budget read as 400%, not 417%)."""
+    return f"{x:.2f}" if abs(x) >= 1 else f"{x:.3g}"
 
 
 def hard_reasons(c: dict, budget: Budget) -> list[str]:
