@@ -89,9 +89,11 @@ def load_imagenet(model, spec: BackboneSpec, cfg: BuildConfig) -> None:
                          f"feature map); received {cfg.input_size}: use include_top=False or input_size={top_size}")
     sizes = _WEIGHT_SIZES.get(spec.keras_application, ())
     size = cfg.input_size if cfg.input_size in sizes else 224
-    try:  # keras prints "Downloading data from ..." on stdout, where edgebb's results go: it is progress
-        with contextlib.redirect_stdout(sys.stderr):
+    keras_says = _HeldAnnouncement(sys.stderr)
+    try:
+        with contextlib.redirect_stdout(keras_says):
             reference = reference_model(spec, cfg, weights="imagenet", include_top=top, input_size=size)
+        keras_says.release()
     except InputError:
         raise
     except Exception as exc:  # no network and no cached file, a truncated download, ...
@@ -102,6 +104,34 @@ def load_imagenet(model, spec: BackboneSpec, cfg: BuildConfig) -> None:
         raise InputError(f"cannot load ImageNet weights for {spec.name} (offline and not in ~/.keras/models?): "
                          f"{first_line(exc)}") from exc
     copy_weights(reference, model, allow_head_mismatch=cfg.num_classes != 1000)
+
+
+class _HeldAnnouncement:
+    """Keras' stdout while it fetches weights, passed on to `target` (stderr: it is progress, and stdout is where
+    edgebb's results go), but for its first line, "Downloading data from URL", which Keras prints before it
+    connects: held until more follows (the download's progress bar, once connected) or `release()`. Offline it is
+    dropped, so the error that follows is edgebb's one line."""
+
+    def __init__(self, target):
+        self.target, self.held = target, None  # None: nothing written yet; "" once released
+
+    def write(self, text: str) -> int:
+        if self.held is None:
+            self.held = text
+            return len(text)
+        self.release()
+        return self.target.write(text)
+
+    def release(self) -> None:
+        if self.held:
+            self.target.write(self.held)
+        self.held = ""
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:  # Keras draws its progress bar in place on a terminal
+        return self.target.isatty()
 
 
 def reestimate_batchnorm(model, x, batch_size: int = 64, chunk: int = 16) -> int:

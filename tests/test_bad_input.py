@@ -433,6 +433,18 @@ def test_unwritable_output_folder(world, folders):
         assert os.listdir(readonly) == []
 
 
+def test_an_output_in_proc_names_the_real_reason(world, folders):
+    """/proc refuses a new file with ENOENT: the error said "cannot write in /proc: No such file or directory" of a
+    folder that is there. It says what /proc is instead."""
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc file system here")
+    for args in (["convert", "mobilenet_v2", "-o", "/proc/edgebb-out"],
+                 ["report", world / "store", "-o", "/proc/edgebb-report.html"]):
+        result = run(*args, env=early(world), timeout=120)
+        assert_one_line(result, 2, "in /proc", "a virtual file system that takes no new files")
+        assert "No such file or directory" not in result.stderr, result.stderr
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 1 MB tmpfs: too small for any artifact."""

@@ -3,6 +3,9 @@
 
 import contextlib
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -109,6 +112,23 @@ def test_imagenet_offline_without_cache_is_a_clear_error(tmp_path, monkeypatch):
         with pytest.raises(InputError, match="cannot load ImageNet weights for mobilenet_v1"):
             create_model("mobilenet_v1", width=0.25, input_size=128, weights="imagenet")
     assert stdout.getvalue() == ""  # keras' "Downloading data from ..." is progress: stderr, not the results' stdout
+
+
+@pytest.mark.parametrize("command", [["build"], ["train", "--data", "shapes", "--size", "32", "-q"]])
+def test_imagenet_offline_is_one_line_from_the_cli(command, tmp_path):
+    """Keras prints "Downloading data from URL" before it connects: offline that line came before edgebb's error,
+    so the error was not one line. Everything the command says, stdout and stderr, is that one line."""
+    from edgebb.data.synth import generate
+
+    generate(str(tmp_path / "shapes"), classes=2, per_class=4, size=32, seed=0)
+    result = subprocess.run([sys.executable, "-m", "edgebb", command[0], "mobilenet_v2", *command[1:], "--weights",
+                             "imagenet", "-o", "m.keras"], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "HOME": str(tmp_path)})  # no ~/.keras/models cache
+    if result.returncode == 0:
+        pytest.skip("online: the ImageNet weights downloaded")
+    assert result.returncode == 2 and (result.stdout + result.stderr).splitlines() == [result.stderr.strip()], \
+        result.stdout + result.stderr
+    assert result.stderr.startswith("edgebb: error: cannot load ImageNet weights for mobilenet_v2"), result.stderr
 
 
 @pytest.mark.parametrize("width", ["0.5", "1.0", "1.5", "2.0"])

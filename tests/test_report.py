@@ -100,6 +100,23 @@ def test_report_markdown(swept, tmp_path):
     assert "each backbone's default learning rate" in text and "None" not in text
 
 
+def test_a_section_with_nothing_to_show_has_no_heading():
+    """A Markdown report ended with an empty "## Notes". A section whose blocks render as nothing (none, a blank
+    paragraph, an empty list, a figure in Markdown without plots) has no heading, nor a link in the HTML page; a
+    list leaves out its blank items."""
+    from edgebb.reporting.document import Bullets, Document, Figure, Section, render_html, render_markdown
+
+    doc = Document("t", [], [Section("results", "Results", ["Said.", Bullets(["kept", " "])]),
+                             Section("plots", "Plots", [Figure("p", "<svg></svg>", "a plot", "kind")]),
+                             Section("notes", "Notes", [Bullets([])]), Section("blank", "Blank", ["  "]),
+                             Section("none", "Nothing", [])])
+    text, files = render_markdown(doc, None)
+    assert text == "# t\n\n\n## Results\n\nSaid.\n\n- kept\n" and files == {}, text
+    page = render_html(doc)
+    assert '<h2>Results</h2><p>Said.</p><ul><li>kept</li></ul>' in page and "<h2>Plots</h2>" in page, page
+    assert not any(hidden in page for hidden in ("Notes", "Blank", "Nothing", "<li> </li>")), page
+
+
 def test_a_sweep_where_no_model_learned_has_no_frontier(swept, tmp_path):
     """The session's sweep: neither model is clearly above chance. The frontier marked the fastest of them as
     worth shipping (the exclusion held only "while others learned"); now no cell is optimal, the caption says why,

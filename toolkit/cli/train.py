@@ -46,8 +46,8 @@ def train(name, data, output, **options):
                  "from it)" if written_since(output, started) else "no epoch had finished: nothing was saved")
     term = terminal()
     result = run(name, data, output, TrainOptions(**options), progress=term.progress())
-    term.line(f"saved {result.path}: best validation accuracy {100 * result.best_val_accuracy:.1f}% after "
-              f"{result.epochs_run} epoch(s), from {result.weights} weights; log in "
+    term.line(f"saved {result.path}: best validation accuracy {100 * result.best_val_accuracy:.1f}% at epoch "
+              f"{result.best_epoch or '?'} of {result.epochs_run}, from {result.weights} weights; log in "
               f"{os.path.splitext(result.path)[0]}.log.csv")
     for note in result.notes:
         term.line(f"note: {note}")

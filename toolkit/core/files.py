@@ -27,8 +27,16 @@ def _existing_ancestor(path: str) -> str:
 
 
 def probe_writable(folder: str) -> None:
-    """Raise OSError unless a file can be created, written and removed in existing `folder`."""
-    fd, name = tempfile.mkstemp(prefix=".edgebb-probe-", dir=folder)
+    """Raise OSError unless a file can be created, written and removed in existing `folder`.
+
+    A virtual file system such as /proc refuses a new file with ENOENT, whose text, "No such file or directory",
+    names the wrong reason for a folder that is there: that error says what happened instead."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".edgebb-probe-", dir=folder)
+    except FileNotFoundError as exc:
+        if not os.path.isdir(folder):  # removed meanwhile: the OS's words are the truth
+            raise
+        raise OSError(exc.errno, "a virtual file system that takes no new files", folder) from exc
     try:
         os.write(fd, b"\0" * PROBE_BYTES)
         os.fsync(fd)

@@ -99,11 +99,34 @@ def _table_html(t: Table) -> str:
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
+def _as_shown(block, figures: bool):
+    """`block` as it renders (a list without its blank items), or None where it renders as nothing: a blank
+    paragraph, a list of blank items, a figure when `figures` is False (Markdown without its plots)."""
+    if isinstance(block, Bullets):
+        items = [item for item in block.items if item.strip()]
+        return Bullets(items) if items else None
+    if isinstance(block, str):
+        return block if block.strip() else None
+    return None if isinstance(block, Figure) and not figures else block
+
+
+def _shown(sections: list[Section], figures: bool = True) -> list[Section]:
+    """The sections as they render, leaving out those with nothing to show: their heading would stand over nothing
+    (a Markdown report ended with an empty "## Notes")."""
+    out = []
+    for section in sections:
+        blocks = [shown for shown in (_as_shown(block, figures) for block in section.blocks) if shown is not None]
+        if blocks:
+            out.append(Section(section.id, section.title, blocks))
+    return out
+
+
 def render_html(doc: Document) -> str:
     """The whole page as one string: no external resource of any kind."""
-    nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in doc.sections)
+    sections = _shown(doc.sections)
+    nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
     parts = []
-    for section in doc.sections:
+    for section in sections:
         blocks, figures = [], []
         for block in section.blocks + [None]:
             if isinstance(block, Figure):
@@ -138,12 +161,10 @@ def render_markdown(doc: Document, plots_dir: str | None) -> tuple[str, dict[str
     `plots_dir` (a folder beside the .md file; None: plots left out)."""
     lines = [f"# {doc.title}", ""] + [f"{line}  " for line in doc.subtitle] + [""]
     files: dict[str, str] = {}
-    for section in doc.sections:
+    for section in _shown(doc.sections, figures=plots_dir is not None):
         lines += [f"## {section.title}", ""]
         for block in section.blocks:
             if isinstance(block, Figure):
-                if plots_dir is None:
-                    continue
                 rel = f"{os.path.basename(plots_dir)}/{block.id}.svg"
                 files[rel] = block.svg
                 lines += [f"![{block.caption}]({rel})", "", f"*{block.caption}*", ""]

@@ -64,7 +64,7 @@ def checkpoint_callback(path: str, meta: dict, log: list[dict], phase: str, qat:
             row["saved"] = improved
             self.log.append(row)
             self.step.advance(detail=f"epoch {row['epoch']} ({self.phase}): loss {row['loss']:.3f}, "
-                                     f"acc {row['accuracy']:.3f}, val acc {row['val_accuracy']:.3f}"
+                                     f"acc {100 * row['accuracy']:.1f}%, val acc {100 * row['val_accuracy']:.1f}%"
                                      + (" -> saved" if improved else "") + f" [{row['seconds']:.1f} s]", log=True)
 
     return Callback()

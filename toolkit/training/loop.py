@@ -25,7 +25,8 @@ from .options import TrainOptions
 
 @dataclass
 class TrainResult:
-    """What `train` produced: the saved model, its best validation accuracy and the per-epoch log."""
+    """What `train` produced: the saved model, its best validation accuracy, the epoch it is from (`best_epoch`,
+    not the last: early stopping and epochs that did not improve run on after it) and the per-epoch log."""
 
     path: str
     backbone: dict
@@ -33,6 +34,7 @@ class TrainResult:
     weights: str
     best_val_accuracy: float
     epochs_run: int
+    best_epoch: int | None = None
     history: list[dict] = field(default_factory=list)
     qat: bool = False
     qat_path: str | None = None
@@ -140,14 +142,15 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
         raise InputError(f"training produced no checkpoint for {output}")
     stuck = did_not_learn(history, len(labels))
     if stuck:
-        notes.append(f"{stuck}: the model did not learn; try a lower --lr (this run: {lr:g})")
+        notes.append(f"{stuck}: the model did not learn; train longer (--epochs) or try a lower --lr "
+                     f"(this run: {lr:g})")
     elif at_chance(best[0], len(val_set.labels), len(labels)):
         notes.append(f"the best validation accuracy, {100 * best[0]:.1f}% on {len(val_set.labels)} images, cannot be "
                      f"told from guessing ({100 / len(labels):.0f}% for {len(labels)} classes): the model has not "
                      "learned the task yet; train longer (--epochs) or with more images. edgebb convert shows its "
                      "quantized artifacts but does not judge them")
     result = TrainResult(path=output, backbone=backbone, labels=labels, weights=start, best_val_accuracy=best[0],
-                         epochs_run=len(history), history=history, notes=notes)
+                         epochs_run=len(history), best_epoch=saved_epoch(history), history=history, notes=notes)
     if opts.qat:
         from .qat import quantization_aware
 
@@ -155,8 +158,8 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
                                                 lr=lr / 10, patience=opts.patience, history=history,
                                                 progress=progress)
         result.qat, result.qat_path = True, qat_path
-        result.notes.append(f"quantization-aware model: {qat_path} (val accuracy {qat_best:.3f}); convert it with "
-                            "--recipe int8-qat")
+        result.notes.append(f"quantization-aware model: {qat_path} (best validation accuracy "
+                            f"{100 * qat_best:.1f}%); convert it with --recipe int8-qat")
         lost = qat_lost(qat_best, best[0], len(val_set.labels), len(labels))
         if lost:
             result.notes.append(lost)
@@ -179,6 +182,12 @@ def at_chance(accuracy: float, samples: int, classes: int) -> bool:
     from ..core.chance import indistinguishable_from_chance
 
     return 0 <= accuracy and samples > 0 and indistinguishable_from_chance(accuracy, samples, classes)
+
+
+def saved_epoch(history: list[dict]) -> int | None:
+    """The epoch of the float model saved at the end: the last that saved, since each save beat every epoch before
+    it (the QAT model has its own file). A user's 3-epoch run said "after 3 epoch(s)" of a model from epoch 1."""
+    return max((r["epoch"] for r in history if r.get("saved") and r["phase"] != "qat"), default=None)
 
 
 def did_not_learn(history: list[dict], classes: int) -> str | None:
