@@ -64,6 +64,17 @@ def test_trains_saves_logs_and_converts(tmp_path, shapes):
     assert converted.data["evaluation_images"] == 64 - trained_on
     assert converted.data["training_images_excluded"] == trained_on
     assert any("did not train on" in n for n in converted.notes)
+    # they are the validation split, on which the saved epoch was chosen: their top-1 leans optimistic, and it says so
+    assert meta["validation_images"]["count"] == 12 and converted.data["checkpoint_images"] == 12
+    assert any(n.startswith("12 of the 12 evaluation images are the training's validation images, on which its best "
+                            "epoch was chosen") for n in converted.notes), converted.notes
+    other = str(tmp_path / "other")
+    from edgebb.data.synth import generate
+
+    generate(other, classes=4, per_class=4, size=40, seed=9)  # images training never used: nothing to say
+    unbiased = convert(out, str(tmp_path / "out2"), other, recipes="fp32", calib_samples=4)
+    assert "checkpoint_images" not in unbiased.data
+    assert not any("validation images" in n for n in unbiased.notes)
 
 
 def test_training_is_reproducible_for_the_same_seed(tmp_path, shapes):

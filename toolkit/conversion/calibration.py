@@ -30,8 +30,8 @@ class EvalData:
 
 def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_samples: int, seed: int,
                  eval_fraction: float = 0.3, eval_samples: int = 100, train: bool = False,
-                 trained_on: set[str] | None = None, calib_load: int | None = None,
-                 progress: Progress | None = None) -> EvalData:
+                 trained_on: set[str] | None = None, chose_checkpoint: set[str] | None = None,
+                 calib_load: int | None = None, progress: Progress | None = None) -> EvalData:
     """Calibration and evaluation inputs from the user's image folder, or from a generated set without one.
 
     The folder is split per class into a held-out evaluation part (`eval_fraction`) and the rest, from which
@@ -40,6 +40,8 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
     quantization-aware fine-tuning (never the evaluation images). `trained_on` (image fingerprints, from a model
     `edgebb train` saved) replaces that split when the folder holds some of them: every image the model did not
     train on is held out, the images it trained on calibrate. A folder disjoint from the training images is split.
+    `chose_checkpoint` (the training's validation images) counts the evaluation images among them, as
+    `checkpoint_images` in the description: the saved epoch was the best on them, so top-1 there leans optimistic.
 
     Raises InputError when nothing could be held out (every image was a training image).
     """
@@ -63,7 +65,9 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
             synthetic = False
         folder = scan_folder(data_dir)
         excluded = 0
-        seen = [fingerprint(item.path) in trained_on for item in folder.items] if trained_on and not synthetic else []
+        prints = {item.path: fingerprint(item.path) for item in folder.items} \
+            if (trained_on or chose_checkpoint) and not synthetic else {}
+        seen = [prints[item.path] in trained_on for item in folder.items] if trained_on and prints else []
         if any(seen):
             rest = [item for item, s in zip(folder.items, seen) if s]
             eval_items = [item for item, s in zip(folder.items, seen) if not s]
@@ -84,6 +88,8 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
         say.say(f"reading {len(calib_items)} calibration{of} and {len(eval_items)} evaluation images "
                 + (f"({len(rest)} for fine-tuning) " if train else "")
                 + f"from {'a generated set' if synthetic else data_dir}")
+        chose = sum(1 for item in eval_items if prints[item.path] in chose_checkpoint) if chose_checkpoint and prints \
+            else 0
         calib = load_images(calib_items, pp)
         held = load_images(eval_items, pp)
         tuning = load_images(rest, pp) if train else None
@@ -104,6 +110,8 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
         description["note"] = ("no --data given: figures describe a generated shapes set, not your task")
     if trained_on is not None and not synthetic:
         description["training_images_excluded"] = excluded
+    if chose:
+        description["checkpoint_images"] = chose
     if tuning is not None:
         description["fine_tuning_images"] = len(tuning.labels)
     return EvalData(calib=calib.x, eval_x=held.x, eval_labels=held.labels if aligned else None, random_x=random_x,

@@ -83,6 +83,7 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
             raise InputError(f"{path} exists and was not made by edgebb convert into this folder; convert into "
                              "another folder (nothing was changed)")
     trained_on = set((meta or {}).get("training_images", {}).get("fingerprints", [])) or None
+    validation = set((meta or {}).get("validation_images", {}).get("fingerprints", [])) or None
     labels = None
     if data is not None:
         from ..data import scan_folder
@@ -107,7 +108,7 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     ev = prepare_data(data, src.preprocessing, labels=src.labels,
                       calib_samples=opts.calib_samples, calib_load=None if needs_calib else min(opts.calib_samples, 64),
                       seed=opts.seed, eval_samples=opts.eval_samples, train=tune, trained_on=trained_on,
-                      progress=progress)
+                      chose_checkpoint=validation, progress=progress)
     notes += _data_notes(ev.description, data)
     if src.random_weights:
         if not all(r.is_float for r, _ in pairs):
@@ -234,6 +235,11 @@ def _data_notes(description: dict, data: str | None) -> list[str]:
     if description.get("training_images_excluded"):
         notes.append(f"evaluated on the {description['evaluation_images']} images the model did not train on "
                      f"({description['training_images_excluded']} of its training images were in {data})")
+    if description.get("checkpoint_images"):
+        notes.append(f"{description['checkpoint_images']} of the {description['evaluation_images']} evaluation images "
+                     "are the training's validation images, on which its best epoch was chosen: top-1 on them leans "
+                     "optimistic (for an unbiased figure, evaluate on images training never used: --data a folder of "
+                     "its own)")
     return notes
 
 

@@ -51,8 +51,10 @@ def method_lines(data) -> list[str]:
         lines.append(f"Accuracy: top-1 of the artifact after its recipe, run by its own runtime (LiteRT for .tflite, "
                      f"ONNX Runtime for .onnx) on the held-out part of {data_info.get('path')} "
                      f"({data_info.get('images')} images in {len(data_info.get('classes') or [])} classes; "
-                     "images the model never trained on); agreement is top-1 agreement with the float Keras model "
-                     "on the same images.")
+                     "images the model never trained on" + ("; they are also its validation split, on which the "
+                                                             "best epoch was kept, so top-1 leans optimistic"
+                                                             if options.get("epochs") else "")
+                     + "); agreement is top-1 agreement with the float Keras model on the same images.")
         epochs = options.get("epochs")
         started: dict[str, list[str]] = {}
         for c in {(c["backbone"], c.get("width"), c.get("size")): c for c in data.cells}.values():

@@ -104,7 +104,10 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
                              "augment": list(opts.augment), "threads": training_threads()},
             # what convert needs to keep these images out of its held-out evaluation
             "training_images": {"root": os.path.abspath(data), "count": len(train_set.paths),
-                                "fingerprints": sorted(fingerprint(p) for p in train_set.paths)}}
+                                "fingerprints": sorted(fingerprint(p) for p in train_set.paths)},
+            # the images that chose the saved epoch: convert says when it evaluates on them (an optimistic top-1)
+            "validation_images": {"count": len(val_set.paths),
+                                  "fingerprints": sorted(fingerprint(p) for p in val_set.paths)}}
     set_bn_momentum(model, TRAIN_BN_MOMENTUM)
     train_ds = make_dataset(train_set.x, train_set.labels, opts.batch_size, seed=opts.seed, augment=opts.augment)
     val_ds = make_dataset(val_set.x, val_set.labels, opts.batch_size)
