@@ -262,12 +262,13 @@ def test_a_device_without_onnxruntime_is_sent_no_onnx(sshd, tflite_and_onnx, tmp
     converted = [p.name for p in (tmp_path / "cache").rglob("*") if p.suffix in (".onnx", ".tflite")]
     assert converted and not any(name.endswith(".onnx") for name in converted), converted
 
-    only = edgebb("bench", str(tflite_and_onnx / "manifest.json"), "--remote", sshd["destination"], "--remote-python",
+    # a backbone name too: it is converted only to what the device runs, so here to nothing
+    only = edgebb("bench", "mobilenet_v2@0.35", "-s", str(SIZE), "--remote", sshd["destination"], "--remote-python",
                   python, *sshd["options"], *fast, "--runtime", "onnxruntime", env=cache)
     assert only.returncode == 2 and "Traceback" not in only.stderr
     assert only.stderr.strip().splitlines()[-1].startswith(
         "edgebb: error: no runtime on 127.0.0.1 can run what was asked for (onnxruntime: "), only.stderr
-    assert "converting" not in only.stderr
+    assert "converting" not in only.stderr and not list((tmp_path / "cache").rglob("mobilenet_v2_0.35_32_fp32.onnx"))
 
 
 @needs_sshd
@@ -389,6 +390,24 @@ def test_the_device_runs_the_formats_a_local_bench_would():
     assert device_formats(BenchOptions(best=True), both) == ["onnx", "tflite"]
     assert device_formats(BenchOptions(), [Target("m", "fp32", {"tflite": "m.tflite", "keras": "m.keras"})]) == \
         ["tflite"]  # the float model is no artifact to send
+
+
+def test_a_device_with_only_tflite_runtime_still_gets_its_tflite_files():
+    """32-bit Raspberry Pi OS has no ai-edge-litert wheel; bench there runs .tflite on tflite-runtime (its
+    registered fallback). The device's answer about litert alone must not keep the .tflite files from it."""
+    from edgebb.benchmark import BenchOptions
+    from edgebb.benchmark.remote import RemoteError, _runnable, device_runtimes
+
+    for opts in (BenchOptions(), BenchOptions(runtimes="litert"), BenchOptions(best=True)):
+        assert device_runtimes(opts, "tflite")[:1] == ["litert"] and "tflite-runtime" in device_runtimes(opts, "tflite")
+    wanted = {"tflite": device_runtimes(BenchOptions(), "tflite"), "onnx": device_runtimes(BenchOptions(), "onnx")}
+    armv7 = {"litert": "ai-edge-litert is not installed", "tflite-runtime": "", "onnxruntime": "not installed"}
+    notes: list[str] = []
+    assert _runnable(["onnx", "tflite"], wanted, armv7, "pi", notes) == ["tflite"]
+    assert len(notes) == 1 and notes[0].startswith("no runtime on pi runs .onnx (onnxruntime: not installed)")
+    with pytest.raises(RemoteError, match=r"^no runtime on pi can run what was asked for \(litert: "):
+        _runnable(["tflite"], wanted, {**armv7, "tflite-runtime": "not installed"}, "pi", [])
+    assert _runnable(["tflite"], wanted, None, "pi", []) == ["tflite"]  # an older edgebb that cannot say
 
 
 def test_scp_and_ssh_argv():

@@ -736,6 +736,30 @@ def test_cells_measured_on_a_busy_machine_are_said_and_remeasure_measures_them_a
         assert conn.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 4
 
 
+def test_an_interrupted_remeasure_says_how_many_it_measured_again(swept, tmp_path):
+    """Ctrl-C in a --remeasure keeps every cell, some with new figures and the rest with their earlier ones: the
+    last line says how many were measured again, and that the same command without --remeasure reuses them."""
+    from edgebb.selection import SweepOptions
+    from edgebb.selection.plan import make_plan
+    from edgebb.selection.reuse import kept
+    from edgebb.selection.store import Store
+
+    out = tmp_path / "out"
+    shutil.copytree(swept["out"], out)
+    options = dict(backbones=("squeezenet_1_1", "mobilenet_v2@0.35"), sizes=(SIZE,), epochs=1, recipes="fp32,int8",
+                   targets=("cpu:1",), runtimes=("litert",), runs=3, min_seconds=0, warmup=1, calib_samples=8,
+                   batch_size=8, data=swept["data"])
+    plan = make_plan(SweepOptions(**options, remeasure=True), str(out))
+    with Store.open(str(out)) as store:  # the interrupted run had measured one cell again
+        run = store.start_run({}, [c.key for c in plan.cells], None, [])
+        store.put_cells([{**store.cells([plan.cells[0].key])[0], "run_id": run}])
+    assert kept(plan) == (f"all 4 cells are finished and kept in {out}/sweep.sqlite, 1 of them measured again before "
+                          "it, the others with their earlier figures; the same command without --remeasure reuses "
+                          "them as they are, with it measures all 4 again")
+    assert kept(make_plan(SweepOptions(**options), str(out))) == (
+        f"all 4 cells are finished and kept in {out}/sweep.sqlite; the same command reuses them")
+
+
 def test_a_throttled_device_and_a_busy_machine_are_warned_about_per_cell():
     from edgebb.selection.cells import busy_warning, measure_warnings, throttle_warning
 

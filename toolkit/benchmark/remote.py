@@ -84,14 +84,22 @@ def remote_bench(items: list[str], remote: str, options: BenchOptions | None = N
                          "use litert, litert-gpu, tflite-runtime or onnxruntime")
     if opts.data is not None and not os.path.isdir(opts.data):
         raise InputError(f"data folder not found: {opts.data}")
-    targets = collect_targets(list(items), recipes=list(opts.recipes), formats=opts.formats, size=opts.size,
-                              progress=progress)
-    formats = device_formats(opts, targets)
     run = RemoteRun(destination=destination, host=host, python=python)
-    say.say(f"remote: connecting to {destination}{f' port {port}' if port else ''}")
-    wanted = {f: device_runtimes(opts, f) for f in formats}
-    run.edgebb_version, status = _probe(target, sorted({r for names in wanted.values() for r in names}))
-    formats = _runnable(formats, wanted, status, host, run.notes)
+
+    def ask(formats: list[str]) -> list[str]:  # of `formats`, those the device can run
+        say.say(f"remote: connecting to {destination}{f' port {port}' if port else ''}")
+        wanted = {f: device_runtimes(opts, f) for f in formats}
+        run.edgebb_version, status = _probe(target, sorted({r for names in wanted.values() for r in names}))
+        return _runnable(formats, wanted, status, host, run.notes)
+
+    if opts.runtimes or opts.best:  # the formats are known before the items: backbone names convert to what runs
+        formats = ask(opts.formats)
+        targets = collect_targets(list(items), recipes=list(opts.recipes), formats=formats, size=opts.size,
+                                  progress=progress)
+    else:  # each artifact on its own format's runtime: the items say which formats
+        targets = collect_targets(list(items), recipes=list(opts.recipes), formats=opts.formats, size=opts.size,
+                                  progress=progress)
+        formats = ask(device_formats(opts, targets))
     if opts.baseline != "none":
         # The device has no TensorFlow to convert the baseline with: convert it here, at the recipe and input size of
         # each model it is compared with (as a local bench does), and send it along.
@@ -208,16 +216,19 @@ def _probe(remote: Remote, runtimes: list[str]) -> tuple[str, dict[str, str] | N
 
 
 def device_runtimes(opts: BenchOptions, fmt: str) -> list[str]:
-    """The runtimes the device's bench would run artifacts of format `fmt` on: --runtime's; with --best alone, each
-    CPU runtime; otherwise the format's own (litert for .tflite, onnxruntime for .onnx)."""
+    """The runtimes the device's bench could run artifacts of format `fmt` on: --runtime's; with --best alone, each
+    CPU runtime; otherwise the format's own (litert for .tflite, onnxruntime for .onnx); each with the fallback
+    bench takes where it cannot run (tflite-runtime for litert on 32-bit Raspberry Pi OS: harness._tflite_fallback)."""
     from ..core.formats import FORMATS
     from ..runtimes import RUNTIMES
 
     if opts.runtimes:
-        return [r for r in opts.runtimes if RUNTIMES[r].format == fmt]
-    if opts.best:
-        return [n for n, r in RUNTIMES.items() if r.format == fmt and r.target == "cpu"]
-    return [FORMATS[fmt].default_runtime]
+        names = [r for r in opts.runtimes if RUNTIMES[r].format == fmt]
+    elif opts.best:
+        names = [n for n, r in RUNTIMES.items() if r.format == fmt and r.target == "cpu"]
+    else:
+        names = [FORMATS[fmt].default_runtime]
+    return list(dict.fromkeys(names + [RUNTIMES[n].fallback for n in names if RUNTIMES[n].fallback]))
 
 
 def _runnable(formats: list[str], wanted: dict[str, list[str]], status: dict[str, str] | None, host: str,

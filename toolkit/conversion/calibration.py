@@ -88,10 +88,10 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
         say.say(f"reading {len(calib_items)} calibration{of} and {len(eval_items)} evaluation images "
                 + (f"({len(rest)} for fine-tuning) " if train else "")
                 + f"from {'a generated set' if synthetic else data_dir}")
-        chose = sum(1 for item in eval_items if prints[item.path] in chose_checkpoint) if chose_checkpoint and prints \
-            else 0
         calib = load_images(calib_items, pp)
         held = load_images(eval_items, pp)
+        # of the evaluation images read (as `evaluation_images` counts them), those that chose the saved epoch
+        chose = sum(1 for p in held.paths if prints[p] in chose_checkpoint) if chose_checkpoint and prints else 0
         tuning = load_images(rest, pp) if train else None
     aligned = labels is not None and list(folder.classes) == list(labels)
     # Only the images drawn are decoded, so a broken file elsewhere in the folder is neither read nor counted.

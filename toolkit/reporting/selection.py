@@ -150,7 +150,7 @@ def recommendation_lines(rec) -> list[str]:
                      f"this cell's measured noise (its runs typically varied by {n['spread_ms']:.3g} ms, "
                      f"{n['spread']:.0%} of its latency: interquartile range / 1.349), so measured again it may "
                      f"exceed {n['limit']:g} ms and the choice may flip; measure again on a quiet machine, for longer "
-                     "(the sweep with --remeasure --min-seconds N)")
+                     "(the sweep with --remeasure; or with --min-seconds N, longer runs measured as new cells)")
     if rec.runner_up:
         lines.append(f"runner-up: {rec.runner_up['label']}: {_figures(rec.runner_up, b)}")
         lines.append(f"  it trades {_trade_text(rec.trade or {}, b)} against the choice")

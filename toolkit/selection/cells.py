@@ -233,7 +233,8 @@ def noise_warning(rows: list[dict], worst: int = 3) -> str | None:
             f"{REMEASURE}")
 
 
-REMEASURE = "measure them again with nothing else running (the same sweep with --remeasure; --min-seconds N for longer)"
+REMEASURE = ("measure them again with nothing else running (the same sweep with --remeasure; or with --min-seconds N, "
+             "longer runs measured as new cells)")
 
 
 def busy_warning(rows: list[dict], worst: int = 3) -> str | None:

@@ -135,6 +135,11 @@ def kept(plan) -> str:
     more = f" (and the trained model{'s' if trained > 1 else ''} of the others)" if trained else ""
     # --remeasure measures every finished cell again: without it, the same command goes on from what is kept
     same = "the same command without --remeasure" if plan.options.remeasure else "the same command"
+    if done == total and plan.options.remeasure:
+        again = remeasured_now(plan)
+        return (f"all {total} cells are finished and kept in {where}, {again} of them measured again before it, the "
+                f"others with their earlier figures; {same} reuses them as they are, with it measures all {total} "
+                "again")
     if done == total:
         return f"all {total} cells are finished and kept in {where}; {same} reuses them"
     if not done:
@@ -144,3 +149,11 @@ def kept(plan) -> str:
         return f"no cell had finished: the same command runs the {total} cells"
     return (f"{done} of {total} cells are finished and kept in {where}{more}; {same} reuses them and runs "
             f"the other {total - done}")
+
+
+def remeasured_now(plan) -> int:
+    """How many of the plan's cells the newest run wrote (an interrupted --remeasure: the ones it measured again)."""
+    with Store.open(store_path(plan.out_dir)) as store:
+        runs = store.runs()
+        latest = runs[-1]["id"] if runs else None
+        return sum(1 for r in store.cells([c.key for c in plan.cells]) if r.get("run_id") == latest)
