@@ -249,7 +249,9 @@ def _runnable(formats: list[str], wanted: dict[str, list[str]], status: dict[str
 def _make_folder(remote: Remote, subfolders: list[str]) -> str:
     """A fresh folder on the device with `subfolders` (relative paths) in it."""
     mkdirs = " ".join('"$dir"/' + shlex.quote(sub) for sub in subfolders)
-    script = f'dir=$(mktemp -d "${{TMPDIR:-/tmp}}/edgebb-remote.XXXXXX") && mkdir -p {mkdirs} && echo "{MARK} $dir"'
+    # a folder whose subfolders could not be made is removed here: the caller cleans up only a folder it was given
+    script = (f'dir=$(mktemp -d "${{TMPDIR:-/tmp}}/edgebb-remote.XXXXXX") && '
+              f'{{ mkdir -p {mkdirs} || {{ rm -rf "$dir"; exit 1; }}; }} && echo "{MARK} $dir"')
     result = _ssh(remote, "sh -c " + shlex.quote(script), timeout=120)
     if result.returncode == 255:
         raise _ssh_failure(remote, result.stderr)
