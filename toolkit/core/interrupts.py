@@ -43,6 +43,11 @@ def install() -> None:
         signal.signal(signal.SIGINT, _handle)
 
 
+def pending() -> bool:
+    """Whether an interrupt came (and is deferred, or was swallowed): long loops stop at their next safe point."""
+    return _pending is not None
+
+
 def check() -> None:
     """Raise the interrupt again if one came and something swallowed it. Only the main thread raises: a worker
     thread's stage is torn down by the main thread's clean-up, not by an exception of its own."""

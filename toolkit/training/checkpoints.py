@@ -49,6 +49,10 @@ def checkpoint_callback(path: str, meta: dict, log: list[dict], phase: str, qat:
             self.started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
+            from ..core import interrupts
+
+            if interrupts.pending():  # an epoch cut short by Ctrl-C or SIGTERM (fit_interruptibly): not an epoch
+                return
             logs = logs or {}
             row = {"epoch": self.epoch_offset + epoch + 1, "phase": self.phase,
                    "loss": float(logs.get("loss", float("nan"))), "accuracy": float(logs.get("accuracy", 0)),
@@ -68,6 +72,24 @@ def checkpoint_callback(path: str, meta: dict, log: list[dict], phase: str, qat:
                                      + (" -> saved" if improved else "") + f" [{row['seconds']:.1f} s]", log=True)
 
     return Callback()
+
+
+def fit_interruptibly(model, train_ds, callbacks=(), **kwargs) -> None:
+    """`model.fit` that takes Ctrl-C or SIGTERM at the end of the batch in flight: raised inside TensorFlow's
+    training loop, the interrupt could crash the process (SIGSEGV, exit -11 instead of 143; CI saw it once in a
+    SIGTERM after an epoch), as it did inside an export (conversion.pipeline). The signal stops the fit (the
+    cut-short epoch's validation still runs; the epoch is neither logged nor saved) and is raised when fit returns."""
+    import tf_keras as keras
+
+    from ..core import interrupts
+
+    class StopOnInterrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if interrupts.pending():
+                self.model.stop_training = True
+
+    with interrupts.deferred():
+        model.fit(train_ds, callbacks=[*callbacks, StopOnInterrupt()], **kwargs)
 
 
 def write_logs(path: str, history: list[dict]) -> tuple[str, str]:

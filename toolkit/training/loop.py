@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from ..core.errors import InputError
 from ..core.files import check_can_write_file
 from ..core.progress import Progress, as_progress
-from .checkpoints import checkpoint_callback, restore_optimizer, resume, write_logs
+from .checkpoints import checkpoint_callback, fit_interruptibly, restore_optimizer, resume, write_logs
 from .datasets import load_split, make_dataset
 from .model import TRAIN_BN_MOMENTUM, build_for_training, set_bn_momentum, set_trainable, trunk_layer_names
 from .options import TrainOptions
@@ -138,7 +138,7 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
             callbacks = [checkpoint_callback(output, meta, history, phase, False, step, best, len(history)),
                          keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=opts.patience, mode="max")]
             try:
-                model.fit(train_ds, validation_data=val_ds, epochs=n, verbose=0, callbacks=callbacks)
+                fit_interruptibly(model, train_ds, validation_data=val_ds, epochs=n, verbose=0, callbacks=callbacks)
             finally:
                 write_logs(output, history)
     if not os.path.exists(output):

@@ -20,13 +20,15 @@ def fit_quantization_aware(float_model, train_ds, val_ds, *, epochs: int, lr: fl
     the same weights (the augmentation draws each image's numbers from its own seed, see make_dataset)."""
     import tf_keras as keras
 
+    from ..checkpoints import fit_interruptibly
     from .quantize import calibrate_ranges, quantize_model, scope
 
     qat_model = quantize_model(float_model)
     calibrate_ranges(qat_model, (x for x, _ in train_ds.take(CALIBRATION_BATCHES)))
     with scope():
         qat_model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        qat_model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, callbacks=list(callbacks))
+        fit_interruptibly(qat_model, train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
+                          callbacks=list(callbacks))
     return qat_model
 
 
