@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         bare = bare_p50(path, args.runs, 1)
         report = bench([path], runtimes=["litert"], threads=[1], runs=args.runs, min_seconds=0, warmup=10,
                        baseline="none")
-        ours = report.results[0]["latency_ms"]["p50"]
+        ours = report.results[0].p50
         rows.append({"round": i, "bare_p50_ms": bare, "edgebb_p50_ms": ours, "overhead": (ours - bare) / bare})
         say(f"round {i}: bare {bare:.3f} ms, edgebb {ours:.3f} ms, overhead {100 * rows[-1]['overhead']:+.2f}%")
     overhead = statistics.median(r["overhead"] for r in rows)

@@ -32,10 +32,13 @@ def main(argv=None) -> int:
             report = bench(["mobilenet_v2"], recipes=[recipe], runtimes=["litert"], threads=[1], runs=args.runs,
                            min_seconds=args.min_seconds, baseline="none", progress=say)
             row = report.results[0]
-            p50s.append(row["latency_ms"]["p50"])
-            results.append({"recipe": recipe, "repeat": i, "p50_ms": row["latency_ms"]["p50"], "cv": row["cv"],
-                            "runs": row["runs"]})
-            say(f"{recipe} run {i}: p50 {p50s[-1]:.3f} ms (cv {row['cv']:.3f})")
+            if not row.ok:
+                raise SystemExit(f"error: {row.artifact} on {row.runtime}: {row.status}: {row.error}")
+            p50s.append(row.p50)
+            # within the run: cv (std / mean) and the typical spread of its runs (edgebb.benchmark.rows.spread_of)
+            results.append({"recipe": recipe, "repeat": i, "p50_ms": row.p50, "cv": row.cv, "run_spread": row.spread,
+                            "runs": row.runs})
+            say(f"{recipe} run {i}: p50 {row.p50:.3f} ms (spread {row.spread:.3f}, cv {row.cv:.3f})")
         spread = max(p50s) / min(p50s) - 1
         summary[recipe] = {"p50s_ms": p50s, "spread": spread, "goal": 0.05, "goal_met": spread < 0.05}
         say(f"{recipe}: spread {100 * spread:.2f}% (goal < 5%)")
