@@ -41,3 +41,19 @@ def test_a_bad_option_is_one_line_and_exit_2(script, args, message, tmp_path):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert len([line for line in result.stderr.splitlines() if "error" in line]) == 1, result.stderr
+
+
+@pytest.mark.parametrize("script, args, keys", [
+    ("harness_overhead.py", ["--rounds", "1", "--runs", "5"], {"overhead_median", "bench_import_s"}),
+    ("repeatability.py", ["--repeats", "1", "--runs", "3", "--min-seconds", "0.01"], {"fp32", "int8"}),
+])
+def test_the_harness_scripts_run_and_write_their_json(script, args, keys, tmp_path):
+    """`make bench-harness` had been failing since the package move (a BenchRow read like a dict) and nothing ran
+    it; at the smallest settings each script ends with exit 0 and its JSON summary."""
+    import json
+
+    out = tmp_path / "r.json"
+    result = subprocess.run([sys.executable, os.path.join(BENCHMARKS, script), *args, "--out", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert keys <= set(json.loads(out.read_text())["summary"]), out.read_text()[:2000]
