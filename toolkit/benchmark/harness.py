@@ -206,10 +206,10 @@ def load_average() -> list[float] | None:
 def noise_warnings(env: dict, results: list[BenchRow]) -> list[str]:
     """Why figures may be noisier than the machine can measure: a busy machine, rows that varied a lot."""
     out = []
-    busy = [x for x in (env.get("cpu_busy_before"), env.get("cpu_busy_after")) if x is not None]
-    if busy and max(busy) > BUSY:
+    busy = busy_share(env)
+    if busy > BUSY:
         loads = [x[0] for x in (env.get("load_average_before"), env.get("load_average_after")) if x]
-        out.append(f"this machine was busy: other work used {max(busy):.0%} of its CPU time around the run "
+        out.append(f"this machine was busy: other work used {busy:.0%} of its CPU time around the run "
                    f"(1-minute load average {' -> '.join(f'{x:.1f}' for x in loads)} on {env.get('cores')} cores); "
                    "latencies are slower and noisier than on an idle machine: run again with nothing else running")
     noisy = [(f"{r.artifact} on {r.runtime} ({r.threads} thread(s))", noise(r)) for r in results
@@ -219,14 +219,25 @@ def noise_warnings(env: dict, results: list[BenchRow]) -> list[str]:
     return out
 
 
+def busy_share(env: dict) -> float:
+    """The largest share of the machine's CPU time other work used around a measurement (its readings before and
+    after); 0 where none was read."""
+    return max((x for x in (env.get("cpu_busy_before"), env.get("cpu_busy_after")) if x is not None), default=0)
+
+
+def few(named: list[tuple[str, float]], worst: int | None = None, lead: str = "the worst: ") -> str:
+    """"NAME 42%; NAME 30%" for (name, share) pairs in their order; with `worst`, only the first that many, led by
+    `lead` and followed by "; N more"."""
+    shown = named if worst is None else named[:worst]
+    more = f"; {len(named) - len(shown)} more" if len(shown) < len(named) else ""
+    return (lead if more else "") + "; ".join(f"{name} {x:.0%}" for name, x in shown) + more
+
+
 def varied(named: list[tuple[str, float]], what: str, worst: int | None = None) -> str:
     """"N row(s) varied by more than 15% from run to run (...): NAME 42%; ...; their comparisons are uncertain",
     for (name, spread) pairs already judged noisy, in their order; with `worst`, only the first that many named."""
-    shown = named if worst is None else named[:worst]
-    more = f"; {len(named) - len(shown)} more" if len(shown) < len(named) else ""
     return (f"{len(named)} {what}(s) varied by more than {NOISY:.0%} from run to run (interquartile range / 1.349, "
-            f"a share of p50): {'the worst: ' if more else ''}" + "; ".join(f"{name} {x:.0%}" for name, x in shown)
-            + f"{more}; their comparisons are uncertain")
+            f"a share of p50): {few(named, worst)}; their comparisons are uncertain")
 
 
 def new_row(target: Target, runtime: str, threads: int, fmt: str) -> BenchRow:

@@ -241,20 +241,16 @@ def busy_warning(rows: list[dict], worst: int = 3) -> str | None:
     """What `edgebb bench` warns about a busy machine, for a sweep's cells: those measured while other work used
     more of the measuring machine's CPU time than BUSY (its readings before and after, in the cell's environment),
     the busiest `worst` named."""
-    from ..benchmark.harness import BUSY
+    from ..benchmark.harness import BUSY, busy_share, few
 
-    def share(row: dict) -> float:
-        env = (row.get("provenance") or {}).get("environment") or {}
-        return max((x for x in (env.get("cpu_busy_before"), env.get("cpu_busy_after")) if x is not None), default=0)
-
-    cells = sorted((r for r in rows if r.get("status") == "ok" and share(r) > BUSY), key=lambda r: -share(r))
-    if not cells:
+    shares = [(r, busy_share((r.get("provenance") or {}).get("environment") or {})) for r in rows
+              if r.get("status") == "ok"]
+    named = [(row_label(r), x) for r, x in sorted(shares, key=lambda pair: -pair[1]) if x > BUSY]
+    if not named:
         return None
-    shown = cells[:worst]
-    more = f"; {len(cells) - len(shown)} more" if len(cells) > len(shown) else ""
-    return (f"{len(cells)} cell(s) were measured while other work used more than {BUSY:.0%} of the machine's CPU "
-            f"time: {'the busiest: ' if more else ''}" + "; ".join(f"{row_label(r)} {share(r):.0%}" for r in shown)
-            + f"{more}; their latencies are slower and noisier than an idle machine's: {REMEASURE}")
+    return (f"{len(named)} cell(s) were measured while other work used more than {BUSY:.0%} of the machine's CPU "
+            f"time: {few(named, worst, 'the busiest: ')}; their latencies are slower and noisier than an idle "
+            f"machine's: {REMEASURE}")
 
 
 def throttle_warning(rows: list[dict]) -> str | None:
