@@ -390,7 +390,7 @@ def test_max_seconds_under_min_seconds_is_refused():
 
 
 def test_noise_is_not_explained_with_confidence():
-    from edgebb.benchmark.harness import noise_warnings
+    from edgebb.benchmark.analysis import noise_warnings
     from edgebb.benchmark.rows import BenchRow
 
     noisy = [_row("fp32", 1.0, cv=0.6, spread=0.6), _row("int8", 1.5, cv=0.7, spread=0.7)]

@@ -686,7 +686,7 @@ def test_the_view_is_what_the_newest_sweep_of_each_configuration_used(tmp_path):
 def test_noisy_cells_are_warned_about_in_the_table_and_the_json(swept, tmp_path):
     """edgebb bench warns when a row's latencies varied by more than 15% (std / mean); a sweep's table and its
     JSON said nothing. They name how many cells and the noisiest, with bench's threshold and words."""
-    from edgebb.benchmark.harness import NOISY
+    from edgebb.benchmark.analysis import NOISY
 
     out = tmp_path / "out"
     shutil.copytree(swept["out"], out)

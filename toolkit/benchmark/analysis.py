@@ -1,11 +1,15 @@
 """Reading a benchmark's rows: where int8 is slower than fp32 and the likely cause, which rows ran on a software
-adapter, and why a device's figures are not comparable to a clean run (throttling)."""
+adapter, and why figures are not comparable to a clean run (a throttling device, a busy machine, rows that varied);
+the sweep's warnings about its cells use the same readings and words (edgebb.selection.cells)."""
 
 from __future__ import annotations
 
 from .rows import BenchRow, noise
 
-# int8 must be slower than fp32 by more than this, and by more than twice either row's coefficient of variation,
+BUSY = 0.25  # other work using more than this share of the machine's CPU time: the figures are not an idle machine's
+NOISY = 0.15  # a row whose runs typically vary more than this share of its p50 (rows.spread_of) is flagged
+
+# int8 must be slower than fp32 by more than this, and by more than twice either row's run-to-run spread,
 # before a cause is named: on a busy machine the same symptom is noise.
 MIN_DIFFERENCE = 0.05
 
@@ -86,3 +90,40 @@ def device_warnings(env: dict, results) -> list[str]:
                    "the since-boot flags stay set until a reboot), so a new throttle during this run that is over "
                    "by its end would not show; reboot before benchmarking to start from 0x0")
     return out
+
+
+def noise_warnings(env: dict, results: list[BenchRow]) -> list[str]:
+    """Why figures may be noisier than the machine can measure: a busy machine, rows that varied a lot."""
+    out = []
+    busy = busy_share(env)
+    if busy > BUSY:
+        loads = [x[0] for x in (env.get("load_average_before"), env.get("load_average_after")) if x]
+        out.append(f"this machine was busy: other work used {busy:.0%} of its CPU time around the run "
+                   f"(1-minute load average {' -> '.join(f'{x:.1f}' for x in loads)} on {env.get('cores')} cores); "
+                   "latencies are slower and noisier than on an idle machine: run again with nothing else running")
+    noisy = [(f"{r.artifact} on {r.runtime} ({r.threads} thread(s))", noise(r)) for r in results
+             if r.ok and (noise(r) or 0) > NOISY]
+    if noisy:
+        out.append(varied(noisy, "row"))
+    return out
+
+
+def busy_share(env: dict) -> float:
+    """The largest share of the machine's CPU time other work used around a measurement (its readings before and
+    after); 0 where none was read."""
+    return max((x for x in (env.get("cpu_busy_before"), env.get("cpu_busy_after")) if x is not None), default=0)
+
+
+def few(named: list[tuple[str, float]], worst: int | None = None, lead: str = "the worst: ") -> str:
+    """"NAME 42%; NAME 30%" for (name, share) pairs in their order; with `worst`, only the first that many, led by
+    `lead` and followed by "; N more"."""
+    shown = named if worst is None else named[:worst]
+    more = f"; {len(named) - len(shown)} more" if len(shown) < len(named) else ""
+    return (lead if more else "") + "; ".join(f"{name} {x:.0%}" for name, x in shown) + more
+
+
+def varied(named: list[tuple[str, float]], what: str, worst: int | None = None) -> str:
+    """"N row(s) varied by more than 15% from run to run (...): NAME 42%; ...; their comparisons are uncertain",
+    for (name, spread) pairs already judged noisy, in their order; with `worst`, only the first that many named."""
+    return (f"{len(named)} {what}(s) varied by more than {NOISY:.0%} from run to run (interquartile range / 1.349, "
+            f"a share of p50): {few(named, worst)}; their comparisons are uncertain")

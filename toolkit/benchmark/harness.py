@@ -21,18 +21,16 @@ from ..conversion.recipes import RECIPES
 from ..core.errors import InputError
 from ..core.formats import FORMATS
 from ..core.progress import Progress, as_progress
-from .analysis import device_warnings, diagnose
+from .analysis import device_warnings, diagnose, noise_warnings
 from .comparisons import add_baselines, baseline_recipe, compare_to_baseline, cpu_parity, plan_baselines
 from .options import BenchOptions
-from .rows import BenchReport, BenchRow, latency_stats, noise, spread_of
+from .rows import BenchReport, BenchRow, latency_stats, spread_of
 from .targets import Target, collect_targets, missing_file
 
 # add_baselines and compare_to_baseline live in edgebb.benchmark.comparisons; they are imported from here too.
 __all__ = ["INPUT_SAMPLES", "add_baselines", "bench", "compare_to_baseline", "finish", "new_row", "run_worker"]
 
 INPUT_SAMPLES = 8  # distinct inputs a row cycles through (and compares outputs on, for GPU parity)
-BUSY = 0.25  # other work using more than this share of the machine's CPU time: the figures are not an idle machine's
-NOISY = 0.15  # a row whose runs typically vary more than this share of its p50 (rows.spread_of) is flagged
 
 
 def bench(items: list[str], options: BenchOptions | None = None, *, progress: Progress | None = None,
@@ -201,43 +199,6 @@ def load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
-
-
-def noise_warnings(env: dict, results: list[BenchRow]) -> list[str]:
-    """Why figures may be noisier than the machine can measure: a busy machine, rows that varied a lot."""
-    out = []
-    busy = busy_share(env)
-    if busy > BUSY:
-        loads = [x[0] for x in (env.get("load_average_before"), env.get("load_average_after")) if x]
-        out.append(f"this machine was busy: other work used {busy:.0%} of its CPU time around the run "
-                   f"(1-minute load average {' -> '.join(f'{x:.1f}' for x in loads)} on {env.get('cores')} cores); "
-                   "latencies are slower and noisier than on an idle machine: run again with nothing else running")
-    noisy = [(f"{r.artifact} on {r.runtime} ({r.threads} thread(s))", noise(r)) for r in results
-             if r.ok and (noise(r) or 0) > NOISY]
-    if noisy:
-        out.append(varied(noisy, "row"))
-    return out
-
-
-def busy_share(env: dict) -> float:
-    """The largest share of the machine's CPU time other work used around a measurement (its readings before and
-    after); 0 where none was read."""
-    return max((x for x in (env.get("cpu_busy_before"), env.get("cpu_busy_after")) if x is not None), default=0)
-
-
-def few(named: list[tuple[str, float]], worst: int | None = None, lead: str = "the worst: ") -> str:
-    """"NAME 42%; NAME 30%" for (name, share) pairs in their order; with `worst`, only the first that many, led by
-    `lead` and followed by "; N more"."""
-    shown = named if worst is None else named[:worst]
-    more = f"; {len(named) - len(shown)} more" if len(shown) < len(named) else ""
-    return (lead if more else "") + "; ".join(f"{name} {x:.0%}" for name, x in shown) + more
-
-
-def varied(named: list[tuple[str, float]], what: str, worst: int | None = None) -> str:
-    """"N row(s) varied by more than 15% from run to run (...): NAME 42%; ...; their comparisons are uncertain",
-    for (name, spread) pairs already judged noisy, in their order; with `worst`, only the first that many named."""
-    return (f"{len(named)} {what}(s) varied by more than {NOISY:.0%} from run to run (interquartile range / 1.349, "
-            f"a share of p50): {few(named, worst)}; their comparisons are uncertain")
 
 
 def new_row(target: Target, runtime: str, threads: int, fmt: str) -> BenchRow:

@@ -206,7 +206,7 @@ def not_learned(rows: list[dict]) -> list[str]:
 def noisy(rows: list[dict]) -> list[dict]:
     """The measured cells whose latencies varied by more than `edgebb bench` warns about (its NOISY, of rows.noise
     of the timed runs), noisiest first."""
-    from ..benchmark.harness import NOISY
+    from ..benchmark.analysis import NOISY
     from ..benchmark.rows import noise
 
     out = [(r, noise(r.get("bench") or {}) or 0) for r in rows if r.get("status") == "ok"]
@@ -222,7 +222,7 @@ def row_label(row: dict, target: bool = True) -> str:
 
 def noise_warning(rows: list[dict], worst: int = 3) -> str | None:
     """What `edgebb bench` warns about noisy rows, for a sweep's cells: how many, and the `worst` noisiest."""
-    from ..benchmark.harness import varied
+    from ..benchmark.analysis import varied
     from ..benchmark.rows import noise
 
     cells = noisy(rows)
@@ -241,7 +241,7 @@ def busy_warning(rows: list[dict], worst: int = 3) -> str | None:
     """What `edgebb bench` warns about a busy machine, for a sweep's cells: those measured while other work used
     more of the measuring machine's CPU time than BUSY (its readings before and after, in the cell's environment),
     the busiest `worst` named."""
-    from ..benchmark.harness import BUSY, busy_share, few
+    from ..benchmark.analysis import BUSY, busy_share, few
 
     shares = [(r, busy_share((r.get("provenance") or {}).get("environment") or {})) for r in rows
               if r.get("status") == "ok"]
