@@ -189,6 +189,43 @@ def test_resume_of_a_two_phase_training_goes_on_in_its_phase(tmp_path, shapes):
     assert any(line.startswith("phase fine-tune: 1 epoch(s) at lr 0.0001") for line in said), said
 
 
+def test_an_interrupt_stops_the_fit_at_the_batch_end_without_validating_the_cut_short_epoch():
+    """Ctrl-C or SIGTERM mid-epoch: the batch in flight finishes, then the fit stops; the cut-short epoch's
+    validation (minutes on a large validation folder) does not run and its epoch does not end; the signal comes
+    out when fit has returned. (It had stopped the fit by `stop_training`, after which Keras validates.)"""
+    import signal
+
+    import tf_keras as keras
+
+    from edgebb.core import interrupts
+    from edgebb.training.checkpoints import fit_interruptibly
+
+    model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.zeros((32, 4), np.float32), np.zeros(32, np.int32)
+    seen = {"train": 0, "test": 0, "epochs": 0}
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen["train"] += 1
+            if seen["train"] == 3:  # the signal, as interrupts' handler records it while the fit defers it
+                interrupts._pending = signal.SIGTERM
+
+        def on_test_batch_end(self, batch, logs=None):
+            seen["test"] += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen["epochs"] += 1
+
+    try:
+        with pytest.raises(interrupts.Terminated):
+            fit_interruptibly(model, x, y=y, batch_size=4, epochs=3, validation_data=(x, y), verbose=0,
+                              callbacks=[Watch()])
+    finally:
+        interrupts._pending = None
+    assert seen == {"train": 3, "test": 0, "epochs": 0}
+
+
 @pytest.mark.parametrize("setup, message", [
     ("one_class", "training needs at least 2"),
     ("too_few", "needs at least 2 per class"),

@@ -77,19 +77,28 @@ def checkpoint_callback(path: str, meta: dict, log: list[dict], phase: str, qat:
 def fit_interruptibly(model, train_ds, callbacks=(), **kwargs) -> None:
     """`model.fit` that takes Ctrl-C or SIGTERM at the end of the batch in flight: raised inside TensorFlow's
     training loop, the interrupt could crash the process (SIGSEGV, exit -11 instead of 143; CI saw it once in a
-    SIGTERM after an epoch), as it did inside an export (conversion.pipeline). The signal stops the fit (the
-    cut-short epoch's validation still runs; the epoch is neither logged nor saved) and is raised when fit returns."""
+    SIGTERM after an epoch), as it did inside an export (conversion.pipeline). The signal is held while a batch
+    runs; at the batch's end (training or validation) the fit stops by an exception of edgebb's own, so the
+    cut-short epoch is neither validated, logged nor saved, and the signal is raised when fit has returned."""
     import tf_keras as keras
 
     from ..core import interrupts
 
+    class Interrupted(Exception):
+        pass
+
     class StopOnInterrupt(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
+        def _stop(self, *args):
             if interrupts.pending():
-                self.model.stop_training = True
+                raise Interrupted
+
+        on_train_batch_begin = on_train_batch_end = on_test_batch_begin = on_test_batch_end = _stop
 
     with interrupts.deferred():
-        model.fit(train_ds, callbacks=[*callbacks, StopOnInterrupt()], **kwargs)
+        try:
+            model.fit(train_ds, callbacks=[*callbacks, StopOnInterrupt()], **kwargs)
+        except Interrupted:
+            pass  # interrupts.deferred raises the signal on the way out
 
 
 def write_logs(path: str, history: list[dict]) -> tuple[str, str]:
