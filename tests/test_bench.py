@@ -716,3 +716,18 @@ def test_bench_best_on_a_manifest(artifacts, tmp_path):
     assert {d["recipe"] for d in eligible} >= {"fp32"}  # float artifacts are always eligible
     assert all(d["vs_best"] == pytest.approx(d["p50_ms"] / choice["best"]["p50_ms"]) for d in choice["deployments"])
     assert len(rows) == 4 and f"best deployment of {choice['model']} @{SIZE}" in result.stdout
+
+
+def test_ctrl_c_after_the_worker_ended_is_still_an_interrupt(tmp_path, monkeypatch):
+    """Ctrl-C in `communicate`: Python waits a moment for the child and reaps it if it ended; the worker's group
+    was then gone and killing it raised ProcessLookupError in place of the KeyboardInterrupt (a sweep stored the
+    cells in flight as failed: "ProcessLookupError: [Errno 3] No such process")."""
+    from edgebb.benchmark import harness
+
+    def reaped_then_interrupted(self, input=None, timeout=None):
+        self.wait()  # the worker has ended and been reaped: its process group no longer exists
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", reaped_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        harness.run_worker({"path": str(tmp_path / "missing.tflite")}, timeout=60, folder=str(tmp_path))

@@ -7,6 +7,7 @@ back as a `BenchReport` of `BenchRow`s (edgebb.benchmark.rows).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -247,6 +248,14 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
+def _kill_group(pid: int) -> None:
+    """SIGKILL a worker's process group, if it is still there: a Ctrl-C in `communicate` waits a moment for the
+    child and reaps it if it ended, and ProcessLookupError would then replace the KeyboardInterrupt (a sweep
+    stored the cells in flight as failed, "ProcessLookupError: [Errno 3] No such process")."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def run_worker(spec: dict, timeout: float, folder: str) -> dict:
     """Run one measurement in a new process; a crash, hang or kill becomes a failed result with its cause."""
     spec_path = os.path.join(folder, f"spec_{time.monotonic_ns()}.json")
@@ -257,11 +266,11 @@ def run_worker(spec: dict, timeout: float, folder: str) -> dict:
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc.pid)
         proc.communicate()
         return {"status": "failed", "error": f"timed out after {timeout:g} s (--timeout)"}
     except BaseException:  # Ctrl-C or SIGTERM here: take the worker down with us
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc.pid)
         raise
     for line in out.splitlines():
         if line.startswith("EDGEBB_RESULT "):

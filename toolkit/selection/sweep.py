@@ -344,6 +344,9 @@ class Driver:
         return row
 
     def _fail(self, cells: list[C.Cell], stage: str, error: str) -> None:
+        from ..core import interrupts
+
+        interrupts.check()  # a stage that failed as Ctrl-C or SIGTERM came was in flight: lost, not failed
         self._write([C.failed(self._row(c, self.converted.get(c.convert_key)), stage, error) for c in cells])
 
     def _write(self, rows: list[dict]) -> None:
