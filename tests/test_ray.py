@@ -220,3 +220,39 @@ def test_a_device_no_node_declares_fails_before_any_stage(tmp_path, request):
     assert result.returncode == 2, result.stderr
     assert "no Ray node declares device:loopback" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_stage_that_reports_progress_keeps_its_cpus(tmp_path):
+    """A measurement asks for all of the machine's CPUs so that nothing runs beside it. Its progress lines went to
+    the driver's queue through Queue.put_nowait, which waits in ray.get; a task waiting in ray.get lends its CPUs
+    back, and Ray started the next stage beside it (a new user's sweep measured every cell at 45-63% busy). Here
+    a task holding both CPUs reports 20 lines while a 1-CPU task waits: it must not start before the first ends."""
+    from ray.util.queue import Queue
+
+    from edgebb.selection.executors.ray import _run
+
+    def reporting(task, say):
+        started = time.time()
+        for i in range(20):
+            say(f"row {i}")
+            time.sleep(0.05)
+        return {"started": started, "ended": time.time()}
+
+    def waiting(task, say):
+        return {"started": time.time()}
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}})
+    try:
+        queue = Queue(maxsize=100, actor_options={"num_cpus": 0})
+        stage = ray.remote(_run)
+        first = stage.options(num_cpus=2).remote(reporting, {}, "first", str(tmp_path), False, queue)
+        ray.wait([queue.actor.qsize.remote()])  # the queue actor is up; `first` holds both CPUs once it starts
+        time.sleep(0.3)
+        second = stage.options(num_cpus=1).remote(waiting, {}, "second", str(tmp_path), False, queue)
+        ran, after = ray.get([first, second], timeout=120)
+        said = [queue.get(timeout=10)[1] for _ in range(20)]
+    finally:
+        ray.shutdown()
+    assert said == [f"row {i}" for i in range(20)]  # every line, in order
+    assert after["started"] >= ran["ended"], (ran, after)
