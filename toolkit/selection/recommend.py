@@ -303,6 +303,17 @@ def trade(choice: dict, other: dict, metric: str) -> dict:
 # ------------------------------------------------------------------------------------------------ the answer
 
 
+def _runner_up(choice: dict, others: list[dict], objectives) -> dict | None:
+    """The best-ranked of `others` that offers a trade against the choice: one it does not dominate (the same model
+    on a slower runtime, as accurate and slower, had been the runner-up while the rejected table called it
+    dominated). None when the choice dominates them all: the rejected list says so for each."""
+    def dominated(c):
+        a, b = (tuple(x.get(k) for k, _ in objectives) for x in (choice, c))
+        return None not in a and None not in b and dominates(a, b, objectives)
+
+    return next((c for c in others if not dominated(c)), None)
+
+
 def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = None) -> Recommendation:
     """The recommendation for `budget` from sweep cells (a store's `view()`); see the module docstring."""
     pool, models, notes = candidates(rows, budget, runtimes)
@@ -344,10 +355,11 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
     answer.choice = summary(choice)
     answer.binding = binding(choice, budget)
     answer.noise = within_noise(choice, budget)
-    if len(feasible) > 1:
-        answer.runner_up = summary(feasible[1])
-        answer.trade = trade(choice, feasible[1], metric)
     objectives = (("accuracy", 1), (metric, -1))
+    runner = _runner_up(choice, feasible[1:], objectives)
+    if runner is not None:
+        answer.runner_up = summary(runner)
+        answer.trade = trade(choice, runner, metric)
     for c in feasible[1:]:
         a = tuple(choice.get(k) for k, _ in objectives)
         b = tuple(c.get(k) for k, _ in objectives)
@@ -366,8 +378,8 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
                                                        (t["latency_ms"], f"ms {budget.latency}")) if v is not None))
                 kind = "ranked"
         rejected.append({**summary(c), "kind": kind, "reasons": [reason], "misses": []})
-    estimated = [c for c in (choice, feasible[1] if len(feasible) > 1 else None) if c and c.get("estimated")]
-    estimated += [c for c in feasible[2:] if c.get("estimated") and (c.get("accuracy") or 0) >= (
+    estimated = [c for c in (choice, runner) if c and c.get("estimated")]
+    estimated += [c for c in feasible[1:] if c is not runner and c.get("estimated") and (c.get("accuracy") or 0) >= (
         choice.get("accuracy") or 0)]
     answer.estimated = bool(choice.get("estimated"))
     answer.to_measure = [summary(c) for c in estimated]
