@@ -483,6 +483,32 @@ def test_a_peak_disturbed_while_probing_is_provisional_until_a_quiet_run(tmp_pat
     assert peak.machine_peak(env, [1, 2])["fp32_gmacs"]["2"] == 90.0
 
 
+def test_more_threads_than_cores_are_read_against_the_peak_at_all_cores(tmp_path, monkeypatch):
+    """--threads 4 on 2 cores: the GEMM probe at 4 threads measured contention, which read as a peak that "fell
+    as threads were added" on a busy machine, and the row's % peak was divided by it. The peak is probed at
+    most at the machine's cores and a row with more threads is read against it."""
+    from edgebb.benchmark import environment, peak
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(environment, "cpu_busy", lambda seconds=0.5: 0.0)
+    monkeypatch.setattr(peak.os, "cpu_count", lambda: 2)
+    calls = []
+    monkeypatch.setattr(peak, "_probe", lambda code, n: calls.append(n) or 40.0 * min(n, 2))
+    got = peak.machine_peak({"cpu_model": "x", "cpu_flags": [], "machine": "x86_64"}, [1, 4])
+    assert set(calls) == {1, 2} and "busy" not in got and got["fp32_gmacs"] == {"1": 40.0, "2": 80.0}
+    assert peak.peak_fraction(40.0, "fp32", 4, got) == 0.5
+
+
+def test_more_threads_than_cores_are_named(artifacts, tmp_path):
+    cores = os.cpu_count()
+    out = tmp_path / "r.json"
+    result = edgebb("bench", str(artifacts / "mobilenet_v2_0.35_32_fp32.tflite"), "--threads", str(cores + 1),
+                    "--baseline", "none", "--json", str(out), *FAST, env={"XDG_CACHE_HOME": str(tmp_path / "c")})
+    assert result.returncode == 0, result.stderr
+    notes = json.loads(out.read_text())["notes"]
+    assert f"{cores + 1} thread(s) on a machine of {cores} cores: the threads share the cores" in " ".join(notes), notes
+
+
 def test_per_op_profile(artifacts, tmp_path):
     """--profile: ONNX Runtime's per-op table of the int8 model, steady-state runs only, shares summing to 1."""
     out = tmp_path / "r.json"

@@ -150,6 +150,11 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     compare_to_baseline(results, opts.baseline, unratioed)
     _peak(results, env, say)
     notes += diagnose(results, env)
+    over = sorted({r.threads for r in results if r.threads and r.threads > (env.get("cores") or r.threads)})
+    if over:
+        notes.append(f"{', '.join(map(str, over))} thread(s) on a machine of {env['cores']} cores: the threads share "
+                     "the cores, so those rows measure contention, not how the model scales (% peak is against "
+                     f"the peak at {env['cores']} threads)")
     if env["emulated"]:
         notes.append(f"emulated ({env['emulation']}): these figures measure an emulator on another CPU, not the "
                      "target's speed; they prove the device path runs, nothing more")

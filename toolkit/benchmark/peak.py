@@ -152,7 +152,7 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...], progress: Prog
     changed = False
     int8, openvino = _available("onnx", "onnxruntime"), _available("openvino")
     probing, announced = ExitStack(), False  # the progress step, opened at the first probe
-    for n in sorted(set(threads)):
+    for n in sorted({_within_cores(t) for t in threads}):
         key = str(n)
         if not announced and (key not in peak["fp32_gmacs"] or int8 and key not in peak["int8_gmacs"]):
             announced = True
@@ -200,11 +200,18 @@ def machine_peak(env: dict, threads: list[int] | tuple[int, ...], progress: Prog
     return out
 
 
+def _within_cores(threads: int) -> int:
+    """The thread count a peak is probed and read at: more threads than cores share them, and the machine's
+    ceiling is its peak at all its cores (probing at 4 threads on 2 cores measured contention, read as a busy
+    machine's "provisional" peak)."""
+    return max(1, min(threads, os.cpu_count() or threads))
+
+
 def _falling(peak: dict) -> str | None:
     """Where a peak at more threads is under 90% of the peak at fewer ("fp32: 26.85 GMAC/s x2 < 47.94 x1"), else
     None. Added threads never lower a GEMM's throughput on an idle machine."""
     for kind in ("fp32_gmacs", "int8_gmacs"):
-        values = sorted((int(k), v) for k, v in (peak.get(kind) or {}).items())
+        values = sorted((int(k), v) for k, v in (peak.get(kind) or {}).items() if int(k) <= _within_cores(int(k)))
         for (n1, v1), (n2, v2) in zip(values, values[1:]):
             if v2 < 0.9 * v1:
                 return f"{kind.split('_')[0]}: {v2} GMAC/s x{n2} < {v1} x{n1}"
@@ -216,5 +223,5 @@ def peak_fraction(gmacs_per_s: float | None, recipe: str, threads: int, peak: di
     if not gmacs_per_s or not peak:
         return None
     kind = "int8_gmacs" if recipe.startswith("int8") else "fp32_gmacs"
-    value = (peak.get(kind) or {}).get(str(threads))
+    value = (peak.get(kind) or {}).get(str(_within_cores(threads)))
     return round(gmacs_per_s / value, 4) if value else None
