@@ -148,6 +148,8 @@ def test_sustained_run_reports_windows_and_the_window_the_board_throttled_in(tin
     # (random weights: the int8 row is measured but its conversion check was not judged)
     assert "ok, not judged [1] (throttled)" in result.stdout
     assert "sustained 2 s" in result.stdout and "THROTTLED" in result.stdout
+    # how long it will take is said before it starts (a new user's --sustained 40 ran 82 s: the baseline's row too)
+    assert "--sustained 2 s for each of 1 row(s): at least 2 s\n" in result.stderr, result.stderr
 
 
 def test_bench_on_a_cool_device_has_no_warning(tiny_tflite, tmp_path):

@@ -102,6 +102,13 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
             return fmt in t.artifacts and r not in unratioed and (t.recipe, t.input_size, r) in measured
 
         jobs = [(t, r, n) for t in targets for r in runtimes for n in opts.threads if runs(t, r)]
+        if opts.sustained:
+            timed = [j for j in jobs if RUNTIMES[j[1]].format in j[0].artifacts and available(j[1])[0]]
+            base = sum(1 for t, _, _ in timed if id(t) not in mine)
+            say.say(f"--sustained {opts.sustained:g} s for each of {len(timed)} row(s): at least "
+                    f"{_duration(len(timed) * opts.sustained)}" + (
+                        f" ({base} of them the baseline's, for its ratios; --baseline none leaves them out)"
+                        if base else ""))
         with say.step("measuring", total=len(jobs)) as step:
             for i, (t, runtime, n) in enumerate(jobs, start=1):
                 rt = RUNTIMES[runtime]
@@ -251,6 +258,11 @@ def _signal_name(code: int) -> str:
         return signal.Signals(-code).name
     except ValueError:
         return f"signal {-code}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
 
 
 def _kill_group(pid: int) -> None:
