@@ -157,6 +157,36 @@ def test_a_failing_row_is_contained(artifacts, fault, timeout, cause):
     assert cause in result.stderr.strip().splitlines()[-1]
 
 
+def test_the_memory_limit_counts_the_resident_memory_the_table_shows(artifacts, tmp_path):
+    """--memory-limit was an address-space limit: a row whose table said 85 MB peak failed at 150 (virtual memory
+    counts what the runtime reserves and never touches). It is the resident memory the table shows."""
+    path = str(artifacts / "mobilenet_v2_0.35_32_fp32.tflite")
+    out = tmp_path / "r.json"
+    free = edgebb("bench", path, "--baseline", "none", "--json", str(out), *FAST)
+    assert free.returncode == 0, free.stderr
+    peak = json.loads(out.read_text())["results"][0]["peak_rss_mb"]
+    fits = edgebb("bench", path, "--baseline", "none", "--memory-limit", str(round(peak * 1.5)), *FAST)
+    assert fits.returncode == 0, fits.stdout + fits.stderr
+    over = edgebb("bench", path, "--baseline", "none", "--memory-limit", str(round(peak / 2)), *FAST)
+    assert over.returncode == 1 and f"passed --memory-limit {round(peak / 2)} MB" in over.stdout, over.stdout
+
+
+def test_a_folder_of_artifacts_without_a_manifest_benches_each(artifacts, tmp_path):
+    """`edgebb bench tfl/` on a folder of .tflite files was refused as "not a .tflite or .onnx artifact"."""
+    folder = tmp_path / "tfl"
+    folder.mkdir()
+    for recipe in ("fp32", "int8"):
+        name = f"mobilenet_v2_0.35_32_{recipe}.tflite"
+        (folder / name).write_bytes((artifacts / name).read_bytes())
+    (folder / "notes.txt").write_text("not a model")
+    out = tmp_path / "r.json"
+    result = edgebb("bench", f"{folder}/", "--baseline", "none", "--json", str(out), *FAST)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert sorted(os.path.basename(r["path"]) for r in rows) == ["mobilenet_v2_0.35_32_fp32.tflite",
+                                                                 "mobilenet_v2_0.35_32_int8.tflite"]
+
+
 def test_max_seconds_bounds_a_slow_row_from_warm_up_to_its_outputs(artifacts, tmp_path):
     """A row at 0.5 s per inference (a software GPU's pace) with 20 warm-up runs, 100 timed runs and 8 parity
     inputs would take over a minute; --max-seconds 2 bounds warm-up (a third of it), the timed runs and the outputs
@@ -424,6 +454,11 @@ def test_img_per_s_below_1000_over_p50_is_explained():
         "0.102 ms); p50 and p90 are what the model takes")
     steady = BenchRow("m", artifact="m.tflite", runtime="litert", status="ok", latency_ms=latency_stats([0.1] * 50))
     assert outlier_line([steady]) is None
+    # three runs in ten slow (a new user's ResNet-50: p50 18.4 ms, p90 40.5 ms) is not "a few", and p90 holds them
+    common = BenchRow("m", artifact="m.tflite", runtime="litert", status="ok",
+                      latency_ms=latency_stats([18.4] * 70 + [40.5] * 30))
+    line = outlier_line([common])
+    assert "a few" not in line and "p90 40.5 ms against p50 18.4 ms: one run in ten or more" in line, line
 
 
 def test_the_fp32_peak_is_the_fastest_of_blas_onnxruntime_and_openvino(tmp_path, monkeypatch):
@@ -748,7 +783,7 @@ def test_ctrl_c_after_the_worker_ended_is_still_an_interrupt(tmp_path, monkeypat
     """Ctrl-C in `communicate`: Python waits a moment for the child and reaps it if it ended; the worker's group
     was then gone and killing it raised ProcessLookupError in place of the KeyboardInterrupt (a sweep stored the
     cells in flight as failed: "ProcessLookupError: [Errno 3] No such process")."""
-    from edgebb.benchmark import harness
+    from edgebb.benchmark import process
 
     def reaped_then_interrupted(self, input=None, timeout=None):
         self.wait()  # the worker has ended and been reaped: its process group no longer exists
@@ -756,4 +791,4 @@ def test_ctrl_c_after_the_worker_ended_is_still_an_interrupt(tmp_path, monkeypat
 
     monkeypatch.setattr(subprocess.Popen, "communicate", reaped_then_interrupted)
     with pytest.raises(KeyboardInterrupt):
-        harness.run_worker({"path": str(tmp_path / "missing.tflite")}, timeout=60, folder=str(tmp_path))
+        process.run_worker({"path": str(tmp_path / "missing.tflite")}, timeout=60, folder=str(tmp_path))

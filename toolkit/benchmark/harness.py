@@ -7,14 +7,8 @@ back as a `BenchReport` of `BenchRow`s (edgebb.benchmark.rows).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -30,6 +24,8 @@ from .targets import Target, collect_targets, missing_file
 
 # add_baselines and compare_to_baseline live in edgebb.benchmark.comparisons; they are imported from here too.
 __all__ = ["INPUT_SAMPLES", "add_baselines", "bench", "compare_to_baseline", "finish", "new_row", "run_worker"]
+
+from .process import run_worker  # noqa: E402  (part of this module's API)
 
 INPUT_SAMPLES = 8  # distinct inputs a row cycles through (and compares outputs on, for GPU parity)
 
@@ -253,53 +249,9 @@ def inputs_for(target: Target, data: str | None, samples: int, seed: int, folder
     return path
 
 
-def _signal_name(code: int) -> str:
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
-
-
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
         f"{seconds / 3600:.1f} h"
-
-
-def _kill_group(pid: int) -> None:
-    """SIGKILL a worker's process group, if it is still there: a Ctrl-C in `communicate` waits a moment for the
-    child and reaps it if it ended, and ProcessLookupError would then replace the KeyboardInterrupt (a sweep
-    stored the cells in flight as failed, "ProcessLookupError: [Errno 3] No such process")."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def run_worker(spec: dict, timeout: float, folder: str) -> dict:
-    """Run one measurement in a new process; a crash, hang or kill becomes a failed result with its cause."""
-    spec_path = os.path.join(folder, f"spec_{time.monotonic_ns()}.json")
-    with open(spec_path, "w") as f:
-        json.dump(spec, f)
-    proc = subprocess.Popen([sys.executable, "-m", "edgebb.benchmark.worker", spec_path], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        proc.communicate()
-        return {"status": "failed", "error": f"timed out after {timeout:g} s (--timeout)"}
-    except BaseException:  # Ctrl-C or SIGTERM here: take the worker down with us
-        _kill_group(proc.pid)
-        raise
-    for line in out.splitlines():
-        if line.startswith("EDGEBB_RESULT "):
-            return json.loads(line[len("EDGEBB_RESULT "):])
-    if proc.returncode < 0:
-        name = _signal_name(proc.returncode)
-        cause = "killed (SIGKILL: out of memory?)" if name == "SIGKILL" else f"crashed ({name})"
-        return {"status": "failed", "error": cause}
-    last = [ln for ln in err.strip().splitlines() if ln.strip()]
-    if any("MemoryError" in ln or "bad_alloc" in ln for ln in last[-5:]):
-        return {"status": "failed", "error": "out of memory"}
-    return {"status": "failed", "error": f"exited {proc.returncode}: {last[-1][:200] if last else 'no output'}"}
 
 
 def finish(row: BenchRow, result: dict, outputs_path: str) -> None:

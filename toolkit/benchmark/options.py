@@ -33,8 +33,8 @@ class BenchOptions:
       backbone names are converted to .tflite. threads: thread counts. recipes, size: how backbone names are
       converted. data: an image folder to feed instead of random inputs. runs, min_seconds: the steady state runs
       until both are met; max_seconds caps it (and the warm-up). warmup: runs after the first. timeout: seconds
-      before a row is killed. memory_limit_mb: address-space limit per row. baseline: a backbone (NAME@WIDTH at a
-      width), or "none".
+      before a row is killed. memory_limit_mb: resident memory (peak RSS, as the rows report it) a row may use
+      before it fails. baseline: a backbone (NAME@WIDTH at a width), or "none".
       profile: per-op times where the runtime offers them. sustained: seconds of steady state per row, reported
       in windows (p50, temperature, clock, throttling per window, and the drift), instead of runs/min_seconds.
       best: measure every deployment (without runtimes: `best_runtimes`, every CPU runtime that loads an artifact,

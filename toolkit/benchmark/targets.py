@@ -313,15 +313,24 @@ def collect_targets(items: list[str], *, recipes: list[str], formats: list[str],
                 targets += backbone_at(item)
             except InputError as exc:
                 problems.append(str(exc))
+        elif os.path.isdir(item):  # no manifest: the artifacts in it, each as a file of its own
+            found = [os.path.join(item, n) for n in sorted(os.listdir(item))
+                     if format_for(n) is not None and format_for(n).artifact]
+            if not found:
+                problems.append(f"{item}: a folder without a manifest.json or any .tflite or .onnx file (bench reads "
+                                "artifacts, a manifest.json or the folder edgebb convert wrote it into)")
+            for path in found:
+                problem = artifact_problem(path)
+                if problem:
+                    problems.append(problem)
+                else:
+                    targets.append(from_file(path))
         elif os.path.splitext(item)[1] or os.path.sep in item:
             problem = artifact_problem(item)
             if problem:
                 problems.append(problem)
             else:
                 targets.append(from_file(item))
-        elif os.path.isdir(item):  # a bare name that is here: what it is, not an unknown backbone
-            problems.append(f"{item}: a folder without a manifest.json (bench reads a .tflite or .onnx artifact, a "
-                            "manifest.json or the folder edgebb convert wrote it into)")
         elif os.path.exists(item):
             problems.append(f"{item}: not a .tflite or .onnx artifact (or a manifest.json)")
         else:

@@ -27,7 +27,9 @@ from .common import check_outputs, quiet_option, terminal, write_outputs
               help="Stop a row's steady state after this long even short of --runs (at least 3 runs).")
 @click.option("--warmup", type=int, default=5, show_default=True, help="Warm-up runs after the first.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds before a row is killed.")
-@click.option("--memory-limit", "memory_limit_mb", type=float, default=None, help="Address-space limit per row, in MB.")
+@click.option("--memory-limit", "memory_limit_mb", type=float, default=None,
+              help="Resident memory a row may use, in MB (the peak MB the table shows): a row that passes it is "
+                   "stopped and fails with out of memory.")
 @click.option("--baseline", default="resnet50", show_default=True,
               help='Baseline backbone (NAME@WIDTH at a width), or "none".')
 @click.option("--profile", is_flag=True, help="Per-op time table where the runtime offers one.")
