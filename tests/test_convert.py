@@ -446,3 +446,94 @@ def test_auto_fallback_keeps_an_outlier_layer_in_float(tmp_path, shapes):
     # 4 of the 7 layers TFLite quantizes are kept in float: said, as int8 then buys little; ONNX's 5 nodes are few
     assert [n.split(":")[0] for n in fixed.notes if "--auto-fallback kept" in n] == ["outlier_int8.tflite"]
     assert "kept 4 of 7 quantized layers" in " ".join(fixed.notes)
+
+
+def test_cosine_of_a_dead_output_is_no_match():
+    """An int8 output stuck at its lowest code dequantizes to zeros: that is nothing like the float output, not a
+    perfect match; two zero outputs do agree."""
+    from edgebb.conversion.verify import compare
+
+    reference = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]], np.float32)
+    dead = compare(reference, np.zeros_like(reference), None, 1.0)
+    assert dead.cosine == 0.0
+    assert compare(np.zeros_like(reference), np.zeros_like(reference), None, 1.0).cosine == 1.0
+    half = compare(reference, np.stack([reference[0], np.zeros(3, np.float32)]), None, 1.0)
+    assert half.cosine == pytest.approx(0.5)
+
+
+def test_an_int8_output_that_rounds_to_zero_reads_as_no_match(tmp_path):
+    """A new user's random SqueezeNet: its 1000-way softmax is near-uniform (~0.001 each), below the int8 output's
+    step of 1/256, so the int8 file outputs 0 everywhere: it read 'cosine 1.00000'."""
+    result = convert("squeezenet_1_1", str(tmp_path / "out"), recipes="int8", formats="tflite", size=SIZE,
+                     calib_samples=8, eval_samples=8)
+    (artifact,) = result.artifacts
+    assert artifact.verification.cosine == 0.0
+    assert any("every output is 0 on every evaluation image" in n for n in result.notes)
+
+
+@pytest.fixture(scope="module")
+def constant_model(tmp_path_factory, shapes):
+    """A SqueezeNet 1.1 whose output is the same for every image, as one that did not learn (a too-high learning
+    rate; loss stuck at ln(classes)): its last fire module's squeeze units never fire (dead ReLUs), so every tensor
+    after them is 0 on every calibration image."""
+    from edgebb.build.meta import write_meta
+    from edgebb.data import scan_folder
+    from edgebb.models import create_model, preprocessing_for
+
+    classes = scan_folder(shapes).classes
+    model = create_model("squeezenet_1_1", width=1.0, input_size=SIZE, num_classes=len(classes))
+    squeeze = model.get_layer("fire9_squeeze_conv")
+    kernel, bias = squeeze.get_weights()
+    squeeze.set_weights([kernel, np.full_like(bias, -1000.0)])
+    path = str(tmp_path_factory.mktemp("constant") / "constant.keras")
+    model.save(path)
+    write_meta(path, {"backbone": {"name": "squeezenet_1_1", "width": 1.0},
+                      "preprocessing": preprocessing_for("squeezenet_1_1", SIZE).to_dict(), "labels": classes})
+    return path
+
+
+def test_int8_tflite_of_a_model_with_a_constant_output_loads_in_xnnpack(tmp_path, shapes, constant_model):
+    """Tensors calibrated to a range of 0 made XNNPACK refuse the whole int8 file ("failed to create XNNPACK
+    runtime"), and the command exit 2 leaving labels.txt alone: they get the model's typical range instead."""
+    from edgebb.runtimes import load_artifact
+
+    out = tmp_path / "out"
+    result = edgebb("convert", constant_model, "-o", str(out), "--data", shapes, "--recipe", "int8",
+                    "-f", "tflite,onnx", "--calib-samples", "8", "--quiet")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(a["path"] for a in manifest["artifacts"]) == ["constant_int8.onnx", "constant_int8.tflite"]
+    tflite = next(a for a in manifest["artifacts"] if a["format"] == "tflite")
+    assert any("fire9_squeeze_relu" in name for name in tflite["options"]["zero_ranges_widened"])
+    assert tflite["verification"]["top1_agreement"] == 100.0 and tflite["verification"]["max_abs_error"] < 0.01
+    with load_artifact(str(out / "constant_int8.tflite"), runtime="litert") as session:  # XNNPACK on
+        got = session.run(np.zeros((1, SIZE, SIZE, 3), np.float32))
+    assert np.allclose(got, 1.0 / len(manifest["labels"]), atol=0.01)
+
+
+def test_an_artifact_its_runtime_cannot_load_is_left_out_and_named(tmp_path, shapes, constant_model, monkeypatch,
+                                                                   capsys):
+    """Where LiteRT still cannot load an int8 file, that one artifact is not written and one line says why (not a
+    temporary path, and LiteRT's two reports apart); the ONNX artifact is kept and listed, labels.txt only with a
+    manifest, and the command exits 1."""
+    import edgebb.conversion.exporters.tflite_ranges as ranges
+    from edgebb.cli import main
+    from edgebb.core.errors import CheckFailed
+
+    monkeypatch.setattr(ranges, "widen_dead_ranges", lambda calibrated: (calibrated, []))  # the old ranges
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_:
+        main(["convert", constant_model, "-o", str(out), "--data", shapes, "--recipe", "int8", "-f", "tflite,onnx",
+              "--calib-samples", "8", "--quiet"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_.value.code == 1, error
+    assert "constant_int8.tflite was not written: the model's output is the same for every evaluation image" in error
+    assert "failed to create XNNPACK runtime; Node number" in error and "edgebb-verify" not in error
+    assert sorted(os.listdir(out)) == ["constant_int8.onnx", "labels.txt", "manifest.json"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [a["path"] for a in manifest["artifacts"]] == ["constant_int8.onnx"]
+    assert any("constant_int8.tflite was not written" in n for n in manifest["notes"])
+    alone = tmp_path / "alone"
+    with pytest.raises(CheckFailed, match="nothing was written"):
+        convert(constant_model, str(alone), shapes, recipes="int8", formats="tflite", calib_samples=8)
+    assert not alone.exists() or not os.listdir(alone)  # no labels.txt without a manifest

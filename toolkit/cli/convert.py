@@ -72,9 +72,12 @@ def convert(source, out_dir, data, as_json, **options):
     else:
         term.table(convert_rows(result), CONVERT_COLUMNS)
         term.lines(convert_lines(result))
+    problems = [reason for _, reason in result.refused]
     if result.failed:
         names = "; ".join(f"{os.path.basename(a.path)} ({a.verification.failed_because})" for a in result.failed)
-        raise CheckFailed(f"over budget: {names}")
+        problems.append(f"over budget: {names}")
+    if problems:
+        raise CheckFailed("; ".join(problems))
 
 
 def _model_file_has_its_own(source: str) -> None:

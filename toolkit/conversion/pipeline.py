@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..core import interrupts
 from ..core.chance import indistinguishable_from_chance
-from ..core.errors import InputError
+from ..core.errors import CheckFailed, InputError
 from ..core.files import check_can_create_dir, write_atomic
 from ..core.progress import Progress, as_progress
 from ..core.serialize import to_json
@@ -30,7 +30,7 @@ from .mixed_precision import REPAIRS
 from .options import ConvertOptions
 from .recipes import Recipe, plan
 from .source import Source, artifact_stem, check_source, expected_source, resolve_source
-from .verify import Budget, compare, top1, verify_content
+from .verify import Budget, Unloadable, compare, top1, verify_content
 
 
 @dataclass
@@ -44,6 +44,8 @@ class ConvertResult:
     artifacts: list[Artifact]
     notes: list[str]
     manifest: dict
+    # artifacts made but not written, each (path, one line why): their runtime could not load them
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Artifact]:
@@ -149,10 +151,10 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     if any(r.qat for r, _ in pairs):
         qat = _quantization_aware(src, ev, reference, tune, opts, progress)
 
-    if src.labels:
-        write_atomic(os.path.join(out_dir, "labels.txt"), "\n".join(src.labels) + "\n")
     manifest_path = os.path.join(out_dir, "manifest.json")
     artifacts: list[Artifact] = []
+    refused: list[tuple[str, str]] = []
+    manifest: dict = {}
     ctx = ExportContext(size=src.preprocessing.size, calib=ev.calib, io_dtype=opts.io_dtype, opset=opts.opset,
                         calib_method=opts.calib_method)
     needs = _needs(pairs)
@@ -179,7 +181,18 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
             # A quantized copy of a random network, or of one that never learned, is not judged: its outputs are
             # near-ties that any rounding reorders, so neither accuracy nor agreement says anything about the recipe.
             budget = Budget(opts.max_drop, opts.min_agreement, judged=recipe.is_float or unjudged is None)
-            check = verify_content(content, fmt, ev, reference, random_reference, budget)
+            if options.get("zero_ranges_widened"):
+                notes.append(f"{os.path.basename(target)}: {len(options['zero_ranges_widened'])} tensor(s) were 0 on "
+                             "every calibration image (units that never fire); they were given the model's typical "
+                             "int8 range, as a range of 0 makes a file XNNPACK cannot prepare (listed under the "
+                             "artifact's options in the manifest)")
+            try:
+                check = verify_content(content, fmt, ev, reference, random_reference, budget)
+            except Unloadable as exc:  # not written: a file its own runtime cannot load is no artifact
+                refused.append((target, _refusal(os.path.basename(target), recipe.name, exc, reference)))
+                notes.append(refused[-1][1])
+                step.advance(detail=refused[-1][1], log=True)
+                continue
             repair = REPAIRS.get(f"{fmt}:{recipe.name}", default=None)
             if opts.auto_fallback and repair and check.verification.passed is False:
                 mixed = repair.run(src.model, ev, reference, random_reference, budget, ctx=ctx, progress=progress)
@@ -189,6 +202,11 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                     notes.append(f"{os.path.basename(target)}: --auto-fallback kept {len(float_layers)} of "
                                  f"{mixed.candidates} quantized layers in float to hold the budget, so most of it "
                                  "runs in float and int8 buys little size or speed; try --recipe int8-qat")
+            if not np.any(check.eval_outputs) and np.any(reference):
+                notes.append(f"{os.path.basename(target)}: every output is 0 on every evaluation image, where the "
+                             f"float model's reach {float(np.abs(reference).max()):.2g} (values below its quantized "
+                             "output's step round to 0, as a near-uniform softmax over many classes does): its top-1 "
+                             "is a tie and its cosine similarity 0")
             kernels = exporter.inspect(content, float_layers) if exporter.inspect else None
             if kernels and kernels["float_compute"]:
                 notes.append(f"{os.path.basename(target)}: {len(kernels['float_compute'])} Conv/MatMul/Gemm node(s) "
@@ -200,6 +218,8 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
             # that describes exactly what finished.
             with interrupts.deferred():
                 write_atomic(target, content)
+                if src.labels and not artifacts:  # with the first artifact and manifest: nothing half-written
+                    write_atomic(os.path.join(out_dir, "labels.txt"), "\n".join(src.labels) + "\n")
                 artifacts.append(Artifact(
                     path=target, format=fmt, recipe=recipe, sha256=hashlib.sha256(content).hexdigest(),
                     size_bytes=len(content), inputs=check.inputs, outputs=check.outputs,
@@ -213,8 +233,19 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
             step.advance(detail=f"{os.path.basename(target)}: top-1 agreement "
                                 f"{check.verification.top1_agreement:.1f}%"
                                 + ("" if budget.judged else f" ({unjudged}: not judged)"), log=True)
+    if refused and not artifacts:
+        raise CheckFailed("; ".join(reason for _, reason in refused) + " (nothing was written)")
     return ConvertResult(out_dir=out_dir, manifest_path=manifest_path, source=src, data=ev.description,
-                         artifacts=artifacts, notes=notes, manifest=manifest)
+                         artifacts=artifacts, notes=notes, manifest=manifest, refused=refused)
+
+
+def _refusal(name: str, recipe: str, exc: Unloadable, reference: np.ndarray) -> str:
+    """One line on an artifact its runtime cannot load, naming the likely cause where the float model shows it."""
+    flat = reference.reshape(len(reference), -1)
+    if len(flat) > 1 and np.allclose(flat, flat[:1], rtol=1e-5, atol=1e-7):
+        return (f"{name} was not written: the model's output is the same for every evaluation image (a model that "
+                f"did not learn), and {exc.runtime} cannot load its {recipe} file: {exc.reason}")
+    return f"{name} was not written: {exc.runtime} cannot load it: {exc.reason}"
 
 
 def _check_fallback(pairs: list[tuple[Recipe, str]]) -> None:

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..core.errors import InputError
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -56,11 +58,16 @@ class Verification:
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over samples of the cosine similarity of their output vectors. A zero vector points nowhere: two of
+    them agree (1), and one against a non-zero vector has nothing in common with it (0), so an artifact whose
+    output died (an int8 output stuck at its lowest code dequantizes to 0) does not read as a perfect match."""
     a = a.reshape(len(a), -1).astype(np.float64)
     b = b.reshape(len(b), -1).astype(np.float64)
-    num = (a * b).sum(axis=1)
-    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(np.mean(np.where(den > 0, num / np.maximum(den, 1e-30), 1.0)))
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    unit_a, unit_b = a / np.where(na > 0, na, 1.0)[:, None], b / np.where(nb > 0, nb, 1.0)[:, None]
+    cos = np.clip((unit_a * unit_b).sum(axis=1), -1.0, 1.0)  # 0 where either is zero
+    cos = np.where((na == 0) & (nb == 0), 1.0, cos)
+    return float(np.mean(cos))
 
 
 def top1(outputs: np.ndarray) -> np.ndarray:
@@ -103,6 +110,14 @@ def compare(reference: np.ndarray, got: np.ndarray, labels: np.ndarray | None, b
     )
 
 
+class Unloadable(InputError):
+    """The artifact's own runtime refused to load it: `runtime` names the runtime, `reason` is its one line."""
+
+    def __init__(self, runtime: str, reason: str):
+        super().__init__(f"{runtime} cannot load it: {reason}")
+        self.runtime, self.reason = runtime, reason
+
+
 @dataclass
 class ArtifactCheck:
     """An artifact's bytes run in their runtime: its figures against the float model, its tensors as the runtime
@@ -121,18 +136,22 @@ def verify_content(content: bytes, fmt: str, ev, reference: np.ndarray, random_r
     import os
     import tempfile
 
+    from ..core.errors import first_line
     from ..core.formats import FORMATS
     from ..core.tf import quiet
-    from ..runtimes import load_artifact
+    from ..runtimes import load_artifact, runtime_for
 
     with tempfile.TemporaryDirectory(prefix="edgebb-verify-") as tmp:
         path = os.path.join(tmp, f"artifact{FORMATS[fmt].suffix}")
         with open(path, "wb") as f:
             f.write(content)
-        with quiet(), load_artifact(path) as session:  # quiet: LiteRT announces its XNNPACK delegate on fd 2
-            got = session.run(ev.eval_x)
-            random_got = session.run(ev.random_x)
-            inputs, outputs = session.inputs, session.outputs
+        try:
+            with quiet(), load_artifact(path) as session:  # quiet: LiteRT announces its XNNPACK delegate on fd 2
+                got = session.run(ev.eval_x)
+                random_got = session.run(ev.random_x)
+                inputs, outputs = session.inputs, session.outputs
+        except InputError as exc:  # its file is a temporary one: the runtime's own words, not the path
+            raise Unloadable(runtime_for(path).name, first_line(exc.__cause__ or exc)) from exc
         others = _other_runtimes(path, fmt, ev.eval_x, got, reference, ev.eval_labels, budget)
     verification = compare(reference, got, ev.eval_labels, budget, random_reference, random_got)
     if others:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import numpy as np
@@ -90,10 +91,20 @@ class InterpreterRuntime(Runtime):
             kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         # The interpreter prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on descriptor 2 for
         # every model; errors still arrive as Python exceptions.
-        with stderr_silenced():
-            interpreter = mod.Interpreter(**kwargs)
-            interpreter.allocate_tensors()
+        try:
+            with stderr_silenced():
+                interpreter = mod.Interpreter(**kwargs)
+                interpreter.allocate_tensors()
+        except RuntimeError as exc:  # its error reporter runs its messages together: "...runtimeNode number 39 ..."
+            raise RuntimeError(separate_reports(str(exc))) from exc
         return InterpreterSession(path, interpreter, self.name)
+
+
+def separate_reports(text: str) -> str:
+    """The interpreter's error text with its reports apart: TFLite's error reporter appends each message without a
+    separator, so "failed to create XNNPACK runtime" and "Node number 39 (TfLiteXNNPackDelegate) failed to
+    prepare." arrive as "...runtimeNode number 39 ..."."""
+    return re.sub(r"(?<=\S)(?=Node number \d+ )", "; ", text)
 
 
 class LiteRTRuntime(InterpreterRuntime):

@@ -6,6 +6,7 @@ which is what lets edgebb promise byte-identical artifacts for the same inputs a
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import numpy as np
@@ -99,9 +100,20 @@ def export_tflite(model, recipe, calib: np.ndarray, io_dtype: str) -> bytes:
     """The .tflite bytes of `model` under `recipe` (a Recipe or its name). Raises InputError when the converter
     refuses a layer."""
     recipe = getattr(recipe, "name", recipe)
-    converter = tflite_converter(model, recipe, calib, io_dtype if _integer_io(recipe) else "float32")
+    return export_tflite_widened(model, recipe, calib, io_dtype)[0]
+
+
+def export_tflite_widened(model, recipe: str, calib: np.ndarray, io_dtype: str) -> tuple[bytes, list[str]]:
+    """export_tflite's bytes, and the tensors of a full-integer file that were 0 on every calibration image and
+    were given the model's typical range (edgebb.conversion.exporters.tflite_ranges)."""
+    from .tflite_ranges import dead_ranges_widened
+
+    integer = _integer_io(recipe)
+    converter = tflite_converter(model, recipe, calib, io_dtype if integer else "float32")
+    widened: list[str] = []
     try:
-        return converter.convert()
+        with dead_ranges_widened(widened) if integer else contextlib.nullcontext():
+            return converter.convert(), widened
     except Exception as exc:
         reason = converter_reason(exc)
         op = re.search(r"'tf\.(\w+)' op", reason) or re.search(r"op: '?(\w+)'?", reason)
@@ -147,11 +159,15 @@ def _register(recipe: str) -> None:
         options = {"io_dtype": ctx.io_dtype if _integer_io(recipe) else "float32"}
         if get_recipe(recipe).calibrated:
             options["calibration_images"] = len(ctx.calib)
+        if ctx.cache.get(f"tflite_zero_ranges:{recipe}"):
+            options["zero_ranges_widened"] = ctx.cache[f"tflite_zero_ranges:{recipe}"]
         return options
 
     @exporter("tflite", recipe, describe)
     def export(model, ctx: ExportContext) -> bytes:
-        return export_tflite(model, recipe, ctx.calib, ctx.io_dtype)
+        content, ctx.cache[f"tflite_zero_ranges:{recipe}"] = export_tflite_widened(model, recipe, ctx.calib,
+                                                                                   ctx.io_dtype)
+        return content
 
 
 for _recipe in SETUP:
