@@ -117,6 +117,23 @@ def test_a_section_with_nothing_to_show_has_no_heading():
     assert not any(hidden in page for hidden in ("Notes", "Blank", "Nothing", "<li> </li>")), page
 
 
+def test_int8_slower_than_fp32_counts_only_differences_beyond_noise():
+    """The report said "the quantized model was slower than fp32 for 3 cells", counting a 0.8% difference between
+    cells whose runs varied by 4-8%; bench's own rule (more than 5%, and more than twice the larger spread) holds."""
+    from edgebb.reporting.report import ReportData, _int8_notes
+
+    def cell(recipe, runtime, p50, spread):
+        return {"backbone": "m", "width": 1.0, "size": 64, "target": "cpu:1", "runtime": runtime, "recipe": recipe,
+                "status": "ok", "p50_ms": p50, "bench": {"spread": spread}}
+
+    env = {"cpu:1": {"machine": "x86_64", "cpu_flags": ["avx512_vnni"]}}
+    close = [cell("fp32", "litert", 1.0, 0.06), cell("int8", "litert", 1.008, 0.04)]
+    assert _int8_notes(ReportData("sweep", "s", close, env), "fp32", ["int8"]) == []
+    far = close + [cell("fp32", "onnxruntime", 1.0, 0.02), cell("int8", "onnxruntime", 2.3, 0.02)]
+    (note,) = _int8_notes(ReportData("sweep", "s", far, env), "fp32", ["int8"])
+    assert note.startswith("cpu:1: the quantized model was slower than fp32 for 1 cell(s), by more than"), note
+
+
 def test_a_sweep_where_no_model_learned_has_no_frontier(swept, tmp_path):
     """The session's sweep: neither model is clearly above chance. The frontier marked the fastest of them as
     worth shipping (the exclusion held only "while others learned"); now no cell is optimal, the caption says why,

@@ -292,22 +292,31 @@ def _cost_section(cells: list[dict]) -> Section:
 
 
 def _int8_notes(data: ReportData, reference: str, integer: list[str]) -> list:
+    """Where the quantized cells were slower than their float ones by more than the measurements' noise (bench's
+    rule, analysis.MIN_DIFFERENCE: a 0.8% difference between cells that vary by 4-8% had been counted)."""
+    from ..benchmark.analysis import MIN_DIFFERENCE
     from ..benchmark.environment import int8_speed_hint
+    from ..benchmark.rows import noise
+
+    def slower(c: dict) -> bool:
+        base = _reference_cell(data.cells, c, reference)
+        if not base or not base.get("p50_ms"):
+            return False
+        spread = max(MIN_DIFFERENCE, 2 * max(noise(x.get("bench") or {}) or 0.0 for x in (c, base)))
+        return c["p50_ms"] / base["p50_ms"] - 1.0 > spread
 
     out = []
     for target, env in data.environments.items():
-        slower = [c for c in data.cells if c["target"] == target and c.get("recipe") in integer
-                  and c.get("status") == "ok" and (base := _reference_p50(data.cells, c, reference))
-                  and c["p50_ms"] > base]
-        if slower and env.get("machine"):
-            out.append(f"{target}: the quantized model was slower than {reference} for {len(slower)} cell(s); "
-                       f"{int8_speed_hint(env)}. "
-                       "Differences within a run's noise (see the bench warnings) are not findings.")
+        found = [c for c in data.cells if c["target"] == target and c.get("recipe") in integer
+                 and c.get("status") == "ok" and c.get("p50_ms") and slower(c)]
+        if found and env.get("machine"):
+            out.append(f"{target}: the quantized model was slower than {reference} for {len(found)} cell(s), by more "
+                       f"than their measurements' noise; {int8_speed_hint(env)}.")
     return out
 
 
-def _reference_p50(cells: list[dict], c: dict, reference: str) -> float | None:
-    return next((d["p50_ms"] for d in cells if d.get("recipe") == reference and d.get("status") == "ok"
+def _reference_cell(cells: list[dict], c: dict, reference: str) -> dict | None:
+    return next((d for d in cells if d.get("recipe") == reference and d.get("status") == "ok"
                  and (d["backbone"], d.get("width"), d.get("size"), d["target"], d["runtime"]) ==
                  (c["backbone"], c.get("width"), c.get("size"), c["target"], c["runtime"])), None)
 
