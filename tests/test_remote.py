@@ -358,6 +358,7 @@ def test_remote_imports_no_tensorflow():
 
 def test_bad_remote_options_fail_before_connecting(artifacts):
     for args, message in [(["--remote", "pi@"], "expected user@host"), (["--remote", "pi@pi:http"], "port must be"),
+                          (["--remote", ""], "expected user@host"),  # an unset $PI: it had benched here, silently
                           (["--remote", "pi@pi", "--runtime", "keras"], "needs TensorFlow"),
                           (["--remote", "pi@pi", "--ssh-option", "BatchMode"], "Key=value")]:
         result = edgebb("bench", str(artifacts), *args, *FAST)

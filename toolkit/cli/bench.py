@@ -62,7 +62,7 @@ def bench(items, json_path, csv_path, remote, remote_python, ssh_options, **opti
     opts = BenchOptions(**options)
     check_outputs(json_path, csv_path)
     term = terminal()
-    if remote:
+    if remote is not None:  # --remote '' (an unset shell variable) is an empty destination, not a local bench
         from ..benchmark.remote import remote_bench
 
         report = remote_bench(list(items), remote, opts, python=remote_python, ssh_options=ssh_options,
