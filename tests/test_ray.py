@@ -205,6 +205,7 @@ def test_a_driver_sends_the_token_it_has(tmp_path):
     assert refused.returncode == 2, refused.stderr[-2000:]
     last = refused.stderr.strip().splitlines()[-1]
     assert last.startswith("edgebb: error: Failed to connect to Ray cluster") and "RAY_AUTH_MODE=token" in last, last
+    assert "InvalidAuthToken" not in refused.stderr, refused.stderr[-2000:]  # Ray's 20 s of retries, one a line
     assert not (tmp_path / "o").exists()
 
 

@@ -69,9 +69,14 @@ def _send_token() -> None:
 
 
 def connect(ray, address: str, **kwargs) -> None:
-    """ray.init to the running cluster at `address`; a failure to connect in one line, with what may be missing."""
+    """ray.init to the running cluster at `address`; a failure to connect in one line, with what may be missing.
+    Ray's own client logs each retry on descriptor 2 while it connects (20 s of "InvalidAuthToken" lines before
+    the failure a missing token makes): quiet unless EDGEBB_DEBUG."""
+    from ...core.native import stderr_silenced
+
     try:
-        ray.init(address=address, **kwargs)
+        with stderr_silenced():
+            ray.init(address=address, **kwargs)
     except ConnectionError as exc:
         mode = os.environ.get("RAY_AUTH_MODE", "disabled")
         raise InputError(f"{exc} (--ray-address {address}; RAY_AUTH_MODE {mode}): a cluster with token "
