@@ -345,6 +345,7 @@ def test_a_resumed_sweep_says_what_it_reuses_and_counts_what_it_runs(swept, tmp_
           recipes="fp32,int8", targets=("cpu:1",), runtimes=("litert",), runs=3, min_seconds=0, warmup=1,
           calib_samples=8, batch_size=8, progress=Recorder())
     assert said[0] == f"sweep: 4 cells: all 4 reused from {out}/sweep.sqlite, none to run", said
+    assert not any(line.startswith("sweep: cells to run") for line in said), said  # a heading with nothing under it
 
 
 def test_plan_lists_what_would_run_not_what_the_store_holds(swept, tmp_path):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..core.progress import Progress, as_progress
+from ..core.progress import Progress, Step, as_progress
 from . import cells as C
 from . import stages
 from .executors import EXECUTORS, Done, Stage
@@ -151,7 +151,8 @@ class Driver:
             executor = EXECUTORS[opts.executor].create(plan, on_start=self._started, on_progress=self._progressed)
             status = "interrupted"
             try:
-                with self.say.step("sweep: cells to run", total=len(todo)) as step:
+                # nothing to run (every cell reused): no "cells to run" line with nothing under it
+                with (self.say.step("sweep: cells to run", total=len(todo)) if todo else Step("", 0)) as step:
                     self.step = step
                     for model in list(self.pending):
                         self._prepare(model, executor)
