@@ -38,8 +38,8 @@ def test_manifest_on_cpu_runtimes(artifacts, tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(out_json.read_text())
     env = report["env"]
-    for key in ("cpu_model", "cpu_flags", "cores", "os", "python", "versions"):
-        assert key in env
+    for key in ("cpu_model", "cpu_flags", "cores", "os", "python", "versions", "cpu_freq_mhz", "cpu_freq_after_mhz"):
+        assert key in env, key  # the clock before and after, None both where cpufreq cannot be read
     rows = report["results"]
     assert len(rows) == 2 * 3 * 2  # recipes x runtimes x threads
     for r in rows:

@@ -77,8 +77,8 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     before = device_state()  # again, now that converting (which heats a device) is done
     env.update(temperature_before_c=before["temperature_c"], throttled_before=before["throttled"],
                load_average_before=load_average(), cpu_busy_before=cpu_busy())
-    if before["cpu_freq_mhz"]:
-        env["cpu_freq_mhz"] = before["cpu_freq_mhz"]
+    # None where cpufreq is unreadable, as cpu_freq_after_mhz is (one key without the other read as a bug)
+    env["cpu_freq_mhz"] = before["cpu_freq_mhz"] or env.get("cpu_freq_mhz")
     with tempfile.TemporaryDirectory(prefix="edgebb-bench-") as folder:
         # A runtime runs the targets that have a file of its format. One that no item given feeds gets a skipped row
         # per item, saying so (--runtime asked for it); a runtime that has work elsewhere gets no row for the
