@@ -975,3 +975,20 @@ def test_sweep_on_a_device_over_ssh(swept, tmp_path, request):
     assert all(r["provenance"]["environment"]["remote"]["host"] == "127.0.0.1" for r in rows)
     assert "4 reused" not in result.stdout  # measured there, not taken from cpu:1
 
+
+
+def test_a_conversion_stage_says_why_an_artifact_was_not_written(monkeypatch):
+    """An artifact its runtime cannot load is left out by convert (with one line why); the sweep's cell said only
+    "conversion made no tflite artifact for int8". The stage hands the reason on, by recipe and format."""
+    from types import SimpleNamespace
+
+    import edgebb.conversion
+    from edgebb.selection import stages
+
+    why = "m_int8.tflite was not written: litert cannot load it: failed to create XNNPACK runtime"
+    made = SimpleNamespace(data={"images": 8}, notes=[why], source=SimpleNamespace(
+        macs=1, params=1, random_weights=True, config={}), artifacts=[], refused=[("/o/m_int8.tflite", why)])
+    monkeypatch.setattr(edgebb.conversion, "convert", lambda *a, **k: made)
+    task = {"source": "m.keras", "out_dir": "/o", "recipes": {"int8": ["tflite"]}, "width": 1.0, "size": 32,
+            "calib_samples": 8, "eval_samples": 8, "seed": 0}
+    assert stages.convert(task)["recipes"]["int8"]["refused"] == {"tflite": why}

@@ -120,7 +120,10 @@ def convert(task: dict, progress=None) -> dict:
                 "artifacts": [{"format": a.format, "path": os.path.abspath(a.path), "sha256": a.sha256,
                                "size_bytes": a.size_bytes, "convert_seconds": a.convert_seconds,
                                "verification": a.verification.to_dict()}
-                              for a in result.artifacts if a.recipe.name == recipe]}
+                              for a in result.artifacts if a.recipe.name == recipe],
+                # made but not written, by format: its runtime could not load it (the one line why)
+                "refused": {os.path.splitext(path)[1].lstrip("."): why for path, why in result.refused
+                            if os.path.splitext(os.path.basename(path))[0].endswith(f"_{recipe}")}}
 
     wanted = task["recipes"]
     formats = sorted({f for fs in wanted.values() for f in fs})

@@ -291,7 +291,8 @@ class Driver:
                 continue
             artifact = next((a for a in result["artifacts"] if a["format"] == cell.format), None)
             if artifact is None:
-                self._fail([cell], "convert", f"conversion made no {cell.format} artifact for {cell.recipe}")
+                self._fail([cell], "convert", (result.get("refused") or {}).get(cell.format)
+                           or f"conversion made no {cell.format} artifact for {cell.recipe}")
                 continue
             record = {**artifact, "macs": result["macs"], "params": result["params"], "notes": result["notes"],
                       "random_weights": result["random_weights"], "weights": result.get("weights"),
