@@ -32,7 +32,7 @@ def load_split(data: str, pp, *, val_data: str | None, val_split: float, seed: i
         other = scan_folder(val_data)
         if other.classes != folder.classes:
             raise InputError(f"--val-data classes {other.classes} differ from --data classes {folder.classes}")
-        train_items, val_items = folder.items, other.items
+        train_items, val_items = folder.items, _unseen(other.items, folder.items, val_data, data, progress)
     as_progress(progress).say(f"{folder.summary()}; {len(train_items)} for training, {len(val_items)} for validation")
     train = load_images(train_items, pp)
     val = load_images(val_items, pp)
@@ -40,6 +40,23 @@ def load_split(data: str, pp, *, val_data: str | None, val_split: float, seed: i
     if bad:
         as_progress(progress).say(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0]}")
     return train, val, folder.classes
+
+
+def _unseen(val_items: list, train_items: list, val_data: str, data: str, progress: Progress | None) -> list:
+    """The validation images that are not training images (by content: the same file under another name or folder
+    counts). Validating on training images (--val-data the training folder, or a folder holding it) chose the
+    epoch on what the model had learned and reported its training accuracy as validation accuracy."""
+    from ..data.folders import fingerprint
+
+    seen = {fingerprint(i.path) for i in train_items}
+    kept = [i for i in val_items if fingerprint(i.path) not in seen]
+    if not kept:
+        raise InputError(f"every image of --val-data {val_data} is also in --data {data}: validation needs images "
+                         "the model does not train on (another folder, or leave --val-data out to split some off)")
+    if len(kept) < len(val_items):
+        as_progress(progress).say(f"--val-data: {len(val_items) - len(kept)} of its {len(val_items)} images are also "
+                                  f"training images in {data} and are left out of validation")
+    return kept
 
 
 def augmenter(kinds: tuple[str, ...]):
