@@ -2,6 +2,7 @@
 generated set. The accuracy QAT promises in Keras must be what the full-integer TFLite model delivers."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -81,6 +82,12 @@ def test_convert_fine_tunes_a_float_model_for_int8_qat(tmp_path, trained):
     by_format = {a.format: a for a in converted.artifacts}
     qat = by_format["tflite"]
     assert qat.qat["from"] == "fine-tuned here" and qat.qat["epochs"] == 1 and len(qat.qat["log"]) == 1
+    # fine-tuned with the augmentations the float model trained with (every kind, once, whatever it had had: a
+    # model trained with none lost accuracy to QAT on flips and crops it never saw)
+    from edgebb.build.meta import read_meta
+
+    assert qat.qat["augment"] == read_meta(str(root / "m.keras"))["edgebb_train"]["augment"], qat.qat
+    assert any(re.search(r"QAT epoch 1/1: loss [0-9.]+, acc [0-9.]+%", ln) for ln in lines), lines  # as train says
     assert qat.qat["images"] == converted.data["fine_tuning_images"] == 1400  # the 70% not held out
     for artifact in converted.artifacts:  # ONNX: the fine-tuned weights taken into a copy of the float model
         assert abs(artifact.qat["keras_accuracy"] - artifact.qat["int8_accuracy"]) <= 0.5, artifact.qat

@@ -378,6 +378,7 @@ def _quantization_aware(src: Source, ev: EvalData, reference: np.ndarray, tune: 
                          f"({', '.join(ev.description['classes'])}) are not the model's outputs")
     from ..training.qat import fine_tune
 
+    trained = (src.meta or {}).get("edgebb_train") or {}
     model, origin = fine_tune(src.model, ev.train_x, ev.train_labels, epochs=opts.qat_epochs, lr=opts.qat_lr,
-                              seed=opts.seed, progress=progress)
+                              seed=opts.seed, augment=tuple(trained.get("augment") or ()), progress=progress)
     return QuantizationAware(model, origin, model.predict(ev.eval_x, batch_size=32, verbose=0))

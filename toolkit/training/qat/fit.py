@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from ...core.progress import Progress, as_progress
-from ..datasets import AUGMENTATIONS, make_dataset
+from ..datasets import make_dataset
 
 CALIBRATION_BATCHES = 8  # batches that set a QAT model's activation ranges before fine-tuning
 
@@ -61,9 +61,11 @@ def quantization_aware(path: str, train_ds, val_ds, meta: dict, *, epochs: int, 
 
 
 def fine_tune(float_model, x: np.ndarray, labels: np.ndarray, *, epochs: int, lr: float, seed: int,
-              batch_size: int = 32, progress: Progress | None = None):
-    """The QAT copy of `float_model` fine-tuned on images `x` (preprocessed) with `labels`, augmented as training
-    is; returns (model, origin), origin describing what was done (for the manifest)."""
+              augment: tuple[str, ...] = (), batch_size: int = 32, progress: Progress | None = None):
+    """The QAT copy of `float_model` fine-tuned on images `x` (preprocessed) with `labels`, augmented as the float
+    model was trained (`augment`: its edgebb train's; none for a model of unknown training: augmentations it never
+    saw made a 96%-accurate model's QAT loss start above ln(classes)); returns (model, origin), origin describing
+    what was done (for the manifest)."""
     import tf_keras as keras
 
     from ...core.tf import quiet
@@ -75,11 +77,12 @@ def fine_tune(float_model, x: np.ndarray, labels: np.ndarray, *, epochs: int, lr
         def on_epoch_end(epoch, logs):
             log.append({"epoch": epoch + 1, "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"])})
             step.advance(detail=f"QAT epoch {epoch + 1}/{epochs}: loss {logs['loss']:.3f}, "
-                                f"acc {logs['accuracy']:.3f}", log=True)
+                                f"acc {100 * logs['accuracy']:.1f}%", log=True)
 
         with quiet():
             model = fit_quantization_aware(
-                float_model, make_dataset(x, labels, batch_size, seed=seed, augment=AUGMENTATIONS), None,
+                float_model, make_dataset(x, labels, batch_size, seed=seed, augment=tuple(augment)), None,
                 epochs=epochs, lr=lr, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])
-    origin = {"from": "fine-tuned here", "epochs": epochs, "lr": lr, "images": len(x), "log": log}
+    origin = {"from": "fine-tuned here", "epochs": epochs, "lr": lr, "images": len(x), "augment": list(augment),
+              "log": log}
     return model, origin
