@@ -446,6 +446,12 @@ def test_auto_fallback_keeps_an_outlier_layer_in_float(tmp_path, shapes):
     # 4 of the 7 layers TFLite quantizes are kept in float: said, as int8 then buys little; ONNX's 5 nodes are few
     assert [n.split(":")[0] for n in fixed.notes if "--auto-fallback kept" in n] == ["outlier_int8.tflite"]
     assert "kept 4 of 7 quantized layers" in " ".join(fixed.notes)
+    # --io-dtype uint8: the fallback's file has float input and output; it was dropped without a word
+    camera = convert(path, str(tmp_path / "camera"), shapes, recipes="int8", formats="tflite", calib_samples=16,
+                     max_drop=5.0, auto_fallback=True, io_dtype="uint8")
+    assert camera.manifest["artifacts"][0]["options"]["io_dtype"] == "float32"
+    assert any(n.startswith("outlier_int8.tflite: its input and output are float32, not uint8 as --io-dtype asked")
+               for n in camera.notes), camera.notes
 
 
 def test_cosine_of_a_dead_output_is_no_match():

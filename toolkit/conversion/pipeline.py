@@ -197,6 +197,11 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
             if opts.auto_fallback and repair and check.verification.passed is False:
                 mixed = repair.run(src.model, ev, reference, random_reference, budget, ctx=ctx, progress=progress)
                 content, check, float_layers = mixed.content, mixed.check, mixed.float_layers
+                if mixed.options.get("io_dtype", options.get("io_dtype")) != options.get("io_dtype"):
+                    notes.append(f"{os.path.basename(target)}: its input and output are "
+                                 f"{mixed.options['io_dtype']}, not {options.get('io_dtype')} as --io-dtype asked: "
+                                 "--auto-fallback's layer-by-layer file keeps float tensors at its edges; feed it "
+                                 "float input")
                 options.update(mixed.options)
                 if len(float_layers) * 2 > mixed.candidates:
                     notes.append(f"{os.path.basename(target)}: --auto-fallback kept {len(float_layers)} of "
