@@ -114,6 +114,45 @@ def test_build_features(tmp_path):
     from edgebb.models import load_model
 
     assert [o.shape[1] for o in load_model(str(out)).outputs] == [16, 8, 4, 2]
+    from edgebb.build.meta import read_meta
+
+    meta = read_meta(str(out))  # no classifier: no number of classes
+    assert meta["backbone"] == {"name": "efficientnet_lite0", "width": 1.0, "input_size": 64, "num_classes": None}
+    assert meta["edgebb_build"]["features"] is True and meta["weights"] == "random"
+
+
+def test_a_built_model_converts_as_a_trained_one_does(tmp_path):
+    """`edgebb build` writes edgebb's metadata (backbone, preprocessing, the weights it holds; no labels, no
+    training images) into the file, so `edgebb convert built.keras --data` works as it does for a model from
+    `edgebb train` (it stopped with 'carries no edgebb preprocessing', a new user's dead end)."""
+    from edgebb.build.meta import read_meta
+
+    model, data, out = tmp_path / "plain.keras", tmp_path / "shapes", tmp_path / "po"
+    result = edgebb("build", "mobilenet_v2@0.35", "-s", "32", "-c", "4", "-o", str(model))
+    assert result.returncode == 0, result.stderr
+    assert edgebb("data", "synth", str(data), "--classes", "4", "--per-class", "6", "--size", "32").returncode == 0
+    result = edgebb("convert", str(model), "-o", str(out), "--data", str(data), "--recipe", "fp32,int8",
+                    "--format", "tflite", "--calib-samples", "8")
+    assert result.returncode == 0, result.stderr
+    meta = read_meta(str(model))
+    assert meta["backbone"] == {"name": "mobilenet_v2", "width": 0.35, "input_size": 32, "num_classes": 4}
+    assert meta["weights"] == "random" and meta["edgebb_build"]["trained"] is False
+    assert meta["preprocessing"]["size"] == 32 and "labels" not in meta and "training_images" not in meta
+    manifest = json.loads((out / "manifest.json").read_text())
+    source = manifest["source"]
+    assert source["kind"] == "file" and source["path"] == str(model) and source["input_size"] == 32
+    assert source["backbone"] == meta["backbone"] and source["qat"] is False
+    assert manifest["preprocessing"] == meta["preprocessing"]
+    assert [a["path"] for a in manifest["artifacts"]] == ["plain_fp32.tflite", "plain_int8.tflite"]
+    assert all((out / a["path"]).stat().st_size > 0 for a in manifest["artifacts"])
+    # its weights are untrained, and the manifest says so (its quantized artifact is then not judged)
+    assert source["weights"] == "random" and any("random weights" in n for n in manifest["notes"]), manifest
+    # a feature-map model has no top-1 to verify: one line before any work
+    features = tmp_path / "f.keras"
+    assert edgebb("build", "mobilenet_v2@0.35", "-s", "32", "--features", "-o", str(features)).returncode == 0
+    refused = edgebb("convert", str(features), "-o", str(tmp_path / "fo"), "--data", str(data))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "outputs feature maps (edgebb build --features)" in refused.stderr and not (tmp_path / "fo").exists()
 
 
 def test_info_says_whether_the_width_has_imagenet_weights():

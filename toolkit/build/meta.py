@@ -1,6 +1,7 @@
 """edgebb's metadata carried inside a saved Keras model: backbone config, preprocessing and labels.
 
-`edgebb train` writes it so that `edgebb convert model.keras` needs nothing else. Where it lives:
+`edgebb train` and `edgebb build` write it so that `edgebb convert model.keras` needs nothing else (`built_meta`
+says what `build` knows of an untrained model). Where it lives:
 a `.keras` file is a zip archive, so it is one more member, `edgebb.json` (Keras ignores members it does not
 know); a `.h5` file gets an `edgebb` attribute on its root group; a SavedModel folder gets `edgebb.json`.
 """
@@ -46,3 +47,22 @@ def read_meta(path: str) -> dict | None:
             return json.loads(z.read(MEMBER)) if MEMBER in z.namelist() else None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
+
+
+def built_meta(name: str, *, width: float, size: int, classes: int, weights: str | None, features: bool = False,
+               include_top: bool = True) -> dict:
+    """What `edgebb build` knows of the model it writes, in the keys `edgebb train` uses: the backbone
+    (num_classes None without a classifier), its preprocessing and the weights it holds ("random", "imagenet"
+    or the weights file's path). No labels, no training images: it was never trained. `edgebb_build` (in place
+    of train's `edgebb_train`) says so, and what was built: a classifier, feature maps or the bare trunk."""
+    from ..models import get_spec, preprocessing_for
+
+    head = include_top and not features
+    build = {"features": bool(features), "include_top": bool(head), "trained": False}
+    if weights == "imagenet" and head and classes != 1000:
+        build["head_weights"] = "random"  # ImageNet's classifier is copied only for its 1000 classes
+    if features:
+        build["feature_strides"] = list(get_spec(name).feature_strides)
+    held = "random" if weights is None else weights if weights == "imagenet" else os.path.abspath(weights)
+    return {"backbone": {"name": name, "width": width, "input_size": size, "num_classes": classes if head else None},
+            "preprocessing": preprocessing_for(name, size).to_dict(), "weights": held, "edgebb_build": build}

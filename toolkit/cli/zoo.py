@@ -86,7 +86,8 @@ def _describe_pp(pp) -> str:
 @click.option("--no-top", is_flag=True, help="Leave out the classifier.")
 @quiet_option
 def build(name, output, width, size, classes, weights, features, no_top):
-    """Build backbone NAME and write it as a Keras model file."""
+    """Build backbone NAME and write it as a Keras model file, with the metadata edgebb convert reads."""
+    from ..build.meta import built_meta, write_meta
     from ..core.files import atomic_path
     from ..models import create_model, get_spec
 
@@ -99,8 +100,11 @@ def build(name, output, width, size, classes, weights, features, no_top):
     check_outputs(output)
     model = create_model(name, width=width, input_size=size, num_classes=classes, weights=weights,
                          features=features, include_top=not no_top)
+    meta = built_meta(name, width=width, size=size, classes=classes, weights=weights, features=features,
+                      include_top=not no_top)
     with atomic_path(output) as tmp:
         model.save(tmp)
+        write_meta(tmp, meta)  # what `edgebb convert` reads: backbone, preprocessing, the weights it holds
     terminal().line(f"wrote {output} ({model.count_params():,} parameters, inputs {size}x{size}x3)")
 
 

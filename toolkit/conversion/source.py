@@ -74,7 +74,13 @@ def check_source(source: str, width: float, size: int) -> dict | None:
         problem = keras.problem(source)
         if problem:
             raise InputError(f"{source}: {problem}")
-    return read_meta(source) or {}
+    meta = read_meta(source) or {}
+    built = meta.get("edgebb_build") or {}
+    if built.get("features") or built.get("include_top") is False:
+        what = "feature maps (edgebb build --features)" if built.get("features") else "the bare trunk (--no-top)"
+        raise InputError(f"{source} outputs {what}; convert verifies a classifier by its top-1 agreement with the "
+                         "float model, so it cannot verify this one: build it with its classifier")
+    return meta
 
 
 def artifact_stem(source: str, width: float, size: int, meta: dict | None) -> str:
@@ -161,6 +167,8 @@ def resolve_source(source: str, *, width: float = 1.0, size: int = 224, classes:
         labels = meta.get("labels") or labels
         config = {"kind": "file", "path": os.path.abspath(source), "sha256": sha256_file(source),
                   "backbone": meta.get("backbone"), "input_size": shape[0], "qat": bool(meta.get("qat"))}
+        if "edgebb_build" in meta:  # an untrained model from edgebb build: the weights it holds (a trained
+            config["weights"] = meta.get("weights")  # model's `weights` say what its training started from)
         name = artifact_stem(source, width, size, meta)
         n_out = int(np.prod(model.output.shape[1:]))
         labels = labels if labels and len(labels) == n_out else None
