@@ -42,8 +42,7 @@ def train(name, data, output, **options):
 
     name, options["width"] = at_width(name, options["width"])
     started = time.time()
-    on_interrupt(lambda: f"the best model so far is kept at {output} (the same command with --resume continues "
-                 "from it)" if written_since(output, started) else "no epoch had finished: nothing was saved")
+    on_interrupt(lambda: _kept(output, started))
     term = terminal()
     result = run(name, data, output, TrainOptions(**options), progress=term.progress())
     term.line(f"saved {result.path}: best validation accuracy {100 * result.best_val_accuracy:.1f}% at epoch "
@@ -51,3 +50,15 @@ def train(name, data, output, **options):
               f"{os.path.splitext(result.path)[0]}.log.csv")
     for note in result.notes:
         term.line(f"note: {note}")
+
+
+def _kept(output: str, started: float) -> str:
+    """What an interrupted train kept: the best model so far and its epoch, or nothing."""
+    from ..build.meta import read_meta
+
+    if not written_since(output, started):
+        return "no epoch had finished: nothing was saved"
+    meta = read_meta(output) or {}
+    what = (f" (epoch {meta['epoch']}, validation accuracy {100 * meta['best_val_accuracy']:.1f}%)"
+            if meta.get("epoch") and meta.get("best_val_accuracy") is not None else "")
+    return f"the best model so far{what} is kept at {output} (the same command with --resume continues from it)"

@@ -140,7 +140,8 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
             try:
                 fit_interruptibly(model, train_ds, validation_data=val_ds, epochs=n, verbose=0, callbacks=callbacks)
             finally:
-                write_logs(output, history)
+                if history:  # an interrupt before the first epoch ended: no model, and no empty log beside it
+                    write_logs(output, history)
     if not os.path.exists(output):
         raise InputError(f"training produced no checkpoint for {output}")
     stuck = did_not_learn(history, len(labels))
