@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -372,9 +373,17 @@ def test_a_second_conversion_adds_to_the_manifest(tmp_path, shapes, monkeypatch)
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "squeezenet_1_1"
     convert("squeezenet_1_1", str(out), shapes, recipes="fp32", size=SIZE, calib_samples=4)
-    second = convert("squeezenet_1_1", str(out), shapes, recipes="int8", size=SIZE, calib_samples=4)
+    fewer = tmp_path / "fewer"  # the second conversion verifies on other images
+    shutil.copytree(shapes, fewer)
+    for cls in (d for d in fewer.iterdir() if d.is_dir()):
+        for path in sorted(cls.iterdir())[:3]:
+            path.unlink()
+    second = convert("squeezenet_1_1", str(out), str(fewer), recipes="int8", size=SIZE, calib_samples=4)
     manifest = json.loads((out / "manifest.json").read_text())
     assert [a["recipe"] for a in manifest["artifacts"]] == ["fp32", "int8"]
+    # each artifact says which images verified it; the top level describes the last conversion only
+    first_data, second_data = (a["data"] for a in manifest["artifacts"])
+    assert second_data == manifest["data"] and first_data["path"] != second_data["path"], manifest["artifacts"]
     assert not any("replaced" in n for n in second.notes)
     third = convert("squeezenet_1_1", str(out), shapes, recipes="fp32", size=SIZE, calib_samples=4)
     assert any(f"replaced squeezenet_1_1_{SIZE}_fp32.tflite" in n for n in third.notes)

@@ -74,9 +74,14 @@ def merge(existing: dict | None, new: dict, out_dir: str) -> dict:
     if not existing:
         return new
     made = {a["path"] for a in new["artifacts"]}
-    kept = [a for a in existing.get("artifacts", []) if isinstance(a, dict) and a.get("path") not in made
+    kept = [{"data": existing.get("data"), **a} for a in existing.get("artifacts", [])
+            if isinstance(a, dict) and a.get("path") not in made
             and os.path.exists(os.path.join(out_dir, str(a.get("path"))))]
-    return {**new, "artifacts": kept + new["artifacts"]}
+    # the earlier conversion's notes on the artifacts kept (they begin with the file's name) stay with them
+    names = tuple(f"{os.path.basename(str(a.get('path')))}:" for a in kept)
+    earlier = [n for n in existing.get("notes", []) if isinstance(n, str) and names and n.startswith(names)
+               and n not in new["notes"]]
+    return {**new, "notes": new["notes"] + earlier, "artifacts": kept + new["artifacts"]}
 
 
 # A folder holds the artifacts of one model, so that the manifest's top level (source, preprocessing, labels: what
@@ -199,5 +204,7 @@ def build_manifest(src: Source, data: dict, artifacts: list[Artifact], out_dir: 
         "labels_file": "labels.txt" if src.labels else None,
         "data": data,
         "notes": notes,
-        "artifacts": [a.to_dict(src, out_dir) for a in artifacts],
+        # each artifact says which images verified it: a second convert into the folder keeps the first one's
+        # artifacts, whose verification the new top-level `data` does not describe
+        "artifacts": [{**a.to_dict(src, out_dir), "data": data} for a in artifacts],
     }
