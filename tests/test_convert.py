@@ -279,6 +279,11 @@ def test_random_weights_are_not_judged_and_say_so(tmp_path, shapes):
     float_only = convert("mobilenet_v2", str(tmp_path / "fp32"), shapes, recipes="fp32", width=0.35, size=SIZE)
     assert float_only.artifacts[0].verification.passed is True
     assert not any("not judged" in n for n in float_only.notes), float_only.notes
+    # with no float recipe, the note does not claim a float artifact was checked
+    int8_only = convert("mobilenet_v2", str(tmp_path / "int8"), shapes, recipes="int8", width=0.35, size=SIZE,
+                        calib_samples=8, formats="tflite")
+    note = next(n for n in int8_only.notes if "not judged" in n)
+    assert "the float artifacts compute" not in note and "only that each file runs" in note, note
 
 
 @pytest.mark.parametrize("args, message", [

@@ -114,10 +114,12 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     notes += _data_notes(ev.description, data)
     if src.random_weights:
         if not all(r.is_float for r, _ in pairs):
+            checked = ("what was checked is that the float artifacts compute what the Keras model computes"
+                       if any(r.is_float for r, _ in pairs) else
+                       "with no float recipe asked for, what was checked is only that each file runs")
             notes.append("random weights: accuracy and agreement figures of quantized artifacts mean nothing here "
                          "(a random network's outputs are near-ties that any rounding reorders), so they are shown but "
-                         "not judged; what was checked is that the float artifacts compute what the Keras model "
-                         "computes. Convert a trained model (edgebb train) to judge a recipe")
+                         f"not judged; {checked}. Convert a trained model (edgebb train) to judge a recipe")
         from ..models.weights import reestimate_batchnorm
 
         if reestimate_batchnorm(src.model, ev.calib):
