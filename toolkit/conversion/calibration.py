@@ -89,7 +89,13 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
                 + (f"({len(rest)} for fine-tuning) " if train else "")
                 + f"from {'a generated set' if synthetic else data_dir}")
         calib = load_images(calib_items, pp)
-        held = load_images(eval_items, pp)
+        try:
+            held = load_images(eval_items, pp)
+        except InputError as exc:
+            if not excluded:
+                raise
+            raise InputError(f"{exc}: the other {excluded} images in {data_dir} are the model's training images, "
+                             "which convert keeps out of its evaluation") from None
         # of the evaluation images read (as `evaluation_images` counts them), those that chose the saved epoch
         chose = sum(1 for p in held.paths if prints[p] in chose_checkpoint) if chose_checkpoint and prints else 0
         tuning = load_images(rest, pp) if train else None
