@@ -91,5 +91,6 @@ def _model_file_has_its_own(source: str) -> None:
     given = [f"--{name}" for name in ("width", "size", "classes", "weights")
              if context.get_parameter_source(name) == ParameterSource.COMMANDLINE]
     if given and looks_like_path(source):
-        raise InputError(f"{', '.join(given)} choose a backbone's configuration; {source} is a saved model that has "
+        verb = "chooses" if len(given) == 1 else "choose"
+        raise InputError(f"{', '.join(given)} {verb} a backbone's configuration; {source} is a saved model that has "
                          "its own (leave them out)")
