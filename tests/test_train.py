@@ -349,3 +349,13 @@ def test_a_quantization_aware_model_counts_the_macs_of_its_float_model(name, wid
     assert qat_profile.macs == float_profile.macs > 0
     assert qat_profile.weights_int8_bytes == float_profile.weights_int8_bytes > 0
 
+
+
+def test_early_stopping_says_it_stopped(tmp_path, shapes):
+    """A 20-epoch run that early stopping ended at epoch 19 said nothing of it; the summary's "of 19" read as if
+    19 had been asked for. A note says how many epochs were not run, and why."""
+    result = train("squeezenet_1_1", shapes, str(tmp_path / "m.keras"), size=SIZE, epochs=5, batch_size=16,
+                   weights=None, augment=(), lr=1e-9, patience=1)  # nothing moves: no epoch improves on the first
+    assert result.epochs_run == 2, result.history
+    assert "early stopping: 3 of the 5 epochs were not run, as validation accuracy had not improved for 1 epoch(s) " \
+           "(--patience)" in result.notes, result.notes

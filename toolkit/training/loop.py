@@ -144,6 +144,9 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
                     write_logs(output, history)
     if not os.path.exists(output):
         raise InputError(f"training produced no checkpoint for {output}")
+    if len(history) < opts.epochs:  # not interrupted (that raises): early stopping ended a phase
+        notes.append(f"early stopping: {opts.epochs - len(history)} of the {opts.epochs} epochs were not run, as "
+                     f"validation accuracy had not improved for {opts.patience} epoch(s) (--patience)")
     stuck = did_not_learn(history, len(labels))
     if stuck:
         notes.append(f"{stuck}: the model did not learn; train longer (--epochs) or try a lower --lr "
