@@ -255,5 +255,5 @@ def test_a_stage_that_reports_progress_keeps_its_cpus(tmp_path):
         said = [queue.get(timeout=10)[1] for _ in range(20)]
     finally:
         ray.shutdown()
-    assert said == [f"row {i}" for i in range(20)]  # every line, in order
+    assert sorted(said) == sorted(f"row {i}" for i in range(20))  # every line (not waited for: order not promised)
     assert after["started"] >= ran["ended"], (ran, after)

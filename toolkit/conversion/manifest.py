@@ -79,7 +79,7 @@ def merge(existing: dict | None, new: dict, out_dir: str) -> dict:
             and os.path.exists(os.path.join(out_dir, str(a.get("path"))))]
     # the earlier conversion's notes on the artifacts kept (they begin with the file's name) stay with them
     names = tuple(f"{os.path.basename(str(a.get('path')))}:" for a in kept)
-    earlier = [n for n in existing.get("notes", []) if isinstance(n, str) and names and n.startswith(names)
+    earlier = [n for n in existing.get("notes") or [] if isinstance(n, str) and names and n.startswith(names)
                and n not in new["notes"]]
     return {**new, "notes": new["notes"] + earlier, "artifacts": kept + new["artifacts"]}
 

@@ -73,10 +73,11 @@ def layer_errors(converter, calib) -> list[dict]:
     import tensorflow as tf
 
     from .exporters.tflite import representative
+    from .exporters.tflite_ranges import dead_ranges_widened
 
     options = tf.lite.experimental.QuantizationDebugOptions(
         layer_direct_compare_metrics={"channel_noise": channel_noise})
-    with quiet():
+    with quiet(), dead_ranges_widened([]):  # as the plain export calibrates: a range of 0 makes a file XNNPACK refuses
         debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=representative(calib),
                                                              debug_options=options)
         debugger.run()
@@ -110,6 +111,7 @@ def selective_int8(model, ev, reference, random_reference, budget: Budget, ctx=N
     import tensorflow as tf
 
     from .exporters.tflite import representative, tflite_converter
+    from .exporters.tflite_ranges import dead_ranges_widened
 
     say = as_progress(progress)
     say.say(f"auto-fallback: ranking layers by quantization error on {len(ev.calib)} calibration images")
@@ -119,14 +121,16 @@ def selective_int8(model, ev, reference, random_reference, budget: Budget, ctx=N
     def attempt(count: int) -> MixedPrecision:
         chosen = ranking[:count]
         options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=[r["tensor_name"] for r in chosen])
-        with quiet():
+        widened: list[str] = []
+        with quiet(), dead_ranges_widened(widened):
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=tflite_converter(model, "int8", ev.calib, "float32"), debug_dataset=representative(ev.calib),
                 debug_options=options)
             content = debugger.get_nondebug_quantized_model()
         check = verify_content(content, "tflite", ev, reference, random_reference, budget)
         layers = list(dict.fromkeys(r["layer"] for r in chosen))
-        return MixedPrecision(content, check, layers, {"io_dtype": "float32"})
+        return MixedPrecision(content, check, layers, {"io_dtype": "float32", **(
+            {"zero_ranges_widened": sorted(set(widened))} if widened else {})})
 
     return grow_until_budget(len(ranking), attempt, "layer(s)", say)
 

@@ -183,11 +183,6 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
             # A quantized copy of a random network, or of one that never learned, is not judged: its outputs are
             # near-ties that any rounding reorders, so neither accuracy nor agreement says anything about the recipe.
             budget = Budget(opts.max_drop, opts.min_agreement, judged=recipe.is_float or unjudged is None)
-            if options.get("zero_ranges_widened"):
-                notes.append(f"{os.path.basename(target)}: {len(options['zero_ranges_widened'])} tensor(s) were 0 on "
-                             "every calibration image (units that never fire); they were given the model's typical "
-                             "int8 range, as a range of 0 makes a file XNNPACK cannot prepare (listed under the "
-                             "artifact's options in the manifest)")
             try:
                 check = verify_content(content, fmt, ev, reference, random_reference, budget)
             except Unloadable as exc:  # not written: a file its own runtime cannot load is no artifact
@@ -197,8 +192,16 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                 continue
             repair = REPAIRS.get(f"{fmt}:{recipe.name}", default=None)
             if opts.auto_fallback and repair and check.verification.passed is False:
-                mixed = repair.run(src.model, ev, reference, random_reference, budget, ctx=ctx, progress=progress)
+                try:
+                    mixed = repair.run(src.model, ev, reference, random_reference, budget, ctx=ctx,
+                                       progress=progress)
+                except Unloadable as exc:  # a layer-by-layer file its runtime cannot load: this artifact only
+                    refused.append((target, _refusal(os.path.basename(target), recipe.name, exc, reference)))
+                    notes.append(refused[-1][1])
+                    step.advance(detail=refused[-1][1], log=True)
+                    continue
                 content, check, float_layers = mixed.content, mixed.check, mixed.float_layers
+                options.pop("zero_ranges_widened", None)  # the plain export's; the repaired file says its own
                 if mixed.options.get("io_dtype", options.get("io_dtype")) != options.get("io_dtype"):
                     notes.append(f"{os.path.basename(target)}: its input and output are "
                                  f"{mixed.options['io_dtype']}, not {options.get('io_dtype')} as --io-dtype asked: "
@@ -209,6 +212,11 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                     notes.append(f"{os.path.basename(target)}: --auto-fallback kept {len(float_layers)} of "
                                  f"{mixed.candidates} quantized layers in float to hold the budget, so most of it "
                                  "runs in float and int8 buys little size or speed; try --recipe int8-qat")
+            if options.get("zero_ranges_widened"):
+                notes.append(f"{os.path.basename(target)}: {len(options['zero_ranges_widened'])} tensor(s) were 0 on "
+                             "every calibration image (units that never fire); they were given the model's typical "
+                             "int8 range, as a range of 0 makes a file XNNPACK cannot prepare (listed under the "
+                             "artifact's options in the manifest)")
             if not np.any(check.eval_outputs) and np.any(reference):
                 notes.append(f"{os.path.basename(target)}: every output is 0 on every evaluation image, where the "
                              f"float model's reach {float(np.abs(reference).max()):.2g} (values below its quantized "

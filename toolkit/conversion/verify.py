@@ -146,12 +146,15 @@ def verify_content(content: bytes, fmt: str, ev, reference: np.ndarray, random_r
         with open(path, "wb") as f:
             f.write(content)
         try:
-            with quiet(), load_artifact(path) as session:  # quiet: LiteRT announces its XNNPACK delegate on fd 2
-                got = session.run(ev.eval_x)
-                random_got = session.run(ev.random_x)
-                inputs, outputs = session.inputs, session.outputs
+            with quiet():  # quiet: LiteRT announces its XNNPACK delegate on fd 2
+                session = load_artifact(path)
         except InputError as exc:  # its file is a temporary one: the runtime's own words, not the path
-            raise Unloadable(runtime_for(path).name, first_line(exc.__cause__ or exc)) from exc
+            raise Unloadable(runtime_for(path).name, first_line(exc.__cause__ or exc).replace(path, "the file")) \
+                from exc
+        with quiet(), session:  # a failure to run (not to load) is the conversion's, reported as such
+            got = session.run(ev.eval_x)
+            random_got = session.run(ev.random_x)
+            inputs, outputs = session.inputs, session.outputs
         others = _other_runtimes(path, fmt, ev.eval_x, got, reference, ev.eval_labels, budget)
     verification = compare(reference, got, ev.eval_labels, budget, random_reference, random_got)
     if others:

@@ -97,6 +97,7 @@ def _from_bench(source: str, report: dict) -> ReportData:
                       "peak_rss_mb": r.get("peak_rss_mb"), "size_mb": r.get("size_mb"), "macs": r.get("macs"),
                       "emulated": r.get("emulated"), "software": r.get("software"), "accuracy": None,
                       "baseline": bool(r.get("baseline")),
+                      "bench": {"spread": r.get("spread"), "cv": r.get("cv")},  # its noise, as a sweep cell's
                       # the conversion's verdict: a quantized artifact is a candidate only when it passed it
                       "verification": r.get("conversion_check")})
     env = report.get("env") or {}
@@ -136,7 +137,8 @@ def build(data: ReportData) -> Document:
                           "shipping on each target. " + CANDIDATES if has_accuracy else
                           "No accuracy in this result (a bench report): the frontier is p50 latency against peak "
                           "memory. " + CANDIDATES)
-    warnings = measure_warnings(data.cells)  # what edgebb bench warns about: figures not to compare closely
+    # what edgebb bench warns about: figures not to compare closely (a bench JSON's own warnings are in its notes)
+    warnings = measure_warnings(data.cells) if data.kind == "sweep" else []
     summary.blocks += [f"Warning: {w}." for w in warnings]
     for target, cells in by_target.items():
         best = sorted((c for c in cells if marks[c["key"]].get("latency", {}).get("optimal")),
@@ -317,8 +319,8 @@ def _int8_notes(data: ReportData, reference: str, integer: list[str]) -> list:
 
 def _reference_cell(cells: list[dict], c: dict, reference: str) -> dict | None:
     return next((d for d in cells if d.get("recipe") == reference and d.get("status") == "ok"
-                 and (d["backbone"], d.get("width"), d.get("size"), d["target"], d["runtime"]) ==
-                 (c["backbone"], c.get("width"), c.get("size"), c["target"], c["runtime"])), None)
+                 and (d["backbone"], d.get("width"), d.get("size"), d["target"], d["runtime"], d.get("threads")) ==
+                 (c["backbone"], c.get("width"), c.get("size"), c["target"], c["runtime"], c.get("threads"))), None)
 
 
 def _environment_section(data: ReportData) -> Section:

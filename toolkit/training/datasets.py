@@ -48,8 +48,14 @@ def _unseen(val_items: list, train_items: list, val_data: str, data: str, progre
     epoch on what the model had learned and reported its training accuracy as validation accuracy."""
     from ..data.folders import fingerprint
 
-    seen = {fingerprint(i.path) for i in train_items}
-    kept = [i for i in val_items if fingerprint(i.path) not in seen]
+    def content(path: str) -> str | None:
+        try:
+            return fingerprint(path)
+        except OSError:  # unreadable: loading skips it and says so; it matches nothing here
+            return None
+
+    seen = {content(i.path) for i in train_items} - {None}
+    kept = [i for i in val_items if content(i.path) not in seen]
     if not kept:
         raise InputError(f"every image of --val-data {val_data} is also in --data {data}: validation needs images "
                          "the model does not train on (another folder, or leave --val-data out to split some off)")

@@ -122,7 +122,7 @@ class _Unwaited:
         self._actor = queue.actor
 
     def put_nowait(self, item) -> None:
-        self._actor.put_nowait.remote(item)  # calls from one task reach the actor in order
+        self._actor.put_nowait.remote(item)  # not waited for: a line may arrive late, or out of order
 
 
 def _probe(path: str, token: str) -> tuple[str, str, bool]:
