@@ -168,3 +168,20 @@ def test_digits_are_real_scans_split_without_overlap(tmp_path):
     pixels = {(tmp_path / s / c / f).read_bytes() for s in ("train", "eval") for c in train["classes"]
               for f in os.listdir(tmp_path / s / c)}
     assert len(pixels) > 1700  # (near-)duplicate scans aside, the two parts are different images
+
+
+def test_digits_refuse_a_file_and_bad_options_by_their_names(tmp_path):
+    """`data digits m.log.csv` (a file) said it "is not an empty folder"; errors name the options as typed."""
+    pytest.importorskip("sklearn")
+    from edgebb import InputError
+    from edgebb.data.scans import write_digits
+
+    existing = tmp_path / "m.log.csv"
+    existing.write_text("epoch\n")
+    with pytest.raises(InputError, match="m.log.csv is a file; choose a folder"):
+        write_digits(str(existing))
+    assert existing.read_text() == "epoch\n"
+    with pytest.raises(InputError, match="^--size must be between 8 and 1024"):
+        write_digits(str(tmp_path / "d"), size=4)
+    with pytest.raises(InputError, match="^--split must be one of"):
+        write_digits(str(tmp_path / "d"), split="test")

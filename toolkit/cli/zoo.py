@@ -55,7 +55,7 @@ def info(name, width, size, classes, with_layers, as_json):
         click.echo(to_json(data), nl=False)
         return
     summary = [
-        ("backbone", f"{name} (width {width:g}, {size}x{size}, {classes} classes)"),
+        ("backbone", f"{name} (width {width:g}, {size}x{size}, {classes} class{'' if classes == 1 else 'es'})"),
         ("parameters", f"{p.params_total:,} total, {p.params_trainable:,} trainable"),
         ("MACs", f"{p.macs / 1e6:,.1f} M (FLOPs, counted as 2 x MACs as darknet and most papers do: "
                  f"{2 * p.macs / 1e9:,.3f} G)"),

@@ -53,10 +53,12 @@ def write_digits(out_dir: str, size: int = 64, split: str = "all") -> dict:
     from PIL import Image
 
     if split not in SPLITS:
-        raise InputError(f"split must be one of {', '.join(SPLITS)}; received {split}")
+        raise InputError(f"--split must be one of {', '.join(SPLITS)}; received {split}")
     if not 8 <= size <= 1024:
-        raise InputError(f"size must be between 8 and 1024 pixels; received {size}")
-    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise InputError(f"--size must be between 8 and 1024 pixels; received {size}")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError(f"{out_dir} is a file; choose a folder to write the images into")
+    if os.path.exists(out_dir) and os.listdir(out_dir):
         raise InputError(f"{out_dir} exists and is not an empty folder; choose another folder")
     check_can_create_dir(out_dir)
     data = np.loadtxt(_digits_file(), delimiter=",")  # 64 pixels (0..16) and the label per row
