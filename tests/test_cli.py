@@ -119,6 +119,10 @@ def test_build_features(tmp_path):
     meta = read_meta(str(out))  # no classifier: no number of classes
     assert meta["backbone"] == {"name": "efficientnet_lite0", "width": 1.0, "input_size": 64, "num_classes": None}
     assert meta["edgebb_build"]["features"] is True and meta["weights"] == "random"
+    # --classes sizes a classifier that --features leaves out: it was ignored without a word
+    refused = edgebb("build", "efficientnet_lite0", "-o", str(tmp_path / "c.keras"), "--features", "-c", "5")
+    assert refused.returncode == 2 and "--classes sizes the classifier, which --features leaves out" in refused.stderr
+    assert not (tmp_path / "c.keras").exists()
 
 
 def test_a_built_model_converts_as_a_trained_one_does(tmp_path):

@@ -93,6 +93,12 @@ def build(name, output, width, size, classes, weights, features, no_top):
 
     if not output.endswith((".keras", ".h5")):
         raise InputError(f"output must end in .keras or .h5; received {output}")
+    from click.core import ParameterSource
+
+    if (features or no_top) and click.get_current_context().get_parameter_source("classes") == \
+            ParameterSource.COMMANDLINE:  # it was ignored without a word
+        raise InputError(f"--classes sizes the classifier, which {'--features' if features else '--no-top'} leaves "
+                         "out; drop one of them")
     name, width = at_width(name, width)
     spec = get_spec(name)
     spec.check_width(width)
