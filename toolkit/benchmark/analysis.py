@@ -14,6 +14,12 @@ NOISY = 0.15  # a row whose runs typically vary more than this share of its p50 
 MIN_DIFFERENCE = 0.05
 
 
+def slower_beyond_noise(ratio: float, noise_a: float | None, noise_b: float | None) -> bool:
+    """Whether a p50 `ratio` of two measurements (over 1: the first is slower) is more than their noise: more than
+    MIN_DIFFERENCE, and more than twice the larger run-to-run spread of the two (rows.noise)."""
+    return ratio - 1.0 > max(MIN_DIFFERENCE, 2 * max(noise_a or 0.0, noise_b or 0.0))
+
+
 def _rows(results) -> list[BenchRow]:
     return [r if isinstance(r, BenchRow) else BenchRow.from_dict(r) for r in results]
 
@@ -38,8 +44,7 @@ def diagnose(results, env: dict) -> list[str]:
         if any(x.get("software") or x.emulated for x in (r, fp32)):
             continue
         ratio = r.p50 / fp32.p50
-        spread = max(MIN_DIFFERENCE, 2 * max(noise(r) or 0.0, noise(fp32) or 0.0))
-        if ratio - 1.0 > spread:
+        if slower_beyond_noise(ratio, noise(r), noise(fp32)):
             cause = int8_speed_hint(env)
             if _on_gpu(r):
                 cause = ("the GPU delegate did not take the whole int8 model and fell back to CPU for part of it"

@@ -20,10 +20,12 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
-def _resident_mb(pid: int) -> float | None:
+def status_mb(pid: int | str, field: str) -> float | None:
+    """A memory figure of /proc/PID/status (VmRSS: resident now, VmHWM: its high-water mark) in MB; None where it
+    cannot be read (no /proc, a process gone or a zombie)."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            return next((int(line.split()[1]) * 1024 / 1e6 for line in f if line.startswith("VmRSS:")), None)
+            return next((int(line.split()[1]) * 1024 / 1e6 for line in f if line.startswith(f"{field}:")), None)
     except OSError:
         return None
 
@@ -57,7 +59,7 @@ def run_worker(spec: dict, timeout: float, folder: str) -> dict:
                 out, err = proc.communicate(timeout=max(0.0, min(left, 0.05) if limit else left))
                 break
             except subprocess.TimeoutExpired:  # retrying communicate loses no output
-                over = limit and (_resident_mb(proc.pid) or 0) > limit
+                over = limit and (status_mb(proc.pid, "VmRSS") or 0) > limit
                 if over or time.monotonic() >= deadline:
                     _kill_group(proc.pid)
                     proc.communicate()

@@ -33,14 +33,10 @@ def _peak_rss_mb() -> float:
     """This process's resident high-water mark. VmHWM belongs to the address space exec() made; ru_maxrss does
     not: Linux carries it over from the parent, so a worker started by a process that had converted ResNet-50
     would report the parent's 8 GB."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024 / 1e6
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # kilobytes on Linux
+    from .process import status_mb
+
+    peak = status_mb("self", "VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KB
 
 
 def _fault(setting: str, path: str) -> None:

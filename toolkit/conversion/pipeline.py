@@ -30,7 +30,7 @@ from .mixed_precision import REPAIRS
 from .options import ConvertOptions
 from .recipes import Recipe, plan
 from .source import Source, artifact_stem, check_source, expected_source, resolve_source
-from .verify import Budget, Unloadable, compare, top1, verify_content
+from .verify import Budget, Unloadable, compare, refuse, top1, verify_content
 
 
 @dataclass
@@ -186,9 +186,7 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
             try:
                 check = verify_content(content, fmt, ev, reference, random_reference, budget)
             except Unloadable as exc:  # not written: a file its own runtime cannot load is no artifact
-                refused.append((target, _refusal(os.path.basename(target), recipe.name, exc, reference)))
-                notes.append(refused[-1][1])
-                step.advance(detail=refused[-1][1], log=True)
+                refuse(refused, notes, step, target, recipe.name, exc, reference)
                 continue
             repair = REPAIRS.get(f"{fmt}:{recipe.name}", default=None)
             if opts.auto_fallback and repair and check.verification.passed is False:
@@ -196,9 +194,7 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                     mixed = repair.run(src.model, ev, reference, random_reference, budget, ctx=ctx,
                                        progress=progress)
                 except Unloadable as exc:  # a layer-by-layer file its runtime cannot load: this artifact only
-                    refused.append((target, _refusal(os.path.basename(target), recipe.name, exc, reference)))
-                    notes.append(refused[-1][1])
-                    step.advance(detail=refused[-1][1], log=True)
+                    refuse(refused, notes, step, target, recipe.name, exc, reference)
                     continue
                 content, check, float_layers = mixed.content, mixed.check, mixed.float_layers
                 options.pop("zero_ranges_widened", None)  # the plain export's; the repaired file says its own
@@ -252,15 +248,6 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
         raise CheckFailed("; ".join(reason for _, reason in refused) + " (nothing was written)")
     return ConvertResult(out_dir=out_dir, manifest_path=manifest_path, source=src, data=ev.description,
                          artifacts=artifacts, notes=notes, manifest=manifest, refused=refused)
-
-
-def _refusal(name: str, recipe: str, exc: Unloadable, reference: np.ndarray) -> str:
-    """One line on an artifact its runtime cannot load, naming the likely cause where the float model shows it."""
-    flat = reference.reshape(len(reference), -1)
-    if len(flat) > 1 and np.allclose(flat, flat[:1], rtol=1e-5, atol=1e-7):
-        return (f"{name} was not written: the model's output is the same for every evaluation image (a model that "
-                f"did not learn), and {exc.runtime} cannot load its {recipe} file: {exc.reason}")
-    return f"{name} was not written: {exc.runtime} cannot load it: {exc.reason}"
 
 
 def _check_fallback(pairs: list[tuple[Recipe, str]]) -> None:

@@ -6,6 +6,7 @@ top-1 accuracy of both when labels exist, max abs error and cosine similarity of
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -118,6 +119,24 @@ class Unloadable(InputError):
         self.runtime, self.reason = runtime, reason
 
 
+def refuse(refused: list, notes: list[str], step, target: str, recipe: str, exc: Unloadable,
+            reference: np.ndarray) -> None:
+    """An artifact left out: listed in `refused` with its one line, which the notes and the progress show too."""
+    why = refusal(os.path.basename(target), recipe, exc, reference)
+    refused.append((target, why))
+    notes.append(why)
+    step.advance(detail=why, log=True)
+
+
+def refusal(name: str, recipe: str, exc: Unloadable, reference: np.ndarray) -> str:
+    """One line on an artifact its runtime cannot load, naming the likely cause where the float model shows it."""
+    flat = reference.reshape(len(reference), -1)
+    if len(flat) > 1 and np.allclose(flat, flat[:1], rtol=1e-5, atol=1e-7):
+        return (f"{name} was not written: the model's output is the same for every evaluation image (a model that "
+                f"did not learn), and {exc.runtime} cannot load its {recipe} file: {exc.reason}")
+    return f"{name} was not written: {exc.runtime} cannot load it: {exc.reason}"
+
+
 @dataclass
 class ArtifactCheck:
     """An artifact's bytes run in their runtime: its figures against the float model, its tensors as the runtime
@@ -133,7 +152,6 @@ def verify_content(content: bytes, fmt: str, ev, reference: np.ndarray, random_r
                    budget: Budget) -> ArtifactCheck:
     """Run artifact bytes of format `fmt` in that format's default runtime on the evaluation and random inputs
     of `ev` (an EvalData), against the float model's outputs on the same inputs."""
-    import os
     import tempfile
 
     from ..core.errors import first_line

@@ -249,13 +249,22 @@ def load_images(items: Iterable[ImageItem], pp: Preprocessing, progress: Progres
     return LoadedImages(x, np.asarray(labels, np.int64), paths, unreadable)
 
 
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
 def fingerprint(path: str | os.PathLike) -> str:
     """A short content hash of a file (sha1, 16 hex digits): the same image under another name or folder matches,
-    which is how convert keeps a model's training images out of its held-out evaluation."""
+    which is how convert keeps a model's training images out of its held-out evaluation (and train its validation
+    images out of its training ones). Remembered by path, size and modification time: train hashes its images
+    for the --val-data check and again for the metadata, and reads each file once."""
     import hashlib
 
-    with open(path, "rb") as f:
-        return hashlib.sha1(f.read()).hexdigest()[:16]
+    st = os.stat(path)
+    key = (os.fspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _FINGERPRINTS:
+        with open(path, "rb") as f:
+            _FINGERPRINTS[key] = hashlib.sha1(f.read()).hexdigest()[:16]
+    return _FINGERPRINTS[key]
 
 
 def split(items: Iterable[ImageItem], fraction: float, seed: int) -> tuple[list[ImageItem], list[ImageItem]]:

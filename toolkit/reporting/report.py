@@ -295,17 +295,15 @@ def _cost_section(cells: list[dict]) -> Section:
 
 def _int8_notes(data: ReportData, reference: str, integer: list[str]) -> list:
     """Where the quantized cells were slower than their float ones by more than the measurements' noise (bench's
-    rule, analysis.MIN_DIFFERENCE: a 0.8% difference between cells that vary by 4-8% had been counted)."""
-    from ..benchmark.analysis import MIN_DIFFERENCE
+    rule, analysis.slower_beyond_noise: a 0.8% difference between cells that vary by 4-8% had been counted)."""
+    from ..benchmark.analysis import slower_beyond_noise
     from ..benchmark.environment import int8_speed_hint
     from ..benchmark.rows import noise
 
     def slower(c: dict) -> bool:
         base = _reference_cell(data.cells, c, reference)
-        if not base or not base.get("p50_ms"):
-            return False
-        spread = max(MIN_DIFFERENCE, 2 * max(noise(x.get("bench") or {}) or 0.0 for x in (c, base)))
-        return c["p50_ms"] / base["p50_ms"] - 1.0 > spread
+        return bool(base and base.get("p50_ms")) and slower_beyond_noise(
+            c["p50_ms"] / base["p50_ms"], noise(c.get("bench") or {}), noise(base.get("bench") or {}))
 
     out = []
     for target, env in data.environments.items():

@@ -303,15 +303,17 @@ def trade(choice: dict, other: dict, metric: str) -> dict:
 # ------------------------------------------------------------------------------------------------ the answer
 
 
+def _beats(x: dict, c: dict, objectives) -> bool:
+    """Whether cell `x` dominates cell `c` on `objectives` (both known on every one)."""
+    a, b = (tuple(y.get(k) for k, _ in objectives) for y in (x, c))
+    return None not in a and None not in b and dominates(a, b, objectives)
+
+
 def _runner_up(choice: dict, others: list[dict], objectives) -> dict | None:
     """The best-ranked of `others` that offers a trade against the choice: one it does not dominate (the same model
     on a slower runtime, as accurate and slower, had been the runner-up while the rejected table called it
     dominated). None when the choice dominates them all: the rejected list says so for each."""
-    def dominated(c):
-        a, b = (tuple(x.get(k) for k, _ in objectives) for x in (choice, c))
-        return None not in a and None not in b and dominates(a, b, objectives)
-
-    return next((c for c in others if not dominated(c)), None)
+    return next((c for c in others if not _beats(choice, c, objectives)), None)
 
 
 def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = None) -> Recommendation:
@@ -361,14 +363,10 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
         answer.runner_up = summary(runner)
         answer.trade = trade(choice, runner, metric)
     for c in feasible[1:]:
-        a = tuple(choice.get(k) for k, _ in objectives)
-        b = tuple(c.get(k) for k, _ in objectives)
-        if None not in a and None not in b and dominates(a, b, objectives):
+        if _beats(choice, c, objectives):
             reason, kind = f"dominated by {label(choice)} (as accurate or more, and faster or as fast)", "dominated"
         else:
-            by = next((d for d in feasible if d is not c and None not in (d.get("accuracy"), c.get("accuracy"))
-                       and dominates((d["accuracy"], d.get(metric)), (c["accuracy"], c.get(metric)), objectives)),
-                      None)
+            by = next((d for d in feasible if d is not c and _beats(d, c, objectives)), None)
             if by is not None:
                 reason, kind = f"dominated by {label(by)}", "dominated"
             else:
