@@ -102,7 +102,8 @@ def parse_destination(text: str) -> tuple[str, str, int | None]:
                 raise InputError(f"--remote {text}: the port must be a number from 1 to 65535")
             port = int(port_text)
     if not host or (at and not user):
-        raise InputError(f"--remote {text}: expected user@host, host, user@host:port or ssh://user@host:port")
+        shown = text or "''"  # an unset shell variable
+        raise InputError(f"--remote {shown}: expected user@host, host, user@host:port or ssh://user@host:port")
     return (f"{user}@{host}" if at else host), host, port
 
 
