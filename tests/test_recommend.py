@@ -79,6 +79,19 @@ def test_the_runner_up_offers_a_trade_the_choice_does_not_dominate():
     assert rec.binding["constraint"] == "latency" and rec.binding["margin"] == pytest.approx(12 - 10.8)
 
 
+def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
+    """The demo said the runner-up trades "-0.00 ms p90": a latency a fraction of a microsecond lower, rounded."""
+    from edgebb.reporting.selection import recommendation_lines
+
+    rows = [cell("mobilenet_v3_small", "fp32", 0.150, 0.85), cell("mobilenet_v2", "fp32", 0.1498, 0.80),
+            cell("squeezenet_1_1", "fp32", 0.1497, 0.79)]
+    rec = recommend(rows, Budget("cpu:4", max_latency_ms=2))
+    (line,) = [ln for ln in recommendation_lines(rec) if "it trades" in ln]
+    assert "-5.0 accuracy points, +0.00 ms p50, +0.0 MB peak, +0.00 MB file" in line, line
+    (ranked,) = [r for r in rec.rejected if r["backbone"] == "squeezenet_1_1"]
+    assert ranked["reasons"] == ["ranked below the choice: -6.00 accuracy points, +0.00 ms p50"], ranked
+
+
 def test_nothing_fits_names_the_closest_miss():
     rec = recommend(ROWS, Budget("cpu:4", max_latency_ms=2.5))
     assert rec.choice is None

@@ -3,6 +3,8 @@ edgebb.reporting.terminal: rich on a terminal, plain text in a pipe)."""
 
 from __future__ import annotations
 
+from ..selection.recommend import signed
+
 SWEEP_COLUMNS = [("pareto", "P"), ("backbone", "backbone"), ("width", "width"), ("size", "px"), ("recipe", "recipe"),
                  ("runtime", "runtime"), ("target", "target"), ("acc", "top-1 %"), ("agree", "agree %"),
                  ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("peak_rss_mb", "peak MB"), ("size_mb", "file MB"),
@@ -110,13 +112,13 @@ def budget_line(budget) -> str:
 def _trade_text(t: dict, budget) -> str:
     bits = []
     if t.get("accuracy_points") is not None:
-        bits.append(f"{t['accuracy_points']:+.1f} accuracy points")
+        bits.append(f"{signed(t['accuracy_points'], 1)} accuracy points")
     if t.get("latency_ms") is not None:
-        bits.append(f"{t['latency_ms']:+.2f} ms {budget.latency}")
+        bits.append(f"{signed(t['latency_ms'], 2)} ms {budget.latency}")
     if t.get("memory_mb") is not None:
-        bits.append(f"{t['memory_mb']:+.1f} MB peak")
+        bits.append(f"{signed(t['memory_mb'], 1)} MB peak")
     if t.get("size_mb") is not None:
-        bits.append(f"{t['size_mb']:+.2f} MB file")
+        bits.append(f"{signed(t['size_mb'], 2)} MB file")
     return ", ".join(bits) or "nothing measurable"
 
 

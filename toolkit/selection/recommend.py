@@ -303,6 +303,11 @@ def trade(choice: dict, other: dict, metric: str) -> dict:
 # ------------------------------------------------------------------------------------------------ the answer
 
 
+def signed(value: float, digits: int) -> str:
+    """`value` with its sign at `digits` decimals; a difference that rounds to zero reads +0.00, never -0.00."""
+    return f"{round(value, digits) + 0.0:+.{digits}f}"
+
+
 def _beats(x: dict, c: dict, objectives) -> bool:
     """Whether cell `x` dominates cell `c` on `objectives` (both known on every one)."""
     a, b = (tuple(y.get(k) for k, _ in objectives) for y in (x, c))
@@ -372,7 +377,7 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
             else:
                 t = trade(choice, c, metric)
                 reason = ("ranked below the choice: " + ", ".join(
-                    f"{v:+.2f} {unit}" for v, unit in ((t["accuracy_points"], "accuracy points"),
+                    f"{signed(v, 2)} {unit}" for v, unit in ((t["accuracy_points"], "accuracy points"),
                                                        (t["latency_ms"], f"ms {budget.latency}")) if v is not None))
                 kind = "ranked"
         rejected.append({**summary(c), "kind": kind, "reasons": [reason], "misses": []})
