@@ -37,6 +37,16 @@ def test_info_json_with_layers():
     assert result.stderr == ""  # TensorFlow's start-up chatter is kept off the terminal
 
 
+def test_info_layers_table_counts_activations_in_the_units_beside_it():
+    """The table's activation column was KiB (bytes / 1024) headed "KB" beside the decimal MB of the lines above."""
+    result = edgebb("info", "mobilenet_v2", "--width", "0.35", "--size", "32", "--layers")
+    assert result.returncode == 0, result.stderr
+    (header,) = [ln for ln in result.stdout.splitlines() if ln.startswith("layer ")]
+    assert "act. kB" in header
+    (row,) = [ln.split() for ln in result.stdout.splitlines() if ln.startswith("input ")]
+    assert row[3] == "12.29", row  # 32 x 32 x 3 float32 = 12,288 bytes
+
+
 def test_a_backbone_at_a_width_as_bench_and_sweep_name_it():
     """NAME@WIDTH, which bench and sweep take, is NAME --width WIDTH for info, build, train and convert too (a new
     user's `convert mobilenet_v2@0.35` was 'model file not found')."""

@@ -7,7 +7,7 @@ import os
 
 ZOO_COLUMNS = [("name", "backbone"), ("width", "width"), ("params_m", "params (M)"), ("mmacs", "MMACs@224"),
                ("gflops", "GFLOPs = 2 x MACs"), ("top1", "top-1 %"), ("imagenet", "ImageNet weights")]
-LAYER_COLUMNS = [("name", "layer"), ("type", "type"), ("shape", "output"), ("kb", "act. KB"), ("params", "params"),
+LAYER_COLUMNS = [("name", "layer"), ("type", "type"), ("shape", "output"), ("kb", "act. kB"), ("params", "params"),
                  ("mmacs", "MMACs")]
 CONVERT_COLUMNS = [("artifact", "artifact"), ("size", "MB"), ("agree", "top-1 agree %"), ("acc", "acc %"),
                    ("ref", "float acc %"), ("err", "max abs err"), ("cos", "cosine"), ("status", "budget")]
@@ -60,7 +60,7 @@ def zoo_rows(rows: list[dict]) -> list[dict]:
 
 
 def layer_rows(profile) -> list[dict]:
-    return [{"name": r.name, "type": r.type, "shape": r.output_shape, "kb": r.activation_bytes / 1024,
+    return [{"name": r.name, "type": r.type, "shape": r.output_shape, "kb": r.activation_bytes / 1e3,
              "params": r.params, "mmacs": r.macs / 1e6} for r in profile.layers]
 
 
