@@ -276,9 +276,12 @@ EARLY = [
     ("report-bad-suffix", ["report", "{w}/store", "-o", "{o}/r.pdf"], "-o must end in .html, .htm, .md"),
     ("report-out-is-folder", ["report", "{w}/store", "-o", "{w}/shapes"], "-o must end in"),
     ("report-no-output", ["report", "{w}/store"], "Missing option '--output'"),
+    ("report-missing-and-no-output", ["report", "{w}/nowhere"], "report source not found: "),
     # recommend
     ("recommend-not-a-sweep", ["recommend", "{w}/shapes", "--target", "cpu:1"], "no sweep store"),
     ("recommend-no-target", ["recommend", "{w}/store"], "Missing option '--target'"),
+    ("recommend-missing-and-no-target", ["recommend", "{w}/nowhere"],
+     "/nowhere (edgebb sweep -o FOLDER writes one)"),
     ("recommend-unknown-target", ["recommend", "{w}/store", "--target", "cpu:8"], "unknown target 'cpu:8'"),
     ("recommend-latency-words", ["recommend", "{w}/store", "--target", "cpu:1", "--max-latency-ms", "fast"],
      "'fast' is not a valid float"),

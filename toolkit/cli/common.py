@@ -3,6 +3,8 @@ the command both count), shared options, and writing result files without losing
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..core.errors import InputError
@@ -71,6 +73,17 @@ def check_positive(ctx, param, value):
     if value is not None and value < 1:
         raise click.BadParameter(f"must be at least 1; received {value}")
     return value
+
+
+def existing_source(what: str, hint: str = ""):
+    """A callback for a SOURCE argument that must exist: the command line's arguments are read before click finds a
+    missing option, so `recommend nosuch/` says the folder is missing rather than asking for --target first."""
+    def callback(ctx, param, value):
+        if value is not None and not os.path.exists(value):
+            raise InputError(f"{what} not found: {value}{hint}")
+        return value
+
+    return callback
 
 
 MODEL_OPTIONS = [

@@ -7,7 +7,7 @@ import click
 from ..core.errors import CheckFailed, InputError
 from ..core.serialize import to_csv, to_json
 from . import cli
-from .common import check_outputs, on_interrupt, quiet_option, terminal, write_outputs
+from .common import check_outputs, existing_source, on_interrupt, quiet_option, terminal, write_outputs
 
 # Option name -> SweepOptions field; all default to None so a --config file's values stand unless given here.
 _SWEEP_FIELDS = ("widths", "sizes", "recipes", "targets", "runtimes", "data", "epochs", "batch_size", "lr", "seed",
@@ -129,7 +129,7 @@ def _print_plan(plan, term) -> None:
 
 
 @cli.command()
-@click.argument("source")
+@click.argument("source", callback=existing_source("report source"))
 @click.option("--output", "-o", required=True, type=click.Path(),
               help="report.html (one self-contained page) or report.md (with its plots beside it).")
 @quiet_option
@@ -144,7 +144,7 @@ def report(source, output):
 
 
 @cli.command()
-@click.argument("source")
+@click.argument("source", callback=existing_source("sweep folder", " (edgebb sweep -o FOLDER writes one)"))
 @click.option("--target", required=True, help="The target to ship on, as the sweep named it (cpu:4, ssh://...).")
 @click.option("--runtime", default=None, help="Only this runtime [default: any the sweep measured there].")
 @click.option("--max-latency-ms", type=float, default=None,
