@@ -7,7 +7,8 @@ per channel, averaged over channels (the measure the TFLite repair uses). It is 
 does not grow with depth or count upstream damage), and unlike a whole-tensor signal-to-noise ratio it sees one
 outlier channel stretch the scale until the other channels are lost. The producing nodes of the
 worst tensors (and the Conv/Gemm/MatMul behind an activation fused into it) go to the quantizer's
-`nodes_to_exclude`, doubling the count each step (1, 2, 4, ...); every candidate is verified like any artifact.
+`nodes_to_exclude`, doubling the count of tensors each step (1, 2, 4, ...; the nodes behind them, which it
+prints, grow unevenly); every candidate is verified like any artifact.
 """
 
 from __future__ import annotations
