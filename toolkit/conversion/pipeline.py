@@ -11,7 +11,6 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -23,14 +22,15 @@ from ..core.progress import Progress, as_progress
 from ..core.serialize import to_json
 from ..core.tf import quiet
 from .calibration import EvalData, prepare_data
-from .exporters import ExportContext, get_exporter
+from .exporters import ExportContext, exporter_needs, get_exporter
 from .exporters.onnx import weight_bits, weight_bits_note
 from .manifest import Artifact, build_manifest, check_one_model, merge, read_manifest
 from .mixed_precision import REPAIRS
 from .options import ConvertOptions
+from .qat_source import check_qat_plan, float_architecture, quantization_aware
 from .recipes import Recipe, plan
 from .source import Source, artifact_stem, check_source, expected_source, resolve_source
-from .verify import Budget, Unloadable, compare, refuse, top1, verify_content
+from .verify import Budget, Unloadable, refuse, top1, verify_content
 
 
 @dataclass
@@ -74,33 +74,13 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     if opts.auto_fallback:
         _check_fallback(pairs)
     meta = check_source(source, opts.width, opts.size)
-    check_can_create_dir(out_dir)  # created by the first file written, so bad input leaves nothing
-    existing = read_manifest(out_dir)
-    stem = artifact_stem(source, opts.width, opts.size, meta)
-    targets = {(recipe.name, fmt): os.path.join(out_dir, f"{stem}_{recipe.name}{_suffix(fmt)}")
-               for recipe, fmt in pairs}
-    listed = {a.get("path") for a in (existing or {}).get("artifacts", []) if isinstance(a, dict)}
-    for path in targets.values():
-        if os.path.exists(path) and os.path.relpath(path, out_dir) not in listed:
-            raise InputError(f"{path} exists and was not made by edgebb convert into this folder; convert into "
-                             "another folder (nothing was changed)")
+    existing, targets, listed = _check_out_dir(out_dir, pairs, artifact_stem(source, opts.width, opts.size, meta))
     trained_on = set((meta or {}).get("training_images", {}).get("fingerprints", [])) or None
     validation = set((meta or {}).get("validation_images", {}).get("fingerprints", [])) or None
-    labels = None
-    if data is not None:
-        from ..data import scan_folder
-
-        if not os.path.isdir(data):
-            raise InputError(f"data folder not found: {data}" if not os.path.exists(data)
-                             else f"--data must be a folder of class subfolders: {data}")
-        folder = scan_folder(data)
-        if trained_on is None:
-            folder.require_split("convert holds out part of each class for evaluation, so it")
-        labels = folder.classes
     build = {"width": opts.width, "size": opts.size, "classes": opts.classes, "weights": opts.weights,
-             "seed": opts.seed, "labels": labels}
+             "seed": opts.seed, "labels": _labels_of(data, trained_on)}
     check_one_model(existing, out_dir, expected_source(source, meta, **build))  # one folder, one model
-    tune = _check_qat_plan(meta, pairs, data, source)
+    tune = check_qat_plan(meta, pairs, data, source)
     say.say(f"loading {source}" if meta is not None else f"building {source}")
     src = resolve_source(source, **build)
     # what a model file's metadata could not say (its input size, preprocessing and labels), before any image is read
@@ -112,6 +92,117 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
                       seed=opts.seed, eval_samples=opts.eval_samples, train=tune, trained_on=trained_on,
                       chose_checkpoint=validation, progress=progress)
     notes += _data_notes(ev.description, data)
+    notes += _source_notes(src, ev, pairs)
+    say.say(f"float reference on {len(ev.eval_x)} evaluation and {len(ev.random_x)} random inputs")
+    reference = src.model.predict(ev.eval_x, batch_size=8, verbose=0)
+    random_reference = src.model.predict(ev.random_x, batch_size=8, verbose=0)
+    release_memory()
+    unjudged = _unjudged(src, ev, reference, opts, notes)
+    qat = quantization_aware(src, ev, reference, tune, opts, progress) if any(r.qat for r, _ in pairs) else None
+
+    manifest_path = os.path.join(out_dir, "manifest.json")
+    artifacts: list[Artifact] = []
+    refused: list[tuple[str, str]] = []
+    manifest: dict = {}
+    ctx = ExportContext(size=src.preprocessing.size, calib=ev.calib, io_dtype=opts.io_dtype, opset=opts.opset,
+                        calib_method=opts.calib_method)
+    needs = exporter_needs(pairs)
+    if "weight_bits" in needs:
+        ctx.onnx_weight_bits, ctx.onnx_weight_bits_because = weight_bits(opts.onnx_weight_bits)
+        notes.append(weight_bits_note(ctx.onnx_weight_bits, opts.onnx_weight_bits))
+    if "float_architecture" in needs:
+        ctx.qat_architecture = float_architecture(src)
+    with say.step("converting and verifying", total=len(pairs)) as step:
+        for recipe, fmt in pairs:
+            exporter = get_exporter(fmt, recipe.name)
+            target = targets[recipe.name, fmt]
+            name = os.path.basename(target)
+            release_memory()
+            step.advance(0, detail=f"{fmt} {recipe.name}: converting"
+                         + (f" (calibrating on {len(ev.calib)} images)" if recipe.calibrated else ""))
+            start = time.perf_counter()
+            float_layers: list[str] = []
+            with quiet(), interrupts.deferred():
+                content = export(exporter, qat.model if recipe.qat else src.model, ctx)
+            seconds = time.perf_counter() - start
+            options = exporter.describe(ctx)
+            step.advance(0, detail=f"{fmt} {recipe.name}: verifying against the float model")
+            # A quantized copy of a random network, or of one that never learned, is not judged: its outputs are
+            # near-ties that any rounding reorders, so neither accuracy nor agreement says anything about the recipe.
+            budget = Budget(opts.max_drop, opts.min_agreement, judged=recipe.is_float or unjudged is None)
+            try:
+                check = verify_content(content, fmt, ev, reference, random_reference, budget)
+                repair = REPAIRS.get(f"{fmt}:{recipe.name}", default=None)
+                if opts.auto_fallback and repair and check.verification.passed is False:
+                    mixed = repair.run(src.model, ev, reference, random_reference, budget, ctx=ctx,
+                                       progress=progress)
+                    content, check, float_layers = mixed.content, mixed.check, mixed.float_layers
+                    notes += _repaired(name, mixed, options)
+            except Unloadable as exc:  # not written: a file its own runtime cannot load (or a layer-by-layer one)
+                refuse(refused, notes, step, target, recipe.name, exc, reference)
+                continue
+            kernels = exporter.inspect(content, float_layers) if exporter.inspect else None
+            notes += _artifact_notes(name, options, check, reference, kernels)
+            if os.path.relpath(target, out_dir) in listed:
+                notes.append(f"replaced {name}, which an earlier conversion into this folder had made")
+            # The artifact and the manifest that lists it, together: an interrupted conversion leaves a folder
+            # that describes exactly what finished.
+            with interrupts.deferred():
+                write_atomic(target, content)
+                if src.labels and not artifacts:  # with the first artifact and manifest: nothing half-written
+                    write_atomic(os.path.join(out_dir, "labels.txt"), "\n".join(src.labels) + "\n")
+                artifacts.append(Artifact(
+                    path=target, format=fmt, recipe=recipe, sha256=hashlib.sha256(content).hexdigest(),
+                    size_bytes=len(content), inputs=check.inputs, outputs=check.outputs,
+                    verification=check.verification, convert_seconds=seconds, float_layers=float_layers,
+                    options=options, kernels=kernels,
+                    qat=qat.describe(check.eval_outputs, ev, opts.max_drop) if recipe.qat else None,
+                ))
+                manifest = merge(existing, build_manifest(src, ev.description, artifacts, out_dir, opts.seed, notes),
+                                 out_dir)
+                write_atomic(manifest_path, to_json(manifest))
+            step.advance(detail=f"{name}: top-1 agreement {check.verification.top1_agreement:.1f}%"
+                                + ("" if budget.judged else f" ({unjudged}: not judged)"), log=True)
+    if refused and not artifacts:
+        raise CheckFailed("; ".join(reason for _, reason in refused) + " (nothing was written)")
+    return ConvertResult(out_dir=out_dir, manifest_path=manifest_path, source=src, data=ev.description,
+                         artifacts=artifacts, notes=notes, manifest=manifest, refused=refused)
+
+
+def _check_out_dir(out_dir: str, pairs: list[tuple[Recipe, str]], stem: str) -> tuple[dict | None, dict, set]:
+    """OUT's existing manifest, the path of each (recipe, format) artifact in it, and the paths its manifest lists;
+    InputError where OUT cannot be made or an artifact's path holds a file edgebb did not make there."""
+    check_can_create_dir(out_dir)  # created by the first file written, so bad input leaves nothing
+    existing = read_manifest(out_dir)
+    targets = {(recipe.name, fmt): os.path.join(out_dir, f"{stem}_{recipe.name}{_suffix(fmt)}")
+               for recipe, fmt in pairs}
+    listed = {a.get("path") for a in (existing or {}).get("artifacts", []) if isinstance(a, dict)}
+    for path in targets.values():
+        if os.path.exists(path) and os.path.relpath(path, out_dir) not in listed:
+            raise InputError(f"{path} exists and was not made by edgebb convert into this folder; convert into "
+                             "another folder (nothing was changed)")
+    return existing, targets, listed
+
+
+def _labels_of(data: str | None, trained_on: set | None) -> list[str] | None:
+    """The class names of the --data folder (None without one); InputError for a folder convert cannot use."""
+    if data is None:
+        return None
+    from ..data import scan_folder
+
+    if not os.path.isdir(data):
+        raise InputError(f"data folder not found: {data}" if not os.path.exists(data)
+                         else f"--data must be a folder of class subfolders: {data}")
+    folder = scan_folder(data)
+    if trained_on is None:
+        folder.require_split("convert holds out part of each class for evaluation, so it")
+    return folder.classes
+
+
+def _source_notes(src: Source, ev: EvalData, pairs: list[tuple[Recipe, str]]) -> list[str]:
+    """What the source's kind tells the user, before the float reference is taken; a random network's BatchNorm
+    statistics are re-estimated on the calibration images here."""
+    notes = []
     if src.random_weights:
         if not all(r.is_float for r, _ in pairs):
             checked = ("what was checked is that the float artifacts compute what the Keras model computes"
@@ -132,10 +223,12 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     if ev.eval_labels is None and ev.description["kind"] == "folder":
         notes.append("the data's classes are not the model's outputs: accuracy and the --max-drop budget are not "
                      "checked; top-1 agreement with the float model is reported")
-    say.say(f"float reference on {len(ev.eval_x)} evaluation and {len(ev.random_x)} random inputs")
-    reference = src.model.predict(ev.eval_x, batch_size=8, verbose=0)
-    random_reference = src.model.predict(ev.random_x, batch_size=8, verbose=0)
-    release_memory()
+    return notes
+
+
+def _unjudged(src: Source, ev: EvalData, reference: np.ndarray, opts: ConvertOptions, notes: list[str]) -> str | None:
+    """Why the quantized artifacts are not judged (random weights, a float model at chance), with a note; None
+    when they are."""
     unjudged = "random weights" if src.random_weights else None
     # (on a handful of images even a good model can look like a guess: then the budget is kept)
     if unjudged is None and ev.eval_labels is not None and len(ev.eval_labels) >= 30 and len(src.labels) >= 2:
@@ -149,105 +242,40 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
     if opts.auto_fallback and unjudged:
         notes.append(f"--auto-fallback did nothing: with {unjudged} the quantized artifacts are not judged, so none "
                      "can break the budget")
-    qat = None
-    if any(r.qat for r, _ in pairs):
-        qat = _quantization_aware(src, ev, reference, tune, opts, progress)
+    return unjudged
 
-    manifest_path = os.path.join(out_dir, "manifest.json")
-    artifacts: list[Artifact] = []
-    refused: list[tuple[str, str]] = []
-    manifest: dict = {}
-    ctx = ExportContext(size=src.preprocessing.size, calib=ev.calib, io_dtype=opts.io_dtype, opset=opts.opset,
-                        calib_method=opts.calib_method)
-    needs = _needs(pairs)
-    if "weight_bits" in needs:
-        ctx.onnx_weight_bits, ctx.onnx_weight_bits_because = weight_bits(opts.onnx_weight_bits)
-        notes.append(weight_bits_note(ctx.onnx_weight_bits, opts.onnx_weight_bits))
-    if "float_architecture" in needs:
-        ctx.qat_architecture = _float_architecture(src)
-    with say.step("converting and verifying", total=len(pairs)) as step:
-        for recipe, fmt in pairs:
-            exporter = get_exporter(fmt, recipe.name)
-            target = targets[recipe.name, fmt]
-            content = check = None
-            release_memory()
-            step.advance(0, detail=f"{fmt} {recipe.name}: converting"
-                         + (f" (calibrating on {len(ev.calib)} images)" if recipe.calibrated else ""))
-            start = time.perf_counter()
-            float_layers: list[str] = []
-            with quiet(), interrupts.deferred():
-                content = export(exporter, qat.model if recipe.qat else src.model, ctx)
-            seconds = time.perf_counter() - start
-            options = exporter.describe(ctx)
-            step.advance(0, detail=f"{fmt} {recipe.name}: verifying against the float model")
-            # A quantized copy of a random network, or of one that never learned, is not judged: its outputs are
-            # near-ties that any rounding reorders, so neither accuracy nor agreement says anything about the recipe.
-            budget = Budget(opts.max_drop, opts.min_agreement, judged=recipe.is_float or unjudged is None)
-            try:
-                check = verify_content(content, fmt, ev, reference, random_reference, budget)
-            except Unloadable as exc:  # not written: a file its own runtime cannot load is no artifact
-                refuse(refused, notes, step, target, recipe.name, exc, reference)
-                continue
-            repair = REPAIRS.get(f"{fmt}:{recipe.name}", default=None)
-            if opts.auto_fallback and repair and check.verification.passed is False:
-                try:
-                    mixed = repair.run(src.model, ev, reference, random_reference, budget, ctx=ctx,
-                                       progress=progress)
-                except Unloadable as exc:  # a layer-by-layer file its runtime cannot load: this artifact only
-                    refuse(refused, notes, step, target, recipe.name, exc, reference)
-                    continue
-                content, check, float_layers = mixed.content, mixed.check, mixed.float_layers
-                options.pop("zero_ranges_widened", None)  # the plain export's; the repaired file says its own
-                if mixed.options.get("io_dtype", options.get("io_dtype")) != options.get("io_dtype"):
-                    notes.append(f"{os.path.basename(target)}: its input and output are "
-                                 f"{mixed.options['io_dtype']}, not {options.get('io_dtype')} as --io-dtype asked: "
-                                 "--auto-fallback's layer-by-layer file keeps float tensors at its edges; feed it "
-                                 "float input")
-                options.update(mixed.options)
-                if len(float_layers) * 2 > mixed.candidates:
-                    notes.append(f"{os.path.basename(target)}: --auto-fallback kept {len(float_layers)} of "
-                                 f"{mixed.candidates} quantized layers in float to hold the budget, so most of it "
-                                 "runs in float and int8 buys little size or speed; try --recipe int8-qat")
-            if options.get("zero_ranges_widened"):
-                notes.append(f"{os.path.basename(target)}: {len(options['zero_ranges_widened'])} tensor(s) were 0 on "
-                             "every calibration image (units that never fire); they were given the model's typical "
-                             "int8 range, as a range of 0 makes a file XNNPACK cannot prepare (listed under the "
-                             "artifact's options in the manifest)")
-            if not np.any(check.eval_outputs) and np.any(reference):
-                notes.append(f"{os.path.basename(target)}: every output is 0 on every evaluation image, where the "
-                             f"float model's reach {float(np.abs(reference).max()):.2g} (values below its quantized "
-                             "output's step round to 0, as a near-uniform softmax over many classes does): its top-1 "
-                             "is a tie and its cosine similarity 0")
-            kernels = exporter.inspect(content, float_layers) if exporter.inspect else None
-            if kernels and kernels["float_compute"]:
-                notes.append(f"{os.path.basename(target)}: {len(kernels['float_compute'])} Conv/MatMul/Gemm node(s) "
-                             f"stay float in {kernels['runtime']} (listed with why under 'kernels' in the manifest)")
-            if os.path.relpath(target, out_dir) in listed:
-                notes.append(f"replaced {os.path.basename(target)}, which an earlier conversion into this folder "
-                             "had made")
-            # The artifact and the manifest that lists it, together: an interrupted conversion leaves a folder
-            # that describes exactly what finished.
-            with interrupts.deferred():
-                write_atomic(target, content)
-                if src.labels and not artifacts:  # with the first artifact and manifest: nothing half-written
-                    write_atomic(os.path.join(out_dir, "labels.txt"), "\n".join(src.labels) + "\n")
-                artifacts.append(Artifact(
-                    path=target, format=fmt, recipe=recipe, sha256=hashlib.sha256(content).hexdigest(),
-                    size_bytes=len(content), inputs=check.inputs, outputs=check.outputs,
-                    verification=check.verification, convert_seconds=seconds, float_layers=float_layers,
-                    options=options, kernels=kernels,
-                    qat=qat.describe(check.eval_outputs, ev, opts.max_drop) if recipe.qat else None,
-                ))
-                manifest = merge(existing, build_manifest(src, ev.description, artifacts, out_dir, opts.seed, notes),
-                                 out_dir)
-                write_atomic(manifest_path, to_json(manifest))
-            step.advance(detail=f"{os.path.basename(target)}: top-1 agreement "
-                                f"{check.verification.top1_agreement:.1f}%"
-                                + ("" if budget.judged else f" ({unjudged}: not judged)"), log=True)
-    if refused and not artifacts:
-        raise CheckFailed("; ".join(reason for _, reason in refused) + " (nothing was written)")
-    return ConvertResult(out_dir=out_dir, manifest_path=manifest_path, source=src, data=ev.description,
-                         artifacts=artifacts, notes=notes, manifest=manifest, refused=refused)
+
+def _repaired(name: str, mixed, options: dict) -> list[str]:
+    """Takes --auto-fallback's options into the artifact's `options`; the notes on what it changed."""
+    notes = []
+    options.pop("zero_ranges_widened", None)  # the plain export's; the repaired file says its own
+    if mixed.options.get("io_dtype", options.get("io_dtype")) != options.get("io_dtype"):
+        notes.append(f"{name}: its input and output are {mixed.options['io_dtype']}, not {options.get('io_dtype')} "
+                     "as --io-dtype asked: --auto-fallback's layer-by-layer file keeps float tensors at its edges; "
+                     "feed it float input")
+    options.update(mixed.options)
+    if len(mixed.float_layers) * 2 > mixed.candidates:
+        notes.append(f"{name}: --auto-fallback kept {len(mixed.float_layers)} of {mixed.candidates} quantized layers "
+                     "in float to hold the budget, so most of it runs in float and int8 buys little size or speed; "
+                     "try --recipe int8-qat")
+    return notes
+
+
+def _artifact_notes(name: str, options: dict, check, reference: np.ndarray, kernels: dict | None) -> list[str]:
+    """What the user should know of one artifact beyond its figures."""
+    notes = []
+    if options.get("zero_ranges_widened"):
+        notes.append(f"{name}: {len(options['zero_ranges_widened'])} tensor(s) were 0 on every calibration image "
+                     "(units that never fire); they were given the model's typical int8 range, as a range of 0 makes "
+                     "a file XNNPACK cannot prepare (listed under the artifact's options in the manifest)")
+    if not np.any(check.eval_outputs) and np.any(reference):
+        notes.append(f"{name}: every output is 0 on every evaluation image, where the float model's reach "
+                     f"{float(np.abs(reference).max()):.2g} (values below its quantized output's step round to 0, as "
+                     "a near-uniform softmax over many classes does): its top-1 is a tie and its cosine similarity 0")
+    if kernels and kernels["float_compute"]:
+        notes.append(f"{name}: {len(kernels['float_compute'])} Conv/MatMul/Gemm node(s) stay float in "
+                     f"{kernels['runtime']} (listed with why under 'kernels' in the manifest)")
+    return notes
 
 
 def _check_fallback(pairs: list[tuple[Recipe, str]]) -> None:
@@ -300,87 +328,3 @@ def _suffix(fmt: str) -> str:
     from ..core.formats import FORMATS
 
     return FORMATS[fmt].suffix
-
-
-# ---------------------------------------------------------------------------------------- quantization-aware
-
-
-@dataclass
-class QuantizationAware:
-    """The quantization-aware Keras model int8-qat converts, how it came about, and its evaluation outputs."""
-
-    model: Any
-    origin: dict
-    outputs: np.ndarray
-
-    def describe(self, got: np.ndarray, ev: EvalData, max_drop: float) -> dict:
-        """The artifact against the QAT Keras model it was converted from: what QAT promised, what int8 kept."""
-        keras_vs_int8 = compare(self.outputs, got, ev.eval_labels, max_drop)
-        return {**self.origin, "keras_accuracy": keras_vs_int8.reference_accuracy,
-                "int8_accuracy": keras_vs_int8.accuracy,
-                "top1_agreement_with_keras": keras_vs_int8.top1_agreement,
-                "max_abs_error_vs_keras": keras_vs_int8.max_abs_error}
-
-
-def _needs(pairs: list[tuple[Recipe, str]]) -> set[str]:
-    """What the exporters of this plan need in their context (Exporter.needs)."""
-    return {need for recipe, fmt in pairs for need in get_exporter(fmt, recipe.name).needs}
-
-
-def _float_architecture(src: Source):
-    """What makes a float model of the source's architecture, for int8-qat in ONNX: the backbone a QAT model's
-    metadata names, or a copy of the float source the QAT model was fine-tuned from."""
-    import tf_keras as keras
-
-    from ..models import create_model
-    from ..models.layers import CUSTOM_OBJECTS
-
-    backbone = (src.meta or {}).get("backbone") or {}
-    if src.qat:
-        return lambda: create_model(backbone["name"], width=backbone["width"], input_size=backbone["input_size"],
-                                    num_classes=backbone["num_classes"])
-
-    def copy():
-        with keras.utils.custom_object_scope(CUSTOM_OBJECTS):
-            return keras.models.clone_model(src.model)
-
-    return copy
-
-
-def _check_qat_plan(meta: dict | None, pairs: list[tuple[Recipe, str]], data: str | None, source: str) -> bool:
-    """Whether int8-qat must fine-tune `source` first; InputError for a plan that cannot work, before any work."""
-    is_qat = bool((meta or {}).get("qat"))
-    wants_qat = any(r.qat for r, _ in pairs)
-    if is_qat:
-        backbone = (meta or {}).get("backbone") or {}
-        if "float_architecture" in _needs(pairs) and not {"name", "width", "input_size",
-                                                           "num_classes"} <= set(backbone):
-            raise InputError(f"{source}: int8-qat in ONNX takes the QAT model's weights into its float architecture, "
-                             "and this model's metadata names no backbone to build it from; convert a model saved "
-                             "by edgebb train --qat, or use --format tflite")
-        others = sorted({r.name for r, _ in pairs if not r.qat})
-        if others:
-            raise InputError(f"{source} is a quantization-aware model, which converts only with --recipe int8-qat; "
-                             f"convert its float model for {', '.join(others)}")
-        return False
-    if wants_qat and data is None:
-        raise InputError("--recipe int8-qat fine-tunes the float model with fake quantization first, which needs "
-                         "labelled images: give --data (or convert a model saved by edgebb train --qat)")
-    return wants_qat
-
-
-def _quantization_aware(src: Source, ev: EvalData, reference: np.ndarray, tune: bool, opts: ConvertOptions,
-                        progress: Progress | None) -> QuantizationAware:
-    """The source itself when it is a QAT model (`reference` holds its outputs); otherwise its QAT copy
-    fine-tuned on the non-evaluation images."""
-    if not tune:
-        return QuantizationAware(src.model, {"from": "quantization-aware model"}, reference)
-    if ev.train_labels is None:
-        raise InputError(f"int8-qat fine-tunes {src.name} on --data, but the folder's classes "
-                         f"({', '.join(ev.description['classes'])}) are not the model's outputs")
-    from ..training.qat import fine_tune
-
-    trained = (src.meta or {}).get("edgebb_train") or {}
-    model, origin = fine_tune(src.model, ev.train_x, ev.train_labels, epochs=opts.qat_epochs, lr=opts.qat_lr,
-                              seed=opts.seed, augment=tuple(trained.get("augment") or ()), progress=progress)
-    return QuantizationAware(model, origin, model.predict(ev.eval_x, batch_size=32, verbose=0))

@@ -71,6 +71,11 @@ def get_exporter(fmt: str, recipe: str) -> Exporter:
     return EXPORTERS.get(f"{fmt}:{recipe}")
 
 
+def exporter_needs(pairs) -> set[str]:
+    """What the exporters of a plan's (recipe, format) pairs need in their context (Exporter.needs)."""
+    return {need for recipe, fmt in pairs for need in get_exporter(fmt, recipe.name).needs}
+
+
 def formats_for(recipe: str) -> tuple[str, ...]:
     """The formats `recipe` can be exported to, in registration order of the formats."""
     from ...core.formats import artifact_formats
