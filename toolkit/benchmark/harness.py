@@ -40,7 +40,7 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
     runtime failures are rows.
     """
     from ..runtimes import RUNTIMES, available
-    from .environment import cpu_busy, device_state, environment, throttled, throttled_between
+    from .environment import cpu_busy, device_state, environment
 
     opts = BenchOptions.from_kwargs(options, kwargs)
     say = as_progress(progress)
@@ -107,33 +107,7 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
                         if base else ""))
         with say.step("measuring", total=len(jobs)) as step:
             for i, (t, runtime, n) in enumerate(jobs, start=1):
-                rt = RUNTIMES[runtime]
-                row = new_row(t, runtime, n, rt.format)
-                row.baseline = t.model == opts.baseline and t.recipe in RECIPES
-                row.target = rt.target
-                row.emulated = env["emulated"]
-                ok, reason = available(runtime)
-                if rt.format not in t.artifacts:
-                    row.error = missing_file(t, rt.format)
-                elif not ok:
-                    row.error = reason
-                else:
-                    step.advance(0, detail=f"{row.artifact} on {runtime}, {n} thread(s)")
-                    spec = {"path": t.artifacts[rt.format], "runtime": runtime, "threads": n, "runs": opts.runs,
-                            "min_seconds": opts.min_seconds, "max_seconds": opts.max_seconds,
-                            "warmup": opts.warmup, "memory_limit_mb": opts.memory_limit_mb,
-                            "inputs": inputs_for(t, opts.data, INPUT_SAMPLES, 0, folder), "profile": opts.profile,
-                            "sustained": opts.sustained, "reference": _reference(rt),
-                            "outputs": os.path.join(folder, f"out_{i}.npy"),
-                            "options": {"enforce_f32": True} if opts.gpu_fp32 and "enforce_f32" in rt.options
-                            else {}}
-                    # Read per row where the device reports throttling, so the rows it spoiled can be named.
-                    row_before = throttled() if env["throttled_before"] is not None else None
-                    # --timeout bounds what comes besides a --sustained run, not the run it asked for
-                    finish(row, run_worker(spec, opts.timeout + (opts.sustained or 0), folder), spec["outputs"])
-                    if row_before is not None:
-                        seen = throttled_between(row_before, throttled())
-                        row.extra["throttled"] = seen + [f for f in row.get("throttled") or [] if f not in seen]
+                row = _measure(t, runtime, n, opts, env, os.path.join(folder, f"out_{i}.npy"), step)
                 results.append(row)
                 if row.ok:
                     outcome = f"p50 {row.p50:.2f} ms"
@@ -152,15 +126,7 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
                cpu_freq_after_mhz=after["cpu_freq_mhz"], load_average_after=load_average(), cpu_busy_after=cpu_busy())
     compare_to_baseline(results, opts.baseline, unratioed)
     _peak(results, env, say)
-    notes += diagnose(results, env)
-    over = sorted({r.threads for r in results if r.threads and r.threads > (env.get("cores") or r.threads)})
-    if over:
-        notes.append(f"{', '.join(map(str, over))} thread(s) on a machine of {env['cores']} cores: the threads share "
-                     "the cores, so those rows measure contention, not how the model scales (% peak is against "
-                     f"the peak at {env['cores']} threads)")
-    if env["emulated"]:
-        notes.append(f"emulated ({env['emulation']}): these figures measure an emulator on another CPU, not the "
-                     "target's speed; they prove the device path runs, nothing more")
+    notes += diagnose(results, env) + _machine_notes(results, env)
     verifications = {path: t.verification[fmt] for t in targets for fmt, path in t.artifacts.items()
                      if fmt in t.verification}
     _conversion_checks(results, verifications)
@@ -171,6 +137,55 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
         best = choose(results, verifications, opts.max_drop)
     return BenchReport(env=env, results=results, notes=notes,
                        warnings=device_warnings(env, results) + noise_warnings(env, results), best=best)
+
+
+def _measure(t: Target, runtime: str, n: int, opts: BenchOptions, env: dict, outputs: str, step) -> BenchRow:
+    """One row: `t` on `runtime` at `n` threads, measured in a worker process (its outputs saved to `outputs`), or
+    the reason it could not be (no file of the runtime's format, a runtime missing here)."""
+    from ..runtimes import RUNTIMES, available
+    from .environment import throttled, throttled_between
+
+    rt = RUNTIMES[runtime]
+    row = new_row(t, runtime, n, rt.format)
+    row.baseline = t.model == opts.baseline and t.recipe in RECIPES
+    row.target = rt.target
+    row.emulated = env["emulated"]
+    ok, reason = available(runtime)
+    if rt.format not in t.artifacts:
+        row.error = missing_file(t, rt.format)
+        return row
+    if not ok:
+        row.error = reason
+        return row
+    step.advance(0, detail=f"{row.artifact} on {runtime}, {n} thread(s)")
+    folder = os.path.dirname(outputs)
+    spec = {"path": t.artifacts[rt.format], "runtime": runtime, "threads": n, "runs": opts.runs,
+            "min_seconds": opts.min_seconds, "max_seconds": opts.max_seconds, "warmup": opts.warmup,
+            "memory_limit_mb": opts.memory_limit_mb, "inputs": inputs_for(t, opts.data, INPUT_SAMPLES, 0, folder),
+            "profile": opts.profile, "sustained": opts.sustained, "reference": _reference(rt), "outputs": outputs,
+            "options": {"enforce_f32": True} if opts.gpu_fp32 and "enforce_f32" in rt.options else {}}
+    # Read per row where the device reports throttling, so the rows it spoiled can be named.
+    before = throttled() if env["throttled_before"] is not None else None
+    # --timeout bounds what comes besides a --sustained run, not the run it asked for
+    finish(row, run_worker(spec, opts.timeout + (opts.sustained or 0), folder), outputs)
+    if before is not None:
+        seen = throttled_between(before, throttled())
+        row.extra["throttled"] = seen + [f for f in row.get("throttled") or [] if f not in seen]
+    return row
+
+
+def _machine_notes(results: list[BenchRow], env: dict) -> list[str]:
+    """What the machine the rows ran on says of them: threads over its cores, an emulator."""
+    notes = []
+    over = sorted({r.threads for r in results if r.threads and r.threads > (env.get("cores") or r.threads)})
+    if over:
+        notes.append(f"{', '.join(map(str, over))} thread(s) on a machine of {env['cores']} cores: the threads share "
+                     "the cores, so those rows measure contention, not how the model scales (% peak is against "
+                     f"the peak at {env['cores']} threads)")
+    if env["emulated"]:
+        notes.append(f"emulated ({env['emulation']}): these figures measure an emulator on another CPU, not the "
+                     "target's speed; they prove the device path runs, nothing more")
+    return notes
 
 
 def _conversion_checks(results: list[BenchRow], verifications: dict) -> None:
