@@ -97,31 +97,13 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
                "ImageNet weights exist for it but could not be loaded, as said above"
                if get_spec(name).has_imagenet_at(opts.width) else "no ImageNet weights exist for it")
         notes.append(f"trained from random weights ({why}): expect lower accuracy than transfer learning gives")
-    from ..data import fingerprint
-
-    meta = {"backbone": backbone, "preprocessing": pp.to_dict(), "labels": labels, "weights": start,
-            "edgebb_train": {"epochs": opts.epochs, "batch_size": opts.batch_size, "lr": lr, "seed": opts.seed,
-                             "augment": list(opts.augment), "threads": training_threads()},
-            # what convert needs to keep these images out of its held-out evaluation
-            "training_images": {"root": os.path.abspath(data), "count": len(train_set.paths),
-                                "fingerprints": sorted(fingerprint(p) for p in train_set.paths)},
-            # the images that chose the saved epoch: convert says when it evaluates on them (an optimistic top-1)
-            "validation_images": {"count": len(val_set.paths),
-                                  "fingerprints": sorted(fingerprint(p) for p in val_set.paths)}}
+    meta = _metadata(backbone, pp, labels, start, opts, lr, data, train_set, val_set)
     set_bn_momentum(model, TRAIN_BN_MOMENTUM)
     train_ds = make_dataset(train_set.x, train_set.labels, opts.batch_size, seed=opts.seed, augment=opts.augment)
     val_ds = make_dataset(val_set.x, val_set.labels, opts.batch_size)
     best = [max((r["val_accuracy"] for r in history), default=-1.0)]
     trunk = trunk_layer_names(name, opts.width, opts.size)
-    if start != "random":  # the head on a frozen trunk, then its top blocks; a resumed run goes on where it was
-        head_epochs = max(1, opts.epochs // 3)
-        tuned = sum(1 for r in history if r["phase"] == "fine-tune")
-        headed = head_epochs if tuned else sum(1 for r in history if r["phase"] == "head")  # early stopping
-        phases = [("head", head_epochs - headed, lr, 0),
-                  ("fine-tune", opts.epochs - head_epochs - tuned, lr / 10, opts.fine_tune_blocks)]
-    else:
-        phases = [("full", opts.epochs - len(history), lr, None)]
-    for phase, n, rate, blocks in phases:
+    for phase, n, rate, blocks in _phases(start, opts, lr, history):
         if n <= 0:
             continue
         open_blocks = set_trainable(model, trunk, blocks)
@@ -144,18 +126,7 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
                     write_logs(output, history)
     if not os.path.exists(output):
         raise InputError(f"training produced no checkpoint for {output}")
-    if len(history) < opts.epochs:  # not interrupted (that raises): early stopping ended a phase
-        notes.append(f"early stopping: {opts.epochs - len(history)} of the {opts.epochs} epochs were not run, as "
-                     f"validation accuracy had not improved for {opts.patience} epoch(s) (--patience)")
-    stuck = did_not_learn(history, len(labels))
-    if stuck:
-        notes.append(f"{stuck}: the model did not learn; train longer (--epochs) or try a lower --lr "
-                     f"(this run: {lr:g})")
-    elif at_chance(best[0], len(val_set.labels), len(labels)):
-        notes.append(f"the best validation accuracy, {100 * best[0]:.1f}% on {len(val_set.labels)} images, cannot be "
-                     f"told from guessing ({100 / len(labels):.0f}% for {len(labels)} classes): the model has not "
-                     "learned the task yet; train longer (--epochs) or with more images. edgebb convert shows its "
-                     "quantized artifacts but does not judge them")
+    notes += _outcome_notes(history, best[0], opts, lr, len(val_set.labels), len(labels))
     result = TrainResult(path=output, backbone=backbone, labels=labels, weights=start, best_val_accuracy=best[0],
                          epochs_run=len(history), best_epoch=saved_epoch(history), history=history, notes=notes)
     if opts.qat:
@@ -172,6 +143,54 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
             result.notes.append(lost)
     result.train_seconds = time.perf_counter() - started
     return result
+
+
+def _metadata(backbone: dict, pp, labels: list[str], start: str, opts: TrainOptions, lr: float, data: str,
+              train_set, val_set) -> dict:
+    """The edgebb metadata saved in the model file: what it is, how it was trained and on which images."""
+    from ..data import fingerprint
+
+    return {"backbone": backbone, "preprocessing": pp.to_dict(), "labels": labels, "weights": start,
+            "edgebb_train": {"epochs": opts.epochs, "batch_size": opts.batch_size, "lr": lr, "seed": opts.seed,
+                             "augment": list(opts.augment), "threads": training_threads()},
+            # what convert needs to keep these images out of its held-out evaluation
+            "training_images": {"root": os.path.abspath(data), "count": len(train_set.paths),
+                                "fingerprints": sorted(fingerprint(p) for p in train_set.paths)},
+            # the images that chose the saved epoch: convert says when it evaluates on them (an optimistic top-1)
+            "validation_images": {"count": len(val_set.paths),
+                                  "fingerprints": sorted(fingerprint(p) for p in val_set.paths)}}
+
+
+def _phases(start: str, opts: TrainOptions, lr: float, history: list[dict]) -> list[tuple[str, int, float, int | None]]:
+    """(phase, epochs left, learning rate, trunk blocks to train: 0 none, None all) in order. From pretrained
+    weights: the head on a frozen trunk, then its top blocks; from random ones, everything. A resumed run goes on
+    where its history ends."""
+    if start == "random":
+        return [("full", opts.epochs - len(history), lr, None)]
+    head_epochs = max(1, opts.epochs // 3)
+    tuned = sum(1 for r in history if r["phase"] == "fine-tune")
+    headed = head_epochs if tuned else sum(1 for r in history if r["phase"] == "head")  # early stopping
+    return [("head", head_epochs - headed, lr, 0),
+            ("fine-tune", opts.epochs - head_epochs - tuned, lr / 10, opts.fine_tune_blocks)]
+
+
+def _outcome_notes(history: list[dict], best: float, opts: TrainOptions, lr: float, samples: int,
+                   classes: int) -> list[str]:
+    """What the run's history says: epochs early stopping left out, a model that did not learn or is at chance."""
+    notes = []
+    if len(history) < opts.epochs:  # not interrupted (that raises): early stopping ended a phase
+        notes.append(f"early stopping: {opts.epochs - len(history)} of the {opts.epochs} epochs were not run, as "
+                     f"validation accuracy had not improved for {opts.patience} epoch(s) (--patience)")
+    stuck = did_not_learn(history, classes)
+    if stuck:
+        notes.append(f"{stuck}: the model did not learn; train longer (--epochs) or try a lower --lr "
+                     f"(this run: {lr:g})")
+    elif at_chance(best, samples, classes):
+        notes.append(f"the best validation accuracy, {100 * best:.1f}% on {samples} images, cannot be "
+                     f"told from guessing ({100 / classes:.0f}% for {classes} classes): the model has not "
+                     "learned the task yet; train longer (--epochs) or with more images. edgebb convert shows its "
+                     "quantized artifacts but does not judge them")
+    return notes
 
 
 def qat_lost(qat_best: float, float_best: float, samples: int, classes: int) -> str | None:
