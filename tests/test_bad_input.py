@@ -294,6 +294,21 @@ EARLY = [
     ("recommend-task", ["recommend", "{w}/store", "--target", "cpu:1", "--task", "pose"], "--task must be one of"),
     ("recommend-dataset-size", ["recommend", "{w}/store", "--target", "cpu:1", "--dataset-size", "0"],
      "--dataset-size must be at least 1"),
+    # a results file over the work it describes (--json OUT/sweep.sqlite replaced a sweep's store with its table)
+    ("recommend-json-over-store", ["recommend", "{w}/store", "--target", "cpu:1", "--json", "{w}/store/sweep.sqlite"],
+     "sweep.sqlite is an edgebb sweep store: writing results there would destroy it"),
+    ("sweep-json-over-its-store", ["sweep", "squeezenet_1_1", "-o", "{o}/new", "--json", "{o}/new/sweep.sqlite"],
+     "sweep.sqlite is one of this command's inputs"),
+    ("sweep-csv-over-a-store", ["sweep", "squeezenet_1_1", "-o", "{o}/new", "--csv", "{w}/store/sweep.sqlite"],
+     "sweep.sqlite is an edgebb sweep store"),
+    ("bench-json-over-a-model", ["bench", "squeezenet_1_1", "--json", "{m}/random.onnx"],
+     "random.onnx is a model file: writing results there would destroy it"),
+    ("bench-json-over-a-manifest", ["bench", "squeezenet_1_1", "--json", "{w}/orphan-manifest/manifest.json"],
+     "manifest.json is a conversion's manifest"),
+    # a damaged store is named as one, and reading it leaves no -wal or -shm beside it (the snapshot)
+    ("report-damaged-store", ["report", "{w}/damaged", "-o", "{o}/r.html"], "a damaged SQLite file: "),
+    ("recommend-damaged-store", ["recommend", "{w}/damaged", "--target", "cpu:1"], "a damaged SQLite file: "),
+    ("sweep-into-damaged-store", ["sweep", "squeezenet_1_1", "-o", "{w}/damaged"], "a damaged SQLite file: "),
     ("recommend-runtime", ["recommend", "{w}/store", "--target", "cpu:1", "--runtime", "tensorrt"],
      "unknown runtime of target cpu:1 'tensorrt'"),
 ]
@@ -337,6 +352,9 @@ def folders(world, models):
     (world / "foreign" / "sweep.sqlite").write_text("the user's own file")
     if not (world / "store").exists():
         _sweep_store(world / "store")
+    (world / "damaged").mkdir(exist_ok=True)  # a store cut short, as a full disk or a partial copy leaves one
+    whole = (world / "store" / "sweep.sqlite").read_bytes()
+    (world / "damaged" / "sweep.sqlite").write_bytes(whole[:len(whole) // 2])
     return world
 
 
@@ -346,7 +364,7 @@ def test_early(name, args, message, world, models, folders, tmp_path):
     out.mkdir()
     (out / "precious.txt").write_text("the user's")
     before, data_before = snapshot(out), snapshot(world / "shapes")
-    kept = {name: snapshot(world / name) for name in ("store", "foreign")}
+    kept = {name: snapshot(world / name) for name in ("store", "foreign", "damaged", "orphan-manifest")}
     args = [a.format(w=world, m=models[0], o=out) for a in args]
     if args[0] in ("convert", "sweep") and "-o" not in args:
         args += ["-o", str(out / "converted")]

@@ -128,13 +128,43 @@ def with_options(options):
     return decorate
 
 
-def check_outputs(*paths: str | None) -> None:
-    """Every output file a command will write, checked before any work (a probe file where it will go)."""
+def check_outputs(*paths: str | None, inputs: tuple[str, ...] = ()) -> None:
+    """Every results file (JSON, CSV) a command will write, checked before any work (a probe file where it will go):
+    never one of the command's `inputs` (files it reads or will make, as a sweep's store), nor a file of edgebb's
+    that holds work (`--json OUT/sweep.sqlite` once replaced a sweep's store with its own table)."""
     from ..core.files import check_can_write_file
 
     for path in paths:
-        if path:
-            check_can_write_file(path)
+        if not path or path == "-":
+            continue
+        check_can_write_file(path)
+        real = os.path.realpath(path)
+        kind = next(("one of this command's inputs" for p in inputs if p and os.path.realpath(p) == real), None)
+        kind = kind or (_holds_work(path) if os.path.isfile(path) else None)
+        if kind:
+            raise InputError(f"{path} is {kind}: writing results there would destroy it; choose another file "
+                             "(nothing was changed)")
+
+
+def _holds_work(path: str) -> str | None:
+    """What `path` is, where it is a file of edgebb's that holds work: a sweep store, a manifest, a model."""
+    import json
+
+    from ..core.formats import format_for
+    from ..selection.store import is_store
+
+    if path.endswith((".keras", ".h5")) or format_for(path) is not None:
+        return "a model file"
+    if is_store(path):
+        return "an edgebb sweep store"
+    if os.path.basename(path) == "manifest.json":
+        try:
+            with open(path) as f:
+                if "artifacts" in json.load(f):
+                    return "a conversion's manifest"
+        except (OSError, ValueError, TypeError):
+            return None
+    return None
 
 
 def write_outputs(outputs: list[tuple[str | None, str]], results_json: str) -> None:

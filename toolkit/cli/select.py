@@ -80,7 +80,9 @@ def sweep(backbones, config, output, json_path, csv_path, plan_only, **given):
         settings["backbones"] = backbones
     output = output or settings.pop("output", None) or "sweep"
     settings.pop("output", None)
-    check_outputs(*(p for p in (json_path, csv_path) if p != "-"))
+    from ..selection.store import store_path
+
+    check_outputs(json_path, csv_path, inputs=(store_path(output),))
     term = terminal()
     on_interrupt(lambda: "it was still planning: nothing was run or written")
     plan = make_plan(SweepOptions(**settings), output, term.progress())
@@ -176,8 +178,7 @@ def recommend(source, json_path, measure, **budget):
     from ..selection.recommend import recommend as answer
 
     spec = Budget(**budget)
-    if json_path != "-":
-        check_outputs(json_path)
+    check_outputs(json_path, inputs=(source,))
     term = terminal()
     rec = _answer(source, spec, answer)
     if measure:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from ..core.errors import InputError
+from ..core.files import check_can_write_file
 from ..core.serialize import to_json
 from . import cli
-from .common import MODEL_OPTIONS, at_width, check_outputs, quiet_option, terminal, with_options
+from .common import MODEL_OPTIONS, at_width, quiet_option, terminal, with_options
 
 
 @cli.command("list")
@@ -103,7 +104,7 @@ def build(name, output, width, size, classes, weights, features, no_top):
     spec = get_spec(name)
     spec.check_width(width)
     spec.check_size(size)
-    check_outputs(output)
+    check_can_write_file(output, "model file")
     model = create_model(name, width=width, input_size=size, num_classes=classes, weights=weights,
                          features=features, include_top=not no_top)
     meta = built_meta(name, width=width, size=size, classes=classes, weights=weights, features=features,

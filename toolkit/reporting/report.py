@@ -40,13 +40,14 @@ def load(source: str) -> ReportData:
     """Read a sweep folder or store, a sweep's JSON export, or an `edgebb bench --json` file; InputError for
     anything else."""
     from ..selection.cells import not_learned
-    from ..selection.store import FILE, Store, is_store
+    from ..selection.store import FILE, Store, store_problem
 
     if os.path.isdir(source) or source.endswith((".sqlite", ".db")):
         path = os.path.join(source, FILE) if os.path.isdir(source) else source
-        if not os.path.exists(path) or not is_store(path):
-            raise InputError(f"{source} is not an edgebb result (no sweep store {FILE}; give a sweep folder or the "
-                             "JSON edgebb bench wrote)")
+        problem = store_problem(path) if os.path.exists(path) else f"no sweep store {FILE} in it"
+        if problem:
+            raise InputError(f"{source} is not an edgebb result, {problem} (give a sweep folder, its sweep.sqlite, "
+                             "or the JSON edgebb sweep or edgebb bench writes)")
         with Store.open(path) as store:
             cells, notes = store.view()
             runs = store.runs()

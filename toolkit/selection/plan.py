@@ -16,7 +16,7 @@ from ..core.progress import Progress, as_progress
 from .cells import Cell, cell_key, convert_key, data_fingerprint, model_key, tool_versions
 from .grid import ModelConfig, SweepOptions, expand
 from .reuse import reuse
-from .store import FILE, is_store, store_path
+from .store import FILE, store_path, store_problem
 from .targets import TargetSpec, check_local, environment_of, fingerprint, parse_targets
 
 OURS = ("models", "artifacts")  # the folders a sweep makes in OUT besides its store
@@ -73,9 +73,10 @@ def check_output(out_dir: str) -> None:
     check_can_create_dir(out_dir)
     path = store_path(out_dir)
     if os.path.exists(path):
-        if not is_store(path):
-            raise InputError(f"{path} exists and is not an edgebb sweep store; sweep into another folder (nothing "
-                             "was changed)")
+        problem = store_problem(path)
+        if problem:
+            raise InputError(f"{path} exists and is not an edgebb sweep store, {problem}; sweep into another folder "
+                             "(nothing was changed)")
         return
     for name in OURS:
         if os.path.exists(os.path.join(out_dir, name)):

@@ -71,18 +71,32 @@ def store_path(out_dir: str) -> str:
 
 def is_store(path: str) -> bool:
     """Whether `path` is an edgebb sweep store (an SQLite file whose meta says so)."""
+    return store_problem(path) is None
+
+
+def store_problem(path: str) -> str | None:
+    """What keeps the file at `path` from being an edgebb sweep store, in a few words; None when it is one.
+
+    Read through a read-write connection that only reads: a read-only one leaves the store's -wal and -shm files
+    behind (it may not delete them), which a refused file then kept beside it."""
     try:
         with open(path, "rb") as f:
             if f.read(16) != b"SQLite format 3\x00":
-                return False
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+                return "not an SQLite file"
+        conn = sqlite3.connect(path, timeout=30)
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         finally:
             conn.close()
-        return bool(row) and row[0] == SCHEMA
-    except (OSError, sqlite3.Error):
-        return False
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except sqlite3.Error as exc:
+        if "no such table" in str(exc):
+            return "an SQLite file of something else, with no edgebb meta table"
+        return f"a damaged SQLite file: {exc}"
+    if not row or row[0] != SCHEMA:
+        return f"a sweep store of another edgebb, schema {row[0] if row else 'missing'} where this one reads {SCHEMA}"
+    return None
 
 
 class Store:
@@ -96,9 +110,10 @@ class Store:
     @classmethod
     def create(cls, out_dir: str) -> Store:
         path = store_path(out_dir)
-        if os.path.exists(path) and not is_store(path):
-            raise InputError(f"{path} exists and is not an edgebb sweep store; sweep into another folder (nothing "
-                             "was changed)")
+        problem = store_problem(path) if os.path.exists(path) else None
+        if problem:
+            raise InputError(f"{path} exists and is not an edgebb sweep store, {problem}; sweep into another folder "
+                             "(nothing was changed)")
         os.makedirs(out_dir, exist_ok=True)
         conn = _connect(path)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -117,8 +132,9 @@ class Store:
             path = store_path(path)
         if not os.path.exists(path):
             raise InputError(f"no sweep store at {path} (edgebb sweep -o FOLDER writes FOLDER/{FILE})")
-        if not is_store(path):
-            raise InputError(f"{path} is not an edgebb sweep store")
+        problem = store_problem(path)
+        if problem:
+            raise InputError(f"{path} is not an edgebb sweep store: {problem}")
         return cls(path, _connect(path))
 
     def close(self) -> None:
