@@ -196,6 +196,39 @@ def test_report_of_a_bench_json(swept, tmp_path):
     assert "mobilenet_v2 0.35 @32 int8 on litert" in page
 
 
+def test_a_sweeps_json_reports_as_its_store_does(swept, tmp_path):
+    """A report of `sweep --json`'s file said "no data was given" of measured accuracies, "? warm-up runs (at
+    least None runs)", and left the environment blank: the method and environment come from each cell's own
+    provenance, which the JSON carries as the store does; where runs measured with other settings, it says so.
+    A cell without the fields a report needs is refused in one line (it was a KeyError)."""
+    import json
+
+    from edgebb.selection.store import Store
+
+    with Store.open(str(swept["out"])) as store:
+        cells, _ = store.view()
+    source = tmp_path / "sweep.json"
+    source.write_text(json.dumps({"schema": "edgebb.sweep-result/1", "cells": cells, "notes": []}, default=str))
+    for src, out in ((swept["out"], tmp_path / "store.md"), (source, tmp_path / "json.md")):
+        result = edgebb("report", src, "-o", out)
+        assert result.returncode == 0, result.stderr
+    store_md, json_md = (tmp_path / "store.md").read_text(), (tmp_path / "json.md").read_text()
+    method = _section(json_md, "Environment")
+    assert method == _section(store_md, "Environment")
+    assert "None" not in method and "no data was given" not in method and "? cores" not in method, method
+    assert "at least 3 runs" in method, method  # the shared sweep's --runs
+
+    cells[0]["provenance"]["options"]["runs"] = 99  # a cell a later run measured with other settings
+    source.write_text(json.dumps({"schema": "edgebb.sweep-result/1", "cells": cells, "notes": []}, default=str))
+    assert edgebb("report", source, "-o", tmp_path / "mixed.md").returncode == 0
+    method = _section((tmp_path / "mixed.md").read_text(), "Environment")
+    assert "at least 99 runs" in method and "for 1 cell(s)" in method and "at least 3 runs" in method, method
+
+    del cells[1]["key"]
+    source.write_text(json.dumps({"schema": "edgebb.sweep-result/1", "cells": cells, "notes": []}, default=str))
+    assert_one_line(edgebb("report", source, "-o", tmp_path / "bad.md"), 2, "cell 2 lacks key")
+
+
 def test_a_bench_row_that_failed_its_conversion_check_is_no_candidate(swept, tmp_path):
     """bench carries each artifact's verdict from its manifest; a row whose artifact failed it is measured and shown,
     in the terminal table and in a report, but it is not on the frontier (a new user's report put an int8 file that

@@ -29,53 +29,75 @@ def environment_rows(data) -> list[dict]:
     return rows
 
 
+def _options(data, c: dict) -> dict:
+    """The sweep options cell `c` was made with: its own provenance's (a store holds cells of several runs, a
+    sweep's JSON no run at all), else the newest run's."""
+    return ((c.get("provenance") or {}).get("options") or ((data.spec or {}).get("options")) or {})
+
+
+def _by_options(data, cells: list[dict], text) -> str:
+    """`text(options)` of the cells' options; where runs gave them different settings, each with its cell count."""
+    groups: dict[str, int] = {}
+    for c in cells:
+        said = text(_options(data, c))
+        groups[said] = groups.get(said, 0) + 1
+    if len(groups) == 1:
+        return next(iter(groups))
+    return "; ".join(f"{said} for {n} cell(s)" for said, n in groups.items())
+
+
 def method_lines(data) -> list[str]:
-    """What was measured and how, as bullet points."""
+    """What was measured and how, as bullet points (from each cell's own provenance where it has one)."""
     spec = data.spec or {}
-    options = spec.get("options") or {}
     lines = []
+    measured = [c for c in data.cells if c.get("p50_ms") is not None] or data.cells
     if data.kind == "sweep":
-        runs = options.get("runs")
+        bench = _by_options(data, measured, lambda o: (
+            f"{o.get('warmup', '?')} warm-up runs kept apart from the steady state (at least {o.get('runs', '?')} "
+            f"runs and {o.get('min_seconds', '?')} s, at most {o.get('max_seconds', '?')} s)"))
         lines.append(
             "Latency: each (artifact, runtime, threads) measured by edgebb bench in its own worker process at batch "
-            f"1; load, first run and {options.get('warmup', '?')} warm-up runs kept apart from the steady state "
-            f"(at least {runs} runs and {options.get('min_seconds')} s, at most {options.get('max_seconds')} s); "
-            "p50/p90/p99 are percentiles of the steady-state runs. Inputs are random pixels through the "
-            "backbone's preprocessing.")
+            f"1; load, first run and {bench}; p50/p90/p99 are percentiles of the steady-state runs. Inputs are "
+            "random pixels through the backbone's preprocessing.")
     else:
         lines.append("Latency: edgebb bench, each row in its own worker process; p50/p90/p99 of its steady-state "
                      "runs. This is a bench result: it holds no accuracy.")
     lines.append("Memory: peak resident set size (VmHWM) of the worker process that loaded and ran the model.")
-    data_info = spec.get("data")
+    data_info = next((d for d in ((c.get("provenance") or {}).get("data") for c in data.cells) if d),
+                     None) or spec.get("data")
     if data.kind == "sweep" and data_info:
+        trained = any(_options(data, c).get("epochs") for c in data.cells)
         lines.append(f"Accuracy: top-1 of the artifact after its recipe, run by its own runtime (LiteRT for .tflite, "
                      f"ONNX Runtime for .onnx) on the held-out part of {data_info.get('path')} "
                      f"({data_info.get('images')} images in {len(data_info.get('classes') or [])} classes; "
                      "images the model never trained on" + ("; they are also its validation split, on which the "
                                                              "best epoch was kept, so top-1 leans optimistic"
-                                                             if options.get("epochs") else "")
+                                                             if trained else "")
                      + "); agreement is top-1 agreement with the float Keras model on the same images.")
-        epochs = options.get("epochs")
         started: dict[str, list[str]] = {}
         for c in {(c["backbone"], c.get("width"), c.get("size")): c for c in data.cells}.values():
             width = "" if c.get("width") is None else f" {c['width']:g}"
-            started.setdefault(str(c.get("weights") or "unknown"), []).append(f"{c['backbone']}{width}")
+            name = f"{c['backbone']}{width} @{c.get('size')}"
+            started.setdefault(str(c.get("weights") or "unknown"), []).append(name)
         origin = "; ".join(f"from {'random weights' if w == 'random' else w + ' weights'}: {', '.join(names)}"
                            for w, names in started.items())
-        lr = (f"learning rate {options['lr']:g}" if options.get("lr") is not None
-              else "each backbone's default learning rate (edgebb train's)")
-        lines.append(f"Training: {epochs} epoch(s) per backbone configuration (batch {options.get('batch_size')}, "
-                     f"{lr}, augmentation "
-                     f"{', '.join(options.get('augment') or []) or 'none'}, seed {options.get('seed')}), from "
-                     "ImageNet weights where the family has them and they can be fetched, else from random "
-                     f"weights; {origin}.")
+
+        def training(o: dict) -> str:
+            lr = (f"learning rate {o['lr']:g}" if o.get("lr") is not None
+                  else "each backbone's default learning rate (edgebb train's)")
+            return (f"{o.get('epochs')} epoch(s) per backbone configuration (batch {o.get('batch_size')}, {lr}, "
+                    f"augmentation {', '.join(o.get('augment') or []) or 'none'}, seed {o.get('seed')})")
+
+        lines.append(f"Training: {_by_options(data, data.cells, training)}, from ImageNet weights where the family "
+                     f"has them and they can be fetched, else from random weights; {origin}.")
     elif data.kind == "sweep":
         lines.append("Accuracy: no data was given, so accuracy is the published ImageNet top-1 of the float model "
                      "at the input size it was published for, labelled with its source; other configurations (and "
                      "every int8 cell) have none. Nothing is estimated.")
     lines.append("Pareto: per target, a cell is optimal when no other cell is at least as accurate and at least "
                  "as fast (or as light) and better in one; MACs are counted per image, FLOPs are 2 x MACs.")
-    versions = spec.get("versions") or {}
+    versions = spec.get("versions") or next(
+        (v for v in ((c.get("provenance") or {}).get("versions") for c in reversed(data.cells)) if v), {})
     if versions:
         lines.append("Tools: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     return lines

@@ -39,7 +39,6 @@ class ReportData:
 def load(source: str) -> ReportData:
     """Read a sweep folder or store, a sweep's JSON export, or an `edgebb bench --json` file; InputError for
     anything else."""
-    from ..selection.cells import not_learned
     from ..selection.store import FILE, Store, store_problem
 
     if os.path.isdir(source) or source.endswith((".sqlite", ".db")):
@@ -52,13 +51,7 @@ def load(source: str) -> ReportData:
             cells, notes = store.view()
             runs = store.runs()
         spec = runs[-1]["spec"] if runs else None
-        envs = {}
-        for c in cells:
-            env = (c.get("provenance") or {}).get("environment")
-            if env and c["target"] not in envs:
-                envs[c["target"]] = env
-        return ReportData("sweep", source, cells, envs, spec, notes + list((spec or {}).get("notes", []))
-                          + not_learned(cells))
+        return _from_sweep(source, cells, spec, notes + list((spec or {}).get("notes", [])))
     try:
         with open(source) as f:
             data = json.load(f)
@@ -69,11 +62,35 @@ def load(source: str) -> ReportData:
         raise InputError(f"{source} is not an edgebb result: {what} (give a sweep folder, its sweep.sqlite, or the "
                          "JSON edgebb sweep or edgebb bench writes)") from None
     if isinstance(data, dict) and data.get("schema") == "edgebb.sweep-result/1":
-        return ReportData("sweep", source, list(data.get("cells", [])), notes=list(data.get("notes", [])))
+        cells = data.get("cells")
+        if not isinstance(cells, list):
+            raise InputError(f"{source} is not an edgebb result: its 'cells' is not a list")
+        for i, c in enumerate(cells):
+            lacks = [k for k in SWEEP_CELL_KEYS if not isinstance(c, dict) or k not in c]
+            if lacks:
+                raise InputError(f"{source} is not an edgebb result: cell {i + 1} lacks {', '.join(lacks)} (write it "
+                                 "again with edgebb sweep --json)")
+        return _from_sweep(source, cells, None, list(data.get("notes") or []))
     if isinstance(data, dict) and str(data.get("schema", "")).startswith("edgebb.bench/") \
             and isinstance(data.get("results"), list):
         return _from_bench(source, data)
     raise InputError(f"{source} is not an edgebb result (neither a sweep nor the JSON edgebb bench writes)")
+
+
+SWEEP_CELL_KEYS = ("key", "backbone", "width", "size", "recipe", "runtime", "target", "status")
+
+
+def _from_sweep(source: str, cells: list[dict], spec: dict | None, notes: list[str]) -> ReportData:
+    """A sweep's cells with the environment of each target (from the cells' own provenance, as a sweep's JSON
+    carries it as its store does)."""
+    from ..selection.cells import not_learned
+
+    envs: dict[str, dict] = {}
+    for c in cells:
+        env = (c.get("provenance") or {}).get("environment")
+        if env and c["target"] not in envs:
+            envs[c["target"]] = env
+    return ReportData("sweep", source, cells, envs, spec, notes + not_learned(cells))
 
 
 def _from_bench(source: str, report: dict) -> ReportData:
