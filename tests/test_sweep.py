@@ -571,6 +571,15 @@ def test_json_and_csv_exports(swept, tmp_path):
     table = edgebb("sweep", *GRID, "--data", swept["data"], "-o", out, "-q").stdout.splitlines()
     starred = {(line.split()[1], line.split()[4]) for line in table if line.startswith("* ") and "Pareto" not in line}
     assert starred == marked, table
+    # whether a cell may be shipped, and why not, as the table's status says it (the exports said "ok" of a cell
+    # at chance and of an int8 one not judged); and its p50's noise
+    for c in data["cells"]:
+        assert c["candidate"] == (c["excluded"] is None) and c["spread"] is not None, c
+        if c["backbone"] == "squeezenet_1_1":
+            assert not c["candidate"] and "chance" in c["excluded"], c
+    assert {(r["backbone"], r["recipe"]) for r in rows if r["candidate"] == "True"} == \
+        {(c["backbone"], c["recipe"]) for c in data["cells"] if c["candidate"]}
+    assert all(r["spread"] for r in rows)
 
 
 def test_python_api_pareto_and_save(swept, tmp_path):

@@ -61,12 +61,20 @@ class SweepResult:
 
     def marked(self) -> list[dict]:
         """The rows with their frontier marks, as the table's P column and the report show them: `pareto_latency`
-        (accuracy against p50 on its target) and `pareto_memory` (accuracy against peak memory)."""
-        from .pareto import annotate
+        (accuracy against p50 on its target) and `pareto_memory` (accuracy against peak memory); whether each is a
+        candidate to ship, and if not why (`excluded`: its artifact failed its check, was not judged, or its model
+        is at chance, as the table's status says), and its p50's noise (`spread`, a share of p50)."""
+        from ..benchmark.rows import noise
+        from .pareto import annotate, excluded
 
         marks = annotate(self.rows)
-        return [{**r, **{f"pareto_{name}": bool(marks.get(r["key"], {}).get(name, {}).get("optimal"))
-                         for name in ("latency", "memory")}} for r in self.rows]
+        out = []
+        for r in self.rows:
+            why = excluded(r) if r.get("status") == "ok" else f"{r.get('stage') or 'it'} failed: {r.get('error')}"
+            out.append({**r, **{f"pareto_{name}": bool(marks.get(r["key"], {}).get(name, {}).get("optimal"))
+                                for name in ("latency", "memory")},
+                        "candidate": why is None, "excluded": why, "spread": noise(r.get("bench") or {})})
+        return out
 
     def table(self) -> list[dict]:
         """The rows with their frontier marks, without their JSON columns (bench row, verification, provenance):
