@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from test_bad_input import assert_one_line
 
 from edgebb.benchmark.analysis import diagnose
 from edgebb.benchmark.rows import latency_stats
@@ -204,8 +205,7 @@ def test_max_seconds_bounds_a_slow_row_from_warm_up_to_its_outputs(artifacts, tm
 
 
 def test_files_of_two_formats_on_both_runtimes_make_a_row_each(tmp_path, artifacts):
-    """Each runtime runs the file it reads: no "no onnx artifact" row for the .tflite, nor the reverse. A runtime
-    that nothing here feeds still gets its skipped row, saying why."""
+    """Each runtime runs the file it reads: no "no onnx artifact" row for the .tflite, nor the reverse."""
     out = tmp_path / "r.json"
     files = [str(artifacts / f"mobilenet_v2_0.35_32_fp32.{suffix}") for suffix in ("tflite", "onnx")]
     result = edgebb("bench", *files, "--runtime", "litert,onnxruntime", "--baseline", "none", "--json", str(out),
@@ -214,42 +214,34 @@ def test_files_of_two_formats_on_both_runtimes_make_a_row_each(tmp_path, artifac
     rows = json.loads(out.read_text())["results"]
     assert sorted((r["format"], r["runtime"], r["status"]) for r in rows) == \
         [("onnx", "onnxruntime", "ok"), ("tflite", "litert", "ok")]
-    alone = edgebb("bench", files[0], "--runtime", "onnxruntime", "--baseline", "none", "--json", str(out), *FAST)
-    (row,) = json.loads(out.read_text())["results"]
-    assert row["status"] == "skipped" and "no onnx artifact" in row["error"], alone.stderr
 
 
 def test_a_runtime_that_reads_none_of_the_files_says_so_for_each(tmp_path, artifacts):
-    """keras runs .keras/.h5 float models: asked to run a .tflite and an .onnx, each gets its skipped row naming
-    why, as onnxruntime's for a .tflite does, with the same exit code (nothing failed: 0)."""
+    """keras runs .keras/.h5 float models: asked to run a .tflite and an .onnx and nothing else, it has nothing to
+    measure: one line naming what it reads and what was given, exit 2 (it ended 0 with two skipped rows). Beside a
+    runtime that reads one of them, each file it cannot read keeps its skipped row, saying why."""
     out = tmp_path / "r.json"
     files = [str(artifacts / f"mobilenet_v2_0.35_32_fp32.{suffix}") for suffix in ("tflite", "onnx")]
-    onnx = edgebb("bench", files[0], "--runtime", "onnxruntime", "--baseline", "none", "--json", str(out), *FAST)
-    assert [r["status"] for r in json.loads(out.read_text())["results"]] == ["skipped"], onnx.stderr
     keras = edgebb("bench", *files, "--runtime", "keras", "--baseline", "none", "--json", str(out), *FAST)
-    assert keras.returncode == onnx.returncode == 0, keras.stderr
+    assert_one_line(keras, 2, "nothing to measure: keras reads .keras, and no item is one (they are .onnx, .tflite)")
+    assert not out.exists()
+    both = edgebb("bench", files[0], "--runtime", "litert,keras", "--baseline", "none", "--json", str(out), *FAST)
+    assert both.returncode == 0, both.stderr
     rows = json.loads(out.read_text())["results"]
-    assert [(r["format"], r["runtime"], r["status"]) for r in rows] == [("keras", "keras", "skipped")] * 2, rows
-    for r in rows:
-        assert r["error"].startswith("no keras model for mobilenet_v2@0.35 fp32: only float recipes have one"), r
-    assert "skipped [1]" in keras.stdout and "skipped [2]" in keras.stdout
-    assert "[1] mobilenet_v2@0.35 on keras (1 thread(s)): no keras model for mobilenet_v2@0.35 fp32" in keras.stdout
+    assert [(r["runtime"], r["status"]) for r in rows] == [("litert", "ok"), ("keras", "skipped")], rows
+    assert rows[1]["error"].startswith("no keras model for mobilenet_v2@0.35 fp32: only float recipes have one"), rows
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "keras"])
-def test_a_file_the_runtime_cannot_read_gets_its_row_and_no_baseline(tmp_path, artifacts, runtime):
-    """--runtime asked for it: the .tflite gets its skipped row, saying why. The baseline is neither converted nor
-    measured there: with no item measured on that runtime, its row would compare with nothing."""
+@pytest.mark.parametrize("runtime, suffix", [("onnxruntime", ".onnx"), ("keras", ".keras")])
+def test_a_file_no_runtime_asked_for_reads_is_refused(tmp_path, artifacts, runtime, suffix):
+    """--runtime asked for one that cannot read the only item: one line and exit 2 before the baseline is converted
+    (it ended 0 with a single skipped row, measuring nothing)."""
     out = tmp_path / "r.json"
     cache = tmp_path / "cache"
     result = edgebb("bench", str(artifacts / "mobilenet_v2_0.35_32_fp32.tflite"), "--runtime", runtime,
                     "--baseline", "squeezenet_1_1", "--json", str(out), *FAST, env={"XDG_CACHE_HOME": str(cache)})
-    assert result.returncode == 0, result.stderr
-    rows = json.loads(out.read_text())["results"]
-    assert [(r["model"], r["runtime"], r["status"]) for r in rows] == [("mobilenet_v2@0.35", runtime, "skipped")], \
-        rows
-    assert "converting squeezenet_1_1" not in result.stderr
-    assert not (cache / "edgebb" / "artifacts").exists()
+    assert_one_line(result, 2, f"nothing to measure: {runtime} reads {suffix}, and no item is one (they are .tflite)")
+    assert not out.exists() and not (cache / "edgebb" / "artifacts").exists()
 
 
 def test_the_baseline_only_in_the_formats_an_item_is_measured_in(tmp_path, artifacts, monkeypatch):
@@ -792,3 +784,16 @@ def test_ctrl_c_after_the_worker_ended_is_still_an_interrupt(tmp_path, monkeypat
     monkeypatch.setattr(subprocess.Popen, "communicate", reaped_then_interrupted)
     with pytest.raises(KeyboardInterrupt):
         process.run_worker({"path": str(tmp_path / "missing.tflite")}, timeout=60, folder=str(tmp_path))
+
+
+def test_the_baseline_asked_for_by_name_carries_its_conversion_check(tmp_path):
+    """`bench vgg16 resnet50 ... --recipe int8`: resnet50's int8 row said "ok" where every other random-weight int8
+    row said "not judged" (a baseline row carried no conversion check)."""
+    out = tmp_path / "r.json"
+    result = edgebb("bench", "squeezenet_1_1", "-s", str(SIZE), "--recipe", "int8", "--baseline", "squeezenet_1_1",
+                    "--json", str(out), *FAST, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["baseline"] and row["conversion_check"] == {"passed": None, "failed_because": None}, row
+    (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith("squeezenet_1_1 *")]
+    assert "ok, not judged [1]" in line, result.stdout

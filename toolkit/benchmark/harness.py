@@ -69,6 +69,10 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
                                     if FORMATS[f].artifact))
     runtimes, fallback_notes = _tflite_fallback(wanted)
     notes += fallback_notes
+    if opts.runtimes and not any(RUNTIMES[r].format in have for r in runtimes if available(r)[0]):
+        reads = "; ".join(f"{r} reads {FORMATS[RUNTIMES[r].format].suffix}" for r in runtimes if available(r)[0])
+        raise InputError(f"nothing to measure: {reads}, and no item is one (they are "
+                         f"{', '.join(sorted(FORMATS[f].suffix for f in have)) or 'nothing measurable'})")
     unratioed: dict[str, str] = {}  # runtimes whose rows get no ratio (a software GPU): no baseline measured there
     if opts.baseline != "none":
         targets, baseline_notes, unratioed = plan_baselines(targets, opts.baseline, runtimes, env, progress)
@@ -195,7 +199,7 @@ def _conversion_checks(results: list[BenchRow], verifications: dict) -> None:
     from ..conversion.verify import as_run_by
 
     for row in results:
-        if row.path in verifications and not row.baseline:
+        if row.path in verifications:  # the baseline too: asked for by name, its int8 row is as unjudged as any
             check = as_run_by(verifications[row.path], row.runtime)
             row.extra["conversion_check"] = {"passed": check.get("passed"),
                                              "failed_because": check.get("failed_because")}
