@@ -204,3 +204,33 @@ def test_list_json(tmp_path):
     darknet = next(r for r in rows if r["name"] == "darknet19")
     line = next(ln for ln in table.stdout.splitlines() if ln.lstrip().startswith("darknet19"))
     assert f"{2 * darknet['macs'] / 1e9:.2f}" in line, line
+
+
+def test_an_output_that_cannot_be_written_loses_nothing(tmp_path):
+    """A folder made unwritable mid-run (a new user's chattr +i): the JSON was saved to a temporary file and the CSV
+    dropped without a word. Each output that fails is saved as its own kind, the others are written, and the one
+    line names where each went; with only a table asked for, the whole result goes beside it."""
+    import click
+
+    from edgebb.cli import cli
+    from edgebb.cli.common import write_outputs
+    from edgebb.core.errors import InputError
+
+    (tmp_path / "file").write_text("in the way")
+    blocked = tmp_path / "file"
+    results = '{"results": []}\n'
+    with click.Context(cli):
+        with pytest.raises(InputError) as err:
+            write_outputs([(str(blocked / "r.json"), results), (str(blocked / "r.csv"), "a\n1\n")], results)
+        saved = dict(part.split(" to ") for part in str(err.value).split("saved instead: ")[1].split("; "))
+        assert open(saved[str(blocked / "r.json")]).read() == results
+        assert open(saved[str(blocked / "r.csv")]).read() == "a\n1\n" and saved[str(blocked / "r.csv")].endswith(".csv")
+        with pytest.raises(InputError) as err:
+            write_outputs([(str(tmp_path / "ok.json"), results), (str(blocked / "r.csv"), "a\n1\n")], results)
+        assert (tmp_path / "ok.json").read_text() == results and "the results to" not in str(err.value)
+        with pytest.raises(InputError) as err:
+            write_outputs([(None, results), (str(blocked / "r.csv"), "a\n1\n")], results)
+        saved = dict(part.split(" to ") for part in str(err.value).split("saved instead: ")[1].split("; "))
+        assert open(saved["the results"]).read() == results
+    for path in saved.values():
+        os.remove(path)

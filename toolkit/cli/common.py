@@ -168,20 +168,36 @@ def _holds_work(path: str) -> str | None:
 
 
 def write_outputs(outputs: list[tuple[str | None, str]], results_json: str) -> None:
-    """Write each (path, text); if one cannot be written, the results are not lost: the whole JSON goes to a
-    temporary file and the error names it."""
+    """Write each (path, text); one that cannot be written loses nothing: its own text goes to a temporary file
+    of its kind (and the whole JSON, where no JSON output holds it), the others are written, and the error names
+    where each went (a CSV had been dropped without a word when the JSON was rescued)."""
     import tempfile
 
     from ..core.files import write_atomic
 
+    failed, rescued, whole = None, [], False
     for path, text in outputs:
         if not path:
             continue
         try:
             write_atomic(path, text)
+            whole = whole or text == results_json
         except InputError as exc:
-            fd, rescue = tempfile.mkstemp(prefix="edgebb-results-", suffix=".json")
+            failed = failed or exc
+            suffix = os.path.splitext(path)[1] or ".txt"
+            fd, rescue = tempfile.mkstemp(prefix="edgebb-results-", suffix=suffix)
             with open(fd, "w") as f:
-                f.write(results_json)
-            raise InputError(f"{exc}; the results were saved to {rescue} instead") from exc
+                f.write(text)
+            rescued.append((path, rescue))
+            whole = whole or text == results_json
+            continue
         terminal().say(f"wrote {path}")
+    if failed is None:
+        return
+    if not whole:  # a table alone was asked for: the whole result goes beside it
+        fd, rescue = tempfile.mkstemp(prefix="edgebb-results-", suffix=".json")
+        with open(fd, "w") as f:
+            f.write(results_json)
+        rescued.append(("the results", rescue))
+    where = "; ".join(f"{path} to {rescue}" for path, rescue in rescued)
+    raise InputError(f"{failed}; saved instead: {where}") from failed
