@@ -169,8 +169,8 @@ def test_ctrl_c_mid_sweep_keeps_the_finished_cells(swept, tmp_path):
     assert code == 130, err[-3000:]
     # the last line says what is kept, as the store holds it then, and how to go on (it was "edgebb: interrupted")
     assert "Traceback" not in err and err.strip().splitlines()[-1] == (
-        f"edgebb: interrupted; 2 of 4 cells are finished and kept in {out}/sweep.sqlite (and the trained model of the "
-        "others); the same command reuses them and runs the other 2"), err[-3000:]
+        f"edgebb: interrupted; 2 of 4 cells are finished and kept in {out}/sweep.sqlite (and the trained model the "
+        "others need); the same command reuses them and runs the other 2"), err[-3000:]
     time.sleep(1)
     assert _processes_with(f"EDGEBB_TEST_RUN={tmp_path}") == [], "a stage process outlived its interrupted sweep"
     with Store.open(str(out)) as store:

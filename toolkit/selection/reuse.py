@@ -132,7 +132,9 @@ def kept(plan) -> str:
     total, done = len(plan.cells), now.reused
     where = store_path(plan.out_dir)
     trained = sum(1 for m in now.models if m in now.prepared and plan.model_path(m))
-    more = f" (and the trained model{'s' if trained > 1 else ''} of the others)" if trained else ""
+    needed = sum(1 for m in now.models if plan.model_path(m))  # "the trained model of the others" meant 1 of 4
+    more = (f" (and {'the' if trained == needed else f'{trained} of the {needed}'} trained model"
+            f"{'s' if needed > 1 else ''} the others need)") if trained else ""
     # --remeasure measures every finished cell again: without it, the same command goes on from what is kept
     same = "the same command without --remeasure" if plan.options.remeasure else "the same command"
     if done == total and plan.options.remeasure:
