@@ -133,8 +133,9 @@ def kept(plan) -> str:
     where = store_path(plan.out_dir)
     trained = sum(1 for m in now.models if m in now.prepared and plan.model_path(m))
     needed = sum(1 for m in now.models if plan.model_path(m))  # "the trained model of the others" meant 1 of 4
-    more = (f" (and {'the' if trained == needed else f'{trained} of the {needed}'} trained model"
-            f"{'s' if needed > 1 else ''} the others need)") if trained else ""
+    models = f"model{'s' if needed > 1 else ''} the others need"
+    more = "" if not trained else (f" (and the trained {models})" if trained == needed else
+                                   f" (and {trained} of the {needed} {models}, trained)")
     # --remeasure measures every finished cell again: without it, the same command goes on from what is kept
     same = "the same command without --remeasure" if plan.options.remeasure else "the same command"
     if done == total and plan.options.remeasure:
