@@ -118,10 +118,15 @@ def markdown(rows: list[dict], summary: dict, env: dict) -> str:
              "", "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
         if r["status"] == "ok":
-            flag = "" if r["learned"] else " (did not learn: chance level)"
-            lines.append("| " + " | ".join(cell(k, r.get(k)) for k, _ in COLUMNS) + flag + " |")
+            flag = "" if r["learned"] else " (did not learn: chance level)"  # in its name's cell, not a number's
+            lines.append("| " + " | ".join(cell(k, r.get(k)) + (flag if k == "backbone" else "") for k, _ in COLUMNS)
+                         + " |")
         else:
             lines.append(f"| {r['backbone']} | {r['width']} | failed: {r['error']} |" + " |" * (len(COLUMNS) - 3))
+    if not summary["ok"]:  # "True (0/0)" had said a goal was met with nothing to judge it on
+        return "\n".join(lines + ["", "Goals: no backbone learned (float accuracy under twice chance), so none can be "
+                                       "judged: train longer (--epochs) or at a larger --size",
+                                   f"- total {summary['total_s']:.0f} s on {env['cpu_count']} cores"]) + "\n"
     lines += ["", f"Goals, over the {summary['ok']} backbones that learned:",
               f"- int8 ONNX no more than 0.5 points below int8 TFLite: {summary['onnx_within_0_5_of_tflite']}/"
                   f"{summary['ok']}; "
@@ -201,7 +206,7 @@ def report(args, rows: list[dict], started: float, kept: tuple[list[dict], float
     summary = {"ok": len(ok), "failed": len(rows) - len(measured),
                "did_not_learn": [r["backbone"] for r in measured if not r["learned"]],
                "total_s": round(kept[1] + time.perf_counter() - started, 1),
-               "int8_within_1_point": len(within), "int8_within_1_point_all": len(within) == len(ok),
+               "int8_within_1_point": len(within), "int8_within_1_point_all": bool(ok) and len(within) == len(ok),
                "onnx_within_1_point": sum(min(r["onnx_drop"], r["qat_onnx_drop"]) <= 1.0 for r in ok),
                "qat_drop_within_0_5": sum(r["qat_drop"] <= 0.5 for r in ok),
                "qat_onnx_drop_within_0_5": sum(r["qat_onnx_drop"] <= 0.5 for r in ok),
@@ -222,6 +227,7 @@ def report(args, rows: list[dict], started: float, kept: tuple[list[dict], float
     write_report(args.out, env, summary, rows)
     md = os.path.splitext(args.out)[0] + ".md"
     write_atomic(md, markdown(rows, summary, env))
+    say(f"wrote {md}")
     return summary
 
 
@@ -309,8 +315,7 @@ def main(argv=None) -> int:
                 else:
                     say(f"[{i}/{len(names)}] {name:20s} failed: {row['error']}")
                 rows.append(row)
-                report(args, rows, started, kept)
-    summary = report(args, rows, started, kept)
+                summary = report(args, rows, started, kept)  # after every backbone: an interrupted run keeps them
     return 0 if not summary["failed"] else 1  # (a row that did not learn is reported, not a failure)
 
 

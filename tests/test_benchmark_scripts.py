@@ -57,3 +57,26 @@ def test_the_harness_scripts_run_and_write_their_json(script, args, keys, tmp_pa
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert keys <= set(json.loads(out.read_text())["summary"]), out.read_text()[:2000]
+
+
+def test_quant_accuracy_judges_no_goal_when_nothing_learned(monkeypatch, tmp_path):
+    """A run whose only backbone stayed at chance printed "int8 within 1 point ... for every backbone: True (0/0)"
+    and its JSON said the goal was met; it says none can be judged, and the flag sits in the backbone's cell."""
+    import argparse
+    import json
+
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    import quant_accuracy as qa
+
+    args = argparse.Namespace(out=str(tmp_path / "q.json"), size=32, dataset="digits", classes=10, epochs=2,
+                              qat_epochs=1, merge=False)
+    row = {"backbone": "mobilenet_v2", "width": 0.35, "status": "ok", "learned": False, "float": 11.0,
+           "int8_ptq": 10.0, "int8_onnx": 10.0, "int8_qat": 10.0, "int8_qat_onnx": 10.0, "qat_keras": 10.0,
+           "ptq_drop": 1.0, "onnx_drop": 1.0, "qat_drop": 1.0, "carry_over": 0.0, "qat_onnx_drop": 1.0,
+           "carry_over_onnx": 0.0, "ptq_top1_agreement": 50.0, "onnx_top1_agreement": 50.0, "eval_images": 789}
+    summary = qa.report(args, [row], 0.0)
+    assert summary["ok"] == 0 and summary["int8_within_1_point_all"] is False
+    assert json.loads((tmp_path / "q.json").read_text())["summary"]["int8_within_1_point_all"] is False
+    md = (tmp_path / "q.md").read_text()
+    assert "True (0/0)" not in md and "no backbone learned" in md, md
+    assert "| mobilenet_v2 (did not learn: chance level) | 0.35 |" in md, md
