@@ -22,6 +22,7 @@ each pair where ONNX Runtime int8 misses the 1.25x gets its int8 model's op type
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -36,8 +37,11 @@ def _fraction(row) -> float | None:
     return row.get("peak_fraction")
 
 
+@functools.cache
 def _profile(path: str, threads: int) -> list[dict]:
-    """ONNX Runtime's per-op-type profile of an artifact (edgebb's profiler), slowest first."""
+    """ONNX Runtime's per-op-type profile of an artifact (edgebb's profiler), slowest first; one per (file,
+    threads), so the by-op line and the depthwise line of one row read the same run (two runs had given one file's
+    depthwise convolutions 50% of the time on one line and 27% on the next)."""
     import numpy as np
 
     from edgebb.runtimes import RUNTIMES as REGISTRY
