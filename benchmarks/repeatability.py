@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     from edgebb.benchmark import bench
     from edgebb.benchmark.environment import environment
 
-    results, summary = [], {}
+    results, summary, warnings = [], {}, []
     for recipe in ("fp32", "int8"):
         p50s = []
         for i in range(args.repeats):
@@ -35,13 +35,18 @@ def main(argv=None) -> int:
             if not row.ok:
                 raise SystemExit(f"error: {row.artifact} on {row.runtime}: {row.status}: {row.error}")
             p50s.append(row.p50)
+            warnings += [w for w in report.warnings if w not in warnings]  # a busy machine, noisy rows
             # within the run: cv (std / mean) and the typical spread of its runs (edgebb.benchmark.rows.spread_of)
             results.append({"recipe": recipe, "repeat": i, "p50_ms": row.p50, "cv": row.cv, "run_spread": row.spread,
                             "runs": row.runs})
-            say(f"{recipe} run {i}: p50 {row.p50:.3f} ms (spread {row.spread:.3f}, cv {row.cv:.3f})")
+            say(f"{recipe} run {i}: p50 {row.p50:.3f} ms (its runs' spread {100 * row.spread:.1f}% of p50, "
+                f"cv {100 * row.cv:.1f}%)")
         spread = max(p50s) / min(p50s) - 1
         summary[recipe] = {"p50s_ms": p50s, "spread": spread, "goal": 0.05, "goal_met": spread < 0.05}
-        say(f"{recipe}: spread {100 * spread:.2f}% (goal < 5%)")
+        say(f"{recipe}: p50 from run to run {100 * spread:.2f}% apart (goal < 5%)")
+    summary["warnings"] = warnings
+    for w in warnings:
+        say(f"warning: {w}")
     write_report(args.out, environment(), summary, results)
     return 0
 
