@@ -234,6 +234,8 @@ EARLY = [
      "no backbone of the grid has width 0.7"),
     ("sweep-width-words", ["sweep", "mobilenet_v2", "--widths", "half"], "--widths must be comma-separated"),
     ("sweep-size-nobody-takes", ["sweep", "squeezenet_1_1", "--sizes", "100"], "input size 100"),
+    ("sweep-size-no-backbone-takes", ["sweep", "squeezenet_1_1", "mobilenet_v2@0.35", "--sizes", "48"],
+     "no backbone of the grid takes input size 48 (squeezenet_1_1, mobilenet_v2: a multiple of 32, at least 32)"),
     ("sweep-sizes-words", ["sweep", "squeezenet_1_1", "--sizes", "big"], "--sizes must be comma-separated"),
     ("sweep-unknown-target", ["sweep", "squeezenet_1_1", "--targets", "cpu:1,tpu"], "unknown target 'tpu'"),
     ("sweep-target-threads-zero", ["sweep", "squeezenet_1_1", "--targets", "cpu:0"], "threads of target cpu:0"),
@@ -309,6 +311,8 @@ EARLY = [
     ("report-damaged-store", ["report", "{w}/damaged", "-o", "{o}/r.html"], "a damaged SQLite file: "),
     ("recommend-damaged-store", ["recommend", "{w}/damaged", "--target", "cpu:1"], "a damaged SQLite file: "),
     ("sweep-into-damaged-store", ["sweep", "squeezenet_1_1", "-o", "{w}/damaged"], "a damaged SQLite file: "),
+    ("recommend-runtime-not-swept", ["recommend", "{w}/store", "--target", "cpu:1", "--runtime", "openvino"],
+     "the sweep measured no openvino cell on cpu:1 (it measured litert there); sweep it with --runtimes openvino"),
     ("recommend-runtime", ["recommend", "{w}/store", "--target", "cpu:1", "--runtime", "tensorrt"],
      "unknown runtime of target cpu:1 'tensorrt'"),
 ]

@@ -313,10 +313,13 @@ def expand(opts: SweepOptions) -> Grid:
         if not any(abs(width - w) < 1e-9 for w in used_widths):
             raise InputError(f"no backbone of the grid has width {width:g}{_pins_note(opts.backbones, width)}")
     for size in opts.sizes:
-        if size not in used_sizes:
-            spec = get_spec(_split_pin(opts.backbones[0])[0])
-            raise InputError(f"no backbone of the grid takes input size {size} "
-                             f"({spec.name}: a multiple of {spec.size_multiple}, at least {spec.min_size})")
+        if size not in used_sizes:  # what each backbone takes (it named the first backbone's rule alone)
+            rules = {}
+            for name in dict.fromkeys(_split_pin(b)[0] for b in opts.backbones):
+                spec = get_spec(name)
+                rules.setdefault(f"a multiple of {spec.size_multiple}, at least {spec.min_size}", []).append(name)
+            raise InputError(f"no backbone of the grid takes input size {size} ("
+                             + "; ".join(f"{', '.join(names)}: {rule}" for rule, names in rules.items()) + ")")
     return Grid(models, notes)
 
 

@@ -134,6 +134,11 @@ def candidates(rows: list[dict], budget: Budget, runtimes: list[str] | None) -> 
     runtimes = runtimes or sorted({r["runtime"] for r in here})
     if budget.runtime is not None:
         if budget.runtime not in runtimes:
+            from ..runtimes import RUNTIMES
+
+            if budget.runtime in RUNTIMES:  # a runtime edgebb knows, which the sweep did not measure there
+                raise InputError(f"the sweep measured no {budget.runtime} cell on {budget.target} (it measured "
+                                 f"{', '.join(runtimes)} there); sweep it with --runtimes {budget.runtime} to compare")
             raise unknown_name(f"runtime of target {budget.target}", budget.runtime, runtimes)
         runtimes = [budget.runtime]
     measured = [r for r in here if r["status"] == "ok"]  # every runtime: the model has a term for each
