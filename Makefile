@@ -74,7 +74,7 @@ bench-convert: install  ## conversion time and peak memory, mobile zoo + ResNet-
 	$(BIN)/python benchmarks/convert_zoo.py --out benchmarks/results/convert_zoo_backbone.json --only $(MOBILE_ZOO) \
 		--per backbone --goal-s 360 --max-peak-mb 2500
 
-bench-latency: install  ## every backbone fp32/int8 on LiteRT and ONNX Runtime, 1 and 2 threads, vs ResNet-50
+bench-latency: install  ## every backbone fp32/int8 on LiteRT, ONNX Runtime and OpenVINO, 1 and 2 threads, vs ResNet-50
 	$(BIN)/python benchmarks/zoo_latency.py --out benchmarks/results/zoo_latency.json
 
 bench-quant: install  ## float vs int8 PTQ (TFLite, ONNX) vs QAT accuracy on real scans, every backbone at 64 px

@@ -72,7 +72,9 @@ def cache_info():
         term.line("empty")
         return
     term.table([{"name": r["name"], "mb": r["bytes"] / 1e6} for r in rows], [("name", "entry"), ("mb", "MB")])
-    term.line(f"total {sum(r['bytes'] for r in rows) / 1e6:,.1f} MB; edgebb cache clear removes it")
+    total = sum(r["bytes"] for r in rows)  # "total 0.0 MB" had been said of 7.5 kB
+    size = f"{total / 1e6:,.1f} MB" if total >= 1e5 else f"{total / 1e3:,.1f} kB"
+    term.line(f"total {size}; edgebb cache clear removes it")
 
 
 @cache.command("clear")
