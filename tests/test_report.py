@@ -189,6 +189,8 @@ def test_report_of_a_bench_json(swept, tmp_path):
     page = (tmp_path / "b.html").read_text()
     assert 'data-plot="latency-macs"' in page and 'data-plot="int8-speedup"' in page
     assert 'data-plot="accuracy-latency"' not in page and "holds no accuracy" in page
+    # its method says the frontier it draws (p50 against memory), not one of accuracy
+    assert "at least as fast and at least as light" in page and "at least as accurate" not in page, page
     # the sweep's first model is MobileNetV2 at 0.35: its rows say the width, and the report reads it back
     import json
 

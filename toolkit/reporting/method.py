@@ -94,8 +94,11 @@ def method_lines(data) -> list[str]:
         lines.append("Accuracy: no data was given, so accuracy is the published ImageNet top-1 of the float model "
                      "at the input size it was published for, labelled with its source; other configurations (and "
                      "every int8 cell) have none. Nothing is estimated.")
-    lines.append("Pareto: per target, a cell is optimal when no other cell is at least as accurate and at least "
-                 "as fast (or as light) and better in one; MACs are counted per image, FLOPs are 2 x MACs.")
+    lines.append(("Pareto: per target, a cell is optimal when no other cell is at least as accurate and at least "
+                  "as fast (or as light) and better in one" if any(c.get("accuracy") is not None for c in data.cells)
+                  else "Pareto: per target, a cell is optimal when no other cell is at least as fast and at least as "
+                  "light and better in one (this result holds no accuracy)")
+                 + "; MACs are counted per image, FLOPs are 2 x MACs.")
     versions = spec.get("versions") or next(
         (v for v in ((c.get("provenance") or {}).get("versions") for c in reversed(data.cells)) if v), {})
     if versions:
