@@ -72,6 +72,8 @@ caption { caption-side: top; text-align: left; padding: 6px 8px; color: var(--mu
 th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { background: var(--band); position: sticky; top: 0; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.short { white-space: nowrap; }
+td.long { min-width: 26em; }
 tr.optimal td { background: #eef8f1; }
 tr.optimal td:first-child { color: var(--ok); font-weight: 600; }
 tr.failed td { color: var(--accent); }
@@ -85,13 +87,21 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _cell_html(value) -> str:
+    """A table cell: numbers right-aligned; a long text (a reason) at least a readable width, a short one on one
+    line (a wide table squeezed a status column to 85 px and its rows 460 px tall)."""
+    text = html.escape(text_of(value))
+    if _is_number(value):
+        return f'<td class="num">{text}</td>'
+    return f'<td class="{"long" if len(text) > 60 else "short"}">{text}</td>'
+
+
 def _table_html(t: Table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h in t.columns)
     body = []
     for row in t.rows:
         css = row.get("_class")
-        cells = "".join(f'<td class="num">{html.escape(text_of(row.get(k)))}</td>' if _is_number(row.get(k)) else
-                        f"<td>{html.escape(text_of(row.get(k)))}</td>" for k, _ in t.columns)
+        cells = "".join(_cell_html(row.get(k)) for k, _ in t.columns)
         attr = f' class="{css}"' if css else ""
         body.append(f"<tr{attr}>{cells}</tr>")
     caption = f"<caption>{html.escape(t.caption)}</caption>" if t.caption else ""
