@@ -234,3 +234,13 @@ def test_an_output_that_cannot_be_written_loses_nothing(tmp_path):
         assert open(saved["the results"]).read() == results
     for path in saved.values():
         os.remove(path)
+
+
+def test_info_says_the_published_top1_in_one_form():
+    """The size a published top-1 was measured at came inside the source's parentheses for some backbones and after
+    them for others; it is said once, in one place, whatever size info shows."""
+    for name, line in (("mobilenet_v3_small", "68.1% at 224x224 (keras.applications MobileNetV3 docs)"),
+                       ("squeezenet_1_1", "58.178% at 224x224 (torchvision")):
+        result = edgebb("info", name, "--size", "64")
+        assert result.returncode == 0, result.stderr
+        assert f"published top-1: {line}" in result.stdout, result.stdout

@@ -121,7 +121,9 @@ def _published(spec, width: float, size: int) -> str:
 
     if width not in spec.published_top1:
         return "-"
+    import re
+
     at = published_size(spec)
-    said = f"{at}x{at}" in (spec.top1_source or "")  # the source names the size already
-    return f"{spec.published_top1[width]}% ({spec.top1_source})" + (f", at {at}x{at}" if at != size and not said
-                                                                    else "")
+    # one form for every backbone (the size had come inside the source's parentheses for some, after it for others)
+    source = re.sub(r"\s*\(\d+x\d+\)|\d+x\d+;\s*", "", spec.top1_source or "")
+    return f"{spec.published_top1[width]}% at {at}x{at} ({source})"
