@@ -125,7 +125,8 @@ def test_a_model_file_shares_its_folder_with_its_qat_model_only(tmp_path, data, 
     from edgebb.training.qat import quantize_model
 
     model = create_model("mobilenet_v2", width=0.35, input_size=SIZE, num_classes=4)
-    meta = {"backbone": {"name": "mobilenet_v2", "width": 0.35}, "labels": ["ring", "square", "star", "vbars"],
+    meta = {"backbone": {"name": "mobilenet_v2", "width": 0.35, "input_size": SIZE},  # as edgebb train writes it
+            "labels": ["ring", "square", "star", "vbars"],
             "preprocessing": preprocessing_for("mobilenet_v2", SIZE).to_dict()}
     model.save(str(tmp_path / "model.keras"))
     write_meta(str(tmp_path / "model.keras"), meta)
@@ -144,7 +145,7 @@ def test_a_model_file_shares_its_folder_with_its_qat_model_only(tmp_path, data, 
     err = result.stderr.strip()
     assert result.returncode == 2 and len(err.splitlines()) == 1, err
     assert f"{out} holds the artifacts of {tmp_path / 'model.keras'} (mobilenet_v2 width 0.35, {SIZE} px); " \
-           f"this conversion is of {tmp_path / 'other.keras'} (mobilenet_v2 width 0.35)" in err, err
+           f"this conversion is of {tmp_path / 'other.keras'} (mobilenet_v2 width 0.35, {SIZE} px)" in err, err
 
     model.save(str(tmp_path / "model.keras"))
     write_meta(str(tmp_path / "model.keras"), {**meta, "labels": ["a", "b", "c", "d"]})

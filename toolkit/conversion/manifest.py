@@ -146,8 +146,9 @@ def _describe(config, aspect: str, these: dict, others: dict) -> str:
                  + (f"{weights} weights)" if weights in ("random", "imagenet") else f"weights {weights})"))
     elif config.get("kind") == "file":
         backbone = config.get("backbone") if isinstance(config.get("backbone"), dict) else {}
+        size = config.get("input_size") or backbone.get("input_size")  # before loading, only its metadata says it
         about = [f"{backbone['name']} width {number(backbone.get('width'))}" if backbone.get("name") else "",
-                 f"{config['input_size']} px" if config.get("input_size") else ""]
+                 f"{size} px" if size else ""]
         model = str(config.get("path")) + (f" ({', '.join(a for a in about if a)})" if any(about) else "")
     else:
         model = "a model its manifest does not describe"
