@@ -68,17 +68,17 @@ def _svg(fig) -> str:
 
 
 def _colors(cells: list[dict]) -> dict[str, str]:
+    """A colour per backbone (by family, MobileNet V1, V2 and V3 had been one blue)."""
     from matplotlib import colormaps
 
-    families = sorted({c.get("family") or c["backbone"] for c in cells})
-    palette = colormaps["tab10"]
-    return {f: palette(i % 10) for i, f in enumerate(families)}
+    backbones = sorted({c["backbone"] for c in cells})
+    palette = colormaps["tab10"] if len(backbones) <= 10 else colormaps["tab20"]
+    return {b: palette(i % palette.N) for i, b in enumerate(backbones)}
 
 
 def _scatter(ax, cells, x, y, colors, labels=True):
     for c in cells:
-        family = c.get("family") or c["backbone"]
-        ax.scatter(c[x], c[y], marker=marker(c["recipe"]), color=colors[family], s=46,
+        ax.scatter(c[x], c[y], marker=marker(c["recipe"]), color=colors[c["backbone"]], s=46,
                    edgecolor="black", linewidth=0.5, zorder=3)
     if labels:
         _place_labels(ax, [(c[x], c[y], short(c)) for c in cells])
@@ -128,8 +128,8 @@ def _place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = 
 def _legend(ax, cells, colors):
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], marker="o", linestyle="", color=color, markeredgecolor="black", label=family)
-               for family, color in colors.items()]
+    handles = [Line2D([], [], marker="o", linestyle="", color=color, markeredgecolor="black", label=backbone)
+               for backbone, color in colors.items()]
     handles += [Line2D([], [], marker=marker(r), linestyle="", color="#bbbbbb",
                        markeredgecolor="black", label=r) for r in sorted({c["recipe"] for c in cells})]
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
