@@ -232,6 +232,17 @@ def test_a_runtime_that_reads_none_of_the_files_says_so_for_each(tmp_path, artif
     assert rows[1]["error"].startswith("no keras model for mobilenet_v2@0.35 fp32: only float recipes have one"), rows
 
 
+def test_an_item_the_runtime_cannot_read_beside_one_it_can_keeps_its_row(tmp_path, artifacts):
+    """`bench X.tflite X.onnx --runtime onnxruntime`: the .tflite had vanished (no row, no note, not in the JSON)."""
+    out = tmp_path / "r.json"
+    files = [str(artifacts / f"mobilenet_v2_0.35_32_fp32.{suffix}") for suffix in ("tflite", "onnx")]
+    result = edgebb("bench", *files, "--runtime", "onnxruntime", "--baseline", "none", "--json", str(out), *FAST)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert sorted((r["status"], r["error"] or "") for r in rows) == [
+        ("ok", ""), ("skipped", "no onnx artifact for mobilenet_v2@0.35 fp32")], rows
+
+
 @pytest.mark.parametrize("runtime, suffix", [("onnxruntime", ".onnx"), ("keras", ".keras")])
 def test_a_file_no_runtime_asked_for_reads_is_refused(tmp_path, artifacts, runtime, suffix):
     """--runtime asked for one that cannot read the only item: one line and exit 2 before the baseline is converted

@@ -78,7 +78,7 @@ def test_info_table():
     assert result.returncode == 0, result.stderr
     assert "peak activations" in result.stdout and "fire9_concat" in result.stdout
     assert "2 x MACs" in result.stdout
-    assert "(torchvision weights metadata), at 224x224" in result.stdout  # published at 224, asked at 64
+    assert "at 224x224 (torchvision weights metadata)" in result.stdout  # published at 224, asked at 64
 
 
 @pytest.mark.parametrize("args, message", [
@@ -244,3 +244,30 @@ def test_info_says_the_published_top1_in_one_form():
         result = edgebb("info", name, "--size", "64")
         assert result.returncode == 0, result.stderr
         assert f"published top-1: {line}" in result.stdout, result.stdout
+
+
+def test_a_results_file_replaces_only_an_earlier_results_file(tmp_path):
+    """`--json grid.toml` replaced a sweep's config, `--json data/star/00000.png` a training image, `--json
+    labels.txt` an app's labels: a results file may replace an empty file or one edgebb wrote as results (its
+    JSON schema, a CSV header of column names), however large, and nothing else."""
+    from edgebb.cli.common import _not_results
+
+    files = {
+        "bench.json": '{\n  "schema": "edgebb.bench/1",\n  "env": {}, "results": [' + '{"x": 1},' * 2000 + "{}]}\n",
+        "sweep.json": '{"schema": "edgebb.sweep-result/1", "cells": []}',
+        "rec.json": '{\n  "schema": "edgebb.recommendation/1"\n}',
+        "table.csv": "key,run_id,backbone,p50_ms\nk,1,mobilenet_v2,0.5\n",
+        "empty.json": "",
+        "grid.toml": 'backbones = ["squeezenet_1_1", "mobilenet_v2@0.35"]\n',
+        "labels.txt": "ring\nsquare\n",
+        "m.json": '{\n  "schema": "edgebb.manifest/1",\n  "artifacts": []\n}',
+        "other.json": '{"mine": true}',
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "00000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    verdicts = {name: _not_results(str(tmp_path / name)) for name in [*files, "00000.png"]}
+    assert {n for n, v in verdicts.items() if v is None} == {"bench.json", "sweep.json", "rec.json", "table.csv",
+                                                             "empty.json"}, verdicts
+    assert verdicts["m.json"] == "a conversion's manifest" and verdicts["grid.toml"] == verdicts["labels.txt"] == \
+        verdicts["00000.png"] == verdicts["other.json"] == "a file that is not an edgebb results file", verdicts

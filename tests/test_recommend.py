@@ -341,11 +341,16 @@ def test_budget_checks(kwargs, message):
         Budget("cpu:4", **kwargs)
 
 
-def test_unknown_target_lists_the_known_ones():
+def test_a_target_the_sweep_did_not_measure_is_named_as_such():
+    """cpu:8 is a target edgebb knows, which this sweep did not measure ("unknown target" misled); a word that is
+    no target at all gets the close matches."""
     from edgebb.core.errors import InputError
 
-    with pytest.raises(InputError, match="unknown target 'cpu:8'; did you mean: cpu:4"):
+    with pytest.raises(InputError, match=r"the sweep measured nothing on cpu:8 \(it measured on cpu:4\); sweep it "
+                                         "with --targets cpu:8"):
         recommend(ROWS, Budget("cpu:8"))
+    with pytest.raises(InputError, match="unknown target 'cpu4'; did you mean: cpu:4"):
+        recommend(ROWS, Budget("cpu4"))
 
 
 # ------------------------------------------------------------------------------------------ estimate, measure

@@ -102,6 +102,10 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
             return fmt in t.artifacts and r not in unratioed and (t.recipe, t.input_size, r) in measured
 
         jobs = [(t, r, n) for t in targets for r in runtimes for n in opts.threads if runs(t, r)]
+        # an item no runtime asked for reads, beside items they do: a skipped row saying so (it had vanished)
+        for t in given:
+            if not any(j[0] is t for j in jobs):
+                jobs += [(t, r, opts.threads[0]) for r in runtimes]
         if opts.sustained:
             timed = [j for j in jobs if RUNTIMES[j[1]].format in j[0].artifacts and available(j[1])[0]]
             base = sum(1 for t, _, _ in timed if id(t) not in mine)

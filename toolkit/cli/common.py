@@ -128,43 +128,60 @@ def with_options(options):
     return decorate
 
 
-def check_outputs(*paths: str | None, inputs: tuple[str, ...] = ()) -> None:
-    """Every results file (JSON, CSV) a command will write, checked before any work (a probe file where it will go):
-    never one of the command's `inputs` (files it reads or will make, as a sweep's store), nor a file of edgebb's
-    that holds work (`--json OUT/sweep.sqlite` once replaced a sweep's store with its own table)."""
+def check_outputs(*paths: str | None, inputs: dict[str, str] | None = None) -> None:
+    """Every results file (JSON, CSV) a command will write, checked before any work (a probe file where it will go).
+    A results file replaces only an earlier results file (or an empty one): never one of the command's `inputs`
+    ({path: what it is to the command}, the store a sweep will write included), nor a file that holds anything
+    else (`--json OUT/sweep.sqlite` once replaced a sweep's store with its table, `--json grid.toml` a sweep's
+    config); two outputs are never one file."""
     from ..core.files import check_can_write_file
 
+    seen: dict[str, str] = {}
     for path in paths:
         if not path or path == "-":
             continue
         check_can_write_file(path)
         real = os.path.realpath(path)
-        kind = next(("one of this command's inputs" for p in inputs if p and os.path.realpath(p) == real), None)
-        kind = kind or (_holds_work(path) if os.path.isfile(path) else None)
+        if real in seen:
+            raise InputError(f"{path} is named for two outputs ({seen[real]} and {path}): one would replace the other")
+        seen[real] = path
+        kind = next((what for p, what in (inputs or {}).items() if p and os.path.realpath(p) == real), None)
+        kind = kind or (_not_results(path) if os.path.isfile(path) else None)
         if kind:
             raise InputError(f"{path} is {kind}: writing results there would destroy it; choose another file "
                              "(nothing was changed)")
 
 
-def _holds_work(path: str) -> str | None:
-    """What `path` is, where it is a file of edgebb's that holds work: a sweep store, a manifest, a model."""
-    import json
+RESULT_SCHEMAS = ("edgebb.bench/", "edgebb.sweep-result/", "edgebb.recommendation/")
+
+
+def _not_results(path: str) -> str | None:
+    """What the existing file at `path` is, unless it is one a results file may replace: empty, a results JSON edgebb
+    wrote (by its schema), or a CSV table (a header of column names)."""
+    import re
 
     from ..core.formats import format_for
     from ..selection.store import is_store
 
-    if path.endswith((".keras", ".h5")) or format_for(path) is not None:
+    if os.path.getsize(path) == 0:
+        return None
+    if format_for(path) is not None:
         return "a model file"
     if is_store(path):
         return "an edgebb sweep store"
-    if os.path.basename(path) == "manifest.json":
-        try:
-            with open(path) as f:
-                if "artifacts" in json.load(f):
-                    return "a conversion's manifest"
-        except (OSError, ValueError, TypeError):
-            return None
-    return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return "a file that is not an edgebb results file"
+    schema = re.match(r'\s*\{\s*"schema"\s*:\s*"([^"]*)"', head)  # edgebb writes its schema first
+    if schema and schema.group(1).startswith(RESULT_SCHEMAS):
+        return None
+    if schema and schema.group(1).startswith("edgebb.manifest"):
+        return "a conversion's manifest"
+    if not schema and re.fullmatch(r"[a-z0-9_]+(,[a-z0-9_]+)+", head.split("\n", 1)[0].strip()):
+        return None  # a CSV table edgebb wrote (its header: column names)
+    return "a file that is not an edgebb results file"
 
 
 def write_outputs(outputs: list[tuple[str | None, str]], results_json: str) -> None:

@@ -125,5 +125,5 @@ def _published(spec, width: float, size: int) -> str:
 
     at = published_size(spec)
     # one form for every backbone (the size had come inside the source's parentheses for some, after it for others)
-    source = re.sub(r"\s*\(\d+x\d+\)|\d+x\d+;\s*", "", spec.top1_source or "")
+    source = re.sub(r"\s*\(\d+x\d+\)|\d+x\d+;\s*|,\s*\d+x\d+", "", spec.top1_source or "")
     return f"{spec.published_top1[width]}% at {at}x{at} ({source})"

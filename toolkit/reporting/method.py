@@ -85,7 +85,8 @@ def method_lines(data) -> list[str]:
         def training(o: dict) -> str:
             lr = (f"learning rate {o['lr']:g}" if o.get("lr") is not None
                   else "each backbone's default learning rate (edgebb train's)")
-            return (f"{o.get('epochs')} epoch(s) per backbone configuration (batch {o.get('batch_size')}, {lr}, "
+            return (f"up to {o.get('epochs')} epoch(s) per backbone configuration (early stopping may end one "
+                    f"sooner; batch {o.get('batch_size')}, {lr}, "
                     f"augmentation {', '.join(o.get('augment') or []) or 'none'}, seed {o.get('seed')})")
 
         lines.append(f"Training: {_by_options(data, data.cells, training)}, from ImageNet weights where the family "

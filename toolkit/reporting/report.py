@@ -153,8 +153,9 @@ def build(data: ReportData) -> Document:
     summary = Section("frontier", "Pareto frontier per target")
     summary.blocks.append("The cells no other cell beats on both accuracy and p50 latency: the candidates worth "
                           "shipping on each target. " + CANDIDATES if has_accuracy else
-                          "No accuracy in this result (a bench report): the frontier is p50 latency against peak "
-                          "memory. " + CANDIDATES)
+                          "No accuracy in this result (" + ("a sweep without --data, whose cells have no published "
+                          "top-1" if data.kind == "sweep" else "a bench report") + "): the frontier is p50 latency "
+                          "against peak memory. " + CANDIDATES)
     # what edgebb bench warns about: figures not to compare closely (a bench JSON's own warnings are in its notes)
     warnings = measure_warnings(data.cells) if data.kind == "sweep" else []
     summary.blocks += [f"Warning: {w}." for w in warnings]

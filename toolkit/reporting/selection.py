@@ -50,7 +50,10 @@ def sweep_lines(result, footnotes: list[str]) -> list[str]:
                                  f"give each cause; the rows are in {result.store_path}): fix the cause, then run the "
                                  "same command with --retry-failed (without it, the failed cells are reused)"]
     else:
-        lines = footnotes + ["", "* Pareto-optimal on its target (accuracy against p50 latency)"]
+        measured_accuracy = any(c.get("accuracy") is not None for c in result.rows)  # else annotate's COST frontier
+        lines = footnotes + ["", "* Pareto-optimal on its target (" + (
+            "accuracy against p50 latency)" if measured_accuracy else
+            "p50 latency against peak memory: no cell has an accuracy)")]
     published = {f"{c['backbone']} {c['width']:g} @{c['size']} {c['recipe']}": c["accuracy_source"].split(": ", 1)[-1]
                  for c in result.rows if (c.get("accuracy_source") or "").startswith("published")}
     if published:

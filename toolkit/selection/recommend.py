@@ -129,7 +129,12 @@ def candidates(rows: list[dict], budget: Budget, runtimes: list[str] | None) -> 
     models (by metric) and notes. InputError for a target the store has no cell of."""
     targets = list(dict.fromkeys(r["target"] for r in rows))
     if budget.target not in targets:
-        raise unknown_name("target", budget.target, targets) if targets else InputError("the store has no cell")
+        if not targets:
+            raise InputError("the store has no cell")
+        if budget.target.startswith(("cpu:", "gpu", "ssh://")) or budget.target.split(":")[0] in _runtime_names():
+            raise InputError(f"the sweep measured nothing on {budget.target} (it measured on {', '.join(targets)}); "
+                             f"sweep it with --targets {budget.target} to compare")  # a target, but not this sweep's
+        raise unknown_name("target", budget.target, targets)
     here = [dict(r, estimated=False) for r in rows if r["target"] == budget.target]
     runtimes = runtimes or sorted({r["runtime"] for r in here})
     if budget.runtime is not None:
@@ -163,6 +168,12 @@ def candidates(rows: list[dict], budget: Budget, runtimes: list[str] | None) -> 
                      f"too few measured cells ({len(measured)}) to fit a latency model: they are left out")
         estimated = []
     return here + estimated, {m: v.describe() for m, v in models.items() if v}, notes
+
+
+def _runtime_names() -> set[str]:
+    from ..runtimes import RUNTIMES
+
+    return set(RUNTIMES)
 
 
 def _config(r: dict) -> tuple:

@@ -126,8 +126,9 @@ def weight_bits(choice: str) -> tuple[int, str]:
 def weight_bits_note(bits: int, choice: str) -> str:
     """The convert note that says which weights the int8 ONNX artifacts have, and where they do not fit."""
     if bits == 8:
-        return ("int8 ONNX weights are 8-bit, TFLite's grid: on an x86 CPU without VNNI (AVX2 only) ONNX Runtime's "
-                "kernels saturate on them and lose accuracy; for such a target convert with --onnx-weight-bits 7")
+        return ("int8 ONNX weights are 8-bit, TFLite's grid, which this CPU runs without saturating; deployed on an "
+                "x86 CPU without VNNI (AVX2 only), ONNX Runtime's kernels saturate on them and lose accuracy: for such "
+                "a target convert with --onnx-weight-bits 7")
     if choice == "7":
         return "int8 ONNX weights are 7-bit (--onnx-weight-bits 7): they compute the same on every CPU"
     return ("int8 ONNX weights are 7-bit because this x86 CPU has no VNNI and ONNX Runtime's kernels here saturate on "
