@@ -127,11 +127,13 @@ def spread(c: dict) -> float | None:
 def candidates(rows: list[dict], budget: Budget, runtimes: list[str] | None) -> tuple[list[dict], dict, list[str]]:
     """The target's cells (measured) and the configurations measured elsewhere with estimated figures; the fitted
     models (by metric) and notes. InputError for a target the store has no cell of."""
+    from ..runtimes import RUNTIMES
+
     targets = list(dict.fromkeys(r["target"] for r in rows))
     if budget.target not in targets:
         if not targets:
             raise InputError("the store has no cell")
-        if budget.target.startswith(("cpu:", "gpu", "ssh://")) or budget.target.split(":")[0] in _runtime_names():
+        if budget.target.startswith(("cpu:", "gpu", "ssh://")) or budget.target.split(":")[0] in RUNTIMES:
             raise InputError(f"the sweep measured nothing on {budget.target} (it measured on {', '.join(targets)}); "
                              f"sweep it with --targets {budget.target} to compare")  # a target, but not this sweep's
         raise unknown_name("target", budget.target, targets)
@@ -139,8 +141,6 @@ def candidates(rows: list[dict], budget: Budget, runtimes: list[str] | None) -> 
     runtimes = runtimes or sorted({r["runtime"] for r in here})
     if budget.runtime is not None:
         if budget.runtime not in runtimes:
-            from ..runtimes import RUNTIMES
-
             if budget.runtime in RUNTIMES:  # a runtime edgebb knows, which the sweep did not measure there
                 raise InputError(f"the sweep measured no {budget.runtime} cell on {budget.target} (it measured "
                                  f"{', '.join(runtimes)} there); sweep it with --runtimes {budget.runtime} to compare")
@@ -168,12 +168,6 @@ def candidates(rows: list[dict], budget: Budget, runtimes: list[str] | None) -> 
                      f"too few measured cells ({len(measured)}) to fit a latency model: they are left out")
         estimated = []
     return here + estimated, {m: v.describe() for m, v in models.items() if v}, notes
-
-
-def _runtime_names() -> set[str]:
-    from ..runtimes import RUNTIMES
-
-    return set(RUNTIMES)
 
 
 def _config(r: dict) -> tuple:
