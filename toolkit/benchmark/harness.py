@@ -97,15 +97,12 @@ def bench(items: list[str], options: BenchOptions | None = None, *, progress: Pr
 
         def runs(t: Target, r: str) -> bool:
             fmt = RUNTIMES[r].format
-            if id(t) in mine:
-                return fmt in t.artifacts or fmt not in have
+            if id(t) in mine:  # an item no runtime reads keeps its skipped rows, beside items they read
+                return fmt in t.artifacts or fmt not in have or not any(RUNTIMES[x].format in t.artifacts
+                                                                         for x in runtimes)
             return fmt in t.artifacts and r not in unratioed and (t.recipe, t.input_size, r) in measured
 
         jobs = [(t, r, n) for t in targets for r in runtimes for n in opts.threads if runs(t, r)]
-        # an item no runtime asked for reads, beside items they do: a skipped row saying so (it had vanished)
-        for t in given:
-            if not any(j[0] is t for j in jobs):
-                jobs += [(t, r, opts.threads[0]) for r in runtimes]
         if opts.sustained:
             timed = [j for j in jobs if RUNTIMES[j[1]].format in j[0].artifacts and available(j[1])[0]]
             base = sum(1 for t, _, _ in timed if id(t) not in mine)

@@ -192,29 +192,25 @@ def write_outputs(outputs: list[tuple[str | None, str]], results_json: str) -> N
 
     from ..core.files import write_atomic
 
-    failed, rescued, whole = None, [], False
+    def rescue(text: str, suffix: str) -> str:
+        fd, path = tempfile.mkstemp(prefix="edgebb-results-", suffix=suffix)
+        with open(fd, "w") as f:
+            f.write(text)
+        return path
+
+    failed, rescued = None, []
     for path, text in outputs:
         if not path:
             continue
         try:
             write_atomic(path, text)
-            whole = whole or text == results_json
         except InputError as exc:
             failed = failed or exc
-            suffix = os.path.splitext(path)[1] or ".txt"
-            fd, rescue = tempfile.mkstemp(prefix="edgebb-results-", suffix=suffix)
-            with open(fd, "w") as f:
-                f.write(text)
-            rescued.append((path, rescue))
-            whole = whole or text == results_json
+            rescued.append((path, rescue(text, os.path.splitext(path)[1] or ".txt")))
             continue
         terminal().say(f"wrote {path}")
     if failed is None:
         return
-    if not whole:  # a table alone was asked for: the whole result goes beside it
-        fd, rescue = tempfile.mkstemp(prefix="edgebb-results-", suffix=".json")
-        with open(fd, "w") as f:
-            f.write(results_json)
-        rescued.append(("the results", rescue))
-    where = "; ".join(f"{path} to {rescue}" for path, rescue in rescued)
-    raise InputError(f"{failed}; saved instead: {where}") from failed
+    if not any(path and text == results_json for path, text in outputs):  # a table alone: the whole result too
+        rescued.append(("the results", rescue(results_json, ".json")))
+    raise InputError(f"{failed}; saved instead: " + "; ".join(f"{p} to {r}" for p, r in rescued)) from failed

@@ -131,12 +131,9 @@ def candidates(rows: list[dict], budget: Budget, runtimes: list[str] | None) -> 
 
     targets = list(dict.fromkeys(r["target"] for r in rows))
     if budget.target not in targets:
-        if not targets:
-            raise InputError("the store has no cell")
-        if budget.target.startswith(("cpu:", "gpu", "ssh://")) or budget.target.split(":")[0] in RUNTIMES:
-            raise InputError(f"the sweep measured nothing on {budget.target} (it measured on {', '.join(targets)}); "
-                             f"sweep it with --targets {budget.target} to compare")  # a target, but not this sweep's
-        raise unknown_name("target", budget.target, targets)
+        from .targets import not_swept
+
+        raise not_swept(budget.target, targets) if targets else InputError("the store has no cell")
     here = [dict(r, estimated=False) for r in rows if r["target"] == budget.target]
     runtimes = runtimes or sorted({r["runtime"] for r in here})
     if budget.runtime is not None:

@@ -110,6 +110,20 @@ def parse_target(item, runtimes: tuple[str, ...]) -> TargetSpec:
     raise InputError(f"unknown target {text!r}; expected one of: {', '.join(close)}")
 
 
+def not_swept(target: str, swept: list[str]) -> InputError:
+    """The error for a `target` a sweep did not measure: a target as sweep reads one is named as not measured (and
+    how to measure it), anything else as unknown, with the close matches among `swept`."""
+    from ..core.errors import unknown_name
+    from ..runtimes import RUNTIMES
+
+    try:
+        parse_target(target, tuple(RUNTIMES))
+    except InputError:
+        return unknown_name("target", target, swept)
+    return InputError(f"the sweep measured nothing on {target} (it measured on {', '.join(swept)}); sweep it with "
+                      f"--targets {target} to compare")
+
+
 def _check_artifact_runtimes(names, where: str) -> None:
     from ..core.formats import FORMATS
     from ..runtimes import RUNTIMES
