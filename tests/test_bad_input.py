@@ -303,7 +303,9 @@ EARLY = [
     ("sweep-json-over-its-store", ["sweep", "squeezenet_1_1", "-o", "{o}/new", "--json", "{o}/new/sweep.sqlite"],
      "sweep.sqlite is the store this sweep writes"),
     ("bench-json-over-a-config", ["bench", "squeezenet_1_1", "--json", "{w}/corrupt.toml"],
-     "corrupt.toml is a file that is not an edgebb results file: writing results there would destroy it"),
+     "corrupt.toml is a file that is not an earlier result of this command: writing results there would destroy it"),
+    ("report-over-a-document", ["report", "{w}/store", "-o", "{w}/mine/notes.md"],
+     "notes.md is a file that is not an earlier edgebb report: writing the report there would destroy it"),
     ("bench-json-and-csv-one-file", ["bench", "squeezenet_1_1", "--json", "{o}/same.out", "--csv", "{o}/same.out"],
      "same.out is named for two outputs"),
     ("sweep-csv-over-a-store", ["sweep", "squeezenet_1_1", "-o", "{o}/new", "--csv", "{w}/store/sweep.sqlite"],
@@ -356,6 +358,8 @@ def folders(world, models):
     orphan.mkdir(exist_ok=True)
     (orphan / "manifest.json").write_text(models[1]["manifest"].read_text())
     (world / "corrupt.toml").write_text("backbones = [\n")
+    (world / "mine").mkdir(exist_ok=True)
+    (world / "mine" / "notes.md").write_text("# my notes\n")
     (world / "unknown-key.toml").write_text('backbones = ["squeezenet_1_1"]\nepoch = 3\n')
     (world / "foreign").mkdir(exist_ok=True)
     (world / "foreign" / "sweep.sqlite").write_text("the user's own file")
@@ -373,7 +377,7 @@ def test_early(name, args, message, world, models, folders, tmp_path):
     out.mkdir()
     (out / "precious.txt").write_text("the user's")
     before, data_before = snapshot(out), snapshot(world / "shapes")
-    kept = {name: snapshot(world / name) for name in ("store", "foreign", "damaged", "orphan-manifest")}
+    kept = {name: snapshot(world / name) for name in ("store", "foreign", "damaged", "orphan-manifest", "mine")}
     args = [a.format(w=world, m=models[0], o=out) for a in args]
     if args[0] in ("convert", "sweep") and "-o" not in args:
         args += ["-o", str(out / "converted")]

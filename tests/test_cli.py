@@ -246,28 +246,46 @@ def test_info_says_the_published_top1_in_one_form():
         assert f"published top-1: {line}" in result.stdout, result.stdout
 
 
-def test_a_results_file_replaces_only_an_earlier_results_file(tmp_path):
-    """`--json grid.toml` replaced a sweep's config, `--json data/star/00000.png` a training image, `--json
-    labels.txt` an app's labels: a results file may replace an empty file or one edgebb wrote as results (its
-    JSON schema, a CSV header of column names), however large, and nothing else."""
-    from edgebb.cli.common import _not_results
+def test_a_results_file_replaces_only_an_earlier_result_of_its_kind(tmp_path):
+    """`--json grid.toml` replaced a sweep's config, `--json data/star/00000.png` a training image, `--csv
+    annotations.csv` a user's labels, `recommend --json pi.json` a bench JSON of a Pi: a results file may replace an
+    empty file or an earlier result of its own kind (its JSON schema, its CSV's first column), however large, and
+    nothing else; each refusal says what the file is."""
+    import pytest
+
+    from edgebb.cli.common import check_outputs
+    from edgebb.core.errors import InputError
 
     files = {
         "bench.json": '{\n  "schema": "edgebb.bench/1",\n  "env": {}, "results": [' + '{"x": 1},' * 2000 + "{}]}\n",
+        "bench.csv": "model,artifact,path\nm,a,p\n",
         "sweep.json": '{"schema": "edgebb.sweep-result/1", "cells": []}',
-        "rec.json": '{\n  "schema": "edgebb.recommendation/1"\n}',
-        "table.csv": "key,run_id,backbone,p50_ms\nk,1,mobilenet_v2,0.5\n",
+        "sweep.csv": "key,run_id,backbone,p50_ms\nk,1,mobilenet_v2,0.5\n",
         "empty.json": "",
         "grid.toml": 'backbones = ["squeezenet_1_1", "mobilenet_v2@0.35"]\n',
         "labels.txt": "ring\nsquare\n",
+        "annotations.csv": "filename,label\nimg001.jpg,cat\n",
         "m.json": '{\n  "schema": "edgebb.manifest/1",\n  "artifacts": []\n}',
         "other.json": '{"mine": true}',
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     (tmp_path / "00000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
-    verdicts = {name: _not_results(str(tmp_path / name)) for name in [*files, "00000.png"]}
-    assert {n for n, v in verdicts.items() if v is None} == {"bench.json", "sweep.json", "rec.json", "table.csv",
-                                                             "empty.json"}, verdicts
-    assert verdicts["m.json"] == "a conversion's manifest" and verdicts["grid.toml"] == verdicts["labels.txt"] == \
-        verdicts["00000.png"] == verdicts["other.json"] == "a file that is not an edgebb results file", verdicts
+
+    def refusal(json_name=None, csv_name=None, kind=("edgebb.bench/", "model")):
+        try:
+            check_outputs(json_name and str(tmp_path / json_name), csv_name and str(tmp_path / csv_name), kind=kind)
+        except InputError as exc:
+            return str(exc).split(" is ", 1)[1].split(":")[0]
+        return None
+
+    assert refusal("bench.json", "bench.csv") is None and refusal("empty.json") is None
+    assert refusal("sweep.json", "sweep.csv", kind=("edgebb.sweep-result/", "key")) is None
+    assert refusal("bench.json", kind=("edgebb.recommendation/", "")) == \
+        "another kind of edgebb result (edgebb.bench/1)"
+    assert refusal(None, "sweep.csv") == refusal(None, "annotations.csv") == refusal("grid.toml") == \
+        refusal("labels.txt") == refusal("00000.png") == refusal("other.json") == \
+        "a file that is not an earlier result of this command"
+    assert refusal("m.json") == "a conversion's manifest"
+    with pytest.raises(InputError, match="named for two outputs"):
+        check_outputs(str(tmp_path / "x.out"), str(tmp_path / "x.out"), kind=("edgebb.bench/", "model"))

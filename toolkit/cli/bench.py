@@ -60,7 +60,8 @@ def bench(items, json_path, csv_path, remote, remote_python, ssh_options, **opti
     from ..reporting.results import PROFILE_COLUMNS, bench_columns, bench_lines, bench_rows
 
     opts = BenchOptions(**options)
-    check_outputs(json_path, csv_path, inputs={item: "one of the items it measures" for item in items})
+    check_outputs(json_path, csv_path, kind=("edgebb.bench/", "model"),
+                  inputs={item: "one of the items it measures" for item in items})
     term = terminal()
     if remote is not None:  # --remote '' (an unset shell variable) is an empty destination, not a local bench
         from ..benchmark.remote import remote_bench

@@ -4,6 +4,7 @@ the command both count), shared options, and writing result files without losing
 from __future__ import annotations
 
 import os
+import re
 
 import click
 
@@ -128,16 +129,17 @@ def with_options(options):
     return decorate
 
 
-def check_outputs(*paths: str | None, inputs: dict[str, str] | None = None) -> None:
-    """Every results file (JSON, CSV) a command will write, checked before any work (a probe file where it will go).
-    A results file replaces only an earlier results file (or an empty one): never one of the command's `inputs`
-    ({path: what it is to the command}, the store a sweep will write included), nor a file that holds anything
-    else (`--json OUT/sweep.sqlite` once replaced a sweep's store with its table, `--json grid.toml` a sweep's
-    config); two outputs are never one file."""
+def check_outputs(json_path: str | None, csv_path: str | None = None, *, kind: tuple[str, str],
+                  inputs: dict[str, str] | None = None) -> None:
+    """The results files a command will write (`--json`, `--csv`), checked before any work (a probe file where
+    each will go). A results file replaces only an empty file or an earlier one of its own `kind` ((JSON schema,
+    CSV's first column): a bench JSON, which may hold a Pi's measurements, is no recommendation's to replace, nor
+    a user's `filename,label` CSV or a training log a sweep table's); never one of the command's `inputs` ({path:
+    what it is to the command}, the store a sweep will write included); and two outputs are never one file."""
     from ..core.files import check_can_write_file
 
     seen: dict[str, str] = {}
-    for path in paths:
+    for path, earlier in ((json_path, _earlier_json(kind[0])), (csv_path, _earlier_csv(kind[1]))):
         if not path or path == "-":
             continue
         check_can_write_file(path)
@@ -145,43 +147,44 @@ def check_outputs(*paths: str | None, inputs: dict[str, str] | None = None) -> N
         if real in seen:
             raise InputError(f"{path} is named for two outputs ({seen[real]} and {path}): one would replace the other")
         seen[real] = path
-        kind = next((what for p, what in (inputs or {}).items() if p and os.path.realpath(p) == real), None)
-        kind = kind or (_not_results(path) if os.path.isfile(path) else None)
-        if kind:
-            raise InputError(f"{path} is {kind}: writing results there would destroy it; choose another file "
+        what = next((what for p, what in (inputs or {}).items() if p and os.path.realpath(p) == real), None)
+        if what is None and os.path.isfile(path) and os.path.getsize(path) and not earlier(_head(path)):
+            what = _what_it_holds(path)
+        if what:
+            raise InputError(f"{path} is {what}: writing results there would destroy it; choose another file "
                              "(nothing was changed)")
 
 
-RESULT_SCHEMAS = ("edgebb.bench/", "edgebb.sweep-result/", "edgebb.recommendation/")
+def _head(path: str) -> str:
+    with open(path, "rb") as f:
+        return f.read(4096).decode("utf-8", "replace")
 
 
-def _not_results(path: str) -> str | None:
-    """What the existing file at `path` is, unless it is one a results file may replace: empty, a results JSON edgebb
-    wrote (by its schema), or a CSV table (a header of column names)."""
-    import re
+def _earlier_json(schema: str):
+    """Whether a file's head is a results JSON of `schema` (edgebb writes the schema first)."""
+    return lambda head: bool(re.match(r'\s*\{\s*"schema"\s*:\s*"' + re.escape(schema), head))
 
+
+def _earlier_csv(first_column: str):
+    """Whether a file's head is a CSV table whose header starts with `first_column` (this command's)."""
+    return lambda head: bool(re.fullmatch(re.escape(first_column) + r"(,[a-z0-9_]+)+", head.split("\n", 1)[0].strip()))
+
+
+def _what_it_holds(path: str) -> str:
+    """What an existing file a results file may not replace is, in a few words."""
     from ..core.formats import format_for
     from ..selection.store import is_store
 
-    if os.path.getsize(path) == 0:
-        return None
     if format_for(path) is not None:
         return "a model file"
     if is_store(path):
         return "an edgebb sweep store"
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096).decode("utf-8", "replace")
-    except OSError:
-        return "a file that is not an edgebb results file"
-    schema = re.match(r'\s*\{\s*"schema"\s*:\s*"([^"]*)"', head)  # edgebb writes its schema first
-    if schema and schema.group(1).startswith(RESULT_SCHEMAS):
-        return None
+    schema = re.match(r'\s*\{\s*"schema"\s*:\s*"([^"]*)"', _head(path))
     if schema and schema.group(1).startswith("edgebb.manifest"):
         return "a conversion's manifest"
-    if not schema and re.fullmatch(r"[a-z0-9_]+(,[a-z0-9_]+)+", head.split("\n", 1)[0].strip()):
-        return None  # a CSV table edgebb wrote (its header: column names)
-    return "a file that is not an edgebb results file"
+    if schema and schema.group(1).startswith("edgebb."):
+        return f"another kind of edgebb result ({schema.group(1)})"
+    return "a file that is not an earlier result of this command"
 
 
 def write_outputs(outputs: list[tuple[str | None, str]], results_json: str) -> None:

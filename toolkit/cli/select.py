@@ -82,8 +82,8 @@ def sweep(backbones, config, output, json_path, csv_path, plan_only, **given):
     settings.pop("output", None)
     from ..selection.store import store_path
 
-    check_outputs(json_path, csv_path, inputs={store_path(output): "the store this sweep writes",
-                                               config: "the sweep's --config file"})
+    check_outputs(json_path, csv_path, kind=("edgebb.sweep-result/", "key"),
+                  inputs={store_path(output): "the store this sweep writes", config: "the sweep's --config file"})
     term = terminal()
     on_interrupt(lambda: "it was still planning: nothing was run or written")
     plan = make_plan(SweepOptions(**settings), output, term.progress())
@@ -179,7 +179,7 @@ def recommend(source, json_path, measure, **budget):
     from ..selection.recommend import recommend as answer
 
     spec = Budget(**budget)
-    check_outputs(json_path, inputs={source: "the sweep it reads"})
+    check_outputs(json_path, kind=("edgebb.recommendation/", ""), inputs={source: "the sweep it reads"})
     term = terminal()
     rec = _answer(source, spec, answer)
     if measure:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -360,6 +361,12 @@ def check_report_output(out: str) -> None:
     if not out.lower().endswith(SUFFIXES):
         raise InputError(f"-o must end in {', '.join(SUFFIXES)}; received {out}")
     check_can_write_file(out, "report")
+    if os.path.isfile(out) and os.path.getsize(out):  # an earlier report only ("-o README.md" had replaced it)
+        with open(out, "rb") as f:
+            head = f.read(4096).decode("utf-8", "replace")
+        if not re.search(r"(^# |<title>)edgebb (sweep|bench) report", head):
+            raise InputError(f"{out} is a file that is not an earlier edgebb report: writing the report there would "
+                             "destroy it; choose another file (nothing was changed)")
     if out.lower().endswith(".md"):
         folder = _plots_dir(out)
         if os.path.exists(folder) and (not os.path.isdir(folder) or any(not n.endswith(".svg")
