@@ -134,6 +134,33 @@ def test_int8_slower_than_fp32_counts_only_differences_beyond_noise():
     assert note.startswith("cpu:1: the quantized model was slower than fp32 for 1 cell(s), by more than"), note
 
 
+def test_plots_draw_a_cell_that_is_no_candidate_hollow():
+    """The scatter plots drew a cell that failed its check against the float model like a candidate: it could sit
+    beyond the frontier, faster and more accurate, with nothing to say it is no choice. Such a cell (failed, not
+    judged, at chance: pareto.excluded) is drawn hollow in its backbone's colour, and the legend says what hollow
+    means; a plot with only candidates has no such entry."""
+    import re
+
+    from edgebb.reporting import plots
+
+    def cell(key, accuracy, p50, passed):
+        return {"key": key, "backbone": "mobilenet_v2", "width": 0.35, "size": 64, "recipe": "int8",
+                "runtime": "litert", "target": "cpu:1", "status": "ok", "accuracy": accuracy, "float_accuracy": 0.9,
+                "p50_ms": p50, "peak_rss_mb": 50.0, "macs": 1e7, "data": {"classes": 4, "eval_images": 100},
+                "verification": {"passed": passed, "failed_because": "top-1 agreement 40% < 98%"}}
+
+    def hollow(svg):
+        return sum("fill: none" in g for g in re.findall(r'<g id="PathCollection_\d+">.*?</g>', svg, re.S))
+
+    good, failed = cell("a", 0.90, 1.0, True), cell("b", 0.95, 0.5, False)
+    for draw in (lambda cells: plots.accuracy_vs(cells, {}, x="p50_ms", xlabel="p50", title="t", frontier="latency"),
+                 lambda cells: plots.latency_vs_macs(cells, "t")):
+        svg = draw([good, failed])
+        assert hollow(svg) == 1 and "hollow: no candidate" in svg
+        svg = draw([good, {**failed, "verification": {"passed": True}}])
+        assert hollow(svg) == 0 and "hollow" not in svg
+
+
 def test_a_sweep_where_no_model_learned_has_no_frontier(swept, tmp_path):
     """The session's sweep: neither model is clearly above chance. The frontier marked the fastest of them as
     worth shipping (the exclusion held only "while others learned"); now no cell is optimal, the caption says why,

@@ -13,6 +13,9 @@ import math
 import re
 
 MARKERS = "o^DsvPX*"  # by the recipe's place in the registry
+MACS_LINES = ("lines: constant GMAC/s, the best this target achieved and fractions of it. Distance below the best "
+              "line is throughput a family leaves unused.")
+HOLLOW = "; hollow: no candidate (failed its check, not judged or at chance: see Every cell)"
 
 
 def marker(recipe: str) -> str:
@@ -76,10 +79,23 @@ def _colors(cells: list[dict]) -> dict[str, str]:
     return {b: palette(i % palette.N) for i, b in enumerate(backbones)}
 
 
+def no_candidate(cell: dict) -> bool:
+    """Whether the cell is no candidate whatever its figures (failed its check, not judged, at chance: the rule of
+    edgebb.selection.pareto.excluded); a plot draws it hollow, so it is not read as a choice."""
+    from ..selection.pareto import excluded
+
+    return excluded(cell) is not None
+
+
 def _scatter(ax, cells, x, y, colors, labels=True):
     for c in cells:
-        ax.scatter(c[x], c[y], marker=marker(c["recipe"]), color=colors[c["backbone"]], s=46,
-                   edgecolor="black", linewidth=0.5, zorder=3)
+        color = colors[c["backbone"]]
+        if no_candidate(c):  # hollow, in the backbone's colour: measured, but no choice
+            ax.scatter(c[x], c[y], marker=marker(c["recipe"]), s=46, facecolors="none", edgecolors=color,
+                       linewidth=1.2, zorder=3)
+        else:
+            ax.scatter(c[x], c[y], marker=marker(c["recipe"]), color=color, s=46, edgecolor="black",
+                       linewidth=0.5, zorder=3)
     if labels:
         _place_labels(ax, [(c[x], c[y], short(c)) for c in cells])
 
@@ -132,6 +148,9 @@ def _legend(ax, cells, colors):
                for backbone, color in colors.items()]
     handles += [Line2D([], [], marker=marker(r), linestyle="", color="#bbbbbb",
                        markeredgecolor="black", label=r) for r in sorted({c["recipe"] for c in cells})]
+    if any(no_candidate(c) for c in cells):
+        handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="#555555",
+                              label="hollow: no candidate\n(failed check, not\njudged or at chance)"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
               frameon=False)
 
