@@ -87,9 +87,25 @@ def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
             cell("squeezenet_1_1", "fp32", 0.1497, 0.79)]
     rec = recommend(rows, Budget("cpu:4", max_latency_ms=2))
     (line,) = [ln for ln in recommendation_lines(rec) if "it trades" in ln]
-    assert "-5.0 accuracy points, +0.00 ms p50, +0.0 MB peak, +0.00 MB file" in line, line
+    assert "-5.0 accuracy points, +0.000 ms p50, +0.0 MB peak, +0.00 MB file" in line, line
     (ranked,) = [r for r in rec.rejected if r["backbone"] == "squeezenet_1_1"]
-    assert ranked["reasons"] == ["ranked below the choice: -6.00 accuracy points, +0.00 ms p50"], ranked
+    assert ranked["reasons"] == ["ranked below the choice: -6.00 accuracy points, +0.000 ms p50"], ranked
+
+
+def test_a_latency_difference_keeps_the_decimals_of_its_latency():
+    """Trades of latencies near 0.08 ms read "+0.00 ms" where they differed by 2-6%: a difference is signed at
+    the decimals its latency is shown with (three significant digits under 1 ms), in the lines and the JSON."""
+    from edgebb.reporting.selection import recommendation_lines
+
+    rows = [cell("mobilenet_v3_small", "fp32", 0.0800, 0.85), cell("mobilenet_v2", "fp32", 0.0758, 0.80),
+            cell("squeezenet_1_1", "fp32", 0.0729, 0.79)]
+    rec = recommend(rows, Budget("cpu:4", max_latency_ms=2))
+    lines = recommendation_lines(rec)
+    assert any("p50 0.08 ms, p90 0.096 ms" in ln for ln in lines), lines
+    (line,) = [ln for ln in lines if "it trades" in ln]
+    assert "-5.0 accuracy points, -0.0042 ms p50" in line, line
+    (ranked,) = [r for r in rec.rejected if r["backbone"] == "squeezenet_1_1"]
+    assert ranked["reasons"] == ["ranked below the choice: -6.00 accuracy points, -0.0071 ms p50"], ranked
 
 
 def test_nothing_fits_names_the_closest_miss():

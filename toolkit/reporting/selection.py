@@ -3,7 +3,7 @@ edgebb.reporting.terminal: rich on a terminal, plain text in a pipe)."""
 
 from __future__ import annotations
 
-from ..selection.recommend import signed
+from ..core.numbers import decimals, num, signed
 
 SWEEP_COLUMNS = [("pareto", "P"), ("backbone", "backbone"), ("width", "width"), ("size", "px"), ("recipe", "recipe"),
                  ("runtime", "runtime"), ("target", "target"), ("acc", "top-1 %"), ("agree", "agree %"),
@@ -88,7 +88,7 @@ def _figures(c: dict, budget) -> str:
         parts.append(f"top-1 {100 * c['accuracy']:.1f}% ({(c.get('accuracy_source') or '').split(':')[0]})")
     for k in ("p50", "p90", "p99"):
         if c.get(f"{k}_ms") is not None:
-            parts.append(f"{est}{k} {c[f'{k}_ms']:.2f} ms")
+            parts.append(f"{est}{k} {num(c[f'{k}_ms'])} ms")
     if c.get("peak_rss_mb") is not None:
         parts.append(f"{est}peak {c['peak_rss_mb']:.1f} MB")
     if c.get("size_mb") is not None:
@@ -112,12 +112,12 @@ def budget_line(budget) -> str:
     return f"target {budget.target}" + (f" ({budget.runtime})" if budget.runtime else "") + ": " + ", ".join(parts)
 
 
-def _trade_text(t: dict, budget) -> str:
+def _trade_text(t: dict, budget, choice: dict) -> str:
     bits = []
     if t.get("accuracy_points") is not None:
         bits.append(f"{signed(t['accuracy_points'], 1)} accuracy points")
     if t.get("latency_ms") is not None:
-        bits.append(f"{signed(t['latency_ms'], 2)} ms {budget.latency}")
+        bits.append(f"{signed(t['latency_ms'], decimals(choice.get(budget.metric)))} ms {budget.latency}")
     if t.get("memory_mb") is not None:
         bits.append(f"{signed(t['memory_mb'], 1)} MB peak")
     if t.get("size_mb") is not None:
@@ -158,7 +158,7 @@ def recommendation_lines(rec) -> list[str]:
                      "(the sweep with --remeasure; or with --min-seconds N, longer runs measured as new cells)")
     if rec.runner_up:
         lines.append(f"runner-up: {rec.runner_up['label']}: {_figures(rec.runner_up, b)}")
-        lines.append(f"  it trades {_trade_text(rec.trade or {}, b)} against the choice")
+        lines.append(f"  it trades {_trade_text(rec.trade or {}, b, rec.choice)} against the choice")
     lines += [f"factor: {f}" for f in rec.factors]
     model = rec.models.get(b.metric) or rec.models.get("p50_ms")
     if model and any(r.get("estimated") for r in [rec.choice, rec.runner_up or {}] + rec.rejected):

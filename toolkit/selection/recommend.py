@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..core.checks import check_choice, check_int, check_number
 from ..core.errors import InputError, unknown_name
+from ..core.numbers import decimals, num, signed
 from .cells import chance_problem
 from .factors import factor_lines, from_scratch
 from .grid import SMALL_DATA
@@ -178,12 +179,7 @@ def _over(name: str, value: float, limit: float, unit: str, c: dict) -> str:
     est = "estimated " if c.get("estimated") else ""
     share = 100 * (value - limit) / limit  # "(0%)" read as no violation at all: a small one gets decimals
     shown = f"{share:.0f}%" if share >= 10 else f"{share:.2g}%"
-    return f"{est}{name} {_num(value)} {unit} exceeds {limit:g} {unit} by {_num(value - limit)} {unit} ({shown})"
-
-
-def _num(x: float) -> str:
-    """Two decimals, or three significant digits under 1 (0.04 against a 0.01 budget read as 400%, not 417%)."""
-    return f"{x:.2f}" if abs(x) >= 1 else f"{x:.3g}"
+    return f"{est}{name} {num(value)} {unit} exceeds {limit:g} {unit} by {num(value - limit)} {unit} ({shown})"
 
 
 def hard_reasons(c: dict, budget: Budget) -> list[str]:
@@ -310,11 +306,6 @@ def trade(choice: dict, other: dict, metric: str) -> dict:
 # ------------------------------------------------------------------------------------------------ the answer
 
 
-def signed(value: float, digits: int) -> str:
-    """`value` with its sign at `digits` decimals; a difference that rounds to zero reads +0.00, never -0.00."""
-    return f"{round(value, digits) + 0.0:+.{digits}f}"
-
-
 def _beats(x: dict, c: dict, objectives) -> bool:
     """Whether cell `x` dominates cell `c` on `objectives` (both known on every one)."""
     a, b = (tuple(y.get(k) for k, _ in objectives) for y in (x, c))
@@ -384,8 +375,9 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
             else:
                 t = trade(choice, c, metric)
                 reason = ("ranked below the choice: " + ", ".join(
-                    f"{signed(v, 2)} {unit}" for v, unit in ((t["accuracy_points"], "accuracy points"),
-                                                       (t["latency_ms"], f"ms {budget.latency}")) if v is not None))
+                    f"{signed(v, digits)} {unit}" for v, digits, unit in (
+                        (t["accuracy_points"], 2, "accuracy points"),
+                        (t["latency_ms"], decimals(choice.get(metric)), f"ms {budget.latency}")) if v is not None))
                 kind = "ranked"
         rejected.append({**summary(c), "kind": kind, "reasons": [reason], "misses": []})
     estimated = [c for c in (choice, runner) if c and c.get("estimated")]
