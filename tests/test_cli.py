@@ -289,3 +289,18 @@ def test_a_results_file_replaces_only_an_earlier_result_of_its_kind(tmp_path):
     assert refusal("m.json") == "a conversion's manifest"
     with pytest.raises(InputError, match="named for two outputs"):
         check_outputs(str(tmp_path / "x.out"), str(tmp_path / "x.out"), kind=("edgebb.bench/", "model"))
+
+
+def test_cache_info_gives_each_size_in_a_unit_it_can_show(tmp_path):
+    """`cache info` listed a 7.5 kB entry as "0.00" in its MB column (the total said kB): every size, the rows',
+    the total's and `cache clear`'s, is in MB from 0.1 MB and in kB below."""
+    for name, size in (("small", 7_500), ("large", 2_300_000)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "blob").write_bytes(b"\0" * size)
+    result = edgebb("cache", "info", env={"EDGEBB_CACHE": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[3:5]}
+    assert rows == {"large": ["2.3", "MB"], "small": ["7.5", "kB"]}, result.stdout
+    assert "total 2.3 MB;" in result.stdout and "0.00" not in result.stdout, result.stdout
+    result = edgebb("cache", "clear", "small", env={"EDGEBB_CACHE": str(tmp_path)})
+    assert result.returncode == 0 and result.stdout.startswith("freed 7.5 kB from"), result.stdout

@@ -64,6 +64,7 @@ def cache():
 def cache_info():
     """Where the cache is and what it holds."""
     from ..core.cache import cache_root, cache_usage
+    from ..core.numbers import size
 
     rows = cache_usage()
     term = terminal()
@@ -71,10 +72,8 @@ def cache_info():
     if not rows:
         term.line("empty")
         return
-    term.table([{"name": r["name"], "mb": r["bytes"] / 1e6} for r in rows], [("name", "entry"), ("mb", "MB")])
-    total = sum(r["bytes"] for r in rows)  # "total 0.0 MB" had been said of 7.5 kB
-    size = f"{total / 1e6:,.1f} MB" if total >= 1e5 else f"{total / 1e3:,.1f} kB"
-    term.line(f"total {size}; edgebb cache clear removes it")
+    term.table([{"name": r["name"], "size": size(r["bytes"])} for r in rows], [("name", "entry"), ("size", "size")])
+    term.line(f"total {size(sum(r['bytes'] for r in rows))}; edgebb cache clear removes it")
 
 
 @cache.command("clear")
@@ -83,10 +82,11 @@ def cache_info():
 def cache_clear(names):
     """Remove the cache, or only the NAMES entries (as `edgebb cache info` lists them)."""
     from ..core.cache import cache_root, cache_usage, clear_cache
+    from ..core.numbers import size
 
     known = [r["name"] for r in cache_usage()]
     for name in names:
         if name not in known:
             raise InputError(f"no cache entry {name!r} in {cache_root()}; entries: {', '.join(known) or 'none'}")
     freed = clear_cache(list(names) or None)
-    terminal().line(f"freed {freed / 1e6:,.1f} MB from {cache_root()}")
+    terminal().line(f"freed {size(freed)} from {cache_root()}")

@@ -20,3 +20,8 @@ def decimals(x: float | None) -> int:
 def signed(value: float, digits: int) -> str:
     """`value` with its sign at `digits` decimals; a difference that rounds to zero reads +0.00, never -0.00."""
     return f"{round(value, digits) + 0.0:+.{digits}f}"
+
+
+def size(n_bytes: float) -> str:
+    """A size in decimal MB, or kB under 0.1 MB ("0.00 MB" and "total 0.0 MB" had been said of 7.5 kB)."""
+    return f"{n_bytes / 1e6:,.1f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:,.1f} kB"
