@@ -223,6 +223,35 @@ def test_report_of_a_bench_json(swept, tmp_path):
 
     assert {r["model"] for r in json.loads((tmp_path / "b.json").read_text())["results"]} == {"mobilenet_v2@0.35"}
     assert "mobilenet_v2 0.35 @32 int8 on litert" in page
+    assert "x vs" not in page  # no baseline row, no ratio columns
+
+
+def test_a_bench_report_keeps_the_ratios_to_the_baseline(tmp_path):
+    """A report of a bench JSON left out the "x vs R50" and "mem vs R50" columns, the figures bench is run for:
+    its every-cell table has them, named as bench's table names them, with the JSON's values."""
+    import json
+
+    row = {"status": "ok", "target": "cpu", "threads": 1, "recipe": "fp32", "runtime": "litert", "input_size": 64,
+           "latency_ms": {"p50": 2.0, "p90": 2.2, "p99": 2.5}, "peak_rss_mb": 50.0, "size_mb": 1.0, "macs": 10**7}
+    rows = [{**row, "model": "resnet50", "baseline": True, "latency_ms": {"p50": 8.0, "p90": 8.5, "p99": 9.0},
+             "peak_rss_mb": 200.0, "speedup_vs_baseline": 1.0, "memory_ratio_vs_baseline": 1.0},
+            {**row, "model": "mobilenet_v2@0.35", "speedup_vs_baseline": 4.0, "memory_ratio_vs_baseline": 0.25}]
+    (tmp_path / "b.json").write_text(json.dumps({"schema": "edgebb.bench/1", "results": rows}))
+    result = edgebb("report", tmp_path / "b.json", "-o", tmp_path / "b.md")
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "b.md").read_text()
+    (header,) = [line for line in text.splitlines() if line.startswith("| Pareto (p50 vs memory)")]
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[columns.index("file MB") + 1: columns.index("file MB") + 3] == ["x vs R50", "mem vs R50"]
+    table = {cells[1]: cells for cells in ([c.strip() for c in line.strip("|").split("|")]
+                                           for line in text.splitlines()[text.splitlines().index(header) + 2:])
+             if len(cells) == len(columns)}
+    mobilenet, resnet = table["mobilenet_v2"], table["resnet50"]
+    assert mobilenet[columns.index("x vs R50")] == "4.00" and mobilenet[columns.index("mem vs R50")] == "0.25"
+    assert resnet[columns.index("x vs R50")] == "1.00" and resnet[columns.index("width")] == "1.00", resnet
+    # the frontier's table too, without a column of dashes for the accuracy a bench does not measure
+    (frontier,) = [line for line in text.splitlines() if line.startswith("| cell |")]
+    assert frontier.startswith("| cell | p50 ms |") and "x vs R50 | mem vs R50 |" in frontier, frontier
 
 
 def test_a_sweeps_json_reports_as_its_store_does(swept, tmp_path):

@@ -30,6 +30,16 @@ def bench_columns(baseline: str) -> list[tuple[str, str]]:
     return [(key, names.get(key, title)) for key, title in BENCH_COLUMNS]
 
 
+def ratio_columns(cells: list[dict]) -> list[tuple[str, str]]:
+    """A bench report's ratio columns as bench's table names them (x vs R50, mem vs R50), none without a baseline
+    row: the report had left out the figures bench is run for."""
+    base = next((c for c in cells if c.get("baseline")), None)
+    if base is None or not any(c.get("speedup") is not None for c in cells):
+        return []
+    short = baseline_short(base["backbone"] + ("" if base.get("width") in (None, 1.0) else f"@{base['width']:g}"))
+    return [("speedup", f"x vs {short}"), ("mem_ratio", f"mem vs {short}")]
+
+
 def baseline_line(report) -> str | None:
     """The legend of the baseline's rows and ratio columns (None without a baseline row); a row whose recipe the
     baseline is not made with (int8-qat, which needs a trained model) is compared with the baseline's recipe of the
