@@ -490,6 +490,27 @@ def test_cli_exit_1_names_the_closest(swept, tmp_path):
     assert "exceeds 1e-06 ms by" in result.stderr
 
 
+def test_a_sweeps_json_export_recommends_as_its_store_does(swept, tmp_path):
+    """`recommend sweep.json` (the file `sweep --json` writes, which `report` reads) said "not an SQLite file":
+    the export carries the cells the store's view gives, so the answer from it is the store's; --measure, which
+    writes into the store, is refused for it before any work, and a bench JSON is no sweep."""
+    store = learned_copy(swept, tmp_path / "learned")
+    export = tmp_path / "learned" / "sweep.json"
+    rerun = edgebb("sweep", *GRID, "--data", swept["data"], "-o", store, "--jobs", "1", "--json", export)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    budget = ["--target", "cpu:1", "--max-latency-ms", "1000", "--min-accuracy", "0"]
+    from_store = edgebb("recommend", store, *budget, "--json")
+    from_export = edgebb("recommend", export, *budget, "--json")
+    assert from_export.returncode == 0, from_export.stderr
+    assert json.loads(from_export.stdout) == json.loads(from_store.stdout)
+    text = edgebb("recommend", export, *budget)
+    assert text.returncode == 0 and "choice: mobilenet_v2" in text.stdout, text.stderr
+    assert_one_line(edgebb("recommend", export, *budget, "--measure"), 2, "--measure writes what it measures into")
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"schema": "edgebb.bench/1", "results": []}))
+    assert_one_line(edgebb("recommend", bench, *budget), 2, "is an edgebb bench result, not a sweep")
+
+
 # Bad budgets, unknown targets and sources that are no sweep: tests/test_bad_input.py, the catalogue.
 
 

@@ -282,9 +282,13 @@ def test_a_sweeps_json_reports_as_its_store_does(swept, tmp_path):
     method = _section((tmp_path / "mixed.md").read_text(), "Environment")
     assert "at least 99 runs" in method and "for 1 cell(s)" in method and "at least 3 runs" in method, method
 
-    del cells[1]["key"]
-    source.write_text(json.dumps({"schema": "edgebb.sweep-result/1", "cells": cells, "notes": []}, default=str))
-    assert_one_line(edgebb("report", source, "-o", tmp_path / "bad.md"), 2, "cell 2 lacks key")
+    # a cell missing its identity, or a figure its verdict is decided from (float_accuracy: at chance or not), had
+    # been reported under another verdict: refused, naming what it lacks
+    for key in ("key", "float_accuracy", "p50_ms"):
+        edited = [dict(c) for c in cells]
+        del edited[1][key]
+        source.write_text(json.dumps({"schema": "edgebb.sweep-result/1", "cells": edited, "notes": []}, default=str))
+        assert_one_line(edgebb("report", source, "-o", tmp_path / "bad.md"), 2, f"cell 2 lacks {key}")
 
 
 def test_a_bench_row_that_failed_its_conversion_check_is_no_candidate(swept, tmp_path):

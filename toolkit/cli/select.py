@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..core.errors import CheckFailed, InputError
@@ -172,14 +174,18 @@ def report(source, output):
                    "as sweep --json - does [default: none].")
 @quiet_option
 def recommend(source, json_path, measure, **budget):
-    """The backbone to ship on --target under the budgets, from the sweep in SOURCE, with the reasons for every
-    candidate it rejects. Exits 1 when nothing meets the budgets."""
+    """The backbone to ship on --target under the budgets, from the sweep in SOURCE (its folder, its sweep.sqlite,
+    or the JSON `sweep --json` writes), with the reasons for every candidate it rejects. Exits 1 when nothing meets
+    the budgets."""
     from ..reporting.selection import REJECTED_COLUMNS, recommendation_lines, rejected_rows
     from ..selection.recommend import Budget
     from ..selection.recommend import recommend as answer
 
     spec = Budget(**budget)
     check_outputs(json_path, kind=("edgebb.recommendation/", ""), inputs={source: "the sweep it reads"})
+    if measure and _export(source):
+        raise InputError(f"--measure writes what it measures into the sweep's store, and {source} is a sweep's JSON "
+                         "export: give the sweep's folder or its sweep.sqlite")
     term = terminal()
     rec = _answer(source, spec, answer)
     if measure:
@@ -211,10 +217,26 @@ def recommend(source, json_path, measure, **budget):
             "--dataset-size or chance-level accuracy: the table above says which)"))
 
 
+def _export(source: str) -> bool:
+    """Whether `source` is a file of JSON (a sweep's --json export, read as report reads it), not a store."""
+    if not os.path.isfile(source):
+        return False
+    with open(source, "rb") as f:
+        return f.read(64).lstrip()[:1] == b"{"
+
+
 def _answer(source: str, budget, answer):
     from ..selection.measure import target_spec
     from ..selection.store import Store
 
+    if _export(source):  # a sweep's JSON export carries the cells the store's view gives, and no runs
+        from ..reporting.sources import load
+
+        data = load(source)
+        if data.kind != "sweep":
+            raise InputError(f"{source} is an edgebb bench result, not a sweep: recommend chooses among a sweep's "
+                             "cells (its folder, its sweep.sqlite, or the JSON edgebb sweep --json writes)")
+        return answer(data.cells, budget, runtimes=None)
     with Store.open(source) as store:
         rows, notes = store.view()
         try:

@@ -66,7 +66,10 @@ def load(source: str) -> ReportData:
     raise InputError(f"{source} is not an edgebb result (neither a sweep nor the JSON edgebb bench writes)")
 
 
-SWEEP_CELL_KEYS = ("key", "backbone", "width", "size", "recipe", "runtime", "target", "status")
+# A cell's identity, and every figure a verdict is decided from (a sweep writes them all, null where unmeasured): a
+# cell with float_accuracy or p50_ms deleted by hand had been reported under another verdict.
+SWEEP_CELL_KEYS = ("key", "backbone", "width", "size", "recipe", "runtime", "target", "status", "accuracy",
+                   "float_accuracy", "p50_ms", "p90_ms", "p99_ms", "peak_rss_mb", "verification", "provenance")
 
 
 def _from_sweep(source: str, cells: list[dict], spec: dict | None, notes: list[str]) -> ReportData:
