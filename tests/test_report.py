@@ -161,6 +161,28 @@ def test_plots_draw_a_cell_that_is_no_candidate_hollow():
         assert hollow(svg) == 0 and "hollow" not in svg
 
 
+def test_a_crowded_plot_labels_the_cells_that_matter():
+    """40 labels printed over each other on one plot: past plots.CROWDED measured cells, the accuracy plots label
+    the frontier's cells and the MACs plot each backbone's fastest one; the others keep their colour and marker.
+    Labels name the input size where cells differ in it (two cells had read "mobilenet_v2 .5 fp32 litert")."""
+    from edgebb.reporting import plots
+    from edgebb.selection.pareto import annotate
+
+    cells = [{"key": str(9 * k + i), "backbone": backbone, "width": 0.5, "size": 64 + 32 * i, "recipe": "fp32",
+              "runtime": "litert", "target": "cpu:1", "status": "ok", "accuracy": 0.5 + 0.02 * i - 0.005 * k,
+              "float_accuracy": 0.9, "p50_ms": 1.0 + 0.5 * i + 0.1 * k, "peak_rss_mb": 50.0, "macs": 10**7 * (i + 1),
+              "verification": None} for k, backbone in enumerate(("mobilenet_v2", "squeezenet_1_1"))
+             for i in range(9)]
+    assert plots.crowded(cells) and not plots.crowded(cells[:16])
+    svg = plots.accuracy_vs(cells, annotate(cells), x="p50_ms", xlabel="p50", title="t", frontier="latency")
+    labelled = [c for c in cells if f">{plots.short(c, size=True)}<" in svg]
+    assert labelled == [c for c in cells if annotate(cells)[c["key"]]["latency"]["optimal"]] and len(labelled) == 9
+    svg = plots.latency_vs_macs(cells, "t")
+    assert [c["key"] for c in cells if f">{plots.short(c, size=True)}<" in svg] == ["0", "9"]  # each backbone's fastest
+    svg = plots.latency_vs_macs(cells[:16], "t")
+    assert all(f">{plots.short(c, size=True)}<" in svg for c in cells[:16])
+
+
 def test_a_sweep_where_no_model_learned_has_no_frontier(swept, tmp_path):
     """The session's sweep: neither model is clearly above chance. The frontier marked the fastest of them as
     worth shipping (the exclusion held only "while others learned"); now no cell is optimal, the caption says why,

@@ -41,11 +41,12 @@ def available() -> str | None:
     return None
 
 
-def short(c: dict, runtime: bool = True) -> str:
-    """A point's label: "mobilenet_v2 .35 int8 litert"."""
+def short(c: dict, runtime: bool = True, size: bool = False) -> str:
+    """A point's label: "mobilenet_v2 .35 int8 litert", with "@128" where the plot has more than one input size."""
     width = "" if c.get("width") in (None, 1.0) else f" {c['width']:g}".replace(" 0.", " .")
+    px = f" @{c['size']}" if size and c.get("size") else ""
     rt = f" {c['runtime']}" if runtime and c.get("runtime") else ""
-    return f"{c['backbone']}{width} {c['recipe']}{rt}"
+    return f"{c['backbone']}{width}{px} {c['recipe']}{rt}"
 
 
 def _figure(width: float = 7.6, height: float = 4.6):
@@ -87,6 +88,15 @@ def no_candidate(cell: dict) -> bool:
     return excluded(cell) is not None
 
 
+CROWDED = 16  # more points than this on a plot: only the ones that matter get a label, the rest their colour
+LABELLED = ("; labelled: the frontier's cells", "; labelled: each backbone's fastest cell")  # then, as captions say
+
+
+def crowded(cells: list[dict]) -> bool:
+    """Whether a target's plots have too many measured cells to label each."""
+    return sum(c.get("status") == "ok" for c in cells) > CROWDED
+
+
 def _scatter(ax, cells, x, y, colors, labels=True):
     for c in cells:
         color = colors[c["backbone"]]
@@ -96,8 +106,11 @@ def _scatter(ax, cells, x, y, colors, labels=True):
         else:
             ax.scatter(c[x], c[y], marker=marker(c["recipe"]), color=color, s=46, edgecolor="black",
                        linewidth=0.5, zorder=3)
+    if labels is True:
+        labels = cells
     if labels:
-        _place_labels(ax, [(c[x], c[y], short(c)) for c in cells])
+        sizes = len({c.get("size") for c in cells}) > 1  # labels without it named two cells alike
+        _place_labels(ax, [(c[x], c[y], short(c, size=sizes)) for c in labels])
 
 
 # Where a label may go around its point (offset in points, horizontal alignment), in order of preference.
@@ -177,7 +190,8 @@ def accuracy_vs(cells: list[dict], marks: dict, *, x: str, xlabel: str, title: s
         ax.step(xs, ys, where="post", color="#d62728", linewidth=1.6, zorder=2, label="Pareto frontier")
         ax.plot(xs, ys, linestyle="", marker="o", markersize=13, markerfacecolor="none", markeredgecolor="#d62728",
                 zorder=2)
-    _scatter(ax, points, x, "accuracy_pct", colors)
+    # crowded, the frontier's cells are labelled (40 labels had printed over each other)
+    _scatter(ax, points, x, "accuracy_pct", colors, labels=best if crowded(cells) else True)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(title, fontsize=10)
@@ -209,7 +223,10 @@ def latency_vs_macs(cells: list[dict], title: str) -> str | None:
                 linestyle="-" if k == 0 else ":", zorder=1)
         ax.annotate(f"{rate / 1e9:.1f} GMAC/s" + (" (best achieved)" if k == 0 else ""),
                     (xs[-1], xs[-1] / rate * 1e3), fontsize=7, color="#555555", ha="right", va="bottom")
-    _scatter(ax, points, "macs", "p50_ms", colors)
+    fastest = {}  # crowded, each backbone's fastest cell is labelled
+    for c in sorted(points, key=lambda c: c["p50_ms"]):
+        fastest.setdefault(c["backbone"], c)
+    _scatter(ax, points, "macs", "p50_ms", colors, labels=list(fastest.values()) if crowded(cells) else True)
     ax.set_xlabel("MACs per image (log)")
     ax.set_ylabel("p50 latency, ms (log)")
     ax.set_title(title, fontsize=10)

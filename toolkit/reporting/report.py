@@ -69,6 +69,7 @@ def build(data: ReportData) -> Document:
     for target, cells in by_target.items():
         section = Section(f"target-{_slug(target)}", f"Target {target}")
         note, hollow = _target_note(cells), plots.HOLLOW if any(map(plots.no_candidate, cells)) else ""
+        labelled = plots.LABELLED if plots.crowded(cells) else ("", "")
         if has_accuracy:
             for kind, x, xlabel, frontier in (("accuracy-latency", "p50_ms", "p50 latency (ms)", "latency"),
                                               ("accuracy-memory", "peak_rss_mb", "peak memory, RSS (MB)", "memory")):
@@ -76,12 +77,14 @@ def build(data: ReportData) -> Document:
                                         title=f"{target}: accuracy vs {xlabel.split(' (')[0]}{note}")
                 if svg:
                     section.blocks.append(Figure(f"{kind}-{_slug(target)}", svg, f"Top-1 accuracy against "
-                                                 f"{xlabel} on {target}; red: the Pareto frontier{hollow}{note}.",
+                                                 f"{xlabel} on {target}; red: the Pareto frontier{hollow}"
+                                                 f"{labelled[0]}{note}.",
                                                  kind, target))
         svg = plots.latency_vs_macs(cells, f"{target}: latency vs MACs{note}")
         if svg:
             section.blocks.append(Figure(f"latency-macs-{_slug(target)}", svg, "p50 latency against MACs "
-                                         f"(log-log){hollow}; {plots.MACS_LINES}", "latency-macs", target))
+                                         f"(log-log){hollow}{labelled[1]}; "
+                                         f"{plots.MACS_LINES}", "latency-macs", target))
         doc.sections.append(section)
     reference, integer = plots.recipe_roles()
     speed = Section("int8", f"{integer[0]} against {reference}")
