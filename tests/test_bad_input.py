@@ -196,6 +196,13 @@ EARLY = [
     ("train-one-class", ["train", "mobilenet_v2", "--data", "{w}/one-class", "-o", "{o}/t.keras"],
      "training needs at least 2"),
     ("train-output-suffix", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.h5"], "must end in .keras"),
+    # an output inside the data folder becomes part of it: a sweep's models/ was read as an empty class
+    ("train-output-in-data", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{w}/shapes/new/t.keras"],
+     "shapes/new/t.keras is inside the data folder"),
+    ("convert-output-is-data", ["convert", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{w}/shapes"],
+     "shapes is the data folder itself"),
+    ("sweep-output-in-data", ["sweep", "squeezenet_1_1", "--sizes", "32", "--data", "{w}/shapes", "-o",
+                              "{w}/shapes/sweep"], "shapes/sweep is inside the data folder"),
     ("train-epochs-zero", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.keras", "--epochs", "0"],
      "--epochs must be at least 1"),
     ("train-lr-negative", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.keras", "--lr", "-1"],

@@ -17,7 +17,7 @@ import numpy as np
 from ..core import interrupts
 from ..core.chance import indistinguishable_from_chance
 from ..core.errors import CheckFailed, InputError
-from ..core.files import check_can_create_dir, write_atomic
+from ..core.files import check_can_create_dir, check_outside, write_atomic
 from ..core.progress import Progress, as_progress
 from ..core.serialize import to_json
 from ..core.tf import quiet
@@ -75,6 +75,7 @@ def convert(source: str, out_dir: str, data: str | None = None, options: Convert
         _check_fallback(pairs)
     meta = check_source(source, opts.width, opts.size)
     existing, targets, listed = _check_out_dir(out_dir, pairs, artifact_stem(source, opts.width, opts.size, meta))
+    check_outside(out_dir, data, "output folder")
     trained_on = set((meta or {}).get("training_images", {}).get("fingerprints", [])) or None
     validation = set((meta or {}).get("validation_images", {}).get("fingerprints", [])) or None
     build = {"width": opts.width, "size": opts.size, "classes": opts.classes, "weights": opts.weights,

@@ -104,6 +104,9 @@ def make_plan(opts: SweepOptions, out_dir: str, progress: Progress | None = None
     grid = expand(opts)
     targets = parse_targets(opts.targets, opts.runtimes)
     check_output(out_dir)
+    from ..core.files import check_outside
+
+    check_outside(out_dir, opts.data, "output folder")
     EXECUTORS[opts.executor].check(opts, targets)
     data_fp = images = classes = None
     if opts.data is not None:

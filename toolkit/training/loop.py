@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from ..core.errors import InputError
-from ..core.files import check_can_write_file
+from ..core.files import check_can_write_file, check_outside
 from ..core.progress import Progress, as_progress
 from .checkpoints import checkpoint_callback, fit_interruptibly, restore_optimizer, resume, write_logs
 from .datasets import load_split, make_dataset
@@ -69,6 +69,8 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
     if not output.endswith(".keras"):
         raise InputError(f"-o must end in .keras; received {output}")
     check_can_write_file(output, "model file")
+    for folder in (data, opts.val_data):
+        check_outside(output, folder, "model file", file=True)
     started = time.perf_counter()
     pp = preprocessing_for(name, opts.size)
     train_set, val_set, labels = load_split(data, pp, val_data=opts.val_data, val_split=opts.val_split,
