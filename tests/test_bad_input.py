@@ -745,4 +745,28 @@ def test_convert_counts_what_it_skipped(tmp_path, world):
     read = described["calibration_images"] + described["evaluation_images"] + described["unreadable_images"]
     assert described["images_read"] == read < sum(len(files) for _, _, files in os.walk(data)) - 3
     assert (f"skipped 3 non-image file(s) and {described['unreadable_images']} unreadable image(s) (of the {read} "
-            "read)") in result.stdout + result.stderr
+            "files it opened)") in result.stdout + result.stderr
+    # the counts it says once read are the manifest's ("held out the other 47" had been followed by 45 evaluated)
+    assert (f": read {described['calibration_images']} calibration and {described['evaluation_images']} evaluation "
+            "images") in result.stderr, result.stderr
+
+
+def test_train_counts_the_images_it_trained_on(tmp_path, world):
+    """train said "184 for training" and then skipped 2 unreadable files: 182 were trained on. The split line comes
+    once the images are read, with the counts of the images read."""
+    data = tmp_path / "data"
+    shutil.copytree(world / "shapes", data)
+    readable = broken = 0
+    for cls in sorted(os.listdir(data)):
+        if os.path.isdir(data / cls):
+            r, b = _odd_images(data / cls / "odd")
+            readable, broken = readable + r, broken + b
+    result = run("train", "squeezenet_1_1", "--data", data, "-o", tmp_path / "m.keras", "--size", SIZE, "--epochs",
+                 "1", "--batch-size", "8")
+    assert result.returncode == 0, result.stderr
+    (line,) = [ln for ln in result.stderr.splitlines() if "for validation" in ln]
+    counted = re.search(r"; (\d+) for training, (\d+) for validation", line)
+    from edgebb.data import scan_folder
+
+    assert f"skipped {broken} unreadable image(s)" in line, line
+    assert int(counted[1]) + int(counted[2]) == len(scan_folder(data).items) - broken, (line, broken)

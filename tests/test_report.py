@@ -297,6 +297,7 @@ def test_a_sweeps_json_reports_as_its_store_does(swept, tmp_path):
     assert method == _section(store_md, "Environment")
     assert "None" not in method and "no data was given" not in method and "? cores" not in method, method
     assert "at least 3 runs" in method, method  # the shared sweep's --runs
+    assert "(6 held-out images of its 24 image files in 3 classes;" in method, method  # it had not said how many
 
     cells[0]["provenance"]["options"]["runs"] = 99  # a cell a later run measured with other settings
     source.write_text(json.dumps({"schema": "edgebb.sweep-result/1", "cells": cells, "notes": []}, default=str))

@@ -75,7 +75,7 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
             if not eval_items:
                 raise InputError(f"the model was trained on every image in {data_dir}, so none can show what "
                                  "quantization costs; give --data images it has not seen")
-            say.say(f"{excluded} of {len(folder.items)} images in {data_dir} are the model's training images: "
+            say.say(f"{excluded} of {len(folder.items)} image files in {data_dir} are the model's training images: "
                     f"held out the other {len(eval_items)}")
         else:
             rest, eval_items = split(folder.items, eval_fraction, seed)
@@ -99,6 +99,10 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
         # of the evaluation images read (as `evaluation_images` counts them), those that chose the saved epoch
         chose = sum(1 for p in held.paths if prints[p] in chose_checkpoint) if chose_checkpoint and prints else 0
         tuning = load_images(rest, pp) if train else None
+        unread = calib.unreadable + held.unreadable + (tuning.unreadable if tuning else [])
+        if unread:  # what was read, as the conversion's later lines count it ("47 evaluation" had been 45)
+            say.say(f"skipped {len(set(unread))} unreadable image(s), e.g. {unread[0]}: read {len(calib.labels)} "
+                    f"calibration and {len(held.labels)} evaluation images")
     aligned = labels is not None and list(folder.classes) == list(labels)
     # Only the images drawn are decoded, so a broken file elsewhere in the folder is neither read nor counted.
     broken = set(calib.unreadable + held.unreadable + (tuning.unreadable if tuning else []))

@@ -292,7 +292,7 @@ def _data_notes(description: dict, data: str | None) -> list[str]:
     notes = [description["note"]] if description.get("note") else []
     skipped, unreadable = description.get("skipped_non_images", 0), description.get("unreadable_images", 0)
     if skipped or unreadable:
-        of = f" (of the {description['images_read']} read)" if "images_read" in description else ""
+        of = f" (of the {description['images_read']} files it opened)" if "images_read" in description else ""
         notes.append(f"skipped {skipped} non-image file(s) and {unreadable} unreadable image(s){of} in {data}")
     if description.get("training_images_excluded"):
         notes.append(f"evaluated on the {description['evaluation_images']} images the model did not train on "

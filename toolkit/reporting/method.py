@@ -67,9 +67,12 @@ def method_lines(data) -> list[str]:
                      None) or spec.get("data")
     if data.kind == "sweep" and data_info:
         trained = any(_options(data, c).get("epochs") for c in data.cells)
+        held = sorted({(c.get("verification") or {}).get("samples") for c in data.cells} - {None})
+        held_text = f"{'/'.join(map(str, held))} held-out images of its " if held else ""  # the report had not said
         lines.append(f"Accuracy: top-1 of the artifact after its recipe, run by its own runtime (LiteRT for .tflite, "
                      f"ONNX Runtime for .onnx) on the held-out part of {data_info.get('path')} "
-                     f"({data_info.get('images')} images in {len(data_info.get('classes') or [])} classes; "
+                     f"({held_text}{data_info.get('images')} image files in {len(data_info.get('classes') or [])} "
+                     "classes; "
                      "images the model never trained on" + ("; they are also its validation split, on which the "
                                                              "best epoch was kept, so top-1 leans optimistic"
                                                              if trained else "")

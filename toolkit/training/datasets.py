@@ -33,12 +33,13 @@ def load_split(data: str, pp, *, val_data: str | None, val_split: float, seed: i
         if other.classes != folder.classes:
             raise InputError(f"--val-data classes {other.classes} differ from --data classes {folder.classes}")
         train_items, val_items = folder.items, _unseen(other.items, folder.items, val_data, data, progress)
-    as_progress(progress).say(f"{folder.summary()}; {len(train_items)} for training, {len(val_items)} for validation")
     train = load_images(train_items, pp)
     val = load_images(val_items, pp)
+    # said once read: "184 for training" had counted 2 files that could not be decoded (182 were trained on)
     bad = train.unreadable + val.unreadable
-    if bad:
-        as_progress(progress).say(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0]}")
+    skipped = f"; skipped {len(bad)} unreadable image(s), e.g. {bad[0]}" if bad else ""
+    as_progress(progress).say(f"{folder.summary()}{skipped}; {len(train.labels)} for training, {len(val.labels)} for "
+                              "validation")
     return train, val, folder.classes
 
 
