@@ -770,3 +770,11 @@ def test_train_counts_the_images_it_trained_on(tmp_path, world):
 
     assert f"skipped {broken} unreadable image(s)" in line, line
     assert int(counted[1]) + int(counted[2]) == len(scan_folder(data).items) - broken, (line, broken)
+    # the trained model on a folder of one class: it had judged int8 on the 1 image it held out ("ok", exit 0)
+    one = tmp_path / "one-class"
+    cls = sorted(c for c in os.listdir(world / "shapes") if os.path.isdir(world / "shapes" / c))[0]
+    shutil.copytree(world / "shapes" / cls, one / cls)
+    result = run("convert", tmp_path / "m.keras", "--data", one, "-o", tmp_path / "out", "--recipe", "int8")
+    assert_one_line(result, 2, "one-class has 1 class folder(s); convert measures top-1 on them, so it needs at "
+                    "least 2 classes")
+    assert not os.path.exists(tmp_path / "out")

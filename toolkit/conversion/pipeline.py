@@ -197,6 +197,9 @@ def _labels_of(data: str | None, trained_on: set | None) -> list[str] | None:
     folder = scan_folder(data)
     if trained_on is None:
         folder.require_split("convert holds out part of each class for evaluation, so it")
+    elif len(folder.classes) < 2:  # a trained model's folder is split by what it trained on; one class judged on 1
+        raise InputError(f"{data} has {len(folder.classes)} class folder(s); convert measures top-1 on them, so it "
+                         "needs at least 2 classes")
     return folder.classes
 
 
