@@ -108,6 +108,22 @@ def test_a_latency_difference_keeps_the_decimals_of_its_latency():
     assert ranked["reasons"] == ["ranked below the choice: -6.00 accuracy points, -0.0071 ms p50"], ranked
 
 
+def test_a_miss_never_reads_as_its_limit_and_the_binding_line_reads_as_the_figures():
+    """"p90 0.12 ms exceeds 0.12 ms by 0.000461 ms": a figure just over its limit gets the digits that set it apart;
+    the binding line said "peak memory 101 MB" where the choice's figures said "peak 101.2 MB"."""
+    from edgebb.reporting.selection import recommendation_lines
+
+    over = cell("mobilenet_v2", "fp32", 0.120461 / 1.2, 0.95)  # its p90: 0.120461 ms
+    fits = cell("squeezenet_1_1", "fp32", 0.05, 0.80, mem=101.24)
+    rec = recommend([over, fits], Budget("cpu:4", max_latency_ms=0.12, latency="p90", max_memory_mb=150))
+    (missed,) = [r for r in rec.rejected if r["backbone"] == "mobilenet_v2"]
+    assert missed["reasons"][0].startswith("p90 0.1205 ms exceeds 0.12 ms by 0.000461 ms"), missed
+    lines = recommendation_lines(rec)
+    assert any("peak 101.2 MB" in ln for ln in lines), lines
+    assert any(ln.strip().startswith("binding constraint: peak memory 101.2 MB against 150 MB (margin 48.8 MB")
+               for ln in lines), lines
+
+
 def test_nothing_fits_names_the_closest_miss():
     rec = recommend(ROWS, Budget("cpu:4", max_latency_ms=2.5))
     assert rec.choice is None

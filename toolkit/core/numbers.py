@@ -25,3 +25,19 @@ def signed(value: float, digits: int) -> str:
 def size(n_bytes: float) -> str:
     """A size in decimal MB, or kB under 0.1 MB ("0.00 MB" and "total 0.0 MB" had been said of 7.5 kB)."""
     return f"{n_bytes / 1e6:,.1f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:,.1f} kB"
+
+
+def apart(value: float, limit: float) -> str:
+    """`value` as `num` shows it, with as many more significant digits as it takes not to read as `limit` ("p90
+    0.12 ms exceeds 0.12 ms by 0.000461 ms" was 0.120461)."""
+    text, digits = num(value), 3
+    while value != limit and float(text) == float(f"{limit:g}") and digits < 9:
+        digits += 1
+        text = f"{value:.{digits}g}"
+    return text
+
+
+def in_unit(value: float, unit: str) -> str:
+    """A figure as the choice's own line shows it: ms by `num`, MB with one decimal, anything else to 3 significant
+    digits (the binding line said "peak memory 101 MB" of the line's "peak 101.2 MB")."""
+    return num(value) if unit == "ms" else f"{value:.1f}" if unit == "MB" else f"{value:.3g}"

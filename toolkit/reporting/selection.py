@@ -3,7 +3,7 @@ edgebb.reporting.terminal: rich on a terminal, plain text in a pipe)."""
 
 from __future__ import annotations
 
-from ..core.numbers import decimals, num, signed
+from ..core.numbers import decimals, in_unit, num, signed
 
 SWEEP_COLUMNS = [("pareto", "P"), ("backbone", "backbone"), ("width", "width"), ("size", "px"), ("recipe", "recipe"),
                  ("runtime", "runtime"), ("target", "target"), ("acc", "top-1 %"), ("agree", "agree %"),
@@ -145,8 +145,8 @@ def recommendation_lines(rec) -> list[str]:
     if rec.binding:
         m = rec.binding
         unit = f" {m['unit']}" if m["unit"] else ""
-        lines.append(f"  binding constraint: {m['name']} {m['value']:.3g}{unit} against {m['limit']:g}{unit} "
-                     f"(margin {m['margin']:.3g}{unit}, {m['relative']:.0%})")
+        lines.append(f"  binding constraint: {m['name']} {in_unit(m['value'], m['unit'])}{unit} against "
+                     f"{m['limit']:g}{unit} (margin {in_unit(m['margin'], m['unit'])}{unit}, {m['relative']:.0%})")
     else:
         lines.append("  no budget given that binds: the most accurate candidate (then the fastest)")
     if rec.noise:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..core.checks import check_choice, check_int, check_number
 from ..core.errors import InputError, unknown_name
-from ..core.numbers import decimals, num, signed
+from ..core.numbers import apart, decimals, num, signed
 from .cells import chance_problem
 from .factors import factor_lines, from_scratch
 from .grid import SMALL_DATA
@@ -179,7 +179,7 @@ def _over(name: str, value: float, limit: float, unit: str, c: dict) -> str:
     est = "estimated " if c.get("estimated") else ""
     share = 100 * (value - limit) / limit  # "(0%)" read as no violation at all: a small one gets decimals
     shown = f"{share:.0f}%" if share >= 10 else f"{share:.2g}%"
-    return f"{est}{name} {num(value)} {unit} exceeds {limit:g} {unit} by {num(value - limit)} {unit} ({shown})"
+    return f"{est}{name} {apart(value, limit)} {unit} exceeds {limit:g} {unit} by {num(value - limit)} {unit} ({shown})"
 
 
 def hard_reasons(c: dict, budget: Budget) -> list[str]:
