@@ -287,6 +287,10 @@ def test_a_results_file_replaces_only_an_earlier_result_of_its_kind(tmp_path):
         refusal("labels.txt") == refusal("00000.png") == refusal("other.json") == \
         "a file that is not an earlier result of this command"
     assert refusal("m.json") == "a conversion's manifest"
+    # the command's own table given for its JSON (and the other way round) is named as what it is, not as a file
+    # that is no earlier result of the command
+    assert refusal("bench.csv") == "this command's earlier CSV table (--json writes JSON)"
+    assert refusal(None, "bench.json") == "this command's earlier JSON result (--csv writes a table)"
     with pytest.raises(InputError, match="named for two outputs"):
         check_outputs(str(tmp_path / "x.out"), str(tmp_path / "x.out"), kind=("edgebb.bench/", "model"))
 

@@ -149,7 +149,7 @@ def check_outputs(json_path: str | None, csv_path: str | None = None, *, kind: t
         seen[real] = path
         what = next((what for p, what in (inputs or {}).items() if p and os.path.realpath(p) == real), None)
         if what is None and os.path.isfile(path) and os.path.getsize(path) and not earlier(_head(path)):
-            what = _what_it_holds(path)
+            what = _what_it_holds(path, kind)
         if what:
             raise InputError(f"{path} is {what}: writing results there would destroy it; choose another file "
                              "(nothing was changed)")
@@ -170,10 +170,16 @@ def _earlier_csv(first_column: str):
     return lambda head: bool(re.fullmatch(re.escape(first_column) + r"(,[a-z0-9_]+)+", head.split("\n", 1)[0].strip()))
 
 
-def _what_it_holds(path: str) -> str:
-    """What an existing file a results file may not replace is, in a few words."""
+def _what_it_holds(path: str, kind: tuple[str, str]) -> str:
+    """What an existing file a results file may not replace is, in a few words (`kind` as check_outputs takes it:
+    this command's own table given for its JSON, or its JSON for its table, is named as such)."""
     from ..core.formats import format_for
     from ..selection.store import is_store
+
+    if kind[1] and _earlier_csv(kind[1])(_head(path)):
+        return "this command's earlier CSV table (--json writes JSON)"
+    if _earlier_json(kind[0])(_head(path)):
+        return "this command's earlier JSON result (--csv writes a table)"
 
     if format_for(path) is not None:
         return "a model file"
