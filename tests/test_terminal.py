@@ -99,3 +99,28 @@ def test_a_long_detail_is_cut_and_leaves_the_count_and_eta_on_the_line():
     progress.stop()
     assert len(frame.rstrip()) <= 150 and "1/16" in frame and "eta" in frame, frame
     assert "measuring squeezenet_1_1" in frame and frame.rstrip().endswith("…"), frame
+
+
+def test_bench_footnotes_say_each_text_once():
+    """A bench of two int8 artifacts at two thread counts printed footnotes [1]-[4], two copies of two texts: a row
+    points to the footnote of its text, written once, in the order first met."""
+    from types import SimpleNamespace
+
+    from edgebb.benchmark.rows import BenchRow
+    from edgebb.reporting.results import UNJUDGED, bench_rows
+
+    def row(artifact, threads, check, status="ok", error=None):
+        return BenchRow(model="m", artifact=artifact, recipe="int8", runtime="litert", threads=threads,
+                        status=status, error=error, latency_ms={"p50": 1.0}, extra={"conversion_check": check})
+
+    failed = {"passed": False, "failed_because": "top-1 agreement 80% < 90%"}
+    results = [row(a, t, c) for t in (1, 2) for a, c in (("a.tflite", failed), ("b.tflite", failed),
+                                                          ("c.tflite", {"passed": None}))]
+    results += [row("d.tflite", t, {}, status="failed", error="boom") for t in (1, 2)]
+    rows, notes = bench_rows(SimpleNamespace(results=results))
+    assert notes == ["[1] a.tflite: failed its conversion check against the float model (top-1 agreement 80% < 90%): "
+                     "not a candidate", "[2] b.tflite: failed its conversion check against the float model (top-1 "
+                     "agreement 80% < 90%): not a candidate", f"[3] {UNJUDGED}",
+                     "[4] d.tflite on litert (1 thread(s)): boom", "[5] d.tflite on litert (2 thread(s)): boom"]
+    assert [r["status"] for r in rows] == ["ok, failed check [1]", "ok, failed check [2]", "ok, not judged [3]"] * 2 \
+        + ["failed [4]", "failed [5]"]

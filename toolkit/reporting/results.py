@@ -104,30 +104,34 @@ def convert_lines(result) -> list[str]:
     return lines
 
 
+UNJUDGED = ("not judged: the conversion's check was not judged (random weights, or a float model at chance: "
+            "near-tied outputs any rounding reorders), so the artifact is measured but not a candidate")
+
+
 def bench_rows(report) -> tuple[list[dict], list[str]]:
     """The table rows of a BenchReport and the footnotes its row errors became (so one long reason does not
     stretch every column)."""
     rows, footnotes = [], []
-    unjudged = None  # the one footnote every quantized row whose check was not judged points to
+    numbers: dict[str, int] = {}  # a text's footnote: an artifact measured at two thread counts had two copies
+
+    def note(text: str) -> int:
+        if text not in numbers:
+            footnotes.append(f"[{len(footnotes) + 1}] {text}")
+            numbers[text] = len(footnotes)
+        return numbers[text]
+
     for r in report.results:
         lat = r.latency_ms or {}
         status = r.status
         if r.status != "ok":
-            footnotes.append(f"[{len(footnotes) + 1}] {r.artifact or r.model} on {r.runtime} ({r.threads} thread(s)): "
-                             f"{r.error}")
-            status += f" [{len(footnotes)}]"
+            status += f" [{note(f'{r.artifact or r.model} on {r.runtime} ({r.threads} thread(s)): {r.error}')}]"
         check = r.get("conversion_check") or {}
         if r.status == "ok" and check.get("passed") is False:  # measured, but not a candidate
-            footnotes.append(f"[{len(footnotes) + 1}] {r.artifact}: failed its conversion check against the float "
-                             f"model ({check.get('failed_because') or 'over budget'}): not a candidate")
-            status = f"ok, failed check [{len(footnotes)}]"
+            why = check.get("failed_because") or "over budget"
+            text = f"{r.artifact}: failed its conversion check against the float model ({why}): not a candidate"
+            status = f"ok, failed check [{note(text)}]"
         elif r.status == "ok" and "passed" in check and check["passed"] is None:
-            if unjudged is None:
-                footnotes.append(f"[{len(footnotes) + 1}] not judged: the conversion's check was not judged (random "
-                                 "weights, or a float model at chance: near-tied outputs any rounding reorders), so "
-                                 "the artifact is measured but not a candidate")
-                unjudged = len(footnotes)
-            status = f"ok, not judged [{unjudged}]"
+            status = f"ok, not judged [{note(UNJUDGED)}]"
         status += (" (emulated)" if r.emulated else "") + (" (software GPU)" if r.get("software") else "") \
             + (" (throttled)" if r.get("throttled") else "")
         rows.append({"model": r.model + (" *" if r.baseline else ""), "recipe": r.recipe, "px": r.input_size,
