@@ -175,6 +175,7 @@ def test_a_crowded_plot_labels_the_cells_that_matter():
              for i in range(9)]
     assert plots.crowded(cells) and not plots.crowded(cells[:16])
     svg = plots.accuracy_vs(cells, annotate(cells), x="p50_ms", xlabel="p50", title="t", frontier="latency")
+    assert ">Pareto frontier<" in svg  # in the legend, drawn in no backbone's colour (it was red, as one was)
     labelled = [c for c in cells if f">{plots.short(c, size=True)}<" in svg]
     assert labelled == [c for c in cells if annotate(cells)[c["key"]]["latency"]["optimal"]] and len(labelled) == 9
     svg = plots.latency_vs_macs(cells, "t")

@@ -13,6 +13,7 @@ import math
 import re
 
 MARKERS = "o^DsvPX*"  # by the recipe's place in the registry
+FRONTIER = "black"  # no backbone's colour (it was tab10's red, shufflenet_v2's in a four-backbone report)
 MACS_LINES = ("lines: constant GMAC/s, the best this target achieved and fractions of it. Distance below the best "
               "line is throughput a family leaves unused.")
 HOLLOW = "; hollow: no candidate (failed its check, not judged or at chance: see Every cell)"
@@ -154,10 +155,12 @@ def _place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = 
                     va="bottom", color="#333333", zorder=4).set_in_layout(False)
 
 
-def _legend(ax, cells, colors):
+def _legend(ax, cells, colors, frontier: bool = False):
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], marker="o", linestyle="", color=color, markeredgecolor="black", label=backbone)
+    handles = [Line2D([], [], color=FRONTIER, linewidth=1.6, marker="o", markersize=9, markerfacecolor="none",
+                      label="Pareto frontier")] if frontier else []
+    handles += [Line2D([], [], marker="o", linestyle="", color=color, markeredgecolor="black", label=backbone)
                for backbone, color in colors.items()]
     handles += [Line2D([], [], marker=marker(r), linestyle="", color="#bbbbbb",
                        markeredgecolor="black", label=r) for r in sorted({c["recipe"] for c in cells})]
@@ -187,8 +190,8 @@ def accuracy_vs(cells: list[dict], marks: dict, *, x: str, xlabel: str, title: s
     best = sorted((c for c in points if marks.get(c["key"], {}).get(frontier, {}).get("optimal")), key=lambda c: c[x])
     if best:
         xs, ys = [c[x] for c in best], [c["accuracy_pct"] for c in best]
-        ax.step(xs, ys, where="post", color="#d62728", linewidth=1.6, zorder=2, label="Pareto frontier")
-        ax.plot(xs, ys, linestyle="", marker="o", markersize=13, markerfacecolor="none", markeredgecolor="#d62728",
+        ax.step(xs, ys, where="post", color=FRONTIER, linewidth=1.6, zorder=2, label="Pareto frontier")
+        ax.plot(xs, ys, linestyle="", marker="o", markersize=13, markerfacecolor="none", markeredgecolor=FRONTIER,
                 zorder=2)
     # crowded, the frontier's cells are labelled (40 labels had printed over each other)
     _scatter(ax, points, x, "accuracy_pct", colors, labels=best if crowded(cells) else True)
@@ -196,7 +199,7 @@ def accuracy_vs(cells: list[dict], marks: dict, *, x: str, xlabel: str, title: s
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
-    _legend(ax, points, colors)
+    _legend(ax, points, colors, frontier=bool(best))
     return _svg(fig)
 
 

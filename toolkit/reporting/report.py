@@ -77,7 +77,7 @@ def build(data: ReportData) -> Document:
                                         title=f"{target}: accuracy vs {xlabel.split(' (')[0]}{note}")
                 if svg:
                     section.blocks.append(Figure(f"{kind}-{_slug(target)}", svg, f"Top-1 accuracy against "
-                                                 f"{xlabel} on {target}; red: the Pareto frontier{hollow}"
+                                                 f"{xlabel} on {target}; black line: the Pareto frontier{hollow}"
                                                  f"{labelled[0]}{note}.",
                                                  kind, target))
         svg = plots.latency_vs_macs(cells, f"{target}: latency vs MACs{note}")
