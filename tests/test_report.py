@@ -159,6 +159,12 @@ def test_plots_draw_a_cell_that_is_no_candidate_hollow():
         assert hollow(svg) == 1 and "hollow: no candidate" in svg
         svg = draw([good, {**failed, "verification": {"passed": True}}])
         assert hollow(svg) == 0 and "hollow" not in svg
+    # the int8 speed-up bar of a quantized cell that is no candidate is hatched ("1.55x" read as one to ship)
+    fp32 = {**good, "key": "f", "recipe": "fp32"}
+    svg = plots.int8_speedup([fp32, failed])
+    assert "<pattern" in svg and "hatched: the quantized cell is no candidate" in svg
+    svg = plots.int8_speedup([fp32, good])
+    assert "<pattern" not in svg and "hatched" not in svg
 
 
 def test_a_crowded_plot_labels_the_cells_that_matter():

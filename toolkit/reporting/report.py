@@ -91,7 +91,9 @@ def build(data: ReportData) -> Document:
     svg = plots.int8_speedup(data.cells)
     if svg:
         speed.blocks.append(Figure("int8-speedup", svg, f"p50 of the {reference} cell / p50 of the quantized cell, "
-                                   "same backbone, target and runtime; below 1, the quantized model is slower.",
+                                   "same backbone, target and runtime; below 1, the quantized model is slower."
+                                   + (" Hatched: the quantized cell is no candidate (failed its check, not judged "
+                                      "or at chance)." if "hatched:" in svg else ""),
                                    "int8-speedup"))
         speed.blocks += _int8_notes(data, reference, integer)
     else:
