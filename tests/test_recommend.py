@@ -503,6 +503,7 @@ def test_cli_exit_1_names_the_closest(swept, tmp_path):
     store = learned_copy(swept, tmp_path / "learned")
     result = edgebb("recommend", store, "--target", "cpu:1", "--max-latency-ms", "0.000001")
     assert_one_line(result, 1, "nothing meets the budget; closest: ")
+    assert "closest (the smallest sum of its misses, each a share of its limit): " in result.stdout  # how it is told
     assert "exceeds 1e-06 ms by" in result.stderr
 
 

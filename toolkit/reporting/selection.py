@@ -135,7 +135,8 @@ def recommendation_lines(rec) -> list[str]:
         lines.append(ALL_AT_CHANCE.split(" (")[0] + "." if rec.all_at_chance else "nothing meets the budget.")
         if rec.closest:
             why = "; ".join(m["reason"] for m in rec.closest["misses"])
-            lines.append(f"closest: {rec.closest['label']}: {why}")
+            lines.append(f"closest (the smallest sum of its misses, each a share of its limit): "
+                         f"{rec.closest['label']}: {why}")
         return lines + [f"factor: {f}" for f in rec.factors] + [f"note: {n}" for n in rec.notes]
     c = rec.choice
     lines += ["", f"choice: {c['label']}" + (" (ESTIMATED: not measured on this target)" if rec.estimated else ""),
