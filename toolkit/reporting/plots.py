@@ -89,7 +89,7 @@ def no_candidate(cell: dict) -> bool:
     return excluded(cell) is not None
 
 
-CROWDED = 16  # more points than this on a plot: only the ones that matter get a label, the rest their colour
+CROWDED = 12  # more points than this on a plot: only the ones that matter get a label, the rest their colour
 LABELLED = ("; labelled: the frontier's cells", "; labelled: each backbone's fastest cell")  # then, as captions say
 
 
