@@ -251,7 +251,7 @@ def test_report_of_a_bench_json(swept, tmp_path):
     import json
 
     assert {r["model"] for r in json.loads((tmp_path / "b.json").read_text())["results"]} == {"mobilenet_v2@0.35"}
-    assert "mobilenet_v2 0.35 @32 int8 on litert" in page
+    assert "mobilenet_v2 0.35 @32 fp32 on litert" in page
     assert "x vs" not in page  # no baseline row, no ratio columns
 
 
