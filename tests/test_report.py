@@ -428,6 +428,23 @@ def test_a_bench_row_whose_conversion_was_not_judged_is_no_candidate(swept, tmp_
     assert sum("not judged" in f for f in footnotes) == 1, footnotes
 
 
+def test_a_markdown_report_keeps_its_plots_out_of_the_sweeps_data(swept, tmp_path):
+    """`report sweep/ -o photos/report.md` wrote photos/report_plots/, which every later command read as an empty
+    class of the user's data: refused before anything is written, naming the sweep's data folder."""
+    data = tmp_path / "data"
+    shutil.copytree(swept["data"], data)
+    before = sorted(os.listdir(data))
+    out = learned_copy(swept, tmp_path / "sweep")
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(os.path.join(out, "sweep.sqlite"))) as conn, conn:  # as if swept on this copy
+        conn.execute("UPDATE cells SET provenance = json_set(provenance, '$.data.path', ?)", (str(data),))
+    assert_one_line(edgebb("report", out, "-o", data / "report.md"), 2,
+                    f"the report's plots folder {data}/report_plots is inside the data folder {data}")
+    assert sorted(os.listdir(data)) == before
+
+
 def test_markdown_report_leaves_a_foreign_plots_folder_alone(swept, tmp_path):
     """report.md writes its plots into report_plots/; one that holds the user's files is not touched. (The other
     bad input of edgebb report is in the catalogue, tests/test_bad_input.py.)"""

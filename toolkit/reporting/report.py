@@ -290,6 +290,11 @@ def write_report(source: str, out: str) -> str:
     if problem:
         raise InputError(problem)
     data = load(source)
+    if out.lower().endswith(".md"):  # its plots folder in the sweep's data folder would be read as a class
+        from ..core.files import check_outside
+
+        for path in {((c.get("provenance") or {}).get("data") or {}).get("path") for c in data.cells} - {None}:
+            check_outside(_plots_dir(out), path, "the report's plots folder")
     doc = build(data)
     if out.lower().endswith(".md"):
         text, files = render_markdown(doc, _plots_dir(out))
