@@ -55,7 +55,7 @@ def test_choice_binding_runner_up_and_every_rejection():
     assert "peak memory 140.00 MB exceeds 100 MB by 40.00 MB" in why["resnet50 int8"]
     assert "accuracy 0.850 is below 0.88 by 0.030" in why["squeezenet_1_1 int8"]
     assert why["shufflenet_v2 int8"].startswith("dominated by mobilenet_v2 1 @224 int8")
-    assert why["mobilenet_v3_small fp32"].startswith("ranked below the choice: -2.00 accuracy points")
+    assert why["mobilenet_v3_small fp32"].startswith("ranked below the choice: -2.0 accuracy points")
     assert why["mobilenet_v1 int8"].startswith("failed at measure: boom")
     assert len(rec.rejected) == len(ROWS) - 1
 
@@ -89,7 +89,7 @@ def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
     (line,) = [ln for ln in recommendation_lines(rec) if "it trades" in ln]
     assert "-5.0 accuracy points, +0.000 ms p50, +0.0 MB peak, +0.00 MB file" in line, line
     (ranked,) = [r for r in rec.rejected if r["backbone"] == "squeezenet_1_1"]
-    assert ranked["reasons"] == ["ranked below the choice: -6.00 accuracy points, +0.000 ms p50"], ranked
+    assert ranked["reasons"] == ["ranked below the choice: -6.0 accuracy points, +0.000 ms p50"], ranked
 
 
 def test_a_latency_difference_keeps_the_decimals_of_its_latency():
@@ -105,7 +105,7 @@ def test_a_latency_difference_keeps_the_decimals_of_its_latency():
     (line,) = [ln for ln in lines if "it trades" in ln]
     assert "-5.0 accuracy points, -0.0042 ms p50" in line, line
     (ranked,) = [r for r in rec.rejected if r["backbone"] == "squeezenet_1_1"]
-    assert ranked["reasons"] == ["ranked below the choice: -6.00 accuracy points, -0.0071 ms p50"], ranked
+    assert ranked["reasons"] == ["ranked below the choice: -6.0 accuracy points, -0.0071 ms p50"], ranked
 
 
 def test_a_miss_never_reads_as_its_limit_and_the_binding_line_reads_as_the_figures():

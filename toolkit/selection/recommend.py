@@ -376,7 +376,7 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
                 t = trade(choice, c, metric)
                 reason = ("ranked below the choice: " + ", ".join(
                     f"{signed(v, digits)} {unit}" for v, digits, unit in (
-                        (t["accuracy_points"], 2, "accuracy points"),
+                        (t["accuracy_points"], 1, "accuracy points"),  # as the runner-up's trade says it
                         (t["latency_ms"], decimals(choice.get(metric)), f"ms {budget.latency}")) if v is not None))
                 kind = "ranked"
         rejected.append({**summary(c), "kind": kind, "reasons": [reason], "misses": []})
