@@ -319,6 +319,13 @@ def test_a_sweeps_json_reports_as_its_store_does(swept, tmp_path):
         del edited[1][key]
         source.write_text(json.dumps({"schema": "edgebb.sweep-result/1", "cells": edited, "notes": []}, default=str))
         assert_one_line(edgebb("report", source, "-o", tmp_path / "bad.md"), 2, f"cell 2 lacks {key}")
+    # a figure that is no number ended in a TypeError deep in the frontier (report and recommend)
+    for key, value in (("accuracy", "high"), ("p50_ms", "0.05"), ("width", "wide"), ("peak_rss_mb", -1.0)):
+        edited = [dict(c) for c in cells]
+        edited[1][key] = value
+        source.write_text(json.dumps({"schema": "edgebb.sweep-result/1", "cells": edited, "notes": []}, default=str))
+        for command in (["report", source, "-o", tmp_path / "bad.md"], ["recommend", source, "--target", "cpu:1"]):
+            assert_one_line(edgebb(*command), 2, f"cell 2's {key} is {value!r}, not a number of at least 0")
 
 
 def test_a_bench_row_that_failed_its_conversion_check_is_no_candidate(swept, tmp_path):

@@ -59,6 +59,11 @@ def load(source: str) -> ReportData:
             if lacks:
                 raise InputError(f"{source} is not an edgebb result: cell {i + 1} lacks {', '.join(lacks)} (write it "
                                  "again with edgebb sweep --json)")
+            wrong = [k for k in SWEEP_NUMBERS if c.get(k) is not None and (
+                isinstance(c[k], bool) or not isinstance(c[k], (int, float)) or c[k] < 0)]
+            if wrong:  # a hand-edited "accuracy": "high" ended in a TypeError deep in the frontier
+                raise InputError(f"{source} is not an edgebb result: cell {i + 1}'s {wrong[0]} is {c[wrong[0]]!r}, "
+                                 "not a number of at least 0 (write it again with edgebb sweep --json)")
         return _from_sweep(source, cells, None, list(data.get("notes") or []))
     if isinstance(data, dict) and str(data.get("schema", "")).startswith("edgebb.bench/") \
             and isinstance(data.get("results"), list):
@@ -70,6 +75,8 @@ def load(source: str) -> ReportData:
 # cell with float_accuracy or p50_ms deleted by hand had been reported under another verdict.
 SWEEP_CELL_KEYS = ("key", "backbone", "width", "size", "recipe", "runtime", "target", "status", "accuracy",
                    "float_accuracy", "p50_ms", "p90_ms", "p99_ms", "peak_rss_mb", "verification", "provenance")
+SWEEP_NUMBERS = ("width", "size", "accuracy", "float_accuracy", "agreement", "p50_ms", "p90_ms", "p99_ms",
+                 "peak_rss_mb", "size_mb", "macs", "params", "train_seconds", "threads")
 
 
 def _from_sweep(source: str, cells: list[dict], spec: dict | None, notes: list[str]) -> ReportData:
