@@ -53,7 +53,7 @@ def test_choice_binding_runner_up_and_every_rejection():
     why = {r["backbone"] + " " + r["recipe"]: " ".join(r["reasons"]) for r in rec.rejected}
     assert "p90 48.00 ms exceeds 12 ms by 36.00 ms" in why["resnet50 int8"]
     assert "peak memory 140.00 MB exceeds 100 MB by 40.00 MB" in why["resnet50 int8"]
-    assert "accuracy 0.850 is below 0.88 by 0.030" in why["squeezenet_1_1 int8"]
+    assert "accuracy 0.85 is below 0.88 by 0.03 (3.00 points)" in why["squeezenet_1_1 int8"]
     assert why["shufflenet_v2 int8"].startswith("dominated by mobilenet_v2 1 @224 int8")
     assert why["mobilenet_v3_small fp32"].startswith("ranked below the choice: -2.0 accuracy points")
     assert why["mobilenet_v1 int8"].startswith("failed at measure: boom")
@@ -122,6 +122,18 @@ def test_a_miss_never_reads_as_its_limit_and_the_binding_line_reads_as_the_figur
     assert any("peak 101.2 MB" in ln for ln in lines), lines
     assert any(ln.strip().startswith("binding constraint: peak memory 101.2 MB against 150 MB (margin 48.8 MB")
                for ln in lines), lines
+    # an accuracy just under its floor: "accuracy 0.438 is below 0.438 by 0.001 (0.1 points)" was 0.4375
+    rec = recommend([cell("mobilenet_v2", "fp32", 0.05, 0.4375)], Budget("cpu:4", min_accuracy=0.438))
+    assert rec.closest["misses"][0]["reason"] == "accuracy 0.4375 is below 0.438 by 0.0005 (0.05 points)", rec.closest
+    # a margin too small for its unit's decimals: "margin 3e-05 ms" and "0.0536 ms against 0.0536 ms"
+    rec = recommend([cell("mobilenet_v2", "fp32", 0.0536, 0.9)], Budget("cpu:4", max_latency_ms=0.05362))
+    (binding,) = [ln for ln in recommendation_lines(rec) if "binding constraint" in ln]
+    assert "p50 latency 0.0536 ms against 0.05362 ms (margin 0.00002 ms, 0%)" in binding, binding
+    # a trade's latency keeps the digits of the finer of its two latencies (-0.047 of 0.104 and 0.0574)
+    rec = recommend([cell("mobilenet_v2", "fp32", 0.104, 0.9), cell("squeezenet_1_1", "fp32", 0.0574, 0.55)],
+                    Budget("cpu:4", max_latency_ms=1))
+    (trades,) = [ln for ln in recommendation_lines(rec) if "it trades" in ln]
+    assert "-35.0 accuracy points, -0.0466 ms p50" in trades, trades
 
 
 def test_nothing_fits_names_the_closest_miss():

@@ -3,7 +3,7 @@ edgebb.reporting.terminal: rich on a terminal, plain text in a pipe)."""
 
 from __future__ import annotations
 
-from ..core.numbers import decimals, in_unit, num, signed
+from ..core.numbers import apart, between, in_unit, num, signed
 
 SWEEP_COLUMNS = [("pareto", "P"), ("backbone", "backbone"), ("width", "width"), ("size", "px"), ("recipe", "recipe"),
                  ("runtime", "runtime"), ("target", "target"), ("acc", "top-1 %"), ("agree", "agree %"),
@@ -117,7 +117,8 @@ def _trade_text(t: dict, budget, choice: dict) -> str:
     if t.get("accuracy_points") is not None:
         bits.append(f"{signed(t['accuracy_points'], 1)} accuracy points")
     if t.get("latency_ms") is not None:
-        bits.append(f"{signed(t['latency_ms'], decimals(choice.get(budget.metric)))} ms {budget.latency}")
+        digits = between(choice.get(budget.metric), t["latency_ms"])
+        bits.append(f"{signed(t['latency_ms'], digits)} ms {budget.latency}")
     if t.get("memory_mb") is not None:
         bits.append(f"{signed(t['memory_mb'], 1)} MB peak")
     if t.get("size_mb") is not None:
@@ -146,8 +147,11 @@ def recommendation_lines(rec) -> list[str]:
     if rec.binding:
         m = rec.binding
         unit = f" {m['unit']}" if m["unit"] else ""
-        lines.append(f"  binding constraint: {m['name']} {in_unit(m['value'], m['unit'])}{unit} against "
-                     f"{m['limit']:g}{unit} (margin {in_unit(m['margin'], m['unit'])}{unit}, {m['relative']:.0%})")
+        value = in_unit(m["value"], m["unit"])
+        if (float(value) - m["limit"]) * (m["value"] - m["limit"]) <= 0:  # "0.0536 ms against 0.0536 ms"
+            value = apart(m["value"], m["limit"])
+        lines.append(f"  binding constraint: {m['name']} {value}{unit} against {m['limit']:g}{unit} (margin "
+                     f"{in_unit(m['margin'], m['unit'])}{unit}, {m['relative']:.0%})")
     else:
         lines.append("  no budget given that binds: the most accurate candidate (then the fastest)")
     if rec.noise:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..core.checks import check_choice, check_int, check_number
 from ..core.errors import InputError, unknown_name
-from ..core.numbers import apart, decimals, num, signed
+from ..core.numbers import apart, between, num, signed
 from .cells import chance_problem
 from .factors import factor_lines, from_scratch
 from .grid import SMALL_DATA
@@ -222,8 +222,9 @@ def budget_misses(c: dict, budget: Budget) -> list[dict]:
             miss("accuracy", None, budget.min_accuracy, "accuracy unknown (no --data in the sweep and no published "
                  "figure for this configuration)", float("inf"))
         elif acc < budget.min_accuracy:
-            miss("accuracy", acc, budget.min_accuracy, f"accuracy {acc:.3f} is below {budget.min_accuracy:g} by "
-                 f"{budget.min_accuracy - acc:.3f} ({100 * (budget.min_accuracy - acc):.1f} points)",
+            gap = budget.min_accuracy - acc  # "0.438 is below 0.438 by 0.001 (0.1 points)" was 0.4375, 0.05 points
+            miss("accuracy", acc, budget.min_accuracy, f"accuracy {apart(acc, budget.min_accuracy)} is below "
+                 f"{budget.min_accuracy:g} by {num(gap)} ({num(100 * gap)} points)",
                  (budget.min_accuracy - acc) / budget.min_accuracy)
     for constraint, metric, limit, unit in (("latency", budget.metric, budget.max_latency_ms, "ms"),
                                             ("memory", "peak_rss_mb", budget.max_memory_mb, "MB")):
@@ -377,7 +378,8 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
                 reason = ("ranked below the choice: " + ", ".join(
                     f"{signed(v, digits)} {unit}" for v, digits, unit in (
                         (t["accuracy_points"], 1, "accuracy points"),  # as the runner-up's trade says it
-                        (t["latency_ms"], decimals(choice.get(metric)), f"ms {budget.latency}")) if v is not None))
+                        (t["latency_ms"], between(choice.get(metric), t["latency_ms"] or 0), f"ms {budget.latency}"))
+                    if v is not None))
                 kind = "ranked"
         rejected.append({**summary(c), "kind": kind, "reasons": [reason], "misses": []})
     estimated = [c for c in (choice, runner) if c and c.get("estimated")]
