@@ -203,6 +203,8 @@ EARLY = [
      "shapes is the data folder itself"),
     ("sweep-output-in-data", ["sweep", "squeezenet_1_1", "--sizes", "32", "--data", "{w}/shapes", "-o",
                               "{w}/shapes/sweep"], "shapes/sweep is inside the data folder"),
+    ("sweep-json-in-data", ["sweep", "squeezenet_1_1", "--sizes", "32", "--data", "{w}/shapes", "--json",
+                            "{w}/shapes/new/s.json"], "new/s.json is inside the data folder"),
     ("train-epochs-zero", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.keras", "--epochs", "0"],
      "--epochs must be at least 1"),
     ("train-lr-negative", ["train", "mobilenet_v2", "--data", "{w}/shapes", "-o", "{o}/t.keras", "--lr", "-1"],

@@ -435,7 +435,7 @@ def test_a_bench_row_whose_conversion_was_not_judged_is_no_candidate(swept, tmp_
     assert sum("not judged" in f for f in footnotes) == 1, footnotes
 
 
-def test_a_markdown_report_keeps_its_plots_out_of_the_sweeps_data(swept, tmp_path):
+def test_report_and_recommend_keep_their_outputs_out_of_the_sweeps_data(swept, tmp_path):
     """`report sweep/ -o photos/report.md` wrote photos/report_plots/, which every later command read as an empty
     class of the user's data: refused before anything is written, naming the sweep's data folder."""
     data = tmp_path / "data"
@@ -449,7 +449,14 @@ def test_a_markdown_report_keeps_its_plots_out_of_the_sweeps_data(swept, tmp_pat
         conn.execute("UPDATE cells SET provenance = json_set(provenance, '$.data.path', ?)", (str(data),))
     assert_one_line(edgebb("report", out, "-o", data / "report.md"), 2,
                     f"the report's plots folder {data}/report_plots is inside the data folder {data}")
+    # any output of report or recommend in a new folder there, or in a class folder, too (a page in data/new/ made
+    # a class); a page at the folder's top level is not read as an image and is written
+    assert_one_line(edgebb("report", out, "-o", data / "new" / "r.html"), 2, "new/r.html is inside the data folder")
+    refused = edgebb("recommend", out, "--target", "cpu:1", "--json", data / "newr" / "r.json")
+    assert_one_line(refused, 2, "results file")
+    assert "newr/r.json is inside the data folder" in refused.stderr, refused.stderr
     assert sorted(os.listdir(data)) == before
+    assert edgebb("report", out, "-o", data / "r.html").returncode == 0
 
 
 def test_markdown_report_leaves_a_foreign_plots_folder_alone(swept, tmp_path):

@@ -130,19 +130,22 @@ def with_options(options):
 
 
 def check_outputs(json_path: str | None, csv_path: str | None = None, *, kind: tuple[str, str],
-                  inputs: dict[str, str] | None = None) -> None:
+                  inputs: dict[str, str] | None = None, data: tuple[str, ...] = ()) -> None:
     """The results files a command will write (`--json`, `--csv`), checked before any work (a probe file where
     each will go). A results file replaces only an empty file or an earlier one of its own `kind` ((JSON schema,
     CSV's first column): a bench JSON, which may hold a Pi's measurements, is no recommendation's to replace, nor
     a user's `filename,label` CSV or a training log a sweep table's); never one of the command's `inputs` ({path:
-    what it is to the command}, the store a sweep will write included); and two outputs are never one file."""
-    from ..core.files import check_can_write_file
+    what it is to the command}, the store a sweep will write included); never in a subfolder of an image folder in
+    `data` (a results file in a new folder there made it a class); and two outputs are never one file."""
+    from ..core.files import check_can_write_file, check_outside
 
     seen: dict[str, str] = {}
     for path, earlier in ((json_path, _earlier_json(kind[0])), (csv_path, _earlier_csv(kind[1]))):
         if not path or path == "-":
             continue
         check_can_write_file(path)
+        for folder in data:
+            check_outside(path, folder, "results file", file=True)
         real = os.path.realpath(path)
         if real in seen:
             raise InputError(f"{path} is named for two outputs ({seen[real]} and {path}): one would replace the other")

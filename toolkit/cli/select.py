@@ -85,7 +85,8 @@ def sweep(backbones, config, output, json_path, csv_path, plan_only, **given):
     from ..selection.store import store_path
 
     check_outputs(json_path, csv_path, kind=("edgebb.sweep-result/", "key"),
-                  inputs={store_path(output): "the store this sweep writes", config: "the sweep's --config file"})
+                  inputs={store_path(output): "the store this sweep writes", config: "the sweep's --config file"},
+                  data=tuple(filter(None, [settings.get("data")])))
     term = terminal()
     on_interrupt(lambda: "it was still planning: nothing was run or written")
     plan = make_plan(SweepOptions(**settings), output, term.progress())
@@ -182,7 +183,8 @@ def recommend(source, json_path, measure, **budget):
     from ..selection.recommend import recommend as answer
 
     spec = Budget(**budget)
-    check_outputs(json_path, kind=("edgebb.recommendation/", ""), inputs={source: "the sweep it reads"})
+    check_outputs(json_path, kind=("edgebb.recommendation/", ""), inputs={source: "the sweep it reads"},
+                  data=_data_of(source) if json_path not in (None, "-") else ())
     if measure and _export(source):
         raise InputError(f"--measure writes what it measures into the sweep's store, and {source} is a sweep's JSON "
                          "export: give the sweep's folder or its sweep.sqlite")
@@ -215,6 +217,16 @@ def recommend(source, json_path, measure, **budget):
             f"; closest: {closest['label']} ({'; '.join(m['reason'] for m in closest['misses'])})" if closest else
             "; every candidate was excluded (failed, emulated, or ruled out by --task, --resolution, "
             "--dataset-size or chance-level accuracy: the table above says which)"))
+
+
+def _data_of(source: str) -> tuple[str, ...]:
+    """The image folders of the sweep in `source` (none when it cannot be read: _answer says why)."""
+    from ..reporting.sources import data_folders, load
+
+    try:
+        return tuple(data_folders(load(source)))
+    except InputError:
+        return ()
 
 
 def _export(source: str) -> bool:

@@ -17,7 +17,7 @@ from ..selection.pareto import exclusions, failed_check, verdict
 from . import plots
 from .document import Bullets, Document, Figure, Section, Table, render_html, render_markdown
 from .results import ratio_columns
-from .sources import ReportData, load
+from .sources import ReportData, data_folders, load
 
 SUFFIXES = (".html", ".htm", ".md")
 
@@ -290,11 +290,12 @@ def write_report(source: str, out: str) -> str:
     if problem:
         raise InputError(problem)
     data = load(source)
-    if out.lower().endswith(".md"):  # its plots folder in the sweep's data folder would be read as a class
-        from ..core.files import check_outside
+    from ..core.files import check_outside
 
-        for path in {((c.get("provenance") or {}).get("data") or {}).get("path") for c in data.cells} - {None}:
-            check_outside(_plots_dir(out), path, "the report's plots folder")
+    for folder in data_folders(data):  # a folder made in the sweep's data folder would be read as a class
+        check_outside(out, folder, "report", file=True)
+        if out.lower().endswith(".md"):
+            check_outside(_plots_dir(out), folder, "the report's plots folder")
     doc = build(data)
     if out.lower().endswith(".md"):
         text, files = render_markdown(doc, _plots_dir(out))
