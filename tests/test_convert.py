@@ -481,6 +481,23 @@ def test_cosine_of_a_dead_output_is_no_match():
     assert half.cosine == pytest.approx(0.5)
 
 
+def test_shares_are_counted_and_a_drop_of_one_image_says_so():
+    """51 of 80 agreeing read "63.7%" (100 * mean() is 63.74999...) beside a table's 63.75; and a drop of one image
+    failed --max-drop 1 with no word that one of 80 images is 1.25 points (a sweep's table shows only the reason)."""
+    from edgebb.conversion.verify import Budget, compare
+
+    labels = np.arange(80) % 2
+    reference = np.eye(2, dtype=np.float32)[labels]  # the float model: all 80 right
+    got = reference.copy()
+    got[:29] = got[:29, ::-1]  # 29 answers flipped: 51 of 80 agree
+    check = compare(reference, got, labels, Budget(max_drop=1.0, min_agreement=90.0))
+    assert check.top1_agreement == 63.75 and check.drop == 36.25
+    assert check.failed_because == ("lost 36.25 points > 1 (one of its 80 images is 1.25 points); "
+                                    "top-1 agreement 63.8% < 90%"), check.failed_because
+    check = compare(reference, got, labels, Budget(max_drop=40.0, min_agreement=0.0))
+    assert check.passed and check.failed_because is None
+
+
 def test_an_int8_output_that_rounds_to_zero_reads_as_no_match(tmp_path):
     """A new user's random SqueezeNet: its 1000-way softmax is near-uniform (~0.001 each), below the int8 output's
     step of 1/256, so the int8 file outputs 0 everywhere: it read 'cosine 1.00000'."""
