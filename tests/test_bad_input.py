@@ -780,3 +780,17 @@ def test_train_counts_the_images_it_trained_on(tmp_path, world):
     assert_one_line(result, 2, "one-class has 1 class folder(s); convert measures top-1 on them, so it needs at "
                     "least 2 classes")
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_an_empty_file_is_no_training_image_seen_again(tmp_path):
+    """`--val-data` left a 0-byte file out of validation as "also a training image": it matched an empty file in
+    --data by content. Empty files match nothing (loading skips them as unreadable)."""
+    from edgebb.data import scan_folder
+    from edgebb.training.datasets import _unseen
+
+    for folder in ("train", "val"):
+        _odd_images(tmp_path / folder / "a")
+    (tmp_path / "val" / "a" / "normal.png").write_bytes((tmp_path / "train" / "a" / "normal.png").read_bytes())
+    train, val = scan_folder(tmp_path / "train"), scan_folder(tmp_path / "val")
+    kept = {os.path.basename(i.path) for i in _unseen(val.items, train.items, "val", "train", None)}
+    assert "zero.jpg" in kept and "normal.png" not in kept, kept

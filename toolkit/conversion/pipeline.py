@@ -310,7 +310,8 @@ def _data_notes(description: dict, data: str | None) -> list[str]:
     skipped, unreadable = description.get("skipped_non_images", 0), description.get("unreadable_images", 0)
     if skipped or unreadable:
         of = f" (of the {description['images_read']} files it opened)" if "images_read" in description else ""
-        notes.append(f"skipped {skipped} non-image file(s) and {unreadable} unreadable image(s){of} in {data}")
+        what = [f"{n} {kind}" for n, kind in ((skipped, "non-image file(s)"), (unreadable, "unreadable image(s)")) if n]
+        notes.append(f"skipped {' and '.join(what)}{of if unreadable else ''} in {data}")
     if description.get("training_images_excluded"):
         notes.append(f"evaluated on the {description['evaluation_images']} images the model did not train on "
                      f"({description['training_images_excluded']} of its training images were in {data})")

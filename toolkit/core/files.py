@@ -62,7 +62,7 @@ def check_can_create_dir(path: str, what: str = "output folder") -> str:
     return path
 
 
-def check_outside(path: str, data: str | None, what: str, *, file: bool = False) -> None:
+def check_outside(path: str, data: str | None, what: str, *, file: bool = False, folder: str = "data folder") -> None:
     """InputError when output `path` (a folder, existing or not) is the image folder `data` or inside it, or for a
     `file`, when it would go into one of its subfolders (beside the class folders a file is not read): what edgebb
     writes there becomes part of the data (a sweep's models/ was read as an empty class, and every later command
@@ -71,7 +71,7 @@ def check_outside(path: str, data: str | None, what: str, *, file: bool = False)
         return
     out, root = os.path.realpath(os.path.dirname(os.path.abspath(path)) if file else path), os.path.realpath(data)
     if out == root and not file or out.startswith(root.rstrip(os.sep) + os.sep):
-        where = "the data folder itself" if out == root else f"inside the data folder {data}"
+        where = f"the {folder} itself" if out == root else f"inside the {folder} {data}"
         raise InputError(f"{what} {path} is {where}: what edgebb writes there would become part of the data (a "
                          "folder in it is read as a class); choose a place outside it (nothing was changed)")
 

@@ -75,7 +75,8 @@ def sweep_lines(result, footnotes: list[str]) -> list[str]:
                      "whose outputs are near-ties any rounding reorders: their agreement is shown but says nothing "
                      "about the recipe, and they are no candidate (not on the frontier, never recommended)")
     over = sum(1 for c in result.rows if c["status"] == "ok" and failed_check(c))
-    lines.append(f"{len(result.rows)} cells: {result.reused} reused from the store, {result.measured} run now, "
+    cells = f"{len(result.rows)} cell{'' if len(result.rows) == 1 else 's'}"  # "1 cells"
+    lines.append(f"{cells}: {result.reused} reused from the store, {result.measured} run now, "
                  f"{len(result.failed)} failed" + (f", {over} failed their check against the float model"
                                                    if over else "") + f"; store: {result.store_path}")
     return lines

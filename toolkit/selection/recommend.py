@@ -134,7 +134,7 @@ def candidates(rows: list[dict], budget: Budget, runtimes: list[str] | None) -> 
     if budget.target not in targets:
         from .targets import not_swept
 
-        raise not_swept(budget.target, targets) if targets else InputError("the store has no cell")
+        raise not_swept(budget.target, targets) if targets else InputError("the sweep has no cell")
     here = [dict(r, estimated=False) for r in rows if r["target"] == budget.target]
     runtimes = runtimes or sorted({r["runtime"] for r in here})
     if budget.runtime is not None:

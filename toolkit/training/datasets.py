@@ -4,6 +4,7 @@ and the augmentations applied to training batches only."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -50,8 +51,8 @@ def _unseen(val_items: list, train_items: list, val_data: str, data: str, progre
     from ..data.folders import fingerprint
 
     def content(path: str) -> str | None:
-        try:
-            return fingerprint(path)
+        try:  # an empty file is no image: two of them are not one image seen twice
+            return fingerprint(path) if os.path.getsize(path) else None
         except OSError:  # unreadable: loading skips it and says so; it matches nothing here
             return None
 
