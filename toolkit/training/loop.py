@@ -69,8 +69,8 @@ def train(name: str, data: str, output: str, options: TrainOptions | None = None
     if not output.endswith(".keras"):
         raise InputError(f"-o must end in .keras; received {output}")
     check_can_write_file(output, "model file")
-    for folder, name in ((data, "data folder"), (opts.val_data, "--val-data folder")):
-        check_outside(output, folder, "model file", file=True, folder=name)
+    for folder, called in ((data, "data folder"), (opts.val_data, "--val-data folder")):
+        check_outside(output, folder, "model file", file=True, folder=called)
     started = time.perf_counter()
     pp = preprocessing_for(name, opts.size)
     train_set, val_set, labels = load_split(data, pp, val_data=opts.val_data, val_split=opts.val_split,
