@@ -203,6 +203,11 @@ def test_a_sweep_where_no_model_learned_has_no_frontier(swept, tmp_path):
     # (a warning there may name a cell: how noisy or busy a measurement was is the machine's doing)
     tables = "\n".join(line for line in frontier.splitlines() if not line.startswith("Warning: "))
     assert "mobilenet_v2 0.35 @32" not in tables and "squeezenet_1_1" not in tables
+    assert "| cell |" not in frontier  # no table header over nothing
+    # the plots' captions do not name a line or labels that are not drawn
+    captions = [line for line in page.splitlines() if line.startswith("*Top-1 accuracy against")]
+    assert len(captions) == 2 and all("no frontier: no candidate" in c and "black line" not in c
+                                      and "labelled" not in c for c in captions), captions
     cells = _cells(page)
     for (backbone, recipe, _), shown in cells.items():
         marks = (shown["Pareto (accuracy vs p50)"], shown["Pareto (accuracy vs memory)"])

@@ -69,6 +69,7 @@ figcaption { font-size: 12.5px; color: var(--muted); margin-top: 6px; }
 .scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; }
 table { border-collapse: collapse; font-size: 12.5px; width: 100%; }
 caption { caption-side: top; text-align: left; padding: 6px 8px; color: var(--muted); }
+p.caption { color: var(--muted); font-size: 12.5px; }
 th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { background: var(--band); position: sticky; top: 0; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -105,6 +106,8 @@ def _table_html(t: Table) -> str:
         attr = f' class="{css}"' if css else ""
         body.append(f"<tr{attr}>{cells}</tr>")
     caption = f"<caption>{html.escape(t.caption)}</caption>" if t.caption else ""
+    if not t.rows:  # a header over nothing read as a table left blank: its caption says what is (not) there
+        return f'<p class="caption" id="{html.escape(t.id)}">{html.escape(t.caption)}</p>' if t.caption else ""
     return (f'<div class="scroll"><table id="{html.escape(t.id)}">{caption}<thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
@@ -181,6 +184,8 @@ def render_markdown(doc: Document, plots_dir: str | None) -> tuple[str, dict[str
             elif isinstance(block, Table):
                 if block.caption:
                     lines += [f"*{block.caption}*", ""]
+                if not block.rows:
+                    continue
                 lines.append("| " + " | ".join(_md_escape(h) for _, h in block.columns) + " |")
                 lines.append("|" + "|".join("---:" if any(_is_number(r.get(k)) for r in block.rows) else "---"
                                             for k, _ in block.columns) + "|")

@@ -75,10 +75,12 @@ def build(data: ReportData) -> Document:
                                               ("accuracy-memory", "peak_rss_mb", "peak memory, RSS (MB)", "memory")):
                 svg = plots.accuracy_vs(cells, marks, x=x, xlabel=xlabel, frontier=frontier,
                                         title=f"{target}: accuracy vs {xlabel.split(' (')[0]}{note}")
-                if svg:
+                if svg:  # where no cell is a candidate there is no line to name, nor labels on it
+                    line = "black line: the Pareto frontier" if any(marks[c["key"]].get(frontier, {}).get("optimal")
+                                                                    for c in cells) else "no frontier: no candidate"
                     section.blocks.append(Figure(f"{kind}-{_slug(target)}", svg, f"Top-1 accuracy against "
-                                                 f"{xlabel} on {target}; black line: the Pareto frontier{hollow}"
-                                                 f"{labelled[0]}{note}.",
+                                                 f"{xlabel} on {target}; {line}{hollow}"
+                                                 f"{labelled[0] if line.startswith('black') else ''}{note}.",
                                                  kind, target))
         svg = plots.latency_vs_macs(cells, f"{target}: latency vs MACs{note}")
         if svg:
