@@ -308,3 +308,5 @@ def test_cache_info_gives_each_size_in_a_unit_it_can_show(tmp_path):
     assert "total 2.3 MB;" in result.stdout and "0.00" not in result.stdout, result.stdout
     result = edgebb("cache", "clear", "small", env={"EDGEBB_CACHE": str(tmp_path)})
     assert result.returncode == 0 and result.stdout.startswith("freed 7.5 kB from"), result.stdout
+    result = edgebb("cache", "clear", env={"EDGEBB_CACHE": str(tmp_path / "empty")})  # "freed 0.0 kB" of nothing
+    assert result.returncode == 0 and result.stdout.strip().endswith("is empty: nothing to free"), result.stdout

@@ -55,6 +55,7 @@ def test_choice_binding_runner_up_and_every_rejection():
     assert "peak memory 140.00 MB exceeds 100 MB by 40.00 MB" in why["resnet50 int8"]
     assert "accuracy 0.85 is below 0.88 by 0.03 (3.00 points)" in why["squeezenet_1_1 int8"]
     assert why["shufflenet_v2 int8"].startswith("dominated by mobilenet_v2 1 @224 int8")
+    assert why["shufflenet_v2 int8"].endswith("(as accurate or more, and faster or as fast)")  # as the choice's says
     assert why["mobilenet_v3_small fp32"].startswith("ranked below the choice: -2.0 accuracy points")
     assert why["mobilenet_v1 int8"].startswith("failed at measure: boom")
     assert len(rec.rejected) == len(ROWS) - 1

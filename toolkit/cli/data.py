@@ -88,5 +88,8 @@ def cache_clear(names):
     for name in names:
         if name not in known:
             raise InputError(f"no cache entry {name!r} in {cache_root()}; entries: {', '.join(known) or 'none'}")
+    if not known:  # "freed 0.0 kB" of nothing
+        terminal().line(f"the cache at {cache_root()} is empty: nothing to free")
+        return
     freed = clear_cache(list(names) or None)
     terminal().line(f"freed {size(freed)} from {cache_root()}")

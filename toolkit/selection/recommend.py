@@ -367,20 +367,19 @@ def recommend(rows: list[dict], budget: Budget, *, runtimes: list[str] | None = 
         answer.runner_up = summary(runner)
         answer.trade = trade(choice, runner, metric)
     for c in feasible[1:]:
-        if _beats(choice, c, objectives):
-            reason, kind = f"dominated by {label(choice)} (as accurate or more, and faster or as fast)", "dominated"
+        # the choice first, as the cell to compare with; each says what dominating means (only the choice's had)
+        by = choice if _beats(choice, c, objectives) else next(
+            (d for d in feasible if d is not c and _beats(d, c, objectives)), None)
+        if by is not None:
+            reason, kind = f"dominated by {label(by)} (as accurate or more, and faster or as fast)", "dominated"
         else:
-            by = next((d for d in feasible if d is not c and _beats(d, c, objectives)), None)
-            if by is not None:
-                reason, kind = f"dominated by {label(by)}", "dominated"
-            else:
-                t = trade(choice, c, metric)
-                reason = ("ranked below the choice: " + ", ".join(
-                    f"{signed(v, digits)} {unit}" for v, digits, unit in (
-                        (t["accuracy_points"], 1, "accuracy points"),  # as the runner-up's trade says it
-                        (t["latency_ms"], between(choice.get(metric), t["latency_ms"] or 0), f"ms {budget.latency}"))
-                    if v is not None))
-                kind = "ranked"
+            t = trade(choice, c, metric)
+            reason = ("ranked below the choice: " + ", ".join(
+                f"{signed(v, digits)} {unit}" for v, digits, unit in (
+                    (t["accuracy_points"], 1, "accuracy points"),  # as the runner-up's trade says it
+                    (t["latency_ms"], between(choice.get(metric), t["latency_ms"] or 0), f"ms {budget.latency}"))
+                if v is not None))
+            kind = "ranked"
         rejected.append({**summary(c), "kind": kind, "reasons": [reason], "misses": []})
     estimated = [c for c in (choice, runner) if c and c.get("estimated")]
     estimated += [c for c in feasible[1:] if c is not runner and c.get("estimated") and (c.get("accuracy") or 0) >= (
