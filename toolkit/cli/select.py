@@ -179,17 +179,19 @@ def recommend(source, json_path, measure, **budget):
     or the JSON `sweep --json` writes), with the reasons for every candidate it rejects. Exits 1 when nothing meets
     the budgets."""
     from ..reporting.selection import REJECTED_COLUMNS, recommendation_lines, rejected_rows
+    from ..reporting.sources import data_folders
     from ..selection.recommend import Budget
     from ..selection.recommend import recommend as answer
 
     spec = Budget(**budget)
-    check_outputs(json_path, kind=("edgebb.recommendation/", ""), inputs={source: "the sweep it reads"},
-                  data=_data_of(source) if json_path not in (None, "-") else ())
     if measure and _export(source):
         raise InputError(f"--measure writes what it measures into the sweep's store, and {source} is a sweep's JSON "
                          "export: give the sweep's folder or its sweep.sqlite")
+    rows, notes, runtimes = _read(source, spec.target)  # read once: the cells, and the data folders they name
+    check_outputs(json_path, kind=("edgebb.recommendation/", ""), inputs={source: "the sweep it reads"},
+                  data=data_folders(rows))
     term = terminal()
-    rec = _answer(source, spec, answer)
+    rec = _answer(rows, notes, runtimes, spec, answer)
     if measure:
         from ..selection.measure import measure_finalists
 
@@ -197,7 +199,7 @@ def recommend(source, json_path, measure, **budget):
             if not rec.to_measure:
                 break
             measure_finalists(source, spec.target, rec.to_measure, term.progress())
-            rec = _answer(source, spec, answer)
+            rec = _answer(*_read(source, spec.target), spec, answer)
     text = to_json(rec.to_dict())
     if json_path == "-":
         click.echo(text, nl=False)
@@ -219,16 +221,6 @@ def recommend(source, json_path, measure, **budget):
             "--dataset-size or chance-level accuracy: the table above says which)"))
 
 
-def _data_of(source: str) -> tuple[str, ...]:
-    """The image folders of the sweep in `source` (none when it cannot be read: _answer says why)."""
-    from ..reporting.sources import data_folders, load
-
-    try:
-        return tuple(data_folders(load(source)))
-    except InputError:
-        return ()
-
-
 def _export(source: str) -> bool:
     """Whether `source` is a file of JSON (a sweep's --json export, read as report reads it), not a store."""
     if not os.path.isfile(source):
@@ -237,7 +229,8 @@ def _export(source: str) -> bool:
         return f.read(64).lstrip()[:1] == b"{"
 
 
-def _answer(source: str, budget, answer):
+def _read(source: str, target: str) -> tuple[list[dict], list[str], list[str] | None]:
+    """(cells, notes, the runtimes swept on `target` or None) of a sweep's store or of its JSON export."""
     from ..selection.measure import target_spec
     from ..selection.store import Store
 
@@ -248,13 +241,17 @@ def _answer(source: str, budget, answer):
         if data.kind != "sweep":
             raise InputError(f"{source} is an edgebb bench result, not a sweep: recommend chooses among a sweep's "
                              "cells (its folder, its sweep.sqlite, or the JSON edgebb sweep --json writes)")
-        return answer(data.cells, budget, runtimes=None)
+        return data.cells, [], None
     with Store.open(source) as store:
         rows, notes = store.view()
         try:
-            runtimes = list(target_spec(store, budget.target)[0].runtimes)
+            runtimes = list(target_spec(store, target)[0].runtimes)
         except InputError:
             runtimes = None
+    return rows, notes, runtimes
+
+
+def _answer(rows: list[dict], notes: list[str], runtimes: list[str] | None, budget, answer):
     rec = answer(rows, budget, runtimes=runtimes)
     rec.notes += notes
     return rec

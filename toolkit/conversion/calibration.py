@@ -99,13 +99,12 @@ def prepare_data(data_dir: str | None, pp, *, labels: list[str] | None, calib_sa
         # of the evaluation images read (as `evaluation_images` counts them), those that chose the saved epoch
         chose = sum(1 for p in held.paths if prints[p] in chose_checkpoint) if chose_checkpoint and prints else 0
         tuning = load_images(rest, pp) if train else None
-        unread = calib.unreadable + held.unreadable + (tuning.unreadable if tuning else [])
-        if unread:  # what was read, as the conversion's later lines count it ("47 evaluation" had been 45)
-            say.say(f"skipped {len(set(unread))} unreadable image(s), e.g. {unread[0]}: read {len(calib.labels)} "
+        # Only the images drawn are decoded, so a broken file elsewhere in the folder is neither read nor counted.
+        broken = sorted(set(calib.unreadable + held.unreadable + (tuning.unreadable if tuning else [])))
+        if broken:  # what was read, as the conversion's later lines count it ("47 evaluation" had been 45)
+            say.say(f"skipped {len(broken)} unreadable image(s), e.g. {broken[0]}: read {len(calib.labels)} "
                     f"calibration and {len(held.labels)} evaluation images")
     aligned = labels is not None and list(folder.classes) == list(labels)
-    # Only the images drawn are decoded, so a broken file elsewhere in the folder is neither read nor counted.
-    broken = set(calib.unreadable + held.unreadable + (tuning.unreadable if tuning else []))
     read = {item.path for item in calib_items + eval_items + (rest if train else [])}
     description = {
         "kind": "synthetic" if synthetic else "folder", "path": None if synthetic else os.path.abspath(data_dir),

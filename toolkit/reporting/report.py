@@ -294,7 +294,7 @@ def write_report(source: str, out: str) -> str:
     data = load(source)
     from ..core.files import check_outside
 
-    for folder in data_folders(data):  # a folder made in the sweep's data folder would be read as a class
+    for folder in data_folders(data.cells, data.spec):  # a folder made in the sweep's data is read as a class
         check_outside(out, folder, "report", file=True)
         if out.lower().endswith(".md"):
             check_outside(_plots_dir(out), folder, "the report's plots folder")

@@ -129,9 +129,9 @@ def _from_bench(source: str, report: dict) -> ReportData:
     return ReportData("bench", source, cells, {c["target"]: env for c in cells}, None, notes)
 
 
-def data_folders(data: ReportData) -> set[str]:
-    """The image folders the result's cells were trained and checked on (their provenance, the sweep's spec): no
-    output of report or recommend may go into one (a folder there is read as a class)."""
-    paths = {((c.get("provenance") or {}).get("data") or {}).get("path") for c in data.cells}
-    paths.add(((data.spec or {}).get("data") or {}).get("path"))
-    return {p for p in paths if p}
+def data_folders(cells: list[dict], spec: dict | None = None) -> tuple[str, ...]:
+    """The image folders sweep cells were trained and checked on (their provenance, the sweep's spec): no output of
+    report or recommend may go into one (a folder there is read as a class)."""
+    paths = {((c.get("provenance") or {}).get("data") or {}).get("path") for c in cells}
+    paths.add(((spec or {}).get("data") or {}).get("path"))
+    return tuple(sorted(p for p in paths if p))
