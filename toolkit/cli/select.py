@@ -230,7 +230,9 @@ def _export(source: str) -> bool:
 
 
 def _read(source: str, target: str) -> tuple[list[dict], list[str], list[str] | None]:
-    """(cells, notes, the runtimes swept on `target` or None) of a sweep's store or of its JSON export."""
+    """(cells, notes, the runtimes swept on `target` or None) of a sweep's store or of its JSON export, the cells in
+    the order they were made: the export lists them as the sweep's table does, and the answer's ties, rejected list
+    and fitted models followed the order it was given."""
     from ..selection.measure import target_spec
     from ..selection.store import Store
 
@@ -241,14 +243,15 @@ def _read(source: str, target: str) -> tuple[list[dict], list[str], list[str] | 
         if data.kind != "sweep":
             raise InputError(f"{source} is an edgebb bench result, not a sweep: recommend chooses among a sweep's "
                              "cells (its folder, its sweep.sqlite, or the JSON edgebb sweep --json writes)")
-        return data.cells, [], None
-    with Store.open(source) as store:
-        rows, notes = store.view()
-        try:
-            runtimes = list(target_spec(store, target)[0].runtimes)
-        except InputError:
-            runtimes = None
-    return rows, notes, runtimes
+        rows, notes, runtimes = data.cells, [], None
+    else:
+        with Store.open(source) as store:
+            rows, notes = store.view()
+            try:
+                runtimes = list(target_spec(store, target)[0].runtimes)
+            except InputError:
+                runtimes = None
+    return sorted(rows, key=lambda r: (str(r.get("created") or ""), r["key"])), notes, runtimes
 
 
 def _answer(rows: list[dict], notes: list[str], runtimes: list[str] | None, budget, answer):
